@@ -1,0 +1,55 @@
+//! The answer of the decision core, serialised exactly as `spec/decide.md`
+//! shows: diagnosis, the policy's state key and proposal with its Q-values,
+//! the safety verdict, the final action and the autonomy mode.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::core::diagnosis::Diagnosis;
+use crate::core::model::{Action, ActionKind, Mode};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub id: serde_json::Value,
+    pub diagnosis: Diagnosis,
+    /// The policy's readable state key.
+    pub state: String,
+    pub policy: PolicyReport,
+    pub safety: SafetyReport,
+    pub action: Action,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyReport {
+    pub version: String,
+    pub proposed: ActionKind,
+    /// Value of each action the policy considered, by action name.
+    pub q_values: BTreeMap<ActionKind, f64>,
+    /// Probability with which the policy chose `proposed` (1.0 for greedy),
+    /// kept for off-policy evaluation of logged decisions.
+    pub propensity: f64,
+    /// Set when no trained policy file is in use, saying so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allowed,
+    Replaced,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SafetyReport {
+    pub verdict: Verdict,
+    /// Name of the rule that replaced the proposal; `null` when allowed.
+    pub rule: Option<&'static str>,
+    #[serde(rename = "final")]
+    pub final_kind: ActionKind,
+    /// Why the rule fired, for a person reading the audit record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

@@ -1,0 +1,5 @@
+//! etl-medic: a self-healing agent for AWS Glue. See README.md and DESIGN.md.
+
+pub mod cli;
+pub mod config;
+pub mod core;
