@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn bounding_keeps_the_last_lines_and_cuts_on_char_boundaries() {
-        let limits = LogLimits { max_lines: 2, max_line_bytes: 4 };
+        let limits = LogLimits { max_lines: 2, max_line_bytes: 3 };
         let bounded = bound_lines(vec!["first".into(), "ab".into(), "héllo".into()], limits);
         assert_eq!(bounded.lines, vec!["ab".to_string(), "hé".to_string()]);
         assert!(bounded.truncated);
