@@ -5,3 +5,5 @@ pub mod config;
 pub mod core;
 pub mod ports;
 pub mod adapters;
+pub mod daemon;
+pub mod metrics;
