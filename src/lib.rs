@@ -7,3 +7,5 @@ pub mod ports;
 pub mod adapters;
 pub mod daemon;
 pub mod metrics;
+pub mod learn;
+pub mod sim;
