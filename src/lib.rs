@@ -7,5 +7,6 @@ pub mod ports;
 pub mod adapters;
 pub mod daemon;
 pub mod metrics;
+pub mod audit;
 pub mod learn;
 pub mod sim;

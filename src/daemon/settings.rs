@@ -39,18 +39,13 @@ pub struct QueueSettings {
     pub depth_poll_secs: u64,
 }
 
-/// `[incidents]`: the DynamoDB table and the shared budgets kept in it.
+/// `[incidents]`: the DynamoDB table, and the reconciler that polls runs
+/// whose event never came. (Budget sizes and windows are safety settings.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentsSettings {
     #[serde(default = "default_incidents_table")]
     pub table: String,
-    /// Window of the per-job action budget and of the fleet counters.
-    #[serde(default = "default_budget_window_secs")]
-    pub budget_window_secs: u64,
-    /// Actions one job may receive per window, across every worker.
-    #[serde(default = "default_budget_actions_per_window")]
-    pub budget_actions_per_window: u32,
     /// How often the reconciler polls runs whose terminal event never came.
     #[serde(default = "default_reconcile_interval_secs")]
     pub reconcile_interval_secs: u64,
@@ -128,16 +123,16 @@ pub struct JobSettings {
     pub max_workers: Option<u32>,
 }
 
-/// `[quarantine]`: where quarantine moves may happen and how much they may move.
+/// `[quarantine]`: where quarantine moves may happen and how much they may
+/// move. The destination prefix and the count bound the policy may propose
+/// are safety settings (`[safety] quarantine_prefix`, `quarantine_max_objects`);
+/// these are the executor's own outer bounds, checked again before any move.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineSettings {
     /// Only objects under one of these `s3://bucket/prefix/` may be moved.
     #[serde(default)]
     pub allowed_prefixes: Vec<String>,
-    /// Key prefix (in the object's own bucket) the objects are moved under.
-    #[serde(default = "default_quarantine_prefix")]
-    pub prefix: String,
     #[serde(default = "default_quarantine_max_objects")]
     pub max_objects: u32,
     #[serde(default = "default_quarantine_max_bytes")]
@@ -223,12 +218,6 @@ fn default_depth_poll_secs() -> u64 {
 fn default_incidents_table() -> String {
     "etl-medic-incidents".to_string()
 }
-fn default_budget_window_secs() -> u64 {
-    3_600
-}
-fn default_budget_actions_per_window() -> u32 {
-    3
-}
 fn default_reconcile_interval_secs() -> u64 {
     60
 }
@@ -264,9 +253,6 @@ fn default_listen() -> String {
 }
 fn default_policy_path() -> String {
     "config/policy.json".to_string()
-}
-fn default_quarantine_prefix() -> String {
-    "quarantine/".to_string()
 }
 fn default_quarantine_max_objects() -> u32 {
     100
