@@ -70,3 +70,78 @@ pub fn decide_diagnosed(
     };
     DecideOutcome { decision, permit: reviewed.permit }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::decision::Verdict;
+    use crate::core::diagnosis::DriftKind;
+    use crate::core::model::{Action, FailureClass, Mode};
+    use crate::core::policy::QTable;
+    use crate::core::safety::fixtures::{diagnosis, request, schema_diagnosis};
+    use crate::core::safety::rules::CLASS_ALLOWLIST;
+
+    fn auto() -> SafetySettings {
+        SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() }
+    }
+
+    #[test]
+    fn same_request_same_decision_and_says_rules_are_in_use() {
+        let settings = SafetySettings::default();
+        let first = decide(&request(), &Policy::rules(), &settings, &FleetContext::default());
+        let second = decide(&request(), &Policy::rules(), &settings, &FleetContext::default());
+        assert_eq!(first, second);
+        let first_json = serde_json::to_string(&first.decision).expect("decision serialises");
+        assert_eq!(first_json, serde_json::to_string(&second.decision).expect("decision serialises"));
+        assert_eq!(first.decision.policy.note.as_deref(), Some(UNTRAINED_NOTE));
+        assert_eq!(first.decision.policy.version, "rules-v1");
+        assert_eq!(first.decision.mode, Mode::Shadow);
+        assert!(first.permit.is_none(), "shadow mode never carries a permit");
+    }
+
+    #[test]
+    fn breaking_drift_with_known_good_rolls_back_in_auto_mode() {
+        let outcome = decide_diagnosed(
+            &request(),
+            schema_diagnosis(DriftKind::Breaking, Some("3")),
+            &Policy::rules(),
+            &auto(),
+            &FleetContext::default(),
+        );
+        let expected = Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() };
+        assert_eq!(outcome.decision.action, expected);
+        assert_eq!(outcome.decision.safety.verdict, Verdict::Allowed);
+        assert_eq!(
+            outcome.decision.state,
+            "class=schema_drift|drift=breaking_known_good|attempt=0|risk=medium|source=unknown|recent=unknown|last=none"
+        );
+        assert_eq!(outcome.permit.as_ref().map(|permit| permit.action()), Some(&expected));
+        let json = serde_json::to_value(&outcome.decision).expect("serialises");
+        assert_eq!(json["action"]["params"]["version_id"], "3");
+        assert_eq!(json["safety"]["final"], "rollback_schema");
+        assert_eq!(json["mode"], "auto");
+    }
+
+    #[test]
+    fn a_trained_proposal_the_safety_layer_refuses_is_replaced_and_named() {
+        let state_key = "class=code_bug|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
+        let mut table = QTable::new("t1");
+        table.set_q(state_key, ActionKind::Retry, 5.0).expect("valid");
+        table.set_q(state_key, ActionKind::Escalate, 1.0).expect("valid");
+        let policy = Policy::Table(table);
+        let outcome = decide_diagnosed(&request(), diagnosis(FailureClass::CodeBug), &policy, &auto(), &FleetContext::default());
+        assert_eq!(outcome.decision.policy.proposed, ActionKind::Retry);
+        assert_eq!(outcome.decision.policy.basis, Basis::Table);
+        assert_eq!(outcome.decision.policy.note, None);
+        assert_eq!(outcome.decision.safety.verdict, Verdict::Replaced);
+        assert_eq!(outcome.decision.safety.rule, Some(CLASS_ALLOWLIST));
+        assert_eq!(outcome.decision.action.kind(), ActionKind::Escalate);
+        assert!(outcome.permit.is_none());
+
+        let unseen = decide_diagnosed(&request(), diagnosis(FailureClass::TransientInfra), &policy, &auto(), &FleetContext::default());
+        assert_eq!(unseen.decision.policy.basis, Basis::RulesFallback);
+        assert!(unseen.decision.policy.note.as_deref().is_some_and(|note| note.contains("state not in trained policy t1")));
+        assert_eq!(unseen.decision.action, Action::Retry {});
+        assert!(unseen.permit.is_some());
+    }
+}
