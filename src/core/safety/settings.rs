@@ -357,6 +357,32 @@ mod tests {
         assert_eq!(settings.validate(), Ok(()), "the hard limit itself is allowed");
     }
 
+    fn shipped_section(extra: &str) -> SafetySettings {
+        let shipped = include_str!("../../../config/default.toml");
+        config::Config::builder()
+            .add_source(config::File::from_str(shipped, config::FileFormat::Toml))
+            .add_source(config::File::from_str(extra, config::FileFormat::Toml))
+            .build()
+            .and_then(|merged| merged.get::<SafetySettings>("safety"))
+            .expect("the shipped [safety] section loads")
+    }
+
+    #[test]
+    fn shipped_section_is_the_built_in_defaults() {
+        let shipped = shipped_section("");
+        assert_eq!(shipped.validate(), Ok(()));
+        let listed: BTreeMap<FailureClass, Vec<ActionKind>> =
+            FailureClass::ALL.into_iter().map(|class| (class, default_allowlist(class).to_vec())).collect();
+        assert_eq!(shipped, SafetySettings { allowlist: listed, ..SafetySettings::default() });
+    }
+
+    #[test]
+    fn per_job_and_per_class_modes_load_from_toml() {
+        let loaded = shipped_section("[safety]\njob_modes = { Orders_Daily = \"auto\" }\nclass_modes = { code_bug = \"shadow\" }\n");
+        assert_eq!(loaded.job_modes.get("Orders_Daily"), Some(&Mode::Auto));
+        assert_eq!(loaded.class_modes.get(&FailureClass::CodeBug), Some(&Mode::Shadow));
+    }
+
     #[test]
     fn unknown_keys_are_refused() {
         let result: Result<SafetySettings, _> = serde_json::from_str(r#"{"max_attempt": 3}"#);
