@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::model::FailureClass;
-use crate::core::safety::fixtures::{diagnosis, request, schema_diagnosis};
+use crate::core::safety::fixtures::{data_quality_naming, diagnosis, request, schema_diagnosis};
 
 fn capacity_for(workers: u32, worker_type: &str, job_max: Option<u32>, settings: &SafetySettings) -> Action {
     let mut incident = request();
@@ -47,23 +47,20 @@ fn rollback_targets_the_known_good_version() {
 }
 
 #[test]
-fn quarantine_moves_named_objects_or_sets_the_bad_records_argument() {
+fn quarantine_moves_named_objects_of_the_runs_input_or_sets_the_bad_records_argument() {
     let settings = SafetySettings::default();
-    let data_quality = diagnosis(FailureClass::DataQuality);
-    let mut incident = request();
-    incident.logs.error = vec![
-        "Malformed record in 's3a://lake/raw/orders/part-0001.json', line 7".to_string(),
-        "reading s3://lake/raw/orders/ (prefix) and s3://lake/raw/orders/part-0001.json again".to_string(),
-    ];
+    let named = data_quality_naming(&["s3a://lake/raw/orders/part-0001.json", "s3://finance/ledger/2026.parquet"]);
     assert_eq!(
-        parametrise(ActionKind::QuarantineBadRecords, &incident, &data_quality, &settings),
+        parametrise(ActionKind::QuarantineBadRecords, &request(), &named, &settings),
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
-            objects: vec!["s3://lake/raw/orders/part-0001.json".to_string()],
+            objects: vec!["s3a://lake/raw/orders/part-0001.json".to_string()],
             quarantine_prefix: "etl-medic-quarantine/".to_string(),
-        })
+        }),
+        "only objects under the run's own input are moved"
     );
+    let outside_only = data_quality_naming(&["s3://finance/ledger/2026.parquet"]);
     assert_eq!(
-        parametrise(ActionKind::QuarantineBadRecords, &request(), &data_quality, &settings),
+        parametrise(ActionKind::QuarantineBadRecords, &request(), &outside_only, &settings),
         Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument {
             argument: "--bad_records_path".to_string(),
             value: "s3://etl-medic-quarantine/bad-records/orders_daily/jr_1/".to_string(),
@@ -72,11 +69,13 @@ fn quarantine_moves_named_objects_or_sets_the_bad_records_argument() {
 }
 
 #[test]
-fn s3_uris_are_found_in_free_text() {
-    assert_eq!(s3_uris("no uri here, s3 alone, s3:/broken"), Vec::<String>::new());
-    assert_eq!(
-        s3_uris("Path does not exist: s3://b/k/x.parquet; see [s3n://b/y.csv]."),
-        vec!["s3://b/k/x.parquet".to_string(), "s3://b/y.csv".to_string()]
-    );
-    assert_eq!(s3_uris("s3://bucket-only"), Vec::<String>::new(), "a bucket alone names no object");
+fn input_locations_come_from_the_run_arguments() {
+    let mut incident = request();
+    let run = incident.job_run.as_mut().expect("fixture has a job run");
+    run.arguments.insert("--extra".to_string(), "s3n://lake/ref/a.csv, s3://lake/ref/b.csv,local".to_string());
+    run.arguments.insert("--bucket_only".to_string(), "s3://".to_string());
+    assert_eq!(input_locations(&incident), vec!["s3://lake/ref/a.csv", "s3://lake/ref/b.csv", "s3://lake/raw/orders/"]);
+    assert!(is_under("s3://lake/raw/orders/x.json", "s3://lake/raw/orders/"));
+    assert!(is_under("s3://lake/ref/a.csv", "s3://lake/ref/a.csv"));
+    assert!(!is_under("s3://lake/raw/orders_old/x.json", "s3://lake/raw/orders"));
 }

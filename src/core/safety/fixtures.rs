@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::core::diagnosis::{Diagnosis, Drift, DriftKind};
+use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::FailureClass;
 
@@ -26,8 +26,27 @@ pub fn request() -> DecideRequest {
     .expect("fixture request is valid")
 }
 
+/// A diagnosis resting on the JobRun error message.
 pub fn diagnosis(class: FailureClass) -> Diagnosis {
-    Diagnosis { class, confidence: 0.9, signals: vec![format!("test: {class}")], drift: None }
+    Diagnosis {
+        signals: vec![format!("test: {class}")],
+        evidence_sources: vec![EvidenceSource::JobRunErrorMessage],
+        ..Diagnosis::new(class, 0.9)
+    }
+}
+
+/// A diagnosis resting on error-log lines and nothing else.
+pub fn log_only_diagnosis(class: FailureClass) -> Diagnosis {
+    Diagnosis { evidence_sources: vec![EvidenceSource::ErrorLog], ..diagnosis(class) }
+}
+
+/// A data-quality diagnosis naming these objects as bad input.
+pub fn data_quality_naming(objects: &[&str]) -> Diagnosis {
+    Diagnosis {
+        bad_objects: objects.iter().map(|object| object.to_string()).collect(),
+        evidence_sources: vec![EvidenceSource::JobRunErrorMessage, EvidenceSource::ErrorLog],
+        ..diagnosis(FailureClass::DataQuality)
+    }
 }
 
 /// Drift on `sales.orders` from version 3 to 4, `amount` retyped.
@@ -43,9 +62,15 @@ pub fn drift(kind: DriftKind, known_good: Option<&str>) -> Drift {
         type_changed: vec!["amount".to_string()],
         kind,
         known_good_version: known_good.map(str::to_string),
+        type_changes: Vec::new(),
     }
 }
 
+/// Schema drift corroborated by the catalog.
 pub fn schema_diagnosis(kind: DriftKind, known_good: Option<&str>) -> Diagnosis {
-    Diagnosis { drift: Some(drift(kind, known_good)), ..diagnosis(FailureClass::SchemaDrift) }
+    Diagnosis {
+        drift: Some(drift(kind, known_good)),
+        evidence_sources: vec![EvidenceSource::Catalog, EvidenceSource::JobRunErrorMessage],
+        ..diagnosis(FailureClass::SchemaDrift)
+    }
 }

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::fixtures::{diagnosis, drift, request};
+use crate::core::diagnosis::EvidenceSource;
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::model::{QuarantinePlan, RiskTier};
@@ -53,6 +54,31 @@ struct Evidence {
     mode: Option<Mode>,
     job_mode: Option<Mode>,
     class_mode: Option<Mode>,
+    sources: Vec<EvidenceSource>,
+    bad_objects: Vec<String>,
+}
+
+fn any_sources() -> impl Strategy<Value = Vec<EvidenceSource>> {
+    prop::sample::subsequence(
+        vec![
+            EvidenceSource::Catalog,
+            EvidenceSource::JobRunErrorMessage,
+            EvidenceSource::ErrorLog,
+            EvidenceSource::OutputLog,
+            EvidenceSource::RunState,
+        ],
+        0..=5,
+    )
+}
+
+fn any_bad_objects() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
+            Just("s3://finance/ledger/2026.parquet".to_string()),
+        ],
+        0..16,
+    )
 }
 
 fn any_mode() -> impl Strategy<Value = Option<Mode>> {
@@ -81,8 +107,11 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         prop::option::of(2_u32..600),
         fleet,
         (any_mode(), any_mode(), any_mode()),
+        (any_sources(), any_bad_objects()),
     )
-        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode))| Evidence {
+        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode), (sources, bad_objects))| Evidence {
+            sources,
+            bad_objects,
             class,
             drift,
             risk,
@@ -106,6 +135,9 @@ proptest! {
         incident.history.attempt = evidence.attempt;
         let mut diagnosed = diagnosis(evidence.class);
         diagnosed.drift = evidence.drift.map(|(kind, known_good)| drift(kind, known_good));
+        diagnosed.evidence_sources = evidence.sources.clone();
+        diagnosed.bad_objects = evidence.bad_objects.clone();
+        let log_lines_alone = diagnosed.rests_on_log_lines_alone() || diagnosed.evidence_sources.is_empty();
         let mut settings = SafetySettings { mode: evidence.mode, ..SafetySettings::default() };
         if let Some(job_mode) = evidence.job_mode {
             settings.job_modes.insert("orders_daily".to_string(), job_mode);
@@ -144,6 +176,7 @@ proptest! {
         }
         match final_action {
             Action::RollbackSchema { version_id, .. } => {
+                prop_assert!(diagnosed.catalog_corroborated() && !log_lines_alone, "rollback only on catalog evidence");
                 let drift = diagnosed.drift.as_ref().expect("rollback only with catalog drift");
                 prop_assert_eq!(drift.kind, DriftKind::Breaking);
                 prop_assert_eq!(Some(version_id), drift.known_good_version.as_ref());
@@ -153,7 +186,9 @@ proptest! {
                 prop_assert_eq!(evidence.class, FailureClass::DataQuality);
                 if let QuarantinePlan::MoveObjects { objects, .. } = plan {
                     prop_assert!(!objects.is_empty() && objects.len() <= settings.quarantine_max_objects as usize);
-                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "log-named objects never move");
+                    prop_assert!(!log_lines_alone, "a log line alone never moves data");
+                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the run's input never move");
+                    prop_assert!(objects.iter().all(|object| diagnosed.bad_objects.contains(object)), "only objects the evidence names move");
                     if let Some(total) = evidence.fleet.input_object_count {
                         prop_assert!(objects.len() as f64 <= settings.quarantine_max_fraction * total as f64);
                     }

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::fixtures::{diagnosis, request, schema_diagnosis};
+use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, schema_diagnosis};
 use super::rules::*;
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::model::{QuarantinePlan, RiskTier};
+use crate::core::policy::params::parametrise;
 
 fn auto() -> SafetySettings {
     SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() }
@@ -99,18 +100,32 @@ fn class_allowlist_blocks_actions_outside_the_class() {
 
 #[test]
 fn log_line_alone_never_mutates_catalog_or_data() {
-    let logs_only = diagnosis(FailureClass::SchemaDrift);
-    assert_replaced(&check(rollback_to("3"), &request(), &logs_only, &FleetContext::default()), LOG_ONLY_EVIDENCE);
+    let fleet = FleetContext::default();
+    // Rollback: the catalog must corroborate, a schema error in the text is not enough.
+    let text_only = diagnosis(FailureClass::SchemaDrift);
+    assert_replaced(&check(rollback_to("3"), &request(), &text_only, &fleet), LOG_ONLY_EVIDENCE);
+    let mut drift_uncorroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
+    drift_uncorroborated.evidence_sources = vec![crate::core::diagnosis::EvidenceSource::JobRunErrorMessage];
+    assert_replaced(&check(rollback_to("3"), &request(), &drift_uncorroborated, &fleet), LOG_ONLY_EVIDENCE);
     let corroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
-    assert_allowed(&check(rollback_to("3"), &request(), &corroborated, &FleetContext::default()), ActionKind::RollbackSchema);
+    assert_allowed(&check(rollback_to("3"), &request(), &corroborated, &fleet), ActionKind::RollbackSchema);
 
-    let data_quality = diagnosis(FailureClass::DataQuality);
-    let stray = move_objects(&["s3://finance/ledger/2026.parquet"]);
-    assert_replaced(&check(stray, &request(), &data_quality, &FleetContext::default()), LOG_ONLY_EVIDENCE);
-    let own_input = move_objects(&["s3://lake/raw/orders/part-0001.json"]);
-    assert_allowed(&check(own_input, &request(), &data_quality, &FleetContext::default()), ActionKind::QuarantineBadRecords);
-    let sibling = move_objects(&["s3://lake/raw/orders_archive/part-0001.json"]);
-    assert_replaced(&check(sibling, &request(), &data_quality, &FleetContext::default()), LOG_ONLY_EVIDENCE);
+    // Moving objects: named by a diagnosis that rests on more than log lines,
+    // and under the run's own input.
+    let own = "s3://lake/raw/orders/part-0001.json";
+    let mut logs_only = log_only_diagnosis(FailureClass::DataQuality);
+    logs_only.bad_objects = vec![own.to_string()];
+    assert_replaced(&check(move_objects(&[own]), &request(), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
+    let stray = "s3://finance/ledger/2026.parquet";
+    assert_replaced(&check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet), LOG_ONLY_EVIDENCE);
+    let unnamed = data_quality_naming(&[]);
+    assert_replaced(&check(move_objects(&[own]), &request(), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
+    let sibling = "s3://lake/raw/orders_archive/part-0001.json";
+    assert_replaced(&check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet), LOG_ONLY_EVIDENCE);
+    assert_allowed(&check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet), ActionKind::QuarantineBadRecords);
+    // Rerunning with a bad-records argument changes no data by itself.
+    let argument = parametrise(ActionKind::QuarantineBadRecords, &request(), &logs_only, &auto());
+    assert!(matches!(argument, Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument { .. })));
 }
 
 #[test]
@@ -131,18 +146,20 @@ fn quarantine_only_for_data_quality() {
         allowlist: BTreeMap::from([(FailureClass::TransientInfra, vec![ActionKind::QuarantineBadRecords])]),
         ..auto()
     };
-    let own_input = move_objects(&["s3://lake/raw/orders/part-0001.json"]);
-    let blocked = review(own_input.clone(), &request(), &transient(), &permissive, &FleetContext::default());
+    let own = "s3://lake/raw/orders/part-0001.json";
+    let mut transient_naming = data_quality_naming(&[own]);
+    transient_naming.class = FailureClass::TransientInfra;
+    let blocked = review(move_objects(&[own]), &request(), &transient_naming, &permissive, &FleetContext::default());
     assert_replaced(&blocked, QUARANTINE_ONLY_DATA_QUALITY);
-    let data_quality = diagnosis(FailureClass::DataQuality);
-    assert_allowed(&check(own_input, &request(), &data_quality, &FleetContext::default()), ActionKind::QuarantineBadRecords);
+    let allowed = check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &FleetContext::default());
+    assert_allowed(&allowed, ActionKind::QuarantineBadRecords);
 }
 
 #[test]
 fn quarantine_stays_within_count_and_fraction() {
-    let data_quality = diagnosis(FailureClass::DataQuality);
     let objects: Vec<String> = (0..11).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
     let names: Vec<&str> = objects.iter().map(String::as_str).collect();
+    let data_quality = data_quality_naming(&names);
     assert_replaced(&check(move_objects(&names), &request(), &data_quality, &FleetContext::default()), QUARANTINE_BOUNDS);
     let two = move_objects(&names[..2]);
     let small_input = FleetContext { input_object_count: Some(10), ..FleetContext::default() };
