@@ -144,4 +144,75 @@ mod tests {
         assert_eq!(unseen.decision.action, Action::Retry {});
         assert!(unseen.permit.is_some());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::core::diagnosis::EvidenceSource;
+        use crate::core::model::RiskTier;
+        use crate::core::safety::fixtures::drift;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever a trained table prefers, the whole pipeline (state,
+            /// proposal, parameters, review) never yields an unsafe action.
+            #[test]
+            fn any_learnt_preference_stays_safe(
+                q_values in prop::collection::vec(-10.0_f64..10.0, ActionKind::ALL.len()),
+                class in prop::sample::select(FailureClass::ALL.to_vec()),
+                breaking in prop::bool::ANY,
+                known_good in prop::bool::ANY,
+                corroborated in prop::bool::ANY,
+                risk in prop::sample::select(RiskTier::ALL.to_vec()),
+                attempt in 0_u32..5,
+                workers in prop::option::of(2_u32..400),
+                job_max in prop::option::of(2_u32..600),
+                auto_mode in prop::bool::ANY,
+            ) {
+                let mut incident = request();
+                incident.job.risk_tier = Some(risk);
+                incident.job.max_workers = job_max;
+                incident.history.attempt = attempt;
+                if let Some(run) = incident.job_run.as_mut() {
+                    run.number_of_workers = workers;
+                }
+                let mut diagnosed = diagnosis(class);
+                let kind = if breaking { DriftKind::Breaking } else { DriftKind::Additive };
+                diagnosed.drift = Some(drift(kind, known_good.then_some("3")));
+                diagnosed.bad_objects = vec!["s3://lake/raw/orders/part-1.json".to_string()];
+                if corroborated {
+                    diagnosed.evidence_sources.push(EvidenceSource::Catalog);
+                }
+                let state_key = State::from_evidence(&incident, &diagnosed).key();
+                let mut table = QTable::new("random");
+                for (action, value) in ActionKind::ALL.into_iter().zip(&q_values) {
+                    table.set_q(&state_key, action, *value).expect("valid key and finite value");
+                }
+                let settings = if auto_mode { auto() } else { SafetySettings::default() };
+                let outcome = decide_diagnosed(&incident, diagnosed, &Policy::Table(table), &settings, &FleetContext::default());
+                let decision = &outcome.decision;
+                let mutates = decision.action.kind().mutates();
+                prop_assert_eq!(outcome.permit.is_some(), auto_mode && mutates);
+                prop_assert_eq!(decision.safety.final_kind, decision.action.kind());
+                if mutates {
+                    prop_assert!(risk != RiskTier::Critical);
+                    prop_assert!(attempt < settings.max_attempts_per_incident);
+                    prop_assert!(settings.allows(class, decision.action.kind()));
+                }
+                match &decision.action {
+                    Action::RollbackSchema { version_id, .. } => {
+                        prop_assert!(breaking && known_good && corroborated);
+                        prop_assert_eq!(version_id.as_str(), "3");
+                    }
+                    Action::RetryWithMoreCapacity { number_of_workers, .. } => {
+                        prop_assert!(*number_of_workers <= settings.workers_ceiling(job_max));
+                    }
+                    Action::QuarantineBadRecords(_) => prop_assert_eq!(class, FailureClass::DataQuality),
+                    _ => {}
+                }
+            }
+        }
+    }
 }
