@@ -3,3 +3,5 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod ports;
+pub mod adapters;
