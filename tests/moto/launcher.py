@@ -18,6 +18,11 @@ StartJobRun, so a test may rewrite it between runs. The run speed is still
 moto's state manager (POST /moto-api/state-manager/set-transition with
 model_name "glue::job_run"); the terminal state is the one chosen here.
 
+moto's UpdateTable also ignores the VersionId that AWS Glue uses as an
+optimistic guard; the launcher makes a VersionId that is not the table's
+current version fail with ConcurrentModificationException, as Glue does, so
+the guarded rollback is tested against the behaviour it relies on.
+
 The server binds 127.0.0.1 only. With --port 0 the OS picks a free port. The
 first line on stdout is "listening <host> <port>". The launcher exits when
 its standard input closes, so a test process that dies without cleaning up
@@ -92,6 +97,31 @@ def patch_glue_job_runs(outcomes_path):
     glue_models.FakeJobRun = OutcomeJobRun
 
 
+def patch_glue_update_table_guard():
+    """Honour UpdateTable's VersionId as Glue does: reject a stale version."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.glue.responses import GlueResponse
+
+    original_update_table = GlueResponse.update_table
+
+    def guarded_update_table(self):
+        expected_version = self.parameters.get("VersionId")
+        if expected_version:
+            database_name = self.parameters.get("DatabaseName")
+            table_name = (self.parameters.get("TableInput") or {}).get("Name")
+            table = self.glue_backend.get_table(database_name, table_name)
+            current_version = str(table._current_version)
+            if str(expected_version) != current_version:
+                raise JsonRESTError(
+                    "ConcurrentModificationException",
+                    f"table {database_name}.{table_name} is at version {current_version}, "
+                    f"not {expected_version}",
+                )
+        return original_update_table(self)
+
+    GlueResponse.update_table = guarded_update_table
+
+
 def exit_when_stdin_closes():
     try:
         while sys.stdin.buffer.read(4096):
@@ -109,6 +139,7 @@ def main():
     options = parser.parse_args()
 
     patch_glue_job_runs(options.glue_outcomes)
+    patch_glue_update_table_guard()
 
     from moto.server import ThreadedMotoServer
 

@@ -38,6 +38,13 @@ if [[ -x "$venv_python" ]] && [[ "$(installed_versions || true)" == "$wanted" ]]
 fi
 
 mkdir -p "$cache_dir"
+# Several test binaries (or CI jobs) may call this at once: one installs.
+exec 9>"$cache_dir/venv-moto.lock"
+flock 9
+if [[ -x "$venv_python" ]] && [[ "$(installed_versions || true)" == "$wanted" ]]; then
+    echo "$venv_python"
+    exit 0
+fi
 if [[ ! -x "$venv_python" ]]; then
     "$base_python" -m venv "$venv_dir"
 fi

