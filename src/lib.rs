@@ -5,3 +5,8 @@ pub mod config;
 pub mod core;
 pub mod ports;
 pub mod adapters;
+pub mod daemon;
+pub mod metrics;
+pub mod audit;
+pub mod learn;
+pub mod sim;

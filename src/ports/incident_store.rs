@@ -52,13 +52,19 @@ pub enum IncidentState {
     Shadowed,
     /// Closed: an action could not be carried out and escalation failed too.
     Failed,
+    /// Closed without action: Glue's own retry (MaxRetries) will rerun the job.
+    Deferred,
 }
 
 impl IncidentState {
     pub fn is_closed(self) -> bool {
         matches!(
             self,
-            IncidentState::Resolved | IncidentState::Escalated | IncidentState::Shadowed | IncidentState::Failed
+            IncidentState::Resolved
+                | IncidentState::Escalated
+                | IncidentState::Shadowed
+                | IncidentState::Failed
+                | IncidentState::Deferred
         )
     }
 
@@ -72,6 +78,7 @@ impl IncidentState {
             IncidentState::Escalated => "escalated",
             IncidentState::Shadowed => "shadowed",
             IncidentState::Failed => "failed",
+            IncidentState::Deferred => "deferred",
         }
     }
 }
@@ -141,6 +148,8 @@ pub struct FleetCounters {
 /// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
 ///   if fewer than `limit` were granted for `job` in the aligned window of
 ///   `window_secs` containing `now`, shared by every worker.
+/// - `budget_used(job, window_secs, now)` reads the grants of that window
+///   without consuming (what the safety layer is shown before deciding).
 /// - `record_remediation_outcome` and `fleet_counters` keep and read the
 ///   fleet's recent remediation outcomes and grants.
 #[async_trait]
@@ -166,6 +175,8 @@ pub trait IncidentStore: Send + Sync {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<BudgetGrant, PortError>;
+
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError>;
 
     async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError>;
 

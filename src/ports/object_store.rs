@@ -1,6 +1,7 @@
 //! The object store port (S3): audit records, quarantine moves.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::ports::PortError;
 
@@ -8,6 +9,7 @@ use crate::ports::PortError;
 pub struct ObjectSummary {
     pub key: String,
     pub size_bytes: u64,
+    pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// Contract:

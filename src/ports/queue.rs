@@ -52,6 +52,9 @@ pub struct QueueDepth {
 ///   daemon relies on this for poison messages: it never deletes them.
 /// - `delete_batch` takes 1..=10 handles and reports each one separately; a
 ///   call-level `Err` means nothing is known to be deleted.
+/// - `send(body, delay_secs)` enqueues a new message, visible after
+///   `delay_secs` (0..=900); the reconciler uses it to replay a job-run
+///   state change whose EventBridge event never came.
 /// - `set_visibility(handle, secs)` makes the message invisible for `secs`
 ///   seconds from now (0 = visible at once, at most 43 200): it is the
 ///   heartbeat while a message is worked on, the way a message goes back at
@@ -64,6 +67,9 @@ pub trait IncidentQueue: Send + Sync {
     async fn delete_batch(&self, handles: &[ReceiptHandle]) -> Result<Vec<DeleteOutcome>, PortError>;
 
     async fn set_visibility(&self, handle: &ReceiptHandle, visibility_secs: u32) -> Result<(), PortError>;
+
+    /// Enqueue a message; returns its message id.
+    async fn send(&self, body: &str, delay_secs: u32) -> Result<String, PortError>;
 
     /// Message counts of the main queue.
     async fn depth(&self) -> Result<QueueDepth, PortError>;
@@ -89,5 +95,7 @@ pub trait IncidentQueue: Send + Sync {
 
 /// SQS's largest visibility timeout, 12 hours.
 pub const MAX_VISIBILITY_SECS: u32 = 43_200;
+/// SQS's largest DelaySeconds, 15 minutes.
+pub const MAX_SEND_DELAY_SECS: u32 = 900;
 /// SQS's largest batch for receive and delete.
 pub const MAX_BATCH: u32 = 10;

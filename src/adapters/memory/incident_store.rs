@@ -129,6 +129,11 @@ impl IncidentStore for MemoryIncidentStore {
         Ok(BudgetGrant { granted: true, used: used + 1 })
     }
 
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
+        let key = (job_name.to_string(), window_start(now, window_secs));
+        Ok(lock(&self.tables).budgets.get(&key).copied().unwrap_or(0))
+    }
+
     async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError> {
         let mut tables = lock(&self.tables);
         tables.outcomes.push_back((at, success));
@@ -246,6 +251,7 @@ mod tests {
         assert!(store.consume_budget("orders", 3600, 2, now).await.unwrap().granted);
         let refused = store.consume_budget("orders", 3600, 2, now).await.unwrap();
         assert_eq!(refused, BudgetGrant { granted: false, used: 2 });
+        assert_eq!(store.budget_used("orders", 3600, now).await.unwrap(), 2);
         assert!(store.consume_budget("other", 3600, 2, now).await.unwrap().granted);
         let next_window = at("2026-11-29T03:00:00Z");
         assert!(store.consume_budget("orders", 3600, 2, next_window).await.unwrap().granted);

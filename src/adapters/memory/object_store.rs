@@ -2,23 +2,45 @@
 //! next writes fail so tests can prove audit failures are never dropped.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::adapters::memory::lock;
-use crate::ports::{ObjectStore, ObjectSummary, PortError};
+use crate::ports::{Clock, ObjectStore, ObjectSummary, PortError};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
+struct StoredObject {
+    body: Vec<u8>,
+    last_modified: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
 pub struct MemoryObjectStore {
-    objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+    objects: Mutex<BTreeMap<(String, String), StoredObject>>,
     failing_puts: AtomicU32,
+    /// Stamps `last_modified` on writes when present.
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl MemoryObjectStore {
     pub fn new() -> MemoryObjectStore {
         MemoryObjectStore::default()
+    }
+
+    /// A store that stamps every write with the clock's time.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryObjectStore {
+        MemoryObjectStore { clock: Some(clock), ..MemoryObjectStore::default() }
+    }
+
+    /// Seed an object with a chosen modification time (simulated data lakes).
+    pub fn put_object_at(&self, bucket: &str, key: &str, body: Vec<u8>, last_modified: DateTime<Utc>) {
+        lock(&self.objects).insert(
+            (bucket.to_string(), key.to_string()),
+            StoredObject { body, last_modified: Some(last_modified) },
+        );
     }
 
     /// Make the next `count` `put_object` calls fail with a transient error.
@@ -31,7 +53,7 @@ impl MemoryObjectStore {
         lock(&self.objects)
             .iter()
             .filter(|((object_bucket, key), _)| object_bucket == bucket && key.starts_with(prefix))
-            .map(|((_, key), body)| (key.clone(), body.clone()))
+            .map(|((_, key), object)| (key.clone(), object.body.clone()))
             .collect()
     }
 }
@@ -46,14 +68,15 @@ impl ObjectStore for MemoryObjectStore {
         if should_fail {
             return Err(PortError::transient("PutObject", "injected failure"));
         }
-        lock(&self.objects).insert((bucket.to_string(), key.to_string()), body);
+        let last_modified = self.clock.as_ref().map(|clock| clock.now());
+        lock(&self.objects).insert((bucket.to_string(), key.to_string()), StoredObject { body, last_modified });
         Ok(())
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, PortError> {
         lock(&self.objects)
             .get(&(bucket.to_string(), key.to_string()))
-            .cloned()
+            .map(|object| object.body.clone())
             .ok_or_else(|| PortError::not_found("GetObject", format!("s3://{bucket}/{key}")))
     }
 
@@ -62,16 +85,20 @@ impl ObjectStore for MemoryObjectStore {
             .iter()
             .filter(|((object_bucket, key), _)| object_bucket == bucket && key.starts_with(prefix))
             .take(max_keys as usize)
-            .map(|((_, key), body)| ObjectSummary { key: key.clone(), size_bytes: body.len() as u64 })
+            .map(|((_, key), object)| ObjectSummary {
+                key: key.clone(),
+                size_bytes: object.body.len() as u64,
+                last_modified: object.last_modified,
+            })
             .collect())
     }
 
     async fn move_object(&self, bucket: &str, from_key: &str, to_key: &str) -> Result<(), PortError> {
         let mut objects = lock(&self.objects);
-        let body = objects
+        let object = objects
             .remove(&(bucket.to_string(), from_key.to_string()))
             .ok_or_else(|| PortError::not_found("CopyObject", format!("s3://{bucket}/{from_key}")))?;
-        objects.insert((bucket.to_string(), to_key.to_string()), body);
+        objects.insert((bucket.to_string(), to_key.to_string()), object);
         Ok(())
     }
 }
@@ -101,5 +128,13 @@ mod tests {
         assert!(store.put_object("b", "k", vec![], "text/plain").await.unwrap_err().is_retryable());
         store.put_object("b", "k", vec![1], "text/plain").await.unwrap();
         assert_eq!(store.objects_under("b", "").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn listings_carry_the_modification_time() {
+        let store = MemoryObjectStore::new();
+        let at = DateTime::parse_from_rfc3339("2026-11-29T01:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap();
+        store.put_object_at("lake", "raw/a", vec![1], at);
+        assert_eq!(store.list_objects("lake", "raw/", 1).await.unwrap()[0].last_modified, Some(at));
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::adapters::memory::lock;
-use crate::ports::queue::{MAX_BATCH, MAX_VISIBILITY_SECS};
+use crate::ports::queue::{MAX_BATCH, MAX_SEND_DELAY_SECS, MAX_VISIBILITY_SECS};
 use crate::ports::{DeleteOutcome, IncidentQueue, PortError, QueueDepth, QueueMessage, ReceiptHandle};
 
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct MemoryQueue {
     arrivals: Notify,
     visibility_timeout: Duration,
     max_receive_count: u32,
+    /// `delay` runs this many times faster than real time (the demo's accelerated clock).
+    delay_speedup: f64,
 }
 
 impl MemoryQueue {
@@ -53,7 +55,34 @@ impl MemoryQueue {
             arrivals: Notify::new(),
             visibility_timeout,
             max_receive_count,
+            delay_speedup: 1.0,
         }
+    }
+
+    /// A queue whose `delay` (only) runs `speedup` times faster than real
+    /// time, matching an accelerated clock: heartbeats and releases keep
+    /// their real meaning.
+    pub fn with_delay_speedup(mut self, speedup: f64) -> MemoryQueue {
+        debug_assert!(speedup >= 1.0, "a speedup slows nothing down");
+        self.delay_speedup = speedup.max(1.0);
+        self
+    }
+
+    fn hide_for(&self, handle: &ReceiptHandle, hidden_for: Duration) -> Result<(), PortError> {
+        let made_visible = {
+            let mut contents = lock(&self.contents);
+            let message = contents
+                .messages
+                .iter_mut()
+                .find(|message| message.current_handle.as_deref() == Some(handle.0.as_str()))
+                .ok_or_else(|| PortError::not_found("ChangeMessageVisibility", format!("receipt handle {} is stale", handle.0)))?;
+            message.visible_at = Instant::now() + hidden_for;
+            hidden_for.is_zero()
+        };
+        if made_visible {
+            self.arrivals.notify_waiters();
+        }
+        Ok(())
     }
 
     /// Put a message on the queue, visible after `delay`; returns its message id.
@@ -77,8 +106,8 @@ impl MemoryQueue {
         message_id
     }
 
-    /// Put a message on the queue, visible at once.
-    pub fn send(&self, body: impl Into<String>) -> String {
+    /// Put a message on the queue, visible at once (as EventBridge would).
+    pub fn push(&self, body: impl Into<String>) -> String {
         self.send_delayed(body, Duration::ZERO, None)
     }
 
@@ -190,20 +219,21 @@ impl IncidentQueue for MemoryQueue {
         if visibility_secs > MAX_VISIBILITY_SECS {
             return Err(PortError::rejected("ChangeMessageVisibility", format!("{visibility_secs} s exceeds 12 h")));
         }
-        let made_visible = {
-            let mut contents = lock(&self.contents);
-            let message = contents
-                .messages
-                .iter_mut()
-                .find(|message| message.current_handle.as_deref() == Some(handle.0.as_str()))
-                .ok_or_else(|| PortError::not_found("ChangeMessageVisibility", format!("receipt handle {} is stale", handle.0)))?;
-            message.visible_at = Instant::now() + Duration::from_secs(u64::from(visibility_secs));
-            visibility_secs == 0
-        };
-        if made_visible {
-            self.arrivals.notify_waiters();
+        self.hide_for(handle, Duration::from_secs(u64::from(visibility_secs)))
+    }
+
+    async fn delay(&self, handle: &ReceiptHandle, delay_secs: u32) -> Result<(), PortError> {
+        if delay_secs > MAX_VISIBILITY_SECS {
+            return Err(PortError::rejected("ChangeMessageVisibility", format!("{delay_secs} s exceeds 12 h")));
         }
-        Ok(())
+        self.hide_for(handle, Duration::from_secs_f64(f64::from(delay_secs) / self.delay_speedup))
+    }
+
+    async fn send(&self, body: &str, delay_secs: u32) -> Result<String, PortError> {
+        if delay_secs > MAX_SEND_DELAY_SECS {
+            return Err(PortError::rejected("SendMessage", format!("delay {delay_secs} s exceeds 900 s")));
+        }
+        Ok(self.send_delayed(body, Duration::from_secs(u64::from(delay_secs)), None))
     }
 
     async fn depth(&self) -> Result<QueueDepth, PortError> {
@@ -239,7 +269,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_received_message_is_hidden_until_its_visibility_expires() {
         let queue = queue();
-        queue.send("a");
+        queue.push("a");
         let first = queue.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].receive_count, 1);
@@ -256,7 +286,7 @@ mod tests {
         let sender = queue.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            sender.send("late");
+            sender.push("late");
         });
         let started = Instant::now();
         let received = queue.receive(1, Duration::from_secs(20)).await.unwrap();
@@ -269,8 +299,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn delete_reports_each_handle_and_stale_handles_fail() {
         let queue = queue();
-        queue.send("a");
-        queue.send("b");
+        queue.push("a");
+        queue.push("b");
         let received = queue.receive(10, Duration::ZERO).await.unwrap();
         let mut handles: Vec<ReceiptHandle> = received.iter().map(|message| message.handle.clone()).collect();
         handles.push(ReceiptHandle("msg-999999#1".into()));
@@ -284,7 +314,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn release_and_delay_control_when_a_message_returns() {
         let queue = queue();
-        queue.send("a");
+        queue.push("a");
         let received = queue.receive(1, Duration::ZERO).await.unwrap();
         queue.delay(&received[0].handle, 600).await.unwrap();
         assert_eq!(queue.depth().await.unwrap().in_flight, 1);
@@ -301,7 +331,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_message_never_deleted_reaches_the_dead_letter_queue() {
         let queue = queue();
-        queue.send("poison");
+        queue.push("poison");
         for _ in 0..3 {
             let received = queue.receive(1, Duration::ZERO).await.unwrap();
             queue.release(&received[0].handle).await.unwrap();
@@ -309,6 +339,20 @@ mod tests {
         assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
         assert_eq!(queue.dead_letter_bodies(), vec!["poison".to_string()]);
         assert_eq!(queue.dead_letter_depth().await.unwrap().unwrap().visible, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_accelerated_queue_shortens_only_delays() {
+        let queue = MemoryQueue::new(Duration::from_secs(30), 3).with_delay_speedup(60.0);
+        queue.send("a", 0).await.unwrap();
+        let received = queue.receive(1, Duration::ZERO).await.unwrap();
+        queue.delay(&received[0].handle, 600).await.unwrap();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let again = queue.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(again.len(), 1, "600 s at 60x is 10 s");
+        queue.extend_visibility(&again[0].handle, 20).await.unwrap();
+        tokio::time::advance(Duration::from_secs(19)).await;
+        assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "heartbeats keep real time");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,1 @@
+//! Learning: Q-learning training on the simulator, evaluation against baselines, policy rendering.

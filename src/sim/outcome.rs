@@ -1,0 +1,165 @@
+//! The outcome model: what an action does to an incident, given its true
+//! cause and context. Context matters on purpose, because that is where a
+//! learned policy can beat fixed rules: a late source heals only once it has
+//! landed (a wait that covers the lateness, or the next schedule), more
+//! capacity fixes memory and timeouts only when it is enough, a rollback
+//! fixes breaking drift only with the version that worked.
+
+use rand::Rng;
+
+use crate::core::model::{Action, ActionKind};
+use crate::sim::cause::SimCause;
+use crate::sim::config::{SimConfig, dpu_per_worker};
+use crate::sim::estate::failed_run_minutes;
+use crate::sim::observe::build_request;
+use crate::sim::{Resolution, SimIncident, StepOutcome};
+
+/// How a run scales with capacity: run time ~ (capacity)^-SPEEDUP_EXPONENT.
+const SPEEDUP_EXPONENT: f64 = 0.8;
+
+pub(crate) fn apply(config: &SimConfig, incident: &mut SimIncident, action: &Action) -> StepOutcome {
+    let kind = action.kind();
+    if incident.closed {
+        return StepOutcome {
+            action: kind,
+            success: false,
+            closed: true,
+            resolution: None,
+            minutes: 0.0,
+            dpu_hours: 0.0,
+            job_runs: 0,
+            failed_runs: 0,
+            harm: None,
+            next_request: None,
+        };
+    }
+    let harm = harm_of(incident, action);
+    if kind == ActionKind::Escalate {
+        return escalate(config, incident, harm);
+    }
+    let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
+    let (workers, worker_type) = match action {
+        Action::RetryWithMoreCapacity { number_of_workers, worker_type } => (
+            (*number_of_workers).max(1),
+            worker_type.clone().unwrap_or_else(|| incident.worker_type.clone()),
+        ),
+        _ => (incident.number_of_workers, incident.worker_type.clone()),
+    };
+    let run_dpu = dpu_of(workers, &worker_type);
+    let wait_minutes = match action {
+        Action::WaitAndRetry { delay_s } => *delay_s as f64 / 60.0,
+        Action::LogAndWait {} => incident.job.schedule_interval_minutes,
+        Action::QuarantineBadRecords(_) => config.estate.quarantine_minutes,
+        _ => 0.0,
+    };
+    let run_starts_at = incident.elapsed_minutes + wait_minutes + config.estate.run_start_minutes;
+    let condition = condition_holds(incident, action, run_starts_at, run_dpu);
+    let probability = config.success_probability(incident.cause, kind);
+    let draw: f64 = incident.rng.random();
+    let success = condition && draw < probability;
+    let run_minutes = if success {
+        success_run_minutes(incident, run_dpu, current_dpu)
+    } else {
+        failed_run_minutes(incident.cause, &incident.job, &mut incident.rng)
+    };
+    let minutes = wait_minutes + config.estate.run_start_minutes + run_minutes;
+    incident.elapsed_minutes += minutes;
+    incident.actions_taken.push(kind);
+    incident.number_of_workers = workers;
+    incident.worker_type = worker_type;
+    let dpu_hours = run_dpu * run_minutes / 60.0;
+    let next_request = if success {
+        incident.closed = true;
+        None
+    } else {
+        incident.truth.failed_run_minutes = run_minutes;
+        incident.request = build_request(incident, &config.estate.account, &config.estate.region);
+        Some(incident.request.clone())
+    };
+    StepOutcome {
+        action: kind,
+        success,
+        closed: success,
+        resolution: success.then_some(Resolution::Remediated),
+        minutes,
+        dpu_hours,
+        job_runs: 1,
+        failed_runs: u32::from(!success),
+        harm,
+        next_request,
+    }
+}
+
+/// A person takes over: the delay drawn with the incident, the fix, a rerun.
+fn escalate(config: &SimConfig, incident: &mut SimIncident, harm: Option<String>) -> StepOutcome {
+    let run_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
+    let human = &incident.truth;
+    let fix_minutes = config.human.fix_minutes;
+    let run_minutes = incident.job.run_minutes;
+    let minutes = human.human_delay_minutes + fix_minutes + run_minutes;
+    incident.elapsed_minutes += minutes;
+    incident.actions_taken.push(ActionKind::Escalate);
+    incident.closed = true;
+    StepOutcome {
+        action: ActionKind::Escalate,
+        success: false,
+        closed: true,
+        resolution: Some(Resolution::Human),
+        minutes,
+        dpu_hours: run_dpu * run_minutes / 60.0,
+        job_runs: 1,
+        failed_runs: 0,
+        harm,
+        next_request: None,
+    }
+}
+
+fn dpu_of(workers: u32, worker_type: &str) -> f64 {
+    workers as f64 * dpu_per_worker(worker_type).unwrap_or(1.0)
+}
+
+fn condition_holds(incident: &SimIncident, action: &Action, run_starts_at: f64, run_dpu: f64) -> bool {
+    let truth = &incident.truth;
+    match (truth.cause, action) {
+        (SimCause::SourceUnavailable, _) => run_starts_at >= truth.lateness_minutes,
+        (SimCause::ResourceExhaustion | SimCause::Timeout, Action::RetryWithMoreCapacity { .. }) => {
+            run_dpu >= truth.needed_dpu
+        }
+        (SimCause::SchemaDrift, Action::RollbackSchema { database, table, version_id }) => {
+            truth.good_version.as_ref().is_some_and(|(good_database, good_table, good_version)| {
+                good_database == database && good_table == table && good_version == version_id
+            })
+        }
+        _ => true,
+    }
+}
+
+fn success_run_minutes(incident: &mut SimIncident, run_dpu: f64, current_dpu: f64) -> f64 {
+    let jitter: f64 = incident.rng.random_range(0.85..1.15);
+    let base = match incident.cause {
+        // A timeout's data outgrew the job: it needs the larger capacity.
+        SimCause::Timeout => incident.job.run_minutes * incident.truth.needed_dpu / current_dpu.max(0.25),
+        _ => incident.job.run_minutes,
+    };
+    let speedup = (current_dpu.max(0.25) / run_dpu.max(0.25)).powf(SPEEDUP_EXPONENT);
+    (base * jitter * speedup).min(incident.job.timeout_minutes as f64)
+}
+
+/// Harm done by an action for the true cause (not merely a wasted run).
+fn harm_of(incident: &SimIncident, action: &Action) -> Option<String> {
+    let cause = incident.cause;
+    let kind = action.kind();
+    if cause.is_harmful(kind) {
+        return Some(format!("{kind} on a {cause} failure"));
+    }
+    match action {
+        Action::RollbackSchema { version_id, .. } => {
+            let right = incident.truth.good_version.as_ref().is_some_and(|(_, _, good)| good == version_id);
+            (!right).then(|| format!("rollback_schema to version {version_id}, not the version that worked"))
+        }
+        Action::RetryWithMoreCapacity { number_of_workers, .. } if *number_of_workers > incident.job.max_workers => Some(
+            format!("{number_of_workers} workers above the ceiling of {}", incident.job.max_workers),
+        ),
+        _ => None,
+    }
+}
