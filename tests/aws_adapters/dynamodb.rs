@@ -162,8 +162,10 @@ async fn a_job_budget_is_shared_by_concurrent_workers_per_window() {
         }
     }
     assert_eq!(granted, 3);
+    assert_eq!(store.budget_used("orders_daily", 3_600, now).await.unwrap(), 3);
     // The next window has a fresh budget; another job's is separate.
     assert!(store.consume_budget("orders_daily", 3_600, 3, now + Duration::hours(1)).await.unwrap().granted);
+    assert_eq!(store.budget_used("orders_daily", 3_600, now + Duration::hours(1)).await.unwrap(), 1);
     assert!(store.consume_budget("refunds", 3_600, 3, now).await.unwrap().granted);
 
     let counters = store.fleet_counters(3_600, now).await.unwrap();

@@ -23,7 +23,7 @@ async fn objects_round_trip_list_in_order_and_move() {
     let keys: Vec<&str> = listed.iter().map(|object| object.key.as_str()).collect();
     assert_eq!(keys.len(), 3);
     assert!(keys.windows(2).all(|pair| pair[0] < pair[1]), "key order: {keys:?}");
-    assert!(listed.iter().all(|object| object.size_bytes == 2));
+    assert!(listed.iter().all(|object| object.size_bytes == 2 && object.last_modified.is_some()));
     assert_eq!(store.list_objects("lake", "raw/orders/", 2).await.unwrap().len(), 2);
 
     // Keys with spaces and '=' survive the copy source encoding.

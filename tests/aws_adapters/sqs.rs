@@ -95,8 +95,10 @@ async fn a_stale_handle_cannot_extend_visibility_and_an_empty_poll_returns_nothi
     assert!(nothing.is_empty());
     assert!(started.elapsed() >= Duration::from_millis(900), "the long poll waited");
 
-    send(&moto, &queue_url, "{}").await;
+    // The reconciler's replay path: a message sent through the port itself.
+    let sent_id = queue.send("{}", 0).await.unwrap();
     let message = queue.receive(1, Duration::from_secs(2)).await.unwrap().remove(0);
+    assert_eq!(message.message_id, sent_id);
     queue.extend_visibility(&message.handle, 60).await.unwrap();
     let outcomes = queue.delete_batch(std::slice::from_ref(&message.handle)).await.unwrap();
     assert!(outcomes[0].result.is_ok());

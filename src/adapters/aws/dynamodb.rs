@@ -80,6 +80,11 @@ fn window_start_secs(now: DateTime<Utc>, window_secs: u64) -> i64 {
     now.timestamp().div_euclid(window) * window
 }
 
+/// The item counting one job's grants in the aligned window containing `now`.
+fn budget_key(job_name: &str, window_secs: u64, now: DateTime<Utc>) -> (String, String) {
+    (format!("budget#{job_name}"), format!("{:020}", window_start_secs(now, window_secs)))
+}
+
 fn string_attribute<'item>(item: &'item Item, name: &str) -> Option<&'item str> {
     item.get(name).and_then(|value| value.as_s().ok()).map(String::as_str)
 }
@@ -349,10 +354,15 @@ impl IncidentStore for DynamoIncidentStore {
             .await
     }
 
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
+        let (pk, sk) = budget_key(job_name, window_secs, now);
+        let used = self.get_item(&pk, &sk).await?.and_then(|item| number_attribute(&item, "used")).unwrap_or(0);
+        Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+
     async fn consume_budget(&self, job_name: &str, window_secs: u64, limit: u32, now: DateTime<Utc>) -> Result<BudgetGrant, PortError> {
-        let pk = format!("budget#{job_name}");
+        let (pk, sk) = budget_key(job_name, window_secs, now);
         let window_start = window_start_secs(now, window_secs);
-        let sk = format!("{window_start:020}");
         let expires_at = window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
         let granted_used = self
             .observer

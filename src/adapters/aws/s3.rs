@@ -7,6 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
+use crate::adapters::aws::glue_jobs::to_chrono;
 use crate::adapters::aws::observe::CallObserver;
 use crate::ports::{ObjectStore, ObjectSummary, PortError};
 
@@ -104,6 +105,7 @@ impl ObjectStore for S3ObjectStore {
                         Some(ObjectSummary {
                             key: object.key?,
                             size_bytes: u64::try_from(object.size.unwrap_or(0)).unwrap_or(0),
+                            last_modified: object.last_modified.as_ref().and_then(to_chrono),
                         })
                     }));
                     continuation = output.next_continuation_token.filter(|token| !token.is_empty());

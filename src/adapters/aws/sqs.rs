@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::{classify_code, port_error};
 use crate::adapters::aws::observe::CallObserver;
-use crate::ports::queue::{MAX_BATCH, MAX_VISIBILITY_SECS};
+use crate::ports::queue::{MAX_BATCH, MAX_SEND_DELAY_SECS, MAX_VISIBILITY_SECS};
 use crate::ports::{DeleteOutcome, IncidentQueue, PortError, QueueDepth, QueueMessage, ReceiptHandle};
 
 /// SQS's longest long poll.
@@ -221,6 +221,24 @@ impl IncidentQueue for SqsIncidentQueue {
                     .await
                     .map_err(|error| port_error("ChangeMessageVisibility", error))?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn send(&self, body: &str, delay_secs: u32) -> Result<String, PortError> {
+        let bounded_delay = delay_secs.min(MAX_SEND_DELAY_SECS);
+        self.observer
+            .call("SendMessage", async {
+                let output = self
+                    .client
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(body)
+                    .delay_seconds(bounded_delay as i32)
+                    .send()
+                    .await
+                    .map_err(|error| port_error("SendMessage", error))?;
+                output.message_id.ok_or_else(|| PortError::transient("SendMessage", "SQS returned no MessageId"))
             })
             .await
     }
