@@ -3,4 +3,5 @@
 //! `memory` holds real in-memory implementations (the demo, the simulator
 //! and the daemon tests run on them); the AWS SDK adapters live beside it.
 
+pub mod aws;
 pub mod memory;

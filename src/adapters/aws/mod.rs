@@ -1,0 +1,25 @@
+//! AWS SDK adapters: one file per port, each converting SDK types into the
+//! port's domain types at its border, so that no `aws_sdk_*` type leaves this
+//! module. `client` builds the shared SDK configuration (endpoint, region,
+//! credentials, timeouts, retries); `error` maps SDK errors into `PortError`.
+
+pub mod client;
+pub mod cloudwatch_logs;
+pub mod dynamodb;
+mod error;
+pub mod glue_catalog;
+pub mod glue_jobs;
+pub mod observe;
+pub mod s3;
+pub mod sns;
+pub mod sqs;
+
+pub use client::{AwsConnection, CallBudget, ExplicitEndpoint};
+pub use cloudwatch_logs::CloudWatchRunLogs;
+pub use dynamodb::DynamoIncidentStore;
+pub use glue_catalog::GlueCatalog;
+pub use glue_jobs::GlueJobControl;
+pub use observe::CallObserverFn;
+pub use s3::S3ObjectStore;
+pub use sns::SnsNotifier;
+pub use sqs::SqsIncidentQueue;
