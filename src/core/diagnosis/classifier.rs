@@ -211,9 +211,8 @@ struct ItemContext {
     consequence_at: Option<usize>,
 }
 
-static CAUSED_BY: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    RegexBuilder::new(r"caused by:|root cause").case_insensitive(true).unicode(false).build().ok()
-});
+static CAUSED_BY: LazyLock<Option<Regex>> =
+    LazyLock::new(|| RegexBuilder::new(r"caused by:|root cause").case_insensitive(true).unicode(false).build().ok());
 static CONSEQUENCE: LazyLock<Option<Regex>> = LazyLock::new(|| {
     RegexBuilder::new(r"during handling of the above exception|the above exception was the direct cause")
         .case_insensitive(true)
@@ -241,11 +240,10 @@ impl ItemContext {
             TextSource::ErrorLog => 0.9,
             TextSource::OutputLog => 0.75,
         };
-        if item.source != TextSource::JobRunErrorMessage {
-            if let Some(level) = find(&LOG_LEVEL) {
-                let level_text = bytes[level.start()..level.end()].to_ascii_lowercase();
-                base *= if level_text.ends_with(b"warn") || level_text.ends_with(b"warning") { 0.7 } else { 0.5 };
-            }
+        let log_level = if item.source == TextSource::JobRunErrorMessage { None } else { find(&LOG_LEVEL) };
+        if let Some(level) = log_level {
+            let level_text = bytes[level.start()..level.end()].to_ascii_lowercase();
+            base *= if level_text.ends_with(b"warn") || level_text.ends_with(b"warning") { 0.7 } else { 0.5 };
         }
         if find(&GLUE_ANALYSIS).is_some() {
             base *= 1.05;

@@ -30,7 +30,9 @@ fn breaking_catalog() -> Value {
 }
 
 fn additive_catalog() -> Value {
-    catalog_with(json!([{"name": "id", "type": "bigint"}, {"name": "amount", "type": "double"}, {"name": "channel", "type": "string"}]))
+    catalog_with(
+        json!([{"name": "id", "type": "bigint"}, {"name": "amount", "type": "double"}, {"name": "channel", "type": "string"}]),
+    )
 }
 
 fn unchanged_catalog() -> Value {
@@ -94,7 +96,8 @@ fn additive_drift_does_not_turn_an_oom_into_schema_drift() {
 
 #[test]
 fn breaking_drift_with_a_generic_read_error_is_schema_drift() {
-    let diagnosis = diagnose(&request("An error occurred while calling o151.parquet. Job aborted.", &[], breaking_catalog()));
+    let diagnosis =
+        diagnose(&request("An error occurred while calling o151.parquet. Job aborted.", &[], breaking_catalog()));
     assert_eq!(diagnosis.class, FailureClass::SchemaDrift);
     assert!(diagnosis.catalog_corroborated());
     assert!(!diagnosis.rests_on_log_lines_alone());
@@ -151,7 +154,11 @@ fn a_run_that_used_its_whole_timeout_without_explanation_timed_out() {
 
 #[test]
 fn class_from_log_lines_alone_is_flagged() {
-    let diagnosis = diagnose(&request("", &["ERROR Malformed records are detected in record parsing. Parse Mode: FAILFAST"], json!([])));
+    let diagnosis = diagnose(&request(
+        "",
+        &["ERROR Malformed records are detected in record parsing. Parse Mode: FAILFAST"],
+        json!([]),
+    ));
     assert_eq!(diagnosis.class, FailureClass::DataQuality);
     assert!(diagnosis.rests_on_log_lines_alone());
     let from_message = diagnose(&request("Malformed records are detected in record parsing.", &[], json!([])));
@@ -160,7 +167,8 @@ fn class_from_log_lines_alone_is_flagged() {
 
 #[test]
 fn bad_objects_come_from_data_quality_evidence() {
-    let line = "ERROR Malformed records are detected in record parsing of s3://landing/orders/2026-11-29/part-0007.json";
+    let line =
+        "ERROR Malformed records are detected in record parsing of s3://landing/orders/2026-11-29/part-0007.json";
     let diagnosis = diagnose(&request("Job aborted due to stage failure", &[line], json!([])));
     assert_eq!(diagnosis.class, FailureClass::DataQuality);
     assert_eq!(diagnosis.bad_objects, vec!["s3://landing/orders/2026-11-29/part-0007.json"]);

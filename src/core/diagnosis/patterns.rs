@@ -27,8 +27,7 @@
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
-    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
-    TransientInfra,
+    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout, TransientInfra,
 };
 
 /// One classifier rule.
@@ -78,7 +77,7 @@ pub const RULES: &[Rule] = &[
         "killed_exit_code",
         ResourceExhaustion,
         0.7,
-        r"exit (code|status)[:= ]*(137|143|-104)\b|exitcode[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b",
+        r"exit (code|status)( is)?[:= ]*(137|143|-104)\b|exitcode[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b",
     ),
     rule("executor_sigterm", ResourceExhaustion, 0.65, r"received signal (term|kill)|\bsigterm\b|\bsigkill\b"),
     rule(
@@ -91,7 +90,7 @@ pub const RULES: &[Rule] = &[
         "concurrency_or_quota_limit",
         ResourceExhaustion,
         0.88,
-        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded",
+        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded|max(imum)? concurrent compute|dpu (usage|limit)",
     ),
     rule(
         "subnet_ip_exhausted",
@@ -105,9 +104,24 @@ pub const RULES: &[Rule] = &[
         0.6,
         r"resource unavailable|insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
     ),
-    rule("spark_job_aborted", ResourceExhaustion, 0.32, r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task"),
-    rule("glue_command_exit", ResourceExhaustion, 0.3, r"command failed with exit code"),
-    rule("glue_category_memory", ResourceExhaustion, 0.6, r"error category:\s*(out_of_memory_error|disk_no_space_error)"),
+    rule(
+        "spark_job_aborted",
+        ResourceExhaustion,
+        0.32,
+        r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task",
+    ),
+    rule(
+        "glue_command_exit",
+        ResourceExhaustion,
+        0.3,
+        r"command failed with exit code|application exited with (status|code) 1\b",
+    ),
+    rule(
+        "glue_category_memory",
+        ResourceExhaustion,
+        0.6,
+        r"error category:\s*(out_of_memory_error|disk_no_space_error)",
+    ),
     // ---- transient_infra -----------------------------------------------
     rule(
         "throttling",
@@ -121,18 +135,23 @@ pub const RULES: &[Rule] = &[
         0.78,
         r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
     ),
-    rule("s3_request_timeout", TransientInfra, 0.8, r"requesttimeout|socket connection to the server was not read from or written to"),
+    rule(
+        "s3_request_timeout",
+        TransientInfra,
+        0.8,
+        r"requesttimeout|socket connection to the server was not read from or written to",
+    ),
     rule(
         "network_interrupted",
         TransientInfra,
         0.72,
-        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|unknownhostexception|temporary failure in name resolution|name or service not known|sslexception|endpointconnectionerror|could not connect to the endpoint url|readtimeouterror|connecttimeouterror|connectionclosederror",
+        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|temporary failure in name resolution|sslexception|readtimeouterror|connecttimeouterror|connectionclosederror",
     ),
     rule(
         "cluster_peer_unreachable",
         TransientInfra,
         0.65,
-        r"failed to connect to /?[\w.-]+:\d+|connection refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|communications link failure|java\.net\.connectexception",
+        r"failed to connect to [\w./-]+:\d+|connection refused|connection .{0,80} refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|java\.net\.connectexception",
     ),
     rule(
         "concurrent_modification",
@@ -171,7 +190,12 @@ pub const RULES: &[Rule] = &[
         0.85,
         r"duplicate column|ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous",
     ),
-    rule("type_cast_mismatch", SchemaDrift, 0.55, r"cannot be cast to|classcastexception|datatype_mismatch|data type mismatch"),
+    rule(
+        "type_cast_mismatch",
+        SchemaDrift,
+        0.55,
+        r"cannot be cast to|classcastexception|datatype_mismatch|data type mismatch",
+    ),
     rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
     rule(
@@ -184,21 +208,26 @@ pub const RULES: &[Rule] = &[
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
+        r"numberformatexception|for input string|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
     ),
     rule(
         "null_in_required_field",
         DataQuality,
         0.85,
-        r"can ?not be null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
+        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
     ),
-    rule("duplicate_keys", DataQuality, 0.7, r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key"),
+    rule(
+        "duplicate_keys",
+        DataQuality,
+        0.7,
+        r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key",
+    ),
     // ---- source_unavailable --------------------------------------------
     rule(
         "input_path_missing",
         SourceUnavailable,
         0.88,
-        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition|partition .{0,80}(not found|does not exist|not (yet )?available|has not landed)",
+        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition|partition not found|partition does not exist|no partitions? (found|matched)|partition .{0,80}(not (yet )?available|has not landed)",
     ),
     rule(
         "empty_input",
@@ -215,7 +244,7 @@ pub const RULES: &[Rule] = &[
     rule(
         "archived_storage_class",
         SourceUnavailable,
-        0.9,
+        0.95,
         r"storage class|invalidobjectstate|object is (archived|in glacier)|glacier|deep_archive|restore the object",
     ),
     rule("glue_category_not_found", SourceUnavailable, 0.45, r"error category:\s*resource_not_found_error"),
@@ -236,7 +265,7 @@ pub const RULES: &[Rule] = &[
         "network_setup",
         PermissionConfig,
         0.88,
-        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host",
+        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host|unknownhostexception|name or service not known|nodename nor servname",
     ),
     rule(
         "catalog_or_resource_definition",
@@ -250,12 +279,23 @@ pub const RULES: &[Rule] = &[
         0.85,
         r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)",
     ),
-    rule("glue_data_quality_setup", PermissionConfig, 0.9, r"awsgluedq|input columns: \[primary\.|\bruleset\b|evaluatedataquality"),
+    rule(
+        "glue_data_quality_setup",
+        PermissionConfig,
+        0.9,
+        r"awsgluedq|input columns: \[primary\.|\bruleset\b|evaluatedataquality",
+    ),
     rule(
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
-        r"tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        r"communications link failure|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+    ),
+    rule(
+        "aws_endpoint_unreachable",
+        PermissionConfig,
+        0.8,
+        r"connect to [\w.-]+\.amazonaws\.com\S* .{0,300}?failed: connect timed out|connection to [\w.-]+\.amazonaws\.com timed out|connect timeout on endpoint url|could not connect to the endpoint url|endpointconnectionerror",
     ),
     rule(
         "invalid_configuration",
@@ -314,7 +354,7 @@ pub const RULES: &[Rule] = &[
         "future_timeout",
         Timeout,
         0.8,
-        r"futures timed out|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
+        r"futures timed out|could not execute broadcast in|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
     ),
     rule("glue_category_timeout", Timeout, 0.7, r"error category:\s*timeout_error"),
 ];

@@ -141,16 +141,10 @@ fn skip_escape_sequence(characters: &mut std::iter::Peekable<std::str::Chars<'_>
 pub fn excerpt(text: &str, start: usize, end: usize) -> String {
     let start = floor_char_boundary(text, start);
     let end = ceil_char_boundary(text, end.max(start));
-    let quote_start = text[..start]
-        .char_indices()
-        .rev()
-        .nth(EXCERPT_CHARS_BEFORE - 1)
-        .map_or(0, |(position, _)| position);
+    let quote_start =
+        text[..start].char_indices().rev().nth(EXCERPT_CHARS_BEFORE - 1).map_or(0, |(position, _)| position);
     let chars_after = text[start..end].chars().count().clamp(EXCERPT_CHARS_AFTER, EXCERPT_MAX_CHARS_AFTER);
-    let quote_end = text[start..]
-        .char_indices()
-        .nth(chars_after)
-        .map_or(text.len(), |(position, _)| start + position);
+    let quote_end = text[start..].char_indices().nth(chars_after).map_or(text.len(), |(position, _)| start + position);
     let mut quoted = String::with_capacity(quote_end - quote_start + 6);
     if quote_start > 0 {
         quoted.push_str("...");
