@@ -8,11 +8,15 @@ use crate::core::model::{Action, ActionKind};
 use crate::core::policy::{Policy, State};
 use crate::core::safety::{FleetContext, SafetySettings};
 
-pub fn decide(request: &DecideRequest, policy: &Policy, settings: &SafetySettings, _fleet: &FleetContext) -> Decision {
+pub struct DecideOutcome {
+    pub decision: Decision,
+}
+
+pub fn decide(request: &DecideRequest, policy: &Policy, settings: &SafetySettings, _fleet: &FleetContext) -> DecideOutcome {
     let diagnosis = diagnose(request);
     let state = State::from_evidence(request, &diagnosis);
     let proposal = policy.propose(&state, &ActionKind::ALL);
-    Decision {
+    DecideOutcome { decision: Decision {
         id: request.id.clone(),
         diagnosis,
         state: state.key().to_string(),
@@ -27,4 +31,4 @@ pub fn decide(request: &DecideRequest, policy: &Policy, settings: &SafetySetting
         action: Action::Escalate { reason: "skeleton".to_string() },
         mode: settings.mode,
     }
-}
+}}

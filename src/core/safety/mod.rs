@@ -16,3 +16,9 @@ pub struct SafetySettings {
 /// (shared budgets, breaker state). `Default` means nothing is known yet.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FleetContext {}
+
+impl SafetySettings {
+    pub fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
