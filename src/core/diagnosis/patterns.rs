@@ -292,7 +292,7 @@ pub const RULES: &[Rule] = &[
         r"communications link failure|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
     ),
     rule(
-        "aws_endpoint_unreachable",
+        "service_endpoint_unreachable",
         PermissionConfig,
         0.8,
         r"connect to [\w.-]+\.amazonaws\.com\S* .{0,300}?failed: connect timed out|connection to [\w.-]+\.amazonaws\.com timed out|connect timeout on endpoint url|could not connect to the endpoint url|endpointconnectionerror",
