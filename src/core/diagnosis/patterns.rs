@@ -90,7 +90,7 @@ pub const RULES: &[Rule] = &[
         "concurrency_or_quota_limit",
         ResourceExhaustion,
         0.88,
-        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded|max(imum)? concurrent compute|dpu (usage|limit)",
+        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded|max(imum)? concurrent compute|dpu (usage|limit)|maximum number of workers",
     ),
     rule(
         "subnet_ip_exhausted",
@@ -133,7 +133,7 @@ pub const RULES: &[Rule] = &[
         "service_unavailable",
         TransientInfra,
         0.78,
-        r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
+        r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|an internal error occurred|please retry|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
     ),
     rule(
         "s3_request_timeout",
@@ -182,7 +182,7 @@ pub const RULES: &[Rule] = &[
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
     rule(
         "duplicate_column",
@@ -202,7 +202,7 @@ pub const RULES: &[Rule] = &[
         "malformed_records",
         DataQuality,
         0.9,
-        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|failfast|_corrupt_record|corrupt(ed)? (record|file|data|block|row|footer)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
     ),
     rule(
         "cast_or_parse_failure",
@@ -217,6 +217,12 @@ pub const RULES: &[Rule] = &[
         r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
     ),
     rule(
+        "data_quality_rule_failed",
+        DataQuality,
+        0.9,
+        r"data quality (check|rule|evaluation)s? (has )?failed|rows? failed (the )?rule|failed (the )?data quality",
+    ),
+    rule(
         "duplicate_keys",
         DataQuality,
         0.7,
@@ -227,13 +233,19 @@ pub const RULES: &[Rule] = &[
         "input_path_missing",
         SourceUnavailable,
         0.88,
-        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition|partition not found|partition does not exist|no partitions? (found|matched)|partition .{0,80}(not (yet )?available|has not landed)",
+        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition",
+    ),
+    rule(
+        "partition_missing",
+        SourceUnavailable,
+        0.93,
+        r"partition not found|partition does not exist|no partitions? (found|matched)|partition .{0,80}(not (yet )?available|has not landed)",
     ),
     rule(
         "empty_input",
         SourceUnavailable,
         0.82,
-        r"unable to infer schema|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S{0,200} is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
     ),
     rule(
         "object_missing",
@@ -253,13 +265,13 @@ pub const RULES: &[Rule] = &[
         "access_denied",
         PermissionConfig,
         0.92,
-        r"access ?denied|not authorized to perform|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|iam:passrole",
+        r"access ?denied|not authorized to perform|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
     ),
     rule(
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option",
     ),
     rule(
         "network_setup",
@@ -271,13 +283,25 @@ pub const RULES: &[Rule] = &[
         "catalog_or_resource_definition",
         PermissionConfig,
         0.92,
-        r"inputformat cannot be null|storagedescriptor|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
     ),
     rule(
         "missing_module_or_driver",
         PermissionConfig,
         0.85,
-        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)",
+        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
+    ),
+    rule(
+        "job_definition",
+        PermissionConfig,
+        0.85,
+        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror",
+    ),
+    rule(
+        "referenced_resource_missing",
+        PermissionConfig,
+        0.75,
+        r"resourcenotfoundexception|can't find the specified secret|secret .{0,60}not found",
     ),
     rule(
         "glue_data_quality_setup",
