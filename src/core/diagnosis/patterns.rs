@@ -84,7 +84,7 @@ pub const RULES: &[Rule] = &[
         "executor_lost",
         ResourceExhaustion,
         0.62,
-        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|raylet .{0,40}(died|crashed)",
+        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|sparkcontext (was|has been) shut ?down|answer from java side is empty|lost executor \d+|raylet .{0,40}(died|crashed)",
     ),
     rule(
         "concurrency_or_quota_limit",
@@ -123,6 +123,12 @@ pub const RULES: &[Rule] = &[
         r"error category:\s*(out_of_memory_error|disk_no_space_error)",
     ),
     // ---- transient_infra -----------------------------------------------
+    rule(
+        "node_lost",
+        TransientInfra,
+        0.7,
+        r"released on a \*?lost\*? node|exit status: -100\b|node (was )?(lost|decommissioned)|spot (instance )?interruption",
+    ),
     rule(
         "throttling",
         TransientInfra,
@@ -182,7 +188,7 @@ pub const RULES: &[Rule] = &[
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
     rule(
         "duplicate_column",
@@ -202,13 +208,13 @@ pub const RULES: &[Rule] = &[
         "malformed_records",
         DataQuality,
         0.9,
-        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
     ),
     rule(
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
+        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
     ),
     rule(
         "null_in_required_field",
@@ -283,7 +289,7 @@ pub const RULES: &[Rule] = &[
         "catalog_or_resource_definition",
         PermissionConfig,
         0.92,
-        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
     ),
     rule(
         "missing_module_or_driver",
@@ -313,7 +319,7 @@ pub const RULES: &[Rule] = &[
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
-        r"communications link failure|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        r"communications link failure|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
     ),
     rule(
         "service_endpoint_unreachable",
