@@ -282,6 +282,25 @@ mod tests {
     }
 
     #[test]
+    fn rule_names_are_unique_and_weights_in_range() {
+        let mut names: Vec<&str> = RULES.iter().map(|rule| rule.name).collect();
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate rule name");
+        assert!(RULES.iter().all(|rule| rule.weight > 0.0 && rule.weight <= 1.0));
+        assert!(RULES.iter().all(|rule| rule.class != FailureClass::Unknown));
+    }
+
+    #[test]
+    fn every_failure_class_but_unknown_has_rules() {
+        for class in FailureClass::ALL {
+            let has_rule = RULES.iter().any(|rule| rule.class == class);
+            assert_eq!(has_rule, class != FailureClass::Unknown, "{class}");
+        }
+    }
+
+    #[test]
     fn root_cause_beats_wrapper() {
         let analysis = analyse(&[item(
             TextSource::JobRunErrorMessage,
