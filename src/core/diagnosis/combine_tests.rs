@@ -69,6 +69,20 @@ fn breaking_drift_corroborates_a_schema_error() {
 }
 
 #[test]
+fn rollback_target_needs_corroborated_breaking_drift_and_a_known_good_version() {
+    let corroborated = diagnose(&request(PARQUET_ERROR, &[], breaking_catalog()));
+    let target = corroborated.rollback_target().expect("rollback target");
+    assert_eq!((target.database, target.table, target.version_id), ("sales", "orders", "3"));
+    let elsewhere = diagnose(&request("java.lang.OutOfMemoryError: Java heap space", &[], breaking_catalog()));
+    assert_eq!(elsewhere.rollback_target(), None);
+    let additive = diagnose(&request(PARQUET_ERROR, &[], additive_catalog()));
+    assert_eq!(additive.rollback_target(), None);
+    let mut no_history = request(PARQUET_ERROR, &[], breaking_catalog());
+    no_history.history.recent_runs.clear();
+    assert_eq!(diagnose(&no_history).rollback_target(), None);
+}
+
+#[test]
 fn schema_error_without_catalog_drift_is_uncorroborated() {
     let diagnosis = diagnose(&request(PARQUET_ERROR, &[], unchanged_catalog()));
     assert_eq!(diagnosis.class, FailureClass::SchemaDrift);

@@ -139,10 +139,30 @@ impl Diagnosis {
                 .all(|source| matches!(source, EvidenceSource::ErrorLog | EvidenceSource::OutputLog))
     }
 
+    /// Where a schema rollback would go: the table and the version that was
+    /// current at the last successful run. Only for breaking drift that the
+    /// diagnosis rests on (class `schema_drift`, corroborated by the catalog)
+    /// and only when that version is known.
+    pub fn rollback_target(&self) -> Option<RollbackTarget<'_>> {
+        let drift = self.drift.as_ref()?;
+        let eligible =
+            self.class == FailureClass::SchemaDrift && self.catalog_corroborated() && drift.kind == DriftKind::Breaking;
+        let version_id = drift.known_good_version.as_deref().filter(|_| eligible)?;
+        Some(RollbackTarget { database: &drift.database, table: &drift.table_name, version_id })
+    }
+
     /// The drift kind, `None` when no drift was found.
     pub fn drift_kind(&self) -> DriftKind {
         self.drift.as_ref().map_or(DriftKind::None, |drift| drift.kind)
     }
+}
+
+/// A catalog table version a rollback may return to (see [`Diagnosis::rollback_target`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollbackTarget<'diagnosis> {
+    pub database: &'diagnosis str,
+    pub table: &'diagnosis str,
+    pub version_id: &'diagnosis str,
 }
 
 /// Classify one text (a JobRun error message or a log excerpt).
