@@ -5,10 +5,11 @@
 //! CloudWatch event. Every piece of text is therefore cut to a fixed number
 //! of bytes (keeping its head *and* its tail, because a Java trace puts the
 //! root cause last and a Python one puts it first), stripped of escape
-//! sequences and control characters, and its whitespace (newlines included)
-//! collapsed to single spaces so that a message wrapped over two lines still
-//! matches. An incident as a whole is bounded too, so the cost of a diagnosis
-//! is linear in a small constant, whatever the input.
+//! sequences and control characters, and its whitespace (newlines included,
+//! and the escaped `\n` of traces embedded in JSON) collapsed to single
+//! spaces so that a message wrapped over two lines still matches. An
+//! incident as a whole is bounded too, so the cost of a diagnosis is linear
+//! in a small constant, whatever the input.
 
 use crate::core::model::TextSource;
 
@@ -106,6 +107,13 @@ pub fn clean(raw: &str) -> String {
             pending_space = true;
             continue;
         }
+        // A trace embedded in JSON (Glue's exception-analysis records) keeps
+        // its line breaks as the two characters `\n`; they separate words too.
+        if character == '\\' && matches!(characters.peek(), Some('n' | 'r' | 't')) {
+            characters.next();
+            pending_space = true;
+            continue;
+        }
         if pending_space && !cleaned.is_empty() {
             cleaned.push(' ');
         }
@@ -182,6 +190,11 @@ mod tests {
     fn ansi_escapes_and_control_characters_are_removed() {
         let raw = "\u{1b}[31mERROR\u{1b}[0m Executor\u{0}lost\r\n  twice\u{1b}]0;title\u{7}!";
         assert_eq!(clean(raw), "ERROR Executor lost twice!");
+    }
+
+    #[test]
+    fn escaped_line_breaks_of_embedded_json_separate_words() {
+        assert_eq!(clean(r"running beyond physical\nmemory\tlimits"), "running beyond physical memory limits");
     }
 
     #[test]
