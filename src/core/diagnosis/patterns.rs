@@ -226,7 +226,7 @@ pub const RULES: &[Rule] = &[
         "data_quality_rule_failed",
         DataQuality,
         0.9,
-        r"data quality (check|rule|evaluation)s? (has )?failed|rows? failed (the )?rule|failed (the )?data quality",
+        r"data quality (check|rule|evaluation|ruleset)s? (has |have )?failed|\d+ rules? failed|rows? failed (the )?rule|failed (the )?data quality|dq (check|rule)s? failed",
     ),
     rule(
         "duplicate_keys",
@@ -313,7 +313,7 @@ pub const RULES: &[Rule] = &[
         "glue_data_quality_setup",
         PermissionConfig,
         0.9,
-        r"awsgluedq|input columns: \[primary\.|\bruleset\b|evaluatedataquality",
+        r"awsgluedq|input columns: \[primary\.|evaluatedataquality.{0,80}(not supported|unsupported|not found)",
     ),
     rule(
         "jdbc_never_connected",
