@@ -182,7 +182,7 @@ pub const RULES: &[Rule] = &[
         "schema_mismatch",
         SchemaDrift,
         0.88,
-        r"schema mismatch|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
+        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
     ),
     rule(
         "parquet_type_conversion",
@@ -196,12 +196,7 @@ pub const RULES: &[Rule] = &[
         0.85,
         r"duplicate column|ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous",
     ),
-    rule(
-        "type_cast_mismatch",
-        SchemaDrift,
-        0.55,
-        r"cannot be cast to|classcastexception|datatype_mismatch|data type mismatch",
-    ),
+    rule("type_cast_mismatch", SchemaDrift, 0.55, r"cannot be cast to|classcastexception"),
     rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
     rule(
@@ -214,7 +209,7 @@ pub const RULES: &[Rule] = &[
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
+        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '",
     ),
     rule(
         "null_in_required_field",
@@ -239,7 +234,7 @@ pub const RULES: &[Rule] = &[
         "input_path_missing",
         SourceUnavailable,
         0.88,
-        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition",
+        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
     ),
     rule(
         "partition_missing",
@@ -295,8 +290,9 @@ pub const RULES: &[Rule] = &[
         "missing_module_or_driver",
         PermissionConfig,
         0.85,
-        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
+        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|(could not|failed to) load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
     ),
+    rule("native_library_missing", PermissionConfig, 0.95, r"cannot open shared object file|importerror: lib\S*\.so"),
     rule(
         "job_definition",
         PermissionConfig,
@@ -319,7 +315,7 @@ pub const RULES: &[Rule] = &[
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
-        r"communications link failure|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        r"communications link failure|the connection attempt failed|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
     ),
     rule(
         "service_endpoint_unreachable",
@@ -352,6 +348,7 @@ pub const RULES: &[Rule] = &[
         0.8,
         r"nameerror|is not defined|typeerror|attributeerror|object has no attribute|unboundlocalerror|takes \d+ positional arguments?|unexpected keyword argument|missing \d+ required positional|not subscriptable|is not callable|is not iterable|unsupported operand|cannot import name|zerodivisionerror|recursionerror|notimplementederror|assertionerror|indexerror|list index out of range",
     ),
+    rule("expression_type_mismatch", CodeBug, 0.6, r"datatype_mismatch|data type mismatch"),
     rule("python_key_or_value_error", CodeBug, 0.55, r"\bkeyerror\b|\bvalueerror\b"),
     rule(
         "jvm_linkage",
