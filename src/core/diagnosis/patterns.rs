@@ -101,9 +101,10 @@ pub const RULES: &[Rule] = &[
     rule(
         "capacity_unavailable",
         ResourceExhaustion,
-        0.6,
-        r"resource unavailable|insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
+        0.85,
+        r"insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
     ),
+    rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
     rule(
         "spark_job_aborted",
         ResourceExhaustion,
@@ -163,7 +164,7 @@ pub const RULES: &[Rule] = &[
         "concurrent_modification",
         TransientInfra,
         0.62,
-        r"concurrentmodificationexception|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
+        r"concurrentmodificationexception|commitfailedexception|cannot commit .{0,120}because base metadata location|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
     ),
     rule(
         "glue_category_transient",
@@ -188,22 +189,22 @@ pub const RULES: &[Rule] = &[
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
+    rule("duplicate_column", SchemaDrift, 0.85, r"duplicate column"),
     rule(
-        "duplicate_column",
+        "columnar_cast_mismatch",
         SchemaDrift,
-        0.85,
-        r"duplicate column|ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous",
+        0.7,
+        r"mutable\w+ cannot be cast|cannot be cast to \S*mutable|parquet.{0,200}cannot be cast|cannot be cast to \S*parquet",
     ),
-    rule("type_cast_mismatch", SchemaDrift, 0.55, r"cannot be cast to|classcastexception"),
     rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
     rule(
         "malformed_records",
         DataQuality,
         0.9,
-        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|json ?decode ?error|expecting value: line|error parsing (csv|json|record|row|line|field)|unbalanced quote|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
     ),
     rule(
         "cast_or_parse_failure",
@@ -235,6 +236,12 @@ pub const RULES: &[Rule] = &[
         SourceUnavailable,
         0.88,
         r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
+    ),
+    rule(
+        "upstream_not_landed",
+        SourceUnavailable,
+        0.88,
+        r"has not (yet )?(landed|arrived)|not (yet )?landed|_success marker|upstream .{0,60}not (yet )?(available|ready|complete)",
     ),
     rule(
         "partition_missing",
@@ -290,14 +297,14 @@ pub const RULES: &[Rule] = &[
         "missing_module_or_driver",
         PermissionConfig,
         0.85,
-        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|(could not|failed to) load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
+        r"no module named|no filesystem for scheme|wrong fs:|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|(could not|failed to) load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
     ),
     rule("native_library_missing", PermissionConfig, 0.95, r"cannot open shared object file|importerror: lib\S*\.so"),
     rule(
         "job_definition",
         PermissionConfig,
         0.85,
-        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror",
+        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror|deprecated and no longer supported|no longer supported",
     ),
     rule(
         "referenced_resource_missing",
@@ -349,6 +356,12 @@ pub const RULES: &[Rule] = &[
         r"nameerror|is not defined|typeerror|attributeerror|object has no attribute|unboundlocalerror|takes \d+ positional arguments?|unexpected keyword argument|missing \d+ required positional|not subscriptable|is not callable|is not iterable|unsupported operand|cannot import name|zerodivisionerror|recursionerror|notimplementederror|assertionerror|indexerror|list index out of range",
     ),
     rule("expression_type_mismatch", CodeBug, 0.6, r"datatype_mismatch|data type mismatch"),
+    rule(
+        "ambiguous_or_bad_cast",
+        CodeBug,
+        0.55,
+        r"ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous|classcastexception|cannot be cast to",
+    ),
     rule("python_key_or_value_error", CodeBug, 0.55, r"\bkeyerror\b|\bvalueerror\b"),
     rule(
         "jvm_linkage",
@@ -375,7 +388,7 @@ pub const RULES: &[Rule] = &[
         "job_run_timeout",
         Timeout,
         0.96,
-        r"job run timed out|job (has )?timed out|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
+        r"job run timed out|job (has )?timed out|timeout: job|job exceeded \d+ minutes|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
     ),
     rule(
         "future_timeout",
