@@ -173,7 +173,17 @@ pub fn classify_text(text: &str, source: Option<TextSource>) -> Classification {
     let items = collector.into_items();
     let analysis = classifier::analyse(&items);
     let (class, _, _) = analysis.ranking();
-    Classification { class, confidence: analysis.confidence_of(class), signals: analysis.signals_for(class) }
+    Classification {
+        class,
+        confidence: round_confidence(analysis.confidence_of(class)),
+        signals: analysis.signals_for(class),
+    }
+}
+
+/// Confidence to three decimals: enough to rank, and stable in JSON output
+/// (no `0.8280000000000001`).
+pub(crate) fn round_confidence(confidence: f64) -> f64 {
+    (confidence.clamp(0.0, 1.0) * 1000.0).round() / 1000.0
 }
 
 /// Schema drift of one table since the job's last successful run.
