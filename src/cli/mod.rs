@@ -129,8 +129,8 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let mut settings = load_settings(args.config.config.as_deref(), environment)?;
             if let Some(mode) = args.mode {
                 settings.safety.mode = match mode {
-                    ModeArg::Shadow => Mode::Shadow,
-                    ModeArg::Auto => Mode::Auto,
+                    ModeArg::Shadow => Some(Mode::Shadow),
+                    ModeArg::Auto => Some(Mode::Auto),
                 };
             }
             let explicit = args.policy.is_some();
