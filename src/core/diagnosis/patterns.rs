@@ -164,7 +164,7 @@ pub const RULES: &[Rule] = &[
         "concurrent_modification",
         TransientInfra,
         0.62,
-        r"concurrentmodificationexception|commitfailedexception|cannot commit .{0,120}because base metadata location|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
+        r"concurrentmodificationexception|commitfailedexception|cannot commit .{0,80}because base metadata location|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
     ),
     rule(
         "glue_category_transient",
@@ -177,7 +177,7 @@ pub const RULES: &[Rule] = &[
         "unresolved_column",
         SchemaDrift,
         0.85,
-        r"cannot resolve .{0,200}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,120}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,120} does not exist|cannot find (field|column)|not found in (source |target )?schema",
+        r"cannot resolve .{0,100}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (source |target )?schema",
     ),
     rule(
         "schema_mismatch",
@@ -196,7 +196,7 @@ pub const RULES: &[Rule] = &[
         "columnar_cast_mismatch",
         SchemaDrift,
         0.7,
-        r"mutable\w+ cannot be cast|cannot be cast to \S*mutable|parquet.{0,200}cannot be cast|cannot be cast to \S*parquet",
+        r"mutable\w+ cannot be cast|cannot be cast to \S*mutable|parquet.{0,100}cannot be cast|cannot be cast to \S*parquet",
     ),
     rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
@@ -253,7 +253,7 @@ pub const RULES: &[Rule] = &[
         "empty_input",
         SourceUnavailable,
         0.82,
-        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S{0,200} is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
     ),
     rule(
         "object_missing",
@@ -291,7 +291,7 @@ pub const RULES: &[Rule] = &[
         "catalog_or_resource_definition",
         PermissionConfig,
         0.92,
-        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,80}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
     ),
     rule(
         "missing_module_or_driver",
@@ -328,7 +328,7 @@ pub const RULES: &[Rule] = &[
         "service_endpoint_unreachable",
         PermissionConfig,
         0.8,
-        r"connect to [\w.-]+\.amazonaws\.com\S* .{0,300}?failed: connect timed out|connection to [\w.-]+\.amazonaws\.com timed out|connect timeout on endpoint url|could not connect to the endpoint url|endpointconnectionerror",
+        r"amazonaws\.com\S* (\[[^\]]*\] )?failed: connect timed out|connection to [\w.-]+\.amazonaws\.com timed out|connect timeout on endpoint url|could not connect to the endpoint url|endpointconnectionerror",
     ),
     rule(
         "invalid_configuration",
