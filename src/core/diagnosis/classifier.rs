@@ -67,6 +67,8 @@ pub struct Hit {
     pub source: TextSource,
     /// Index of the item within the analysed evidence.
     pub item: usize,
+    /// Line number (from 1) within its log source; 0 for the JobRun message.
+    pub line: usize,
     pub score: f64,
     pub excerpt: String,
 }
@@ -146,14 +148,11 @@ impl TextAnalysis {
 }
 
 fn describe_hit(hit: &Hit) -> String {
-    format!(
-        "{}: rule {} -> {} ({:.2}): {}",
-        source_name(hit.source),
-        hit.rule.name,
-        hit.rule.class,
-        hit.score,
-        hit.excerpt
-    )
+    let place = match hit.line {
+        0 => source_name(hit.source).to_string(),
+        line => format!("{} line {line}", source_name(hit.source)),
+    };
+    format!("{place}: rule {} -> {} ({:.2}): {}", hit.rule.name, hit.rule.class, hit.score, hit.excerpt)
 }
 
 pub fn source_name(source: TextSource) -> &'static str {
@@ -187,6 +186,7 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
                 rule,
                 source: item.source,
                 item: item_position,
+                line: if item.source == TextSource::JobRunErrorMessage { 0 } else { item.index + 1 },
                 score,
                 excerpt: excerpt(&item.text, found.start(), found.end()),
             });
@@ -346,6 +346,13 @@ mod tests {
         )]);
         let class = FailureClass::ResourceExhaustion;
         assert!(clear.confidence_of(class) > mixed.confidence_of(class));
+    }
+
+    #[test]
+    fn signals_name_the_rule_the_source_and_the_log_line() {
+        let line = EvidenceItem { source: TextSource::ErrorLog, index: 4, text: "ERROR Rate exceeded".to_string() };
+        let signals = analyse(&[line]).signals_for(FailureClass::TransientInfra);
+        assert!(signals[0].starts_with("error_log line 5: rule throttling -> transient_infra"), "{signals:?}");
     }
 
     #[test]
