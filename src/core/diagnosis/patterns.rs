@@ -143,6 +143,12 @@ pub const RULES: &[Rule] = &[
         r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|an internal error occurred|please retry|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
     ),
     rule(
+        "broker_metadata_timeout",
+        TransientInfra,
+        0.85,
+        r"not present in metadata after|failed to update metadata after",
+    ),
+    rule(
         "s3_request_timeout",
         TransientInfra,
         0.8,
@@ -189,7 +195,7 @@ pub const RULES: &[Rule] = &[
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
     rule("duplicate_column", SchemaDrift, 0.85, r"duplicate column"),
     rule(
@@ -273,7 +279,7 @@ pub const RULES: &[Rule] = &[
         "access_denied",
         PermissionConfig,
         0.92,
-        r"access ?denied|not authorized to perform|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
+        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
     ),
     rule(
         "missing_job_argument",
@@ -367,7 +373,7 @@ pub const RULES: &[Rule] = &[
         "jvm_linkage",
         CodeBug,
         0.8,
-        r"nosuchmethoderror|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
+        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
     ),
     rule(
         "jvm_runtime_bug",
