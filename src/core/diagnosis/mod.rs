@@ -10,7 +10,11 @@
 //! The diagnosis also says *what it rests on* ([`EvidenceSource`]): the
 //! safety layer refuses to let a decision that rests on log lines alone
 //! mutate the catalog or data, and only lets a rollback follow catalog
-//! evidence.
+//! evidence ([`Diagnosis::rollback_target`]).
+//!
+//! Accuracy is measured on labelled real messages by
+//! `cargo test --test diagnosis_corpus -- --nocapture`, which prints the
+//! accuracy, the confusion and every miss.
 
 mod classifier;
 mod combine;
