@@ -11,8 +11,12 @@ CloudFormation short forms such as !Ref and !Sub): tests/deploy/assets.sh.
 
 import json
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from cfnlint.decode import cfn_yaml
 
@@ -186,6 +190,27 @@ def check_template():
           ("ApproximateNumberOfMessagesVisible", json.dumps([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}])) in alarm_metrics)
     check("alarm on the age of the oldest message", any(m == "ApproximateAgeOfOldestMessage" for m, _ in alarm_metrics))
     check("log group has a retention", "RetentionInDays" in props["ServiceLogGroup"])
+    check_alertmanager_definition(props["PrometheusWorkspace"]["AlertManagerDefinition"]["Fn::Sub"])
+
+
+def check_alertmanager_definition(definition):
+    """The workspace's alert manager definition is AMP's wrapper around an
+    Alertmanager configuration; amtool validates the configuration with the
+    template's substitutions filled in."""
+    filled = definition.replace("${EscalationTopic}", "arn:aws:sns:us-east-1:123456789012:etl-medic")
+    filled = filled.replace("${AWS::Region}", "us-east-1")
+    check("alert manager definition substitutes only the topic and region", "${" not in filled)
+    inner = yaml.safe_load(filled)["alertmanager_config"]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as config_file:
+        config_file.write(inner)
+        config_file.flush()
+        result = subprocess.run(["amtool", "check-config", config_file.name], capture_output=True, text=True)
+    check("amtool accepts the alert manager definition" + ("" if result.returncode == 0 else ": " + result.stdout + result.stderr),
+          result.returncode == 0)
+    routed = yaml.safe_load(inner)
+    check("every alert routes to the escalation topic",
+          routed["route"]["receiver"] == "escalation-topic"
+          and routed["receivers"][0]["sns_configs"][0]["topic_arn"].endswith(":etl-medic"))
 
 
 def check_dashboard():

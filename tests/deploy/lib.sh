@@ -60,3 +60,16 @@ deploy_ensure_prometheus() {
   apt-get update -qq >/dev/null || return 1
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || return 1
 }
+
+# amtool (Debian's prometheus-alertmanager) validates the alert manager
+# definition embedded in the template.
+deploy_ensure_amtool() {
+  command -v amtool >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then
+    deploy_log "amtool missing and not root: apt-get install prometheus-alertmanager first"
+    return 1
+  fi
+  deploy_log "apt-get install prometheus-alertmanager (for amtool)"
+  apt-get update -qq >/dev/null || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null || return 1
+}
