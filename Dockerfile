@@ -26,8 +26,10 @@ RUN mkdir -p src benches \
     && cargo build --release --locked \
     && rm -rf src benches
 
-# The crate itself. touch makes cargo rebuild it although the dummy build
-# left fresher artefacts for the same paths.
+# The crate itself. config/ comes first because the binary embeds
+# config/default.toml (include_str!). touch makes cargo rebuild the crate
+# although the dummy build left fresher artefacts for the same paths.
+COPY config ./config
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin etl-medic \
@@ -38,9 +40,10 @@ LABEL org.opencontainers.image.title="etl-medic" \
       org.opencontainers.image.description="Self-healing agent for AWS Glue"
 WORKDIR /app
 COPY --from=builder /out/etl-medic /usr/local/bin/etl-medic
-# config/default.toml and the shipped policy are read relative to WORKDIR;
-# a deployment overrides keys with ETL_MEDIC__SECTION__KEY variables.
-COPY config ./config
+# config/ (the shipped policy, and any file passed with --config) is read
+# relative to WORKDIR; a deployment overrides keys with
+# ETL_MEDIC__SECTION__KEY variables.
+COPY --from=builder /build/config ./config
 # distroless ":nonroot" is uid/gid 65532; stated explicitly so that scanners
 # and Kubernetes runAsNonRoot can see it.
 USER 65532:65532
