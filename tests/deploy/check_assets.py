@@ -116,12 +116,22 @@ def check_template():
           app.get("StopTimeout") == 120 and app.get("LinuxParameters", {}).get("InitProcessEnabled") is True)
     check("app health check is the binary's own healthcheck subcommand",
           app.get("HealthCheck", {}).get("Command", [])[:3] == ["CMD", "/usr/local/bin/etl-medic", "healthcheck"])
-    env = {}
+    env, env_conditions = {}, {}
     for entry in app.get("Environment", []):
         if "Fn::If" in entry:
+            env_conditions[entry["Fn::If"][1]["Name"]] = entry["Fn::If"][0]
             entry = entry["Fn::If"][1]
         env[entry["Name"]] = entry["Value"]
-    check("ETL_MEDIC__SAFETY__MODE comes from AutonomyMode", env.get("ETL_MEDIC__SAFETY__MODE") == {"Ref": "AutonomyMode"})
+    conditions = template["Conditions"]
+    # An explicit safety.mode = shadow overrides every per-class auto in the
+    # daemon, so the default must leave the key unset (shadow by default).
+    check("safety.mode is set only to auto (AutonomyMode=auto) or to shadow (ForceShadow=true)",
+          env_conditions.get("ETL_MEDIC__SAFETY__MODE") == "SetGlobalMode"
+          and env.get("ETL_MEDIC__SAFETY__MODE") == {"Fn::If": ["ForceShadowOn", "shadow", "auto"]}
+          and conditions["SetGlobalMode"] == {"Fn::Or": [{"Condition": "ForceShadowOn"}, {"Condition": "AutonomyAuto"}]}
+          and conditions["AutonomyAuto"] == {"Fn::Equals": [{"Ref": "AutonomyMode"}, "auto"]}
+          and conditions["ForceShadowOn"] == {"Fn::Equals": [{"Ref": "ForceShadow"}, "true"]})
+    check("ForceShadow defaults to false", params["ForceShadow"]["Default"] == "false")
     for key in ["ETL_MEDIC__QUEUE__URL", "ETL_MEDIC__QUEUE__CONCURRENCY", "ETL_MEDIC__INCIDENTS__TABLE",
                 "ETL_MEDIC__AUDIT__BUCKET", "ETL_MEDIC__ESCALATION__SNS_TOPIC_ARN", "ETL_MEDIC__HTTP__LISTEN"]:
         check(f"app environment sets {key}", key in env)
@@ -170,7 +180,13 @@ def check_template():
     quarantine = next((s for s in statements if s.get("Sid") == "QuarantineBadInputObjects"), {})
     check("quarantine grant is Get/Put/Delete on its two prefixes only",
           sorted(as_list(quarantine.get("Action", []))) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-          and all("${Quarantine" in r["Fn::Sub"] for r in as_list(quarantine.get("Resource", []))))
+          and sorted(r["Fn::Sub"].rsplit("/", 1)[1] for r in as_list(quarantine.get("Resource", [])))
+          == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+    listing = next((s for s in statements if s.get("Sid") == "ListInputAndQuarantinePrefixes"), {})
+    check("listing the data bucket is limited to the same two prefixes",
+          listing.get("Action") == "s3:ListBucket"
+          and sorted(p["Fn::Sub"] for p in listing["Condition"]["StringLike"]["s3:prefix"])
+          == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
 
     bucket = props["AuditBucket"]
     check("audit bucket is versioned", bucket["VersioningConfiguration"]["Status"] == "Enabled")
