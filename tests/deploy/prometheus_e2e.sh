@@ -4,7 +4,9 @@
 # package) on loopback, lets Prometheus scrape the demo every second, then
 # asserts with promql_e2e.py that every PromQL expression in
 # deploy/grafana/etl-medic.json and deploy/prometheus/alerts.yml parses and
-# returns data. Both processes are stopped on exit, whatever happens.
+# returns data. It also runs `etl-medic healthcheck` against the demo's
+# /healthz, as the container's HEALTHCHECK does. Both processes are stopped
+# on exit, whatever happens.
 #
 # Usage: tests/deploy/prometheus_e2e.sh <path-to-etl-medic-binary>
 # Tunables (environment): E2E_INCIDENTS (default 60), E2E_LINGER_SECS (300,
@@ -91,6 +93,12 @@ wait_for() {
 }
 wait_for prometheus "$prometheus_url/-/ready" 60
 wait_for "etl-medic demo" "http://127.0.0.1:$demo_port/metrics" 60
+# The container HEALTHCHECK and the ECS health check run exactly this.
+if ! "$binary" healthcheck --url "http://127.0.0.1:$demo_port/healthz"; then
+  echo "FAIL: etl-medic healthcheck against the running demo's /healthz" >&2
+  exit 1
+fi
+echo "etl-medic healthcheck --url http://127.0.0.1:$demo_port/healthz: exit 0"
 scraped=0
 for _ in $(seq 60); do
   scraped=$(python3 - "$prometheus_url" <<'PY'
