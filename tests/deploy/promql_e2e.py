@@ -215,15 +215,38 @@ def run_checks(prometheus, dashboard_path, expected_rules):
     return report, failures, len(expressions)
 
 
+def wait_until_settled(prometheus, expr, quiet_secs, timeout_secs):
+    """Waits until `expr` (a count of closed incidents) is above zero and has
+    not moved for `quiet_secs`: the demo has worked its incidents while being
+    scraped, so rates and quantiles are computed over real increases rather
+    than over a counter that appeared already complete."""
+    deadline = time.monotonic() + timeout_secs
+    last_value, unchanged_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        result = prometheus.query(expr).get("data", {}).get("result", [])
+        value = float(result[0]["value"][1]) if result else 0.0
+        now = time.monotonic()
+        if value != last_value:
+            last_value, unchanged_since = value, now
+        elif value > 0 and now - unchanged_since >= quiet_secs:
+            print(f"settled: {expr} = {value:g}, unchanged for {quiet_secs:g}s")
+            return
+        time.sleep(1.0)
+    print(f"not settled within {timeout_secs:g}s: {expr} = {last_value}; checking anyway")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prometheus", required=True, help="base URL, e.g. http://127.0.0.1:9091")
     parser.add_argument("--dashboard", required=True)
     parser.add_argument("--expected-rules", type=int, required=True)
     parser.add_argument("--timeout-secs", type=float, default=90.0)
+    parser.add_argument("--settle-expr", default="sum(etl_medic_incidents_total)")
+    parser.add_argument("--settle-quiet-secs", type=float, default=3.0)
     args = parser.parse_args()
 
     prometheus = Prometheus(args.prometheus)
+    wait_until_settled(prometheus, args.settle_expr, args.settle_quiet_secs, args.timeout_secs)
     deadline = time.monotonic() + args.timeout_secs
     while True:
         report, failures, total = run_checks(prometheus, args.dashboard, args.expected_rules)
@@ -231,6 +254,8 @@ def main():
             break
         time.sleep(2.0)
     print("\n".join(report))
+    nan_only = sum("(all NaN" in line for line in report)
+    print(f"{nan_only} queries returned only NaN (no increase in their window, e.g. an action never tried)")
     print(f"promql: {total - failures} passed, {failures} failed")
     return 0 if failures == 0 else 1
 
