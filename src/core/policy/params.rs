@@ -1,0 +1,153 @@
+//! From a chosen action kind to a concrete [`Action`]: how long to wait, how
+//! many workers, which table version, which objects. Parameters come from
+//! the evidence and the safety settings' bounds, never from the policy, so a
+//! learnt table can pick *what* to do but not *how much*.
+//!
+//! When the evidence cannot fill a kind's parameters (a rollback with no
+//! known-good version) the parameters are left empty; the safety rules
+//! refuse such a proposal, so it never becomes a final action.
+
+use crate::core::diagnosis::Diagnosis;
+use crate::core::evidence::DecideRequest;
+use crate::core::model::{Action, ActionKind, QuarantinePlan};
+use crate::core::safety::settings::{SafetySettings, WORKER_TYPE_LADDER};
+
+/// Workers assumed when GetJobRun did not say: Glue's default for G.1X jobs.
+pub const ASSUMED_CURRENT_WORKERS: u32 = 10;
+
+pub fn parametrise(kind: ActionKind, request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
+    match kind {
+        ActionKind::Escalate => Action::Escalate { reason: escalation_reason(diagnosis) },
+        ActionKind::LogAndWait => Action::LogAndWait {},
+        ActionKind::Retry => Action::Retry {},
+        ActionKind::WaitAndRetry => Action::WaitAndRetry { delay_s: wait_delay_s(request.history.attempt, settings) },
+        ActionKind::RetryWithMoreCapacity => more_capacity(request, settings),
+        ActionKind::RollbackSchema => rollback(diagnosis),
+        ActionKind::QuarantineBadRecords => quarantine(request, diagnosis, settings),
+    }
+}
+
+fn escalation_reason(diagnosis: &Diagnosis) -> String {
+    let mut reason = format!(
+        "{} failure (confidence {:.2}) needs a person",
+        diagnosis.class.as_str(),
+        diagnosis.confidence
+    );
+    if let Some(first_signal) = diagnosis.signals.first() {
+        reason.push_str(": ");
+        reason.push_str(first_signal);
+    }
+    reason
+}
+
+/// Exponential backoff from `wait_base_delay_s`, doubling per attempt,
+/// bounded by `wait_max_delay_s`.
+pub fn wait_delay_s(attempt: u32, settings: &SafetySettings) -> u64 {
+    let doublings = attempt.min(20);
+    settings.wait_base_delay_s.saturating_mul(1_u64 << doublings).min(settings.wait_max_delay_s)
+}
+
+/// Multiply the workers by the growth factor up to the ceiling; when the
+/// workers are already at the ceiling, move one step up the worker-type
+/// ladder instead (bounded by `max_worker_type`).
+fn more_capacity(request: &DecideRequest, settings: &SafetySettings) -> Action {
+    let ceiling = settings.workers_ceiling(request.job.max_workers);
+    let run = request.job_run.as_ref();
+    let current_workers = run.and_then(|job_run| job_run.number_of_workers).unwrap_or(ASSUMED_CURRENT_WORKERS);
+    let current_type = run.and_then(|job_run| job_run.worker_type.clone());
+    if current_workers < ceiling {
+        let number_of_workers = current_workers.saturating_mul(settings.capacity_growth_factor).min(ceiling);
+        return Action::RetryWithMoreCapacity { number_of_workers, worker_type: None };
+    }
+    let larger_type = current_type.as_deref().and_then(|type_name| next_worker_type(type_name, &settings.max_worker_type));
+    Action::RetryWithMoreCapacity { number_of_workers: ceiling, worker_type: larger_type.map(str::to_string) }
+}
+
+/// The next larger worker type, if there is one within `max_type`.
+pub fn next_worker_type(current: &str, max_type: &str) -> Option<&'static str> {
+    let current_rank = worker_type_rank(current)?;
+    let max_rank = worker_type_rank(max_type)?;
+    let next_rank = current_rank + 1;
+    if next_rank > max_rank {
+        return None;
+    }
+    WORKER_TYPE_LADDER.get(next_rank).copied()
+}
+
+pub fn worker_type_rank(type_name: &str) -> Option<usize> {
+    WORKER_TYPE_LADDER.iter().position(|candidate| *candidate == type_name)
+}
+
+fn rollback(diagnosis: &Diagnosis) -> Action {
+    match &diagnosis.drift {
+        Some(drift) => Action::RollbackSchema {
+            database: drift.database.clone(),
+            table: drift.table_name.clone(),
+            version_id: drift.known_good_version.clone().unwrap_or_default(),
+        },
+        None => Action::RollbackSchema { database: String::new(), table: String::new(), version_id: String::new() },
+    }
+}
+
+/// Move the objects the diagnosis names as bad input, keeping only those
+/// under the run's own input locations (a log line can name any URI);
+/// otherwise, or when the diagnosis rests on log lines alone (no data may
+/// move on that), rerun with the bad-records argument so the job diverts
+/// bad rows itself.
+fn quarantine(request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
+    let may_move_data = !diagnosis.evidence_sources.is_empty() && !diagnosis.rests_on_log_lines_alone();
+    let inputs = if may_move_data { input_locations(request) } else { Vec::new() };
+    let objects: Vec<String> = diagnosis
+        .bad_objects
+        .iter()
+        .filter(|object| inputs.iter().any(|location| is_under(object, location)))
+        .cloned()
+        .collect();
+    if !objects.is_empty() {
+        return Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
+            objects,
+            quarantine_prefix: settings.quarantine_prefix.clone(),
+        });
+    }
+    let job = request.job_name().unwrap_or("unknown-job");
+    let run = request.event.detail_str("jobRunId").unwrap_or("unknown-run");
+    Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument {
+        argument: settings.bad_records_argument.clone(),
+        value: format!("{}{job}/{run}/", settings.bad_records_location),
+    })
+}
+
+/// The S3 locations named by the failed run's arguments (GetJobRun, not
+/// log text; comma-separated lists included), normalised to `s3://`.
+pub fn input_locations(request: &DecideRequest) -> Vec<String> {
+    let Some(run) = request.job_run.as_ref() else {
+        return Vec::new();
+    };
+    run.arguments
+        .values()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter_map(|value| {
+            ["s3://", "s3a://", "s3n://"]
+                .into_iter()
+                .find_map(|scheme| value.strip_prefix(scheme))
+                .map(|path| format!("s3://{path}"))
+        })
+        .filter(|location| location.len() > "s3://".len())
+        .collect()
+}
+
+/// `object` is `location` itself or lies below it on a `/` boundary, after
+/// normalising Hadoop's `s3a://`/`s3n://` spellings.
+pub fn is_under(object: &str, location: &str) -> bool {
+    let normalised = ["s3a://", "s3n://"]
+        .into_iter()
+        .find_map(|scheme| object.strip_prefix(scheme))
+        .map_or_else(|| object.to_string(), |path| format!("s3://{path}"));
+    let prefix = location.trim_end_matches('/');
+    normalised == prefix || normalised.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+#[path = "params_tests.rs"]
+mod tests;
