@@ -192,6 +192,24 @@ async fn a_permission_failure_is_escalated_with_its_evidence_to_the_subscribed_q
 }
 
 #[tokio::test]
+async fn a_failure_glue_will_retry_itself_is_only_logged_and_nothing_races_it() {
+    // MaxRetries 1 and the failed run is Glue's attempt 0: Glue reruns it.
+    let estate = Estate::with_glue_max_retries(json!({JOB: [{"state": "FAILED", "error_message": TRANSIENT}]}), 30, 1).await;
+    let failed_run = estate.start_run(&[]).await;
+    estate.put_glue_event(&failed_run, "FAILED", TRANSIENT).await;
+    let (context, registry) = estate.context(estate.settings(4), estate.safety(Mode::Auto));
+
+    let (recorded, _) = run_pool_until(context, POOL_TIMEOUT, || async {
+        metrics_text(&registry).contains("action=\"log_and_wait\"") && estate.depth(&estate.queue_url).await == (0, 0)
+    })
+    .await;
+    assert!(recorded, "{}", metrics_text(&registry));
+    assert_eq!(run_ids(&estate.runs().await), vec![failed_run.clone()], "no run started beside Glue's own retry");
+    assert_eq!(estate.depth(&estate.oncall_url).await.0, 0, "nobody paged");
+    assert!(metrics_text(&registry).contains("etl_medic_safety_replacements_total{rule=\"glue_retry_pending\"} 1"));
+}
+
+#[tokio::test]
 async fn shadow_mode_records_the_decision_and_changes_nothing() {
     let estate = Estate::new(json!({JOB: [{"state": "FAILED", "error_message": OUT_OF_MEMORY}]}), 30).await;
     let failed_run = estate.start_run(&[]).await;

@@ -46,6 +46,11 @@ impl Estate {
     /// `queue_visibility_secs` is the main queue's own visibility timeout:
     /// how soon a message left alone (poison) comes back.
     pub async fn new(outcomes: serde_json::Value, queue_visibility_secs: u32) -> Estate {
+        Estate::with_glue_max_retries(outcomes, queue_visibility_secs, 0).await
+    }
+
+    /// As `new`, with the job's own Glue retries (MaxRetries) set.
+    pub async fn with_glue_max_retries(outcomes: serde_json::Value, queue_visibility_secs: u32, max_retries: i32) -> Estate {
         let moto = Moto::start_with_glue_outcomes(&outcomes);
         let config = moto.sdk_config();
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -95,7 +100,7 @@ impl Estate {
         for group in [ERROR_GROUP, OUTPUT_GROUP] {
             logs.create_log_group().log_group_name(group).send().await.unwrap();
         }
-        create_job(&config).await;
+        create_job(&config, max_retries).await;
         Estate { moto, config, queue_url, dlq_url, oncall_url, topic_arn }
     }
 
@@ -244,7 +249,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
     attributes.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
 }
 
-async fn create_job(config: &aws_config::SdkConfig) {
+async fn create_job(config: &aws_config::SdkConfig, max_retries: i32) {
     let glue = aws_sdk_glue::Client::new(config);
     glue.create_job()
         .name(JOB)
@@ -253,7 +258,7 @@ async fn create_job(config: &aws_config::SdkConfig) {
         .default_arguments("--source_path", format!("s3://{DATA_BUCKET}/raw/orders/"))
         .worker_type(aws_sdk_glue::types::WorkerType::G1X)
         .number_of_workers(2)
-        .max_retries(0)
+        .max_retries(max_retries)
         .timeout(60)
         .execution_property(aws_sdk_glue::types::ExecutionProperty::builder().max_concurrent_runs(20).build())
         .send()
