@@ -130,11 +130,7 @@ impl Estate {
 
     /// Safety settings: `mode` for the job, short waits so tests stay quick.
     pub fn safety(&self, mode: Mode) -> SafetySettings {
-        let mut safety = SafetySettings::default();
-        safety.mode = Some(mode);
-        safety.wait_base_delay_s = 2;
-        safety.wait_max_delay_s = 4;
-        safety
+        SafetySettings { mode: Some(mode), wait_base_delay_s: 2, wait_max_delay_s: 4, ..SafetySettings::default() }
     }
 
     /// The pipeline context on the AWS adapters, with its own registry.
