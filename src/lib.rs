@@ -8,5 +8,7 @@ pub mod adapters;
 pub mod daemon;
 pub mod metrics;
 pub mod audit;
+pub mod demo;
+pub mod http;
 pub mod learn;
 pub mod sim;

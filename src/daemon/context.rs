@@ -60,3 +60,29 @@ impl PipelineContext {
         result
     }
 }
+
+impl PipelineContext {
+    /// Assemble a context: declares the metrics on `registry` and sets up
+    /// the audit log on the ports' object store.
+    pub fn new(
+        ports: Ports,
+        settings: DaemonSettings,
+        safety: SafetySettings,
+        policy: Policy,
+        registry: &prometheus::Registry,
+        observer: Option<Arc<dyn IncidentObserver>>,
+    ) -> Result<PipelineContext, prometheus::Error> {
+        let metrics = Metrics::register(registry)?;
+        metrics.set_policy_version(&policy.version());
+        let audit = AuditLog::new(
+            ports.objects.clone(),
+            ports.clock.clone(),
+            metrics.clone(),
+            settings.audit.bucket.clone(),
+            settings.audit.prefix.clone(),
+            settings.audit.write_attempts,
+            std::time::Duration::from_millis(settings.audit.retry_base_ms),
+        );
+        Ok(PipelineContext { ports, settings, safety, policy, metrics, audit, observer })
+    }
+}

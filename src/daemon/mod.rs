@@ -14,3 +14,4 @@ pub mod pipeline;
 pub mod pool;
 pub mod reconciler;
 pub mod settings;
+pub mod wiring;

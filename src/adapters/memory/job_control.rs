@@ -58,6 +58,11 @@ impl MemoryJobControl {
         Ok(run.clone())
     }
 
+    /// Forget every run of `job_name` (a simulated estate starting a fresh story for the job).
+    pub fn remove_runs_of(&self, job_name: &str) {
+        lock(&self.estate).runs.retain(|run| run.job_name != job_name);
+    }
+
     /// Every StartJobRun request received, in order.
     pub fn started_requests(&self) -> Vec<StartRunRequest> {
         lock(&self.estate).started.clone()
@@ -181,6 +186,8 @@ mod tests {
         let history = glue.get_job_runs("orders", 10).await.unwrap();
         assert_eq!(history.iter().map(|run| run.id.clone()).collect::<Vec<_>>(), vec![second, first]);
         assert!(glue.get_job("nope").await.unwrap_err().is_not_found());
+        glue.remove_runs_of("orders");
+        assert!(glue.get_job_runs("orders", 10).await.unwrap().is_empty());
         assert!(glue.get_job_run("orders", "jr_x").await.unwrap_err().is_not_found());
         assert!(glue.start_job_run(&StartRunRequest { job_name: "nope".into(), ..Default::default() }).await.unwrap_err().is_not_found());
     }
