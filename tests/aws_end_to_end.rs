@@ -70,7 +70,14 @@ async fn a_transient_failure_is_retried_waited_on_and_closed_by_the_success_with
     })
     .await;
     assert!(closed, "MTTR never recorded:\n{}", metrics_text(&registry));
-    let metrics = metrics_text(&registry);
+    let (port, stop_http) = estate::serve_metrics(&registry).await;
+    let (status, metrics) = tokio::task::spawn_blocking(move || support::http_request(port, "GET", "/metrics", None))
+        .await
+        .unwrap()
+        .unwrap();
+    stop_http.cancel();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("etl_medic_mttr_seconds_count{class=\"transient_infra\"} 1"), "{metrics}");
     assert!(metrics.contains("outcome=\"resolved\""), "{metrics}");
     assert!(metrics.contains("etl_medic_remediations_total{action=\"wait_and_retry\",outcome=\"success\"} 1"), "{metrics}");
     assert!(metrics.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"failure\"} 1"), "{metrics}");

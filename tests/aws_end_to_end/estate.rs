@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use etl_medic::adapters::aws::aws_ports;
-use etl_medic::audit::AuditLog;
 use etl_medic::core::model::Mode;
 use etl_medic::core::policy::Policy;
 use etl_medic::core::safety::SafetySettings;
 use etl_medic::daemon::context::PipelineContext;
 use etl_medic::daemon::pool::{DrainReport, Health, WorkerPool};
 use etl_medic::daemon::settings::{DaemonSettings, JobSettings};
-use etl_medic::metrics::Metrics;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -136,19 +134,8 @@ impl Estate {
     /// The pipeline context on the AWS adapters, with its own registry.
     pub fn context(&self, settings: DaemonSettings, safety: SafetySettings) -> (Arc<PipelineContext>, prometheus::Registry) {
         let registry = prometheus::Registry::new();
-        let connection = self.moto.connection();
-        let ports = aws_ports(&connection, &settings);
-        let metrics = Metrics::register(&registry).unwrap();
-        let audit = AuditLog::new(
-            ports.objects.clone(),
-            ports.clock.clone(),
-            metrics.clone(),
-            settings.audit.bucket.clone(),
-            settings.audit.prefix.clone(),
-            settings.audit.write_attempts,
-            Duration::from_millis(settings.audit.retry_base_ms),
-        );
-        let context = PipelineContext { ports, settings, safety, policy: Policy::rules(), metrics, audit, observer: None };
+        let ports = aws_ports(&self.moto.connection(), &settings);
+        let context = PipelineContext::new(ports, settings, safety, Policy::rules(), &registry, None).unwrap();
         (Arc::new(context), registry)
     }
 
@@ -284,6 +271,17 @@ where
     shutdown.cancel();
     let report = tokio::time::timeout(Duration::from_secs(60), running).await.expect("the pool drains in time").unwrap();
     (reached, report)
+}
+
+/// Serve `/metrics` of `registry` on a free loopback port, as the daemon
+/// does; returns the port and the token that stops the server.
+pub async fn serve_metrics(registry: &prometheus::Registry) -> (u16, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = CancellationToken::new();
+    let router = etl_medic::http::router(registry.clone(), Health::new());
+    tokio::spawn(etl_medic::http::serve(listener, router, stop.clone()));
+    (port, stop)
 }
 
 /// The metrics as `/metrics` serves them.
