@@ -251,12 +251,33 @@ async fn create_job(config: &aws_config::SdkConfig, max_retries: i32) {
 
 /// The real worker pool on `context`, until `done` holds or `timeout`
 /// passes; then the same shutdown as SIGTERM and the bounded drain.
-pub async fn run_pool_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, mut done: F) -> (bool, DrainReport)
+pub async fn run_pool_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, done: F) -> (bool, DrainReport)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    run_until(context, false, timeout, done).await
+}
+
+/// As `run_pool_until`, with the reconciler and queue-depth refresh running
+/// beside the pool, as `etl-medic run` does.
+pub async fn run_daemon_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, done: F) -> (bool, DrainReport)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    run_until(context, true, timeout, done).await
+}
+
+async fn run_until<F, Fut>(context: Arc<PipelineContext>, with_reconciler: bool, timeout: Duration, mut done: F) -> (bool, DrainReport)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
     let shutdown = CancellationToken::new();
+    if with_reconciler {
+        tokio::spawn(etl_medic::daemon::reconciler::run_background(context.clone(), shutdown.clone()));
+    }
     let pool = WorkerPool::new(context, Health::new());
     let running = tokio::spawn(pool.run(shutdown.clone()));
     let deadline = tokio::time::Instant::now() + timeout;
