@@ -132,7 +132,7 @@ impl AwsConnection {
         self
     }
 
-    pub(crate) fn observer(&self) -> CallObserver {
+    pub(in crate::adapters::aws) fn observer(&self) -> CallObserver {
         self.observer.clone()
     }
 
@@ -145,7 +145,7 @@ impl AwsConnection {
         self.sdk_config.region().map(|region| region.as_ref())
     }
 
-    pub(crate) fn sqs_client(&self) -> aws_sdk_sqs::Client {
+    pub(in crate::adapters::aws) fn sqs_client(&self) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(QUEUE_CALLS))
             .retry_config(retry_config(QUEUE_CALLS))
@@ -153,7 +153,7 @@ impl AwsConnection {
         aws_sdk_sqs::Client::from_conf(config)
     }
 
-    pub(crate) fn glue_client(&self) -> aws_sdk_glue::Client {
+    pub(in crate::adapters::aws) fn glue_client(&self) -> aws_sdk_glue::Client {
         let config = aws_sdk_glue::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
@@ -161,7 +161,7 @@ impl AwsConnection {
         aws_sdk_glue::Client::from_conf(config)
     }
 
-    pub(crate) fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
+    pub(in crate::adapters::aws) fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
         let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
@@ -169,7 +169,7 @@ impl AwsConnection {
         aws_sdk_cloudwatchlogs::Client::from_conf(config)
     }
 
-    pub(crate) fn s3_client(&self) -> aws_sdk_s3::Client {
+    pub(in crate::adapters::aws) fn s3_client(&self) -> aws_sdk_s3::Client {
         // Emulators and VPC endpoints do not serve virtual-hosted bucket names.
         let path_style = self.endpoint_url().is_some();
         let config = aws_sdk_s3::config::Builder::from(&self.sdk_config)
@@ -180,7 +180,7 @@ impl AwsConnection {
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    pub(crate) fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+    pub(in crate::adapters::aws) fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
@@ -188,7 +188,7 @@ impl AwsConnection {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
-    pub(crate) fn sns_client(&self) -> aws_sdk_sns::Client {
+    pub(in crate::adapters::aws) fn sns_client(&self) -> aws_sdk_sns::Client {
         let config = aws_sdk_sns::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
