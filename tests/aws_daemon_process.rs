@@ -35,9 +35,12 @@ const OUT_OF_MEMORY: &str = "java.lang.OutOfMemoryError: Java heap space";
 #[test]
 #[ignore = "entry point of the daemon process started by daemon_process_stopped_by_sigterm_loses_no_message"]
 fn daemon_process_entry() {
-    let settings: DaemonSettings = serde_json::from_str(&std::env::var(SETTINGS_VARIABLE).unwrap()).unwrap();
-    let safety: SafetySettings = serde_json::from_str(&std::env::var(SAFETY_VARIABLE).unwrap()).unwrap();
-    let args = RunArgs { listen: Some(std::env::var(LISTEN_VARIABLE).unwrap()), log_format: LogFormat::Json };
+    let handed_over = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} unset: this entry point only runs as the daemon process of the SIGTERM test"))
+    };
+    let settings: DaemonSettings = serde_json::from_str(&handed_over(SETTINGS_VARIABLE)).unwrap();
+    let safety: SafetySettings = serde_json::from_str(&handed_over(SAFETY_VARIABLE)).unwrap();
+    let args = RunArgs { listen: Some(handed_over(LISTEN_VARIABLE)), log_format: LogFormat::Json };
     run_daemon(&args, settings, safety, Policy::rules()).unwrap();
 }
 
