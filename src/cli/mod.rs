@@ -54,6 +54,36 @@ enum Command {
     Decide(DecideArgs),
     /// Show the effective settings (defaults, file, environment) as JSON, after validation.
     Config(ConfigArgs),
+    /// Run the daemon: the worker pool on the SQS queue, until SIGTERM.
+    ///
+    /// AWS endpoints and credentials come from the standard AWS environment
+    /// (AWS_REGION, AWS_ENDPOINT_URL, the ECS task role). Serves /metrics,
+    /// /healthz and /readyz on [http] listen.
+    Run(RunCommand),
+    /// The whole loop on an embedded simulated Glue account: no AWS needed.
+    ///
+    /// Failures arrive as EventBridge events on an in-memory queue, the real
+    /// worker pool diagnoses, decides, acts on the simulated estate and
+    /// validates, on an accelerated clock. Ends with a summary.
+    Demo(DemoCommand),
+    /// Probe /healthz (the container's HEALTHCHECK); exit 0 when healthy.
+    Healthcheck(daemon::HealthcheckArgs),
+}
+
+#[derive(Args)]
+struct RunCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: daemon::RunArgs,
+}
+
+#[derive(Args)]
+struct DemoCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: daemon::DemoArgs,
 }
 
 #[derive(Args)]
@@ -144,6 +174,23 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             report_rejections("decide", stats);
             Ok(EXIT_OK)
         }
+        Command::Run(command) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let policy = load_policy(&settings.policy.path, false)?;
+            let daemon_settings = settings.daemon_settings();
+            daemon::check_run_settings(&daemon_settings).map_err(|error| Failure::Usage(format!("{error:#}")))?;
+            daemon::run_daemon(&command.args, daemon_settings, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            Ok(EXIT_OK)
+        }
+        Command::Demo(command) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let explicit = command.args.policy.is_some();
+            let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
+            let policy = load_policy(&spec, explicit)?;
+            daemon::run_demo(&command.args, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            Ok(EXIT_OK)
+        }
+        Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
         Command::Config(args) => {
             let settings = load_settings(args.config.config.as_deref(), environment)?;
             let text = serde_json::to_string_pretty(&settings)
