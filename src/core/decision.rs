@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::core::diagnosis::Diagnosis;
 use crate::core::model::{Action, ActionKind, Mode};
+use crate::core::policy::Basis;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
@@ -30,7 +31,11 @@ pub struct PolicyReport {
     /// Probability with which the policy chose `proposed` (1.0 for greedy),
     /// kept for off-policy evaluation of logged decisions.
     pub propensity: f64,
-    /// Set when no trained policy file is in use, saying so.
+    /// What the choice rests on: `rules`, `table`, or `rules_fallback` (a
+    /// trained table that never saw this state).
+    pub basis: Basis,
+    /// Set when the rules baseline decided (no trained policy file in use,
+    /// or a state the table never saw), saying so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -39,17 +44,21 @@ pub struct PolicyReport {
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Allowed,
+    /// Kept the action kind but lowered its parameters (capacity ceiling).
+    Downgraded,
     Replaced,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SafetyReport {
     pub verdict: Verdict,
-    /// Name of the rule that replaced the proposal; `null` when allowed.
+    /// Name of the rule that replaced or lowered the proposal; `null` when allowed.
     pub rule: Option<&'static str>,
     #[serde(rename = "final")]
     pub final_kind: ActionKind,
     /// Why the rule fired, for a person reading the audit record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which setting decided the autonomy mode, e.g. `job_modes.orders_daily = auto`.
+    pub mode_reason: String,
 }

@@ -1,49 +1,112 @@
-//! Policy: state encoding, the rules baseline and the tabular Q-policy.
-//! INTERFACE SKELETON: the policy work replaces the bodies.
+//! Policy: from the encoded state of an incident to a proposed action kind,
+//! with the values that explain the choice. Two policies exist: the
+//! hand-written rules baseline, and a trained Q-table read from a versioned
+//! JSON file that falls back to the rules for states it never saw.
+//!
+//! A policy only proposes. It picks a kind among candidates; parameters are
+//! filled by [`params`] and the safety layer has the last word.
+
+pub mod params;
+pub mod rules;
+pub mod state;
+pub mod table;
 
 use std::collections::BTreeMap;
 
-use crate::core::diagnosis::Diagnosis;
-use crate::core::evidence::DecideRequest;
+use serde::Serialize;
+use thiserror::Error;
+
 use crate::core::model::ActionKind;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct State {
-    pub key: String,
-}
+pub use state::{State, StateKeyError};
+pub use table::{FORMAT_TAG, QTable, epsilon_greedy_propensity};
 
-impl State {
-    pub fn from_evidence(_request: &DecideRequest, diagnosis: &Diagnosis) -> State {
-        State { key: diagnosis.class.as_str().to_string() }
-    }
-    pub fn key(&self) -> &str {
-        &self.key
-    }
+/// What the policy's choice rests on; reported so a reader knows whether a
+/// learnt value or a hand-written rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The rules baseline is the policy in use.
+    Rules,
+    /// The trained table had values for this state.
+    Table,
+    /// A trained table is in use but never saw this state: the rules decided.
+    RulesFallback,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
     pub proposed: ActionKind,
+    /// The value of each candidate the policy considered.
     pub q_values: BTreeMap<ActionKind, f64>,
+    /// Probability the policy chose `proposed`: 1.0, decisions are greedy.
     pub propensity: f64,
+    pub basis: Basis,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum PolicyError {
+    #[error("policy file is not a valid etl-medic-policy/1 document: {0}")]
+    Json(String),
+    #[error("policy file has format {found:?}; this build reads \"etl-medic-policy/1\"")]
+    WrongFormat { found: Option<String> },
+    #[error("policy file has an empty version")]
+    EmptyVersion,
+    #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]
+    UnknownDefault(String),
+    #[error("policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records")]
+    UnknownAction { name: String, location: String },
+    #[error("policy file has a non-finite Q-value for {action} in state {state:?}")]
+    NonFinite { state: String, action: String },
+    #[error("policy state {state:?} has a Q-value for {action}, which is not in the file's \"actions\" list")]
+    ActionNotListed { state: String, action: ActionKind },
+    #[error("policy file has an {0}")]
+    StateKey(#[from] StateKeyError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Policy {
     Rules,
+    Table(QTable),
 }
 
 impl Policy {
     pub fn rules() -> Policy {
         Policy::Rules
     }
+
+    /// Reads an `etl-medic-policy/1` file's text.
+    pub fn from_json(text: &str) -> Result<Policy, PolicyError> {
+        QTable::from_json(text).map(Policy::Table)
+    }
+
     pub fn version(&self) -> String {
-        "rules-v1".to_string()
+        match self {
+            Policy::Rules => rules::RULES_VERSION.to_string(),
+            Policy::Table(table) => table.version().to_string(),
+        }
     }
+
     pub fn is_trained(&self) -> bool {
-        false
+        matches!(self, Policy::Table(_))
     }
-    pub fn propose(&self, _state: &State, _candidates: &[ActionKind]) -> Proposal {
-        Proposal { proposed: ActionKind::Escalate, q_values: BTreeMap::new(), propensity: 1.0 }
+
+    /// The greedy choice among `candidates`. Deterministic: equal values
+    /// resolve to the earlier [`ActionKind`]. Candidates are taken in
+    /// [`ActionKind`] order whatever order the caller gives.
+    pub fn propose(&self, state: &State, candidates: &[ActionKind]) -> Proposal {
+        if let Policy::Table(table) = self {
+            let key = state.key();
+            if let Some((proposed, _)) = table.greedy(&key, candidates) {
+                let q_values = candidates
+                    .iter()
+                    .filter_map(|kind| table.q(&key, *kind).map(|value| (*kind, value)))
+                    .collect();
+                return Proposal { proposed, q_values, propensity: 1.0, basis: Basis::Table };
+            }
+        }
+        let proposed = rules::choose(state, candidates);
+        let basis = if self.is_trained() { Basis::RulesFallback } else { Basis::Rules };
+        Proposal { proposed, q_values: rules::scores(proposed, candidates), propensity: 1.0, basis }
     }
 }
