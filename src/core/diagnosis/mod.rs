@@ -1,15 +1,41 @@
-//! Diagnosis: deterministic rules from evidence to a failure class.
-//! INTERFACE SKELETON: the diagnosis work replaces the bodies.
+//! Diagnosis: deterministic rules from gathered evidence to a failure class.
+//!
+//! Three parts, each in its own file: a classifier over the JobRun error
+//! message and the run's log lines (`patterns` is its rule table,
+//! `classifier` scores it, `text` bounds and cleans the input first), a
+//! schema-drift detector over Data Catalog table versions (`drift`), and the
+//! rule that combines them into one [`Diagnosis`] (`combine`). `objects`
+//! lists the S3 objects the evidence names as bad input, for quarantine.
+//!
+//! The diagnosis also says *what it rests on* ([`EvidenceSource`]): the
+//! safety layer refuses to let a decision that rests on log lines alone
+//! mutate the catalog or data, and only lets a rollback follow catalog
+//! evidence.
+
+mod classifier;
+mod combine;
+mod drift;
+mod objects;
+mod patterns;
+mod text;
 
 use serde::Serialize;
 
 use crate::core::evidence::{DecideRequest, RunSummary, TableEvidence};
 use crate::core::model::{FailureClass, TextSource};
 
+pub use drift::TypeChange;
+pub use objects::MAX_BAD_OBJECTS;
+pub use patterns::{RULES, Rule};
+pub use text::{MAX_INCIDENT_BYTES, MAX_ITEM_BYTES, MAX_LINES_PER_SOURCE};
+
+/// What the classifier says about one piece of text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
     pub class: FailureClass,
+    /// 0..1; 0 for `unknown`.
     pub confidence: f64,
+    /// The rules that fired and the evidence they fired on, strongest first.
     pub signals: Vec<String>,
 }
 
@@ -18,7 +44,9 @@ pub struct Classification {
 pub enum DriftKind {
     #[default]
     None,
+    /// Only columns added: harmless to readers that select by name.
     Additive,
+    /// A column removed or its type changed.
     Breaking,
 }
 
@@ -36,6 +64,35 @@ pub struct Drift {
     pub kind: DriftKind,
     /// The version that was current at the last successful run, if known.
     pub known_good_version: Option<String>,
+    /// Old and new type of each column in `type_changed`.
+    #[serde(skip)]
+    pub type_changes: Vec<TypeChange>,
+}
+
+/// Where a piece of diagnostic evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceSource {
+    /// The Glue Data Catalog's table versions.
+    Catalog,
+    /// The JobRun's error message (GetJobRun or the event's message).
+    JobRunErrorMessage,
+    /// A line of the run's error log.
+    ErrorLog,
+    /// A line of the run's output log.
+    OutputLog,
+    /// The event itself (state TIMEOUT) or the run's own timing.
+    RunState,
+}
+
+impl From<TextSource> for EvidenceSource {
+    fn from(source: TextSource) -> Self {
+        match source {
+            TextSource::JobRunErrorMessage => EvidenceSource::JobRunErrorMessage,
+            TextSource::ErrorLog => EvidenceSource::ErrorLog,
+            TextSource::OutputLog => EvidenceSource::OutputLog,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,23 +102,66 @@ pub struct Diagnosis {
     pub signals: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// The sources the class rests on, in `EvidenceSource` order.
+    pub evidence_sources: Vec<EvidenceSource>,
+    /// S3 objects the evidence names as bad input (bounded by `MAX_BAD_OBJECTS`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bad_objects: Vec<String>,
 }
 
-pub fn classify_text(_text: &str, _source: Option<TextSource>) -> Classification {
-    Classification { class: FailureClass::Unknown, confidence: 0.0, signals: Vec::new() }
-}
-
-pub fn detect_drift(_table: &TableEvidence, _recent_runs: &[RunSummary]) -> Option<Drift> {
-    None
-}
-
-pub fn diagnose(request: &DecideRequest) -> Diagnosis {
-    let text = request.error_message().unwrap_or_default();
-    let classification = classify_text(text, Some(TextSource::JobRunErrorMessage));
-    Diagnosis {
-        class: classification.class,
-        confidence: classification.confidence,
-        signals: classification.signals,
-        drift: None,
+impl Diagnosis {
+    /// A diagnosis with no evidence behind it, for callers that build one by hand.
+    pub fn new(class: FailureClass, confidence: f64) -> Diagnosis {
+        Diagnosis {
+            class,
+            confidence: confidence.clamp(0.0, 1.0),
+            signals: Vec::new(),
+            drift: None,
+            evidence_sources: Vec::new(),
+            bad_objects: Vec::new(),
+        }
     }
+
+    /// Whether the Data Catalog supports the class (schema drift seen in the
+    /// table versions, not only in a log line).
+    pub fn catalog_corroborated(&self) -> bool {
+        self.evidence_sources.contains(&EvidenceSource::Catalog)
+    }
+
+    /// Whether the class rests on log lines and nothing else: no JobRun
+    /// error message, no catalog, no run state. Such a diagnosis must never
+    /// lead to a change of the catalog or of data.
+    pub fn rests_on_log_lines_alone(&self) -> bool {
+        !self.evidence_sources.is_empty()
+            && self
+                .evidence_sources
+                .iter()
+                .all(|source| matches!(source, EvidenceSource::ErrorLog | EvidenceSource::OutputLog))
+    }
+
+    /// The drift kind, `None` when no drift was found.
+    pub fn drift_kind(&self) -> DriftKind {
+        self.drift.as_ref().map_or(DriftKind::None, |drift| drift.kind)
+    }
+}
+
+/// Classify one text (a JobRun error message or a log excerpt).
+pub fn classify_text(text: &str, source: Option<TextSource>) -> Classification {
+    let source = source.unwrap_or_default();
+    let mut collector = text::EvidenceCollector::default();
+    collector.push(source, 0, text);
+    let items = collector.into_items();
+    let analysis = classifier::analyse(&items);
+    let (class, _, _) = analysis.ranking();
+    Classification { class, confidence: analysis.confidence_of(class), signals: analysis.signals_for(class) }
+}
+
+/// Schema drift of one table since the job's last successful run.
+pub fn detect_drift(table: &TableEvidence, recent_runs: &[RunSummary]) -> Option<Drift> {
+    drift::detect_drift(table, recent_runs)
+}
+
+/// Diagnose one failed run from all its evidence.
+pub fn diagnose(request: &DecideRequest) -> Diagnosis {
+    combine::diagnose(request)
 }

@@ -1,0 +1,329 @@
+//! Scores the rule table over cleaned evidence and picks a failure class.
+//!
+//! Every rule that matches an evidence item becomes a hit whose score is the
+//! rule's weight, scaled by where the text came from (the JobRun error
+//! message is Glue's own summary and counts most; an output-log line least,
+//! and a WARN or INFO line less than an ERROR one) and by where in the text
+//! the match sits (after a Java "Caused by:" it is closer to the root cause;
+//! after Python's "During handling of the above exception" it is a
+//! consequence; inside a Glue exception-analysis record Glue already picked
+//! it as the failure reason). A class scores its best hit plus a little for
+//! each further distinct rule that agrees. The best class wins; its
+//! confidence shrinks with the score of the runner-up, so a close call is
+//! reported as one. Below `MIN_CLASS_SCORE` the answer is `unknown`.
+
+use std::sync::LazyLock;
+
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+
+use crate::core::diagnosis::patterns::{RULES, Rule};
+use crate::core::diagnosis::text::{EvidenceItem, excerpt};
+use crate::core::model::{FailureClass, TextSource};
+
+/// A class needs at least this score to be named; otherwise `unknown`.
+pub const MIN_CLASS_SCORE: f64 = 0.25;
+/// Highest confidence the text alone can give.
+const MAX_TEXT_CONFIDENCE: f64 = 0.97;
+/// Bonus per further distinct rule agreeing on a class, and its cap.
+const AGREEMENT_BONUS: f64 = 0.04;
+const MAX_AGREEMENT_BONUS: f64 = 0.08;
+/// Signals kept per classification.
+const MAX_SIGNALS: usize = 8;
+
+struct CompiledRules {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+/// The rule table compiled once per process. The patterns are constants
+/// checked by `rules_compile` below, so a failure here is a build defect;
+/// it degrades to "no rule matches" rather than panicking.
+static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
+    let patterns: Vec<&str> = RULES.iter().map(|rule| rule.pattern).collect();
+    let set = RegexSetBuilder::new(&patterns).case_insensitive(true).unicode(false).build().ok()?;
+    let each = patterns
+        .iter()
+        .map(|pattern| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build())
+        .collect::<Result<Vec<Regex>, _>>()
+        .ok()?;
+    Some(CompiledRules { set, each })
+});
+
+/// One rule matching one evidence item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub rule: &'static Rule,
+    pub source: TextSource,
+    /// Index of the item within the analysed evidence.
+    pub item: usize,
+    pub score: f64,
+    pub excerpt: String,
+}
+
+/// Hits over all evidence, and the ranking of classes they give.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextAnalysis {
+    pub hits: Vec<Hit>,
+    /// Score per class, indexed like `FailureClass::ALL`.
+    pub class_scores: [f64; 9],
+}
+
+impl TextAnalysis {
+    /// The best class with its score, and the runner-up's score.
+    pub fn ranking(&self) -> (FailureClass, f64, f64) {
+        let mut best = (FailureClass::Unknown, 0.0_f64);
+        let mut second = 0.0_f64;
+        for class in FailureClass::ALL {
+            let score = self.score(class);
+            if score > best.1 {
+                second = best.1;
+                best = (class, score);
+            } else if score > second {
+                second = score;
+            }
+        }
+        if best.1 < MIN_CLASS_SCORE {
+            return (FailureClass::Unknown, best.1, second);
+        }
+        (best.0, best.1, second)
+    }
+
+    pub fn score(&self, class: FailureClass) -> f64 {
+        self.class_scores[class_index(class)]
+    }
+
+    /// Confidence of `class` given the competition from every other class.
+    pub fn confidence_of(&self, class: FailureClass) -> f64 {
+        if class == FailureClass::Unknown {
+            return 0.0;
+        }
+        let own = self.score(class);
+        let strongest_other = FailureClass::ALL
+            .into_iter()
+            .filter(|other| *other != class)
+            .map(|other| self.score(other))
+            .fold(0.0_f64, f64::max);
+        (own - 0.4 * strongest_other).clamp(0.0, MAX_TEXT_CONFIDENCE)
+    }
+
+    /// Hits supporting `class`, strongest first.
+    pub fn hits_for(&self, class: FailureClass) -> Vec<&Hit> {
+        let mut supporting: Vec<&Hit> = self.hits.iter().filter(|hit| hit.rule.class == class).collect();
+        supporting.sort_by(|left, right| right.score.total_cmp(&left.score).then(left.item.cmp(&right.item)));
+        supporting
+    }
+
+    /// Signals for `class`: its own hits first, then the strongest others.
+    pub fn signals_for(&self, class: FailureClass) -> Vec<String> {
+        let mut ordered: Vec<&Hit> = self.hits_for(class);
+        let mut others: Vec<&Hit> = self.hits.iter().filter(|hit| hit.rule.class != class).collect();
+        others.sort_by(|left, right| right.score.total_cmp(&left.score).then(left.item.cmp(&right.item)));
+        ordered.extend(others);
+        ordered.into_iter().take(MAX_SIGNALS).map(describe_hit).collect()
+    }
+
+    /// Sources of the evidence items that support `class`.
+    pub fn sources_for(&self, class: FailureClass) -> Vec<TextSource> {
+        let mut sources: Vec<TextSource> = Vec::new();
+        for hit in self.hits.iter().filter(|hit| hit.rule.class == class) {
+            if !sources.contains(&hit.source) {
+                sources.push(hit.source);
+            }
+        }
+        sources
+    }
+}
+
+fn describe_hit(hit: &Hit) -> String {
+    format!(
+        "{}: rule {} -> {} ({:.2}): {}",
+        source_name(hit.source),
+        hit.rule.name,
+        hit.rule.class,
+        hit.score,
+        hit.excerpt
+    )
+}
+
+pub fn source_name(source: TextSource) -> &'static str {
+    match source {
+        TextSource::JobRunErrorMessage => "job_run_error_message",
+        TextSource::ErrorLog => "error_log",
+        TextSource::OutputLog => "output_log",
+    }
+}
+
+pub fn class_index(class: FailureClass) -> usize {
+    FailureClass::ALL.iter().position(|candidate| *candidate == class).unwrap_or(FailureClass::ALL.len() - 1)
+}
+
+/// Score every rule over every item.
+pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
+    let mut analysis = TextAnalysis::default();
+    let Some(compiled) = COMPILED.as_ref() else {
+        return analysis;
+    };
+    for (item_position, item) in items.iter().enumerate() {
+        let bytes = item.text.as_bytes();
+        let context = ItemContext::of(item);
+        for rule_index in compiled.set.matches(bytes).iter() {
+            let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
+                continue;
+            };
+            let rule = &RULES[rule_index];
+            let score = (rule.weight * context.factor_at(found.start())).min(1.0);
+            analysis.hits.push(Hit {
+                rule,
+                source: item.source,
+                item: item_position,
+                score,
+                excerpt: excerpt(&item.text, found.start(), found.end()),
+            });
+        }
+    }
+    analysis.class_scores = class_scores(&analysis.hits);
+    analysis
+}
+
+fn class_scores(hits: &[Hit]) -> [f64; 9] {
+    let mut scores = [0.0_f64; 9];
+    for class in FailureClass::ALL {
+        let mut best_per_rule: Vec<(&str, f64)> = Vec::new();
+        for hit in hits.iter().filter(|hit| hit.rule.class == class) {
+            match best_per_rule.iter_mut().find(|(name, _)| *name == hit.rule.name) {
+                Some(entry) => entry.1 = entry.1.max(hit.score),
+                None => best_per_rule.push((hit.rule.name, hit.score)),
+            }
+        }
+        let best = best_per_rule.iter().map(|(_, score)| *score).fold(0.0_f64, f64::max);
+        let further_rules = best_per_rule.len().saturating_sub(1) as f64;
+        let bonus = (further_rules * AGREEMENT_BONUS).min(MAX_AGREEMENT_BONUS);
+        scores[class_index(class)] = if best > 0.0 { (best + bonus).min(1.0) } else { 0.0 };
+    }
+    scores
+}
+
+/// What scales a hit within one item: its source, its log level, and
+/// landmarks of exception chains.
+struct ItemContext {
+    base: f64,
+    caused_by_at: Option<usize>,
+    consequence_at: Option<usize>,
+}
+
+static CAUSED_BY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r"caused by:|root cause").case_insensitive(true).unicode(false).build().ok()
+});
+static CONSEQUENCE: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r"during handling of the above exception|the above exception was the direct cause")
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .ok()
+});
+static GLUE_ANALYSIS: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r"glue exception analysis|glueexceptionanalysislistener|failure reason")
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .ok()
+});
+static LOG_LEVEL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r"^.{0,48}?\b(warn|warning|info|debug)\b").case_insensitive(true).unicode(false).build().ok()
+});
+
+impl ItemContext {
+    fn of(item: &EvidenceItem) -> ItemContext {
+        let bytes = item.text.as_bytes();
+        let find = |regex: &LazyLock<Option<Regex>>| regex.as_ref().and_then(|compiled| compiled.find(bytes));
+        let mut base = match item.source {
+            TextSource::JobRunErrorMessage => 1.0,
+            TextSource::ErrorLog => 0.9,
+            TextSource::OutputLog => 0.75,
+        };
+        if item.source != TextSource::JobRunErrorMessage {
+            if let Some(level) = find(&LOG_LEVEL) {
+                let level_text = bytes[level.start()..level.end()].to_ascii_lowercase();
+                base *= if level_text.ends_with(b"warn") || level_text.ends_with(b"warning") { 0.7 } else { 0.5 };
+            }
+        }
+        if find(&GLUE_ANALYSIS).is_some() {
+            base *= 1.05;
+        }
+        ItemContext {
+            base,
+            caused_by_at: find(&CAUSED_BY).map(|found| found.start()),
+            consequence_at: find(&CONSEQUENCE).map(|found| found.start()),
+        }
+    }
+
+    fn factor_at(&self, position: usize) -> f64 {
+        let mut factor = self.base;
+        if self.caused_by_at.is_some_and(|marker| position > marker) {
+            factor *= 1.08;
+        }
+        if self.consequence_at.is_some_and(|marker| position > marker) {
+            factor *= 0.85;
+        }
+        factor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(source: TextSource, text: &str) -> EvidenceItem {
+        EvidenceItem { source, index: 0, text: text.to_string() }
+    }
+
+    #[test]
+    fn rules_compile() {
+        assert!(COMPILED.is_some(), "a rule pattern does not compile");
+        assert!(CAUSED_BY.is_some() && CONSEQUENCE.is_some() && GLUE_ANALYSIS.is_some() && LOG_LEVEL.is_some());
+    }
+
+    #[test]
+    fn root_cause_beats_wrapper() {
+        let analysis = analyse(&[item(
+            TextSource::JobRunErrorMessage,
+            "An error occurred while calling o85.pyWriteDynamicFrame. Job aborted. Caused by: java.io.IOException: No space left on device",
+        )]);
+        assert_eq!(analysis.ranking().0, FailureClass::ResourceExhaustion);
+        assert_eq!(analysis.hits_for(FailureClass::ResourceExhaustion)[0].rule.name, "disk_full");
+    }
+
+    #[test]
+    fn same_text_weighs_more_in_the_job_run_message_than_in_a_warn_line() {
+        let message = analyse(&[item(TextSource::JobRunErrorMessage, "Rate exceeded")]);
+        let warn = analyse(&[item(TextSource::OutputLog, "21/01/01 WARN Client: Rate exceeded")]);
+        assert!(message.score(FailureClass::TransientInfra) > warn.score(FailureClass::TransientInfra));
+    }
+
+    #[test]
+    fn python_consequence_counts_less_than_its_cause() {
+        let analysis = analyse(&[item(
+            TextSource::ErrorLog,
+            "ModuleNotFoundError: No module named 'pydeequ' During handling of the above exception, another exception occurred: AttributeError: 'X' object has no attribute 'y'",
+        )]);
+        assert_eq!(analysis.ranking().0, FailureClass::PermissionConfig);
+    }
+
+    #[test]
+    fn close_calls_get_lower_confidence() {
+        let clear = analyse(&[item(TextSource::JobRunErrorMessage, "java.lang.OutOfMemoryError: Java heap space")]);
+        let mixed = analyse(&[item(
+            TextSource::JobRunErrorMessage,
+            "java.lang.OutOfMemoryError: Java heap space; AccessDenied on s3://bucket/key",
+        )]);
+        let class = FailureClass::ResourceExhaustion;
+        assert!(clear.confidence_of(class) > mixed.confidence_of(class));
+    }
+
+    #[test]
+    fn nothing_matching_is_unknown() {
+        let analysis = analyse(&[item(TextSource::JobRunErrorMessage, "everything is fine")]);
+        assert_eq!(analysis.ranking().0, FailureClass::Unknown);
+        assert!(analysis.hits.is_empty());
+    }
+}

@@ -1,0 +1,344 @@
+//! The rule table of the classifier: one row per error *family*, not per
+//! literal message.
+//!
+//! Each rule names a family (Spark, YARN, the JVM, Python, the AWS SDKs,
+//! Glue's own "Error Category" and exception-analysis lines, Ray, JDBC,
+//! table formats), the failure class it points to, and a weight: how
+//! specific the family is for that class. A precise root cause ("Container
+//! killed by YARN for exceeding memory limits", 0.95) outweighs a vague one
+//! ("Job aborted", 0.32); Glue's coarse error categories sit in between so
+//! that a more specific line in the same message wins. Patterns are ASCII
+//! case-insensitive and matched by the `regex` crate, whose cost is linear in
+//! the input, over text whose whitespace is already collapsed (see `text`).
+//!
+//! Labelling choices that are not obvious, and why:
+//! - a missing Python module or JVM class is `permission_config`: the fix is
+//!   the job's configuration (`--additional-python-modules`, `--extra-jars`,
+//!   the Glue version, the job type), not its code; a name that cannot be
+//!   imported *from* a module that exists is `code_bug`;
+//! - executor loss, SIGTERM on executors, exit codes 137/143 and a bare
+//!   "Job aborted" are `resource_exhaustion`: on Glue these are the
+//!   symptoms of memory pressure far more often than of hardware loss;
+//! - Glue Data Catalog definition problems (table not found, a table without
+//!   an input format) and VPC/security-group setup are `permission_config`;
+//! - a JDBC connection that never got a packet through is `permission_config`
+//!   (security groups, routes), a connection that was reset is
+//!   `transient_infra`.
+
+use crate::core::model::FailureClass;
+use crate::core::model::FailureClass::{
+    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
+    TransientInfra,
+};
+
+/// One classifier rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Stable name, quoted in signals and audit records.
+    pub name: &'static str,
+    pub class: FailureClass,
+    /// Specificity of the family for the class, 0..1.
+    pub weight: f64,
+    /// ASCII case-insensitive regular expression.
+    pub pattern: &'static str,
+}
+
+const fn rule(name: &'static str, class: FailureClass, weight: f64, pattern: &'static str) -> Rule {
+    Rule { name, class, weight, pattern }
+}
+
+/// Every rule, grouped by class. Order only matters for reading.
+pub const RULES: &[Rule] = &[
+    // ---- resource_exhaustion -------------------------------------------
+    rule(
+        "yarn_container_memory",
+        ResourceExhaustion,
+        0.95,
+        r"container killed by yarn for exceeding memory|running beyond (physical|virtual) memory|exceeding (physical |virtual )?memory limits|memoryoverhead",
+    ),
+    rule(
+        "out_of_memory",
+        ResourceExhaustion,
+        0.92,
+        r"out[ _-]?of[ _-]?memory|java heap space|gc overhead limit exceeded|requested array size exceeds vm limit|unable to create (a )?new native thread|direct buffer memory|metaspace|cannot allocate memory|\bmemoryerror\b|oom[ -]?kill|killed by the oom|objectstorefullerror|object store is full",
+    ),
+    rule(
+        "disk_full",
+        ResourceExhaustion,
+        0.92,
+        r"no space left on device|disk[ _]no[ _]space|disk quota exceeded|disk is full|not enough (disk|local) space|insufficient disk",
+    ),
+    rule(
+        "driver_or_broadcast_size",
+        ResourceExhaustion,
+        0.85,
+        r"bigger than spark\.driver\.maxresultsize|too large frame|size exceeds integer\.max_value|cannot broadcast the table that is larger than|not enough memory to build and broadcast",
+    ),
+    rule(
+        "killed_exit_code",
+        ResourceExhaustion,
+        0.7,
+        r"exit (code|status)[:= ]*(137|143|-104)\b|exitcode[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b",
+    ),
+    rule("executor_sigterm", ResourceExhaustion, 0.65, r"received signal (term|kill)|\bsigterm\b|\bsigkill\b"),
+    rule(
+        "executor_lost",
+        ResourceExhaustion,
+        0.62,
+        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|raylet .{0,40}(died|crashed)",
+    ),
+    rule(
+        "concurrency_or_quota_limit",
+        ResourceExhaustion,
+        0.88,
+        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded",
+    ),
+    rule(
+        "subnet_ip_exhausted",
+        ResourceExhaustion,
+        0.88,
+        r"(not have|not enough|insufficient|no) (enough )?free (ip )?addresses|insufficientfreeaddresses|run(s)? out of (elastic )?network interfaces|network ?interfaces? .{0,30}limit",
+    ),
+    rule(
+        "capacity_unavailable",
+        ResourceExhaustion,
+        0.6,
+        r"resource unavailable|insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
+    ),
+    rule("spark_job_aborted", ResourceExhaustion, 0.32, r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task"),
+    rule("glue_command_exit", ResourceExhaustion, 0.3, r"command failed with exit code"),
+    rule("glue_category_memory", ResourceExhaustion, 0.6, r"error category:\s*(out_of_memory_error|disk_no_space_error)"),
+    // ---- transient_infra -----------------------------------------------
+    rule(
+        "throttling",
+        TransientInfra,
+        0.88,
+        r"throttl|rate exceeded|too many requests|\b429\b|\bslowdown\b|please slow down|reduce your request rate|requestlimitexceeded|provisionedthroughputexceeded|exceeds? max retr|request rate is too large",
+    ),
+    rule(
+        "service_unavailable",
+        TransientInfra,
+        0.78,
+        r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
+    ),
+    rule("s3_request_timeout", TransientInfra, 0.8, r"requesttimeout|socket connection to the server was not read from or written to"),
+    rule(
+        "network_interrupted",
+        TransientInfra,
+        0.72,
+        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|unknownhostexception|temporary failure in name resolution|name or service not known|sslexception|endpointconnectionerror|could not connect to the endpoint url|readtimeouterror|connecttimeouterror|connectionclosederror",
+    ),
+    rule(
+        "cluster_peer_unreachable",
+        TransientInfra,
+        0.65,
+        r"failed to connect to /?[\w.-]+:\d+|connection refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|communications link failure|java\.net\.connectexception",
+    ),
+    rule(
+        "concurrent_modification",
+        TransientInfra,
+        0.62,
+        r"concurrentmodificationexception|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
+    ),
+    rule(
+        "glue_category_transient",
+        TransientInfra,
+        0.55,
+        r"error category:\s*(throttling_error|connection_error|glue_internal_service_error|glue_operation_timeout_error|glue_job_bookmark_version_mismatch_error)",
+    ),
+    // ---- schema_drift --------------------------------------------------
+    rule(
+        "unresolved_column",
+        SchemaDrift,
+        0.85,
+        r"cannot resolve .{0,200}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,120}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,120} does not exist|cannot find (field|column)|not found in (source |target )?schema",
+    ),
+    rule(
+        "schema_mismatch",
+        SchemaDrift,
+        0.88,
+        r"schema mismatch|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
+    ),
+    rule(
+        "parquet_type_conversion",
+        SchemaDrift,
+        0.9,
+        r"parquet column cannot be converted|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+    ),
+    rule(
+        "duplicate_column",
+        SchemaDrift,
+        0.85,
+        r"duplicate column|ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous",
+    ),
+    rule("type_cast_mismatch", SchemaDrift, 0.55, r"cannot be cast to|classcastexception|datatype_mismatch|data type mismatch"),
+    rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
+    // ---- data_quality --------------------------------------------------
+    rule(
+        "malformed_records",
+        DataQuality,
+        0.9,
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|failfast|_corrupt_record|corrupt(ed)? (record|file|data|block|row|footer)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+    ),
+    rule(
+        "cast_or_parse_failure",
+        DataQuality,
+        0.82,
+        r"numberformatexception|for input string|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
+    ),
+    rule(
+        "null_in_required_field",
+        DataQuality,
+        0.85,
+        r"can ?not be null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
+    ),
+    rule("duplicate_keys", DataQuality, 0.7, r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key"),
+    // ---- source_unavailable --------------------------------------------
+    rule(
+        "input_path_missing",
+        SourceUnavailable,
+        0.88,
+        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition|partition .{0,80}(not found|does not exist|not (yet )?available|has not landed)",
+    ),
+    rule(
+        "empty_input",
+        SourceUnavailable,
+        0.82,
+        r"unable to infer schema|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+    ),
+    rule(
+        "object_missing",
+        SourceUnavailable,
+        0.72,
+        r"nosuchkey|the specified key does not exist|\(404\)|status code: 404|404 not found",
+    ),
+    rule(
+        "archived_storage_class",
+        SourceUnavailable,
+        0.9,
+        r"storage class|invalidobjectstate|object is (archived|in glacier)|glacier|deep_archive|restore the object",
+    ),
+    rule("glue_category_not_found", SourceUnavailable, 0.45, r"error category:\s*resource_not_found_error"),
+    // ---- permission_config ---------------------------------------------
+    rule(
+        "access_denied",
+        PermissionConfig,
+        0.92,
+        r"access ?denied|not authorized to perform|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|iam:passrole",
+    ),
+    rule(
+        "missing_job_argument",
+        PermissionConfig,
+        0.9,
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--",
+    ),
+    rule(
+        "network_setup",
+        PermissionConfig,
+        0.88,
+        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host",
+    ),
+    rule(
+        "catalog_or_resource_definition",
+        PermissionConfig,
+        0.92,
+        r"inputformat cannot be null|storagedescriptor|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+    ),
+    rule(
+        "missing_module_or_driver",
+        PermissionConfig,
+        0.85,
+        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)",
+    ),
+    rule("glue_data_quality_setup", PermissionConfig, 0.9, r"awsgluedq|input columns: \[primary\.|\bruleset\b|evaluatedataquality"),
+    rule(
+        "jdbc_never_connected",
+        PermissionConfig,
+        0.75,
+        r"tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+    ),
+    rule(
+        "invalid_configuration",
+        PermissionConfig,
+        0.5,
+        r"illegalargumentexception|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
+    ),
+    rule(
+        "glue_category_config",
+        PermissionConfig,
+        0.6,
+        r"error category:\s*(permission_error|invalid_argument_error|import_error|glue_validation_error|resources_already_exists_error|launch_error|lakeformation_error|unsupported_operation_error)",
+    ),
+    // ---- code_bug ------------------------------------------------------
+    rule(
+        "python_syntax",
+        CodeBug,
+        0.92,
+        r"syntaxerror|indentationerror|taberror|invalid syntax|missing parentheses in call to|unexpected indent|unindent does not match",
+    ),
+    rule(
+        "python_runtime_bug",
+        CodeBug,
+        0.8,
+        r"nameerror|is not defined|typeerror|attributeerror|object has no attribute|unboundlocalerror|takes \d+ positional arguments?|unexpected keyword argument|missing \d+ required positional|not subscriptable|is not callable|is not iterable|unsupported operand|cannot import name|zerodivisionerror|recursionerror|notimplementederror|assertionerror|indexerror|list index out of range",
+    ),
+    rule("python_key_or_value_error", CodeBug, 0.55, r"\bkeyerror\b|\bvalueerror\b"),
+    rule(
+        "jvm_linkage",
+        CodeBug,
+        0.8,
+        r"nosuchmethoderror|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
+    ),
+    rule(
+        "jvm_runtime_bug",
+        CodeBug,
+        0.5,
+        r"nullpointerexception|illegalstateexception|stackoverflowerror|arrayindexoutofboundsexception|indexoutofboundsexception|unsupportedoperationexception",
+    ),
+    rule(
+        "sql_syntax",
+        CodeBug,
+        0.85,
+        r"mismatched input|extraneous input|no viable alternative|parse_syntax_error|syntax error at or near|undefined function|unresolved_routine",
+    ),
+    rule("glue_category_code", CodeBug, 0.6, r"error category:\s*(syntax_error|compilation_error|query_error)"),
+    rule("python_traceback", CodeBug, 0.26, r"traceback \(most recent call last\)"),
+    // ---- timeout -------------------------------------------------------
+    rule(
+        "job_run_timeout",
+        Timeout,
+        0.96,
+        r"job run timed out|job (has )?timed out|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
+    ),
+    rule(
+        "future_timeout",
+        Timeout,
+        0.8,
+        r"futures timed out|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
+    ),
+    rule("glue_category_timeout", Timeout, 0.7, r"error category:\s*timeout_error"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_names_are_unique_and_weights_in_range() {
+        let mut names: Vec<&str> = RULES.iter().map(|rule| rule.name).collect();
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate rule name");
+        assert!(RULES.iter().all(|rule| rule.weight > 0.0 && rule.weight <= 1.0));
+        assert!(RULES.iter().all(|rule| rule.class != FailureClass::Unknown));
+    }
+
+    #[test]
+    fn every_failure_class_but_unknown_has_rules() {
+        for class in FailureClass::ALL {
+            let has_rule = RULES.iter().any(|rule| rule.class == class);
+            assert_eq!(has_rule, class != FailureClass::Unknown, "{class}");
+        }
+    }
+}
