@@ -1,1 +1,311 @@
-//! Settings. SKELETON
+//! Settings: `config/default.toml` (embedded in the binary, so it runs from
+//! anywhere), then an optional `--config FILE`, then `ETL_MEDIC__SECTION__KEY`
+//! environment variables, deserialised once into typed settings and
+//! validated. A bad key ends the process with exit code 64 and a message
+//! naming the key (see `cli`). The environment is passed in as a map so
+//! tests never touch the process environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::core::evidence::DecideRequest;
+use crate::core::model::RiskTier;
+use crate::core::safety::SafetySettings;
+
+/// The configuration shipped with etl-medic; every key is commented there.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment overrides: `ETL_MEDIC__QUEUE__URL` sets `queue.url`.
+pub const ENV_PREFIX: &str = "ETL_MEDIC";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub queue: QueueSettings,
+    pub incidents: IncidentSettings,
+    pub audit: AuditSettings,
+    pub escalation: EscalationSettings,
+    pub logs: LogSettings,
+    pub http: HttpSettings,
+    pub policy: PolicySettings,
+    pub safety: SafetySettings,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub url: String,
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    pub table: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationSettings {
+    pub sns_topic_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub error_group: String,
+    pub output_group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Q-policy file; `rules` selects the built-in rules baseline.
+    pub path: String,
+}
+
+/// What the operator says about one Glue job.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Catalog tables (`database.table`) the job reads or writes.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub risk_tier: Option<RiskTier>,
+    #[serde(default)]
+    pub max_workers: Option<u32>,
+}
+
+/// A configuration problem, naming the key when there is one.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+impl Settings {
+    /// Load the embedded defaults, then `file` if given, then the `ETL_MEDIC__*`
+    /// entries of `environment`, and validate the result.
+    pub fn load(file: Option<&Path>, environment: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })?;
+            // Parse here so a syntax error names the file, not an anonymous string source.
+            toml_syntax_check(&text).map_err(|message| ConfigError::File {
+                path: path.display().to_string(),
+                message,
+            })?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        let overrides: HashMap<String, String> = environment
+            .iter()
+            .filter(|(name, _)| name.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(overrides)),
+        );
+        let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let settings: Settings = merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Load from the embedded defaults only (tests, `decide` without `--config`).
+    pub fn embedded_default() -> Result<Settings, ConfigError> {
+        Settings::load(None, &HashMap::new())
+    }
+
+    /// Checks that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=1024).contains(&self.queue.concurrency) {
+            return Err(key_error("queue.concurrency", "must be between 1 and 1024"));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
+        }
+        if self.policy.path.trim().is_empty() {
+            return Err(key_error("policy.path", "must name a policy file or `rules`"));
+        }
+        for (job_name, job) in &self.jobs {
+            if job.max_workers == Some(0) {
+                return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
+            }
+            for table in &job.tables {
+                if split_table_name(table).is_none() {
+                    return Err(key_error(
+                        &format!("jobs.{job_name}.tables"),
+                        &format!("{table:?} is not of the form database.table"),
+                    ));
+                }
+            }
+        }
+        self.safety.validate().map_err(|error| ConfigError::Invalid(error.to_string()))
+    }
+
+    /// Fill what the request does not say about its job from the per-job
+    /// settings; what the request says wins (it is the evidence as gathered).
+    pub fn fill_job_profile(&self, request: &mut DecideRequest) {
+        let Some(job) = request.job_name().and_then(|name| self.jobs.get(name)) else {
+            return;
+        };
+        if request.job.risk_tier.is_none() {
+            request.job.risk_tier = job.risk_tier;
+        }
+        if request.job.max_workers.is_none() {
+            request.job.max_workers = job.max_workers;
+        }
+    }
+
+    /// Per-job settings, if the operator configured the job.
+    pub fn job(&self, job_name: &str) -> Option<&JobSettings> {
+        self.jobs.get(job_name)
+    }
+}
+
+/// `database.table` -> (database, table).
+pub fn split_table_name(qualified: &str) -> Option<(&str, &str)> {
+    let (database, table) = qualified.split_once('.')?;
+    if database.is_empty() || table.is_empty() {
+        return None;
+    }
+    Some((database, table))
+}
+
+fn key_error(key: &str, message: &str) -> ConfigError {
+    ConfigError::Key { key: key.to_string(), message: message.to_string() }
+}
+
+fn toml_syntax_check(text: &str) -> Result<(), String> {
+    let source = config::File::from_str(text, config::FileFormat::Toml);
+    config::Source::collect(&source).map(|_| ()).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_defaults_load_and_default_to_shadow() {
+        let settings = Settings::embedded_default().expect("defaults are valid");
+        assert_eq!(settings.queue.concurrency, 16);
+        assert_eq!(settings.safety.mode, crate::core::model::Mode::Shadow);
+        assert_eq!(settings.logs.error_group, "/aws-glue/jobs/error");
+        assert_eq!(settings.http.listen, "0.0.0.0:9090");
+    }
+
+    #[test]
+    fn environment_overrides_files_and_ignores_other_variables() {
+        let settings = Settings::load(
+            None,
+            &environment(&[
+                ("ETL_MEDIC__QUEUE__URL", "https://sqs.example/q"),
+                ("ETL_MEDIC__QUEUE__CONCURRENCY", "4"),
+                ("ETL_MEDIC__SAFETY__MODE", "auto"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .expect("valid overrides");
+        assert_eq!(settings.queue.url, "https://sqs.example/q");
+        assert_eq!(settings.queue.concurrency, 4);
+        assert_eq!(settings.safety.mode, crate::core::model::Mode::Auto);
+    }
+
+    #[test]
+    fn file_layers_over_defaults_with_per_job_settings() {
+        let directory = std::env::temp_dir().join(format!("etl-medic-config-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let path = directory.join("site.toml");
+        std::fs::write(
+            &path,
+            "[queue]\nconcurrency = 8\n[jobs.\"orders_daily\"]\ntables = [\"sales.orders\"]\nrisk_tier = \"high\"\nmax_workers = 40\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&path), &HashMap::new()).expect("valid file");
+        assert_eq!(settings.queue.concurrency, 8);
+        assert_eq!(settings.queue.url, "https://sqs.us-east-1.amazonaws.com/123456789012/etl-medic");
+        let job = settings.job("orders_daily").expect("job settings");
+        assert_eq!(job.tables, vec!["sales.orders".to_string()]);
+        assert_eq!(job.risk_tier, Some(RiskTier::High));
+        assert_eq!(job.max_workers, Some(40));
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn errors_name_the_offending_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ETL_MEDIC__QUEUE__CONCURRENCY", "many", "queue.concurrency"),
+            ("ETL_MEDIC__QUEUE__CONCURRENCY", "0", "queue.concurrency"),
+            ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
+            ("ETL_MEDIC__SAFETY__MODE", "yolo", "yolo"),
+            ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),
+        ];
+        for (name, value, expected) in cases {
+            let error = Settings::load(None, &environment(&[(name, value)])).expect_err("invalid");
+            assert!(error.to_string().contains(expected), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn job_tables_must_be_qualified() {
+        let directory = std::env::temp_dir().join(format!("etl-medic-config-tables-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let path = directory.join("site.toml");
+        std::fs::write(&path, "[jobs.\"j\"]\ntables = [\"orders\"]\n").expect("write");
+        let error = Settings::load(Some(&path), &HashMap::new()).expect_err("unqualified table");
+        assert!(error.to_string().contains("jobs.j.tables"), "{error}");
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn job_profile_is_filled_from_settings_but_the_request_wins() {
+        let mut settings = Settings::embedded_default().expect("defaults");
+        settings.jobs.insert(
+            "orders_daily".to_string(),
+            JobSettings { tables: vec![], risk_tier: Some(RiskTier::Critical), max_workers: Some(20) },
+        );
+        let mut request: DecideRequest = serde_json::from_value(serde_json::json!({
+            "event": {"source": "aws.glue", "detail": {"jobName": "orders_daily"}},
+            "job": {"max_workers": 8}
+        }))
+        .expect("request");
+        settings.fill_job_profile(&mut request);
+        assert_eq!(request.job.risk_tier, Some(RiskTier::Critical));
+        assert_eq!(request.job.max_workers, Some(8));
+    }
+}

@@ -1,1 +1,182 @@
-pub fn run() -> i32 { 0 }
+//! The command line: parse arguments, load settings, hand over to the
+//! subcommand. Exit codes: 0 done, 1 runtime failure, 64 bad usage or bad
+//! configuration (the message names the offending key), as sysexits' EX_USAGE.
+
+mod classify;
+mod decide;
+pub mod jsonl;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Settings;
+use crate::core::model::Mode;
+use crate::core::policy::Policy;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "etl-medic",
+    version,
+    about = "Self-healing agent for AWS Glue job runs",
+    long_about = "etl-medic heals failed AWS Glue job runs. It reads the evidence of a failure \
+(the job run, its CloudWatch logs, the Data Catalog table versions), classifies the cause, \
+picks a bounded remediation (retry, wait and retry, more capacity, schema rollback, quarantine \
+of bad records, escalation to a person), lets a fixed safety layer veto anything risky, applies \
+it through the Glue API and records every step.\n\n\
+Settings: config/default.toml is built in; --config FILE (or ETL_MEDIC_CONFIG) layers a file \
+over it; ETL_MEDIC__SECTION__KEY environment variables override both (ETL_MEDIC__SAFETY__MODE=auto)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify error messages or log excerpts into failure classes.
+    ///
+    /// Reads JSON lines {"id", "text", "where"} on stdin and answers each with
+    /// {"id", "class", "confidence", "signals"} on stdout, in order.
+    Classify,
+    /// Decide what to do about failed job runs, from evidence already gathered.
+    ///
+    /// Reads one JSON request per line on stdin (the failure event, job run,
+    /// logs, catalog versions, history; see spec/decide.md) and answers each
+    /// with the diagnosis, the policy's proposal and Q-values, the safety
+    /// verdict and the final action. Nothing is executed.
+    Decide(DecideArgs),
+    /// Show the effective settings (defaults, file, environment) as JSON, after validation.
+    Config(ConfigArgs),
+}
+
+#[derive(Args)]
+struct ConfigFile {
+    /// TOML file layered over the built-in defaults.
+    #[arg(long, value_name = "FILE", env = "ETL_MEDIC_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DecideArgs {
+    /// Policy file (JSON Q-table), or `rules` for the built-in rules baseline.
+    /// Default: [policy] path of the settings.
+    #[arg(long, value_name = "FILE|rules")]
+    policy: Option<String>,
+    #[command(flatten)]
+    config: ConfigFile,
+    /// Autonomy mode for every job, over the settings' [safety] mode.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    #[command(flatten)]
+    config: ConfigFile,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Shadow,
+    Auto,
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = error.print();
+            return code;
+        }
+    };
+    let environment: HashMap<String, String> = std::env::vars().collect();
+    match dispatch(cli.command, &environment) {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("etl-medic: {message}");
+            EXIT_USAGE
+        }
+        Err(Failure::Runtime(error)) => {
+            eprintln!("etl-medic: {error:#}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Why a subcommand stopped: the user's input (64) or the world (1).
+pub enum Failure {
+    Usage(String),
+    Runtime(anyhow::Error),
+}
+
+fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i32, Failure> {
+    match command {
+        Command::Classify => {
+            let stats = classify::run(std::io::stdin().lock(), std::io::stdout().lock())
+                .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("classify: reading or writing lines")))?;
+            report_rejections("classify", stats);
+            Ok(EXIT_OK)
+        }
+        Command::Decide(args) => {
+            let mut settings = load_settings(args.config.config.as_deref(), environment)?;
+            if let Some(mode) = args.mode {
+                settings.safety.mode = Some(match mode {
+                    ModeArg::Shadow => Mode::Shadow,
+                    ModeArg::Auto => Mode::Auto,
+                });
+            }
+            let explicit = args.policy.is_some();
+            let policy_spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());
+            let policy = load_policy(&policy_spec, explicit)?;
+            let decider = decide::Decider { policy, settings };
+            let stats = decider
+                .run(std::io::stdin().lock(), std::io::stdout().lock())
+                .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines")))?;
+            report_rejections("decide", stats);
+            Ok(EXIT_OK)
+        }
+        Command::Config(args) => {
+            let settings = load_settings(args.config.config.as_deref(), environment)?;
+            let text = serde_json::to_string_pretty(&settings)
+                .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("encoding settings")))?;
+            println!("{text}");
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Load and validate settings; any problem is a usage failure (exit 64).
+pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>) -> Result<Settings, Failure> {
+    Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
+}
+
+/// `rules`, or a policy file. A missing file named explicitly is an error;
+/// the configured default falls back to the rules baseline (and every
+/// decision says so in its policy note).
+pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
+    if spec == "rules" {
+        return Ok(Policy::rules());
+    }
+    let path = Path::new(spec);
+    match std::fs::read_to_string(path) {
+        Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Policy::rules()),
+        Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
+    }
+}
+
+/// A one-line summary on stderr when some lines were rejected, so a batch
+/// user notices without parsing the output.
+fn report_rejections(command: &str, stats: jsonl::LineStats) {
+    if stats.errors > 0 {
+        eprintln!("etl-medic {command}: {} lines, {} answered with an error", stats.lines, stats.errors);
+    }
+}

@@ -1,0 +1,56 @@
+//! `etl-medic classify`: the error classifier over JSON lines.
+//! In: `{"id", "text", "where"?}`. Out: `{"id", "class", "confidence", "signals"}`.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::jsonl::{self, Answer, LineStats};
+use crate::core::diagnosis::classify_text;
+use crate::core::model::{FailureClass, TextSource};
+
+#[derive(Deserialize)]
+struct ClassifyRequest {
+    #[serde(default)]
+    id: serde_json::Value,
+    text: String,
+    /// Free text on the wire: an unknown `where` is absent evidence, not an error.
+    #[serde(default, rename = "where")]
+    source: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct ClassifyAnswer<'a> {
+    id: &'a serde_json::Value,
+    class: FailureClass,
+    confidence: f64,
+    signals: &'a [String],
+}
+
+pub fn run<R: Read, W: Write>(input: R, output: W) -> std::io::Result<LineStats> {
+    jsonl::converse(input, output, jsonl::MAX_LINE_BYTES, answer_line)
+}
+
+/// Answer one line of `classify`.
+pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
+    let request: ClassifyRequest = match serde_json::from_str(text) {
+        Ok(request) => request,
+        Err(error) => {
+            return Answer::Error { id: jsonl::salvage_id(text), message: format!("invalid classify request: {}", jsonl::explain_parse_error::<ClassifyRequest>(text, &error)) };
+        }
+    };
+    let source = request
+        .source
+        .and_then(|value| serde_json::from_value::<TextSource>(value).ok());
+    let classification = classify_text(&request.text, source);
+    let answer = ClassifyAnswer {
+        id: &request.id,
+        class: classification.class,
+        confidence: classification.confidence,
+        signals: &classification.signals,
+    };
+    match serde_json::to_writer(output, &answer) {
+        Ok(()) => Answer::Written,
+        Err(error) => Answer::Error { id: request.id, message: format!("could not encode the answer: {error}") },
+    }
+}

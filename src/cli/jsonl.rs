@@ -1,0 +1,207 @@
+//! The JSON-lines conversation of `classify` and `decide` (spec/decide.md):
+//! one output line per input line, in order; a line that cannot be handled
+//! gets `{"id": ..., "error": "..."}` and the loop goes on. Output is flushed
+//! whenever the input has nothing more buffered, so a caller holding a
+//! conversation over a pipe gets each answer at once, while a bulk pipe is
+//! not slowed by a write per line. Lines are bounded: a longer line is
+//! answered with an error and skipped without being held in memory.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+/// Longest input line handled; longer lines get an error answer.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Counts of what a conversation did, for the caller's exit status and logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LineStats {
+    pub lines: u64,
+    pub errors: u64,
+}
+
+/// What a handler made of one line.
+pub enum Answer {
+    /// A JSON object was appended to the output buffer.
+    Written,
+    /// The line is bad; the message says why. `id` is echoed when it could be read.
+    Error { id: serde_json::Value, message: String },
+}
+
+enum LineRead {
+    Line,
+    TooLong { bytes: usize },
+    End,
+}
+
+/// Run the conversation: read lines from `input`, answer each on `output`.
+/// Fails only when reading the input or writing the output fails.
+pub fn converse<R: Read, W: Write>(
+    input: R,
+    output: W,
+    max_line_bytes: usize,
+    mut handle: impl FnMut(&str, &mut Vec<u8>) -> Answer,
+) -> io::Result<LineStats> {
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut writer = io::BufWriter::with_capacity(64 * 1024, output);
+    let mut line = Vec::with_capacity(4096);
+    let mut answer = Vec::with_capacity(4096);
+    let mut stats = LineStats::default();
+    loop {
+        line.clear();
+        answer.clear();
+        let outcome = match read_bounded_line(&mut reader, &mut line, max_line_bytes)? {
+            LineRead::End => break,
+            LineRead::TooLong { bytes } => Answer::Error {
+                id: serde_json::Value::Null,
+                message: format!("line of {bytes} bytes is longer than the limit of {max_line_bytes} bytes"),
+            },
+            LineRead::Line => match std::str::from_utf8(trim_line_end(&line)) {
+                Err(error) => Answer::Error {
+                    id: serde_json::Value::Null,
+                    message: format!("line is not valid UTF-8 ({error})"),
+                },
+                Ok(text) if text.trim().is_empty() => Answer::Error {
+                    id: serde_json::Value::Null,
+                    message: "empty line: expected one JSON object".to_string(),
+                },
+                Ok(text) => handle(text, &mut answer),
+            },
+        };
+        stats.lines += 1;
+        if let Answer::Error { id, message } = outcome {
+            stats.errors += 1;
+            answer.clear();
+            write_error(&mut answer, id, &message);
+        }
+        answer.push(b'\n');
+        writer.write_all(&answer)?;
+        if reader.buffer().is_empty() {
+            writer.flush()?;
+        }
+    }
+    writer.flush()?;
+    Ok(stats)
+}
+
+/// Append `{"id": id, "error": message}`.
+pub fn write_error(buffer: &mut Vec<u8>, id: serde_json::Value, message: &str) {
+    let object = serde_json::json!({ "id": id, "error": message });
+    // Serialising a Value built from a Value and a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(buffer, &object);
+}
+
+/// Explain why `text` is not a valid `T`, naming the field path
+/// (`history.attempt: invalid type ...`). Only called after the fast parse
+/// failed, so the happy path pays nothing for it.
+pub fn explain_parse_error<T: serde::de::DeserializeOwned>(text: &str, fallback: &serde_json::Error) -> String {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(error) if !error.path().to_string().is_empty() && error.path().to_string() != "." => {
+            format!("{}: {}", error.path(), error.inner())
+        }
+        _ => fallback.to_string(),
+    }
+}
+
+/// Best effort: the `id` of a line that failed typed parsing, if it is JSON at all.
+pub fn salvage_id(text: &str) -> serde_json::Value {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(default)]
+        id: serde_json::Value,
+    }
+    serde_json::from_str::<IdOnly>(text).map(|only| only.id).unwrap_or(serde_json::Value::Null)
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let without_newline = line.strip_suffix(b"\n").unwrap_or(line);
+    without_newline.strip_suffix(b"\r").unwrap_or(without_newline)
+}
+
+/// Read up to and including the next newline, keeping at most `limit` bytes.
+fn read_bounded_line<R: Read>(reader: &mut BufReader<R>, line: &mut Vec<u8>, limit: usize) -> io::Result<LineRead> {
+    let mut total_bytes = 0usize;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if available.is_empty() {
+            return Ok(match total_bytes {
+                0 => LineRead::End,
+                bytes if bytes > limit => LineRead::TooLong { bytes },
+                _ => LineRead::Line,
+            });
+        }
+        let (chunk_len, found_newline) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(index) => (index + 1, true),
+            None => (available.len(), false),
+        };
+        if total_bytes + chunk_len <= limit {
+            line.extend_from_slice(&available[..chunk_len]);
+        }
+        total_bytes += chunk_len;
+        reader.consume(chunk_len);
+        if found_newline {
+            return Ok(if total_bytes > limit { LineRead::TooLong { bytes: total_bytes } } else { LineRead::Line });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo(text: &str, output: &mut Vec<u8>) -> Answer {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => {
+                output.extend_from_slice(value.to_string().as_bytes());
+                Answer::Written
+            }
+            Err(error) => Answer::Error { id: salvage_id(text), message: error.to_string() },
+        }
+    }
+
+    fn run(input: &[u8], limit: usize) -> (String, LineStats) {
+        let mut output = Vec::new();
+        let stats = converse(input, &mut output, limit, echo).expect("in-memory I/O");
+        (String::from_utf8(output).expect("utf-8 output"), stats)
+    }
+
+    #[test]
+    fn one_answer_per_line_in_order_with_errors_in_place() {
+        let (output, stats) = run(b"{\"id\":1}\nnot json\n\n{\"id\":3}\r\n", 1024);
+        let lines: Vec<serde_json::Value> =
+            output.lines().map(|line| serde_json::from_str(line).expect("each answer is JSON")).collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["id"], 1);
+        assert!(lines[1]["error"].as_str().expect("error").contains("expected"));
+        assert_eq!(lines[2]["error"], "empty line: expected one JSON object");
+        assert_eq!(lines[3]["id"], 3);
+        assert_eq!(stats, LineStats { lines: 4, errors: 2 });
+    }
+
+    #[test]
+    fn last_line_without_newline_is_answered() {
+        let (output, stats) = run(b"{\"id\":1}\n{\"id\":2}", 1024);
+        assert_eq!(output.lines().count(), 2);
+        assert_eq!(stats.lines, 2);
+    }
+
+    #[test]
+    fn overlong_and_non_utf8_lines_get_clear_errors_and_the_next_line_works() {
+        let mut input = vec![b'x'; 5000];
+        input.extend_from_slice(b"\n\xff\xfe\n{\"id\":\"after\"}\n");
+        let (output, _) = run(&input, 100);
+        let lines: Vec<serde_json::Value> = output.lines().map(|line| serde_json::from_str(line).expect("json")).collect();
+        assert!(lines[0]["error"].as_str().expect("error").contains("longer than the limit of 100 bytes"));
+        assert!(lines[1]["error"].as_str().expect("error").contains("not valid UTF-8"));
+        assert_eq!(lines[2]["id"], "after");
+    }
+
+    #[test]
+    fn id_is_salvaged_from_a_line_that_fails_typed_parsing() {
+        assert_eq!(salvage_id(r#"{"id":"inc-7","event":42}"#), serde_json::json!("inc-7"));
+        assert_eq!(salvage_id("garbage"), serde_json::Value::Null);
+    }
+}
