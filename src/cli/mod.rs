@@ -5,6 +5,7 @@
 mod classify;
 mod decide;
 pub mod jsonl;
+pub mod learn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,21 @@ enum Command {
     Decide(DecideArgs),
     /// Show the effective settings (defaults, file, environment) as JSON, after validation.
     Config(ConfigArgs),
+    /// Train a Q-table policy on the simulated Glue estate.
+    Train(learn::TrainArgs),
+    /// Compare manual, glue-retries, rules, the trained policy and an oracle on the same simulated incidents.
+    Evaluate(learn::EvaluateArgs),
+    /// Inspect a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Render the Q-table: state x action, best action marked, visit counts.
+    Show(learn::PolicyShowArgs),
+    /// Explain the decision on one decide request (JSON on stdin or --request FILE).
+    Explain(learn::PolicyExplainArgs),
 }
 
 #[derive(Args)]
@@ -142,6 +158,12 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
                 .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines")))?;
             report_rejections("decide", stats);
             Ok(EXIT_OK)
+        }
+        Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Show(args)) => learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Explain(args)) => {
+            learn::run_policy_explain(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
         }
         Command::Config(args) => {
             let settings = load_settings(args.config.config.as_deref(), environment)?;

@@ -112,7 +112,7 @@ pub fn oracle_choice(incident: &SimIncident, sim: &SimConfig, settings: &SafetyS
     let truth = &incident.truth;
     let can = |kind: ActionKind| allowed.contains(&kind);
     let attempt = incident.actions_taken.len() as u32;
-    let human_expected_minutes = 60.0 * sim.human.median_hours * (sim.human.sigma * sim.human.sigma / 2.0).exp();
+    let human_expected_minutes = crate::learn::train::expected_human_minutes(sim);
     let next_run_minutes = incident.job.schedule_interval_minutes;
     let wait_is_cheaper_than_a_person = can(LogAndWait) && next_run_minutes < human_expected_minutes;
     let preferred: Vec<ActionKind> = match truth.cause {

@@ -26,7 +26,8 @@ use crate::core::safety::SafetySettings;
 use crate::learn::agent::{PolicyName, step};
 use crate::learn::episode::{EpisodeResult, run_episode};
 use crate::learn::train::training_safety_settings;
-use crate::sim::{Estate, Resolution, SimConfig};
+use crate::core::model::FailureClass;
+use crate::sim::{Estate, Resolution, SimCause, SimConfig};
 
 /// Ratios the trained policy must reach on every parameter set.
 pub const AUTO_RESOLUTION_SHARE_OF_ORACLE: f64 = 0.95;
@@ -57,6 +58,13 @@ pub struct StateDelta {
     pub minutes_saved: f64,
 }
 
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CauseSummary {
+    pub incidents: usize,
+    pub auto_resolution: f64,
+    pub mttr_mean_minutes: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetCheck {
     pub target: String,
@@ -71,6 +79,10 @@ pub struct SimEvaluation {
     pub summaries: Vec<PolicySummary>,
     pub targets: Vec<TargetCheck>,
     pub trained_vs_rules_by_state: Vec<StateDelta>,
+    /// Per true cause and policy: incidents, auto-resolution, mean minutes.
+    pub by_cause: BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>>,
+    /// How the diagnosis classified the first failure of each true cause.
+    pub diagnosis_confusion: BTreeMap<SimCause, BTreeMap<FailureClass, usize>>,
     /// Minutes to recovery of each incident, per policy (for the chart).
     #[serde(skip)]
     pub minutes_by_policy: BTreeMap<PolicyName, Vec<f64>>,
@@ -94,9 +106,12 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
     let estate = Estate::new(sim.clone(), options.seed);
     let mut results: BTreeMap<PolicyName, Vec<EpisodeResult>> = BTreeMap::new();
     let mut first_states = Vec::new();
+    let mut diagnosis_confusion: BTreeMap<SimCause, BTreeMap<FailureClass, usize>> = BTreeMap::new();
     for number in 0..options.incidents {
         let base = estate.incident(number);
-        first_states.push(State::from_evidence(&base.request, &diagnose(&base.request)).key());
+        let diagnosis = diagnose(&base.request);
+        *diagnosis_confusion.entry(base.cause).or_default().entry(diagnosis.class).or_default() += 1;
+        first_states.push(State::from_evidence(&base.request, &diagnosis).key());
         for name in PolicyName::ALL {
             let mut incident = base.clone();
             let result = run_episode(&estate, &mut incident, |current| {
@@ -112,6 +127,8 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
     let minutes_by_policy =
         results.iter().map(|(name, episodes)| (*name, episodes.iter().map(|episode| episode.minutes).collect())).collect();
     SimEvaluation {
+        by_cause: by_cause(&results),
+        diagnosis_confusion,
         sim: sim.name.clone(),
         seed: options.seed,
         targets: check_targets(&summaries),
@@ -119,6 +136,24 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
         trained_vs_rules_by_state: by_state,
         minutes_by_policy,
     }
+}
+
+fn by_cause(results: &BTreeMap<PolicyName, Vec<EpisodeResult>>) -> BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>> {
+    let mut table: BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>> = BTreeMap::new();
+    for (policy, episodes) in results {
+        for episode in episodes {
+            let summary = table.entry(episode.cause).or_default().entry(*policy).or_default();
+            summary.incidents += 1;
+            summary.auto_resolution += f64::from(u8::from(episode.resolution == Resolution::Remediated));
+            summary.mttr_mean_minutes += episode.minutes;
+        }
+    }
+    for summary in table.values_mut().flat_map(|policies| policies.values_mut()) {
+        let count = summary.incidents.max(1) as f64;
+        summary.auto_resolution /= count;
+        summary.mttr_mean_minutes /= count;
+    }
+    table
 }
 
 fn summarise(policy: PolicyName, episodes: &[EpisodeResult]) -> PolicySummary {

@@ -4,6 +4,8 @@
 //! renderings of a policy file (`policy show`, `policy explain`).
 
 pub mod agent;
+pub mod chart;
 pub mod episode;
 pub mod evaluate;
+pub mod show;
 pub mod train;

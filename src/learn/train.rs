@@ -69,7 +69,7 @@ impl TrainOptions {
             reward: RewardSettings::default(),
             epsilon_start: 0.3,
             epsilon_end: 0.02,
-            min_learning_rate: 0.01,
+            min_learning_rate: 0.003,
             curve_points: 40,
         }
     }
@@ -190,7 +190,16 @@ pub fn train(options: &TrainOptions, mut progress: impl FnMut(u64)) -> anyhow::R
             debug_assert!(reviewed.report.verdict != Verdict::Replaced, "only allowed kinds are proposed");
             let outcome = estate.apply(&mut incident, &reviewed.final_action);
             total_minutes += outcome.minutes;
-            let reward = -outcome.minutes
+            // A person's delay is drawn from a wide lognormal the policy
+            // cannot influence; learning from its mean instead of the draw
+            // removes most of the variance of escalation values.
+            let learnt_minutes = match outcome.resolution {
+                Some(Resolution::Human) => {
+                    outcome.minutes - incident.truth.human_delay_minutes + expected_human_minutes(estate.config())
+                }
+                _ => outcome.minutes,
+            };
+            let reward = -learnt_minutes
                 - options.reward.failed_run_penalty_minutes * f64::from(outcome.failed_runs)
                 - if kind == ActionKind::Escalate { options.reward.escalation_penalty_minutes } else { 0.0 }
                 - if outcome.harm.is_some() { options.reward.harm_penalty_minutes } else { 0.0 };
@@ -268,6 +277,11 @@ fn with_visits(table: QTable, learner: &Learner) -> QTable {
 fn epsilon_at(options: &TrainOptions, episode: u64) -> f64 {
     let progress = episode as f64 / options.episodes.max(1) as f64;
     options.epsilon_start + (options.epsilon_end - options.epsilon_start) * progress
+}
+
+/// Mean of the lognormal delay before a person acts, in minutes.
+pub fn expected_human_minutes(sim: &SimConfig) -> f64 {
+    60.0 * sim.human.median_hours * (sim.human.sigma * sim.human.sigma / 2.0).exp()
 }
 
 /// A seed per parameter set, so mixing sets does not reuse incident streams.

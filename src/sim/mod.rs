@@ -90,6 +90,8 @@ pub struct IncidentTruth {
     pub catalog_story: CatalogStory,
     pub stale_schema_warning: bool,
     pub unrelated_late_source: bool,
+    pub context_missing: bool,
+    pub history_missing: bool,
     pub column: String,
     pub stale_days: u32,
     pub drift_age_minutes: f64,
