@@ -5,7 +5,7 @@ use etl_medic::learn::train::{TrainOptions, train};
 use etl_medic::sim::SimConfig;
 
 fn small_options(seed: u64) -> TrainOptions {
-    TrainOptions::new(vec![SimConfig::embedded_default()], 300, seed)
+    TrainOptions::new(vec![SimConfig::embedded_default()], 120, seed)
 }
 
 #[test]
@@ -21,7 +21,7 @@ fn same_seed_gives_the_same_policy_file_byte_for_byte() {
 fn the_trained_file_loads_as_a_policy_and_records_its_learning_curve() {
     let mut progress_calls = 0;
     let table = train(&small_options(3), |_| progress_calls += 1).unwrap();
-    assert_eq!(progress_calls, 300);
+    assert_eq!(progress_calls, 120);
     let text = table.to_json_pretty();
     let policy = Policy::from_json(&text).unwrap();
     assert!(policy.is_trained());
@@ -29,6 +29,6 @@ fn the_trained_file_loads_as_a_policy_and_records_its_learning_curve() {
     assert!(!reloaded.states().is_empty());
     let curve = reloaded.trained()["learning_curve"].as_array().unwrap();
     assert!(curve.len() >= 10, "a point per block of episodes");
-    assert_eq!(curve.last().unwrap()["episodes"], 300);
+    assert_eq!(curve.last().unwrap()["episodes"], 120);
     assert_eq!(reloaded.trained()["seed"], 3);
 }

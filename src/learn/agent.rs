@@ -80,8 +80,9 @@ pub fn step(
             unreviewed(action, request, settings)
         }
         PolicyName::Rules | PolicyName::Trained => {
-            let policy = if name == PolicyName::Rules { Policy::rules() } else { trained.clone() };
-            let outcome = decide_diagnosed(request, diagnose(request), &policy, settings, &fleet);
+            let rules = Policy::rules();
+            let policy = if name == PolicyName::Rules { &rules } else { trained };
+            let outcome = decide_diagnosed(request, diagnose(request), policy, settings, &fleet);
             let replaced = outcome.decision.safety.verdict == Verdict::Replaced;
             Step { action: outcome.decision.action, replaced }
         }
