@@ -224,7 +224,10 @@ mod tests {
     fn embedded_defaults_load_and_default_to_shadow() {
         let settings = Settings::embedded_default().expect("defaults are valid");
         assert_eq!(settings.queue.concurrency, 16);
-        assert_eq!(settings.safety.mode, crate::core::model::Mode::Shadow);
+        // No level sets a mode in the defaults, so every incident resolves to shadow.
+        assert_eq!(settings.safety.mode, None);
+        let (mode, _) = crate::core::safety::resolve_mode(&settings.safety, Some("orders_daily"), crate::core::model::FailureClass::Unknown);
+        assert_eq!(mode, crate::core::model::Mode::Shadow);
         assert_eq!(settings.logs.error_group, "/aws-glue/jobs/error");
         assert_eq!(settings.http.listen, "0.0.0.0:9090");
     }
@@ -243,7 +246,7 @@ mod tests {
         .expect("valid overrides");
         assert_eq!(settings.queue.url, "https://sqs.example/q");
         assert_eq!(settings.queue.concurrency, 4);
-        assert_eq!(settings.safety.mode, crate::core::model::Mode::Auto);
+        assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Auto));
     }
 
     #[test]

@@ -233,6 +233,8 @@ fn config_shows_effective_settings_with_overrides() {
     assert!(output.status.success());
     let settings: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON settings");
     assert_eq!(settings["queue"]["url"], "https://example.invalid/q");
-    assert_eq!(settings["safety"]["mode"], "shadow");
+    // No global mode is set by default: shadow unless a job or class says auto.
+    assert!(settings["safety"]["mode"].is_null(), "{}", settings["safety"]);
+    assert_eq!(settings["safety"]["max_attempts_per_incident"], 3);
     assert_eq!(settings["logs"]["error_group"], "/aws-glue/jobs/error");
 }

@@ -144,10 +144,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         Command::Decide(args) => {
             let mut settings = load_settings(args.config.config.as_deref(), environment)?;
             if let Some(mode) = args.mode {
-                settings.safety.mode = Some(match mode {
-                    ModeArg::Shadow => Mode::Shadow,
-                    ModeArg::Auto => Mode::Auto,
-                });
+                settings.safety.mode = match mode {
+                    ModeArg::Shadow => Some(Mode::Shadow),
+                    ModeArg::Auto => Some(Mode::Auto),
+                };
             }
             let explicit = args.policy.is_some();
             let policy_spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());

@@ -48,8 +48,9 @@ pub struct Proposal {
 pub enum PolicyError {
     #[error("policy file is not a valid etl-medic-policy/1 document: {0}")]
     Json(String),
-    #[error("policy file has format {found:?}; this build reads \"etl-medic-policy/1\"")]
-    WrongFormat { found: Option<String> },
+    /// `found` is the file's `format` value as JSON, or `missing`.
+    #[error("policy file has format {found}; this build reads \"etl-medic-policy/1\"")]
+    WrongFormat { found: String },
     #[error("policy file has an empty version")]
     EmptyVersion,
     #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]

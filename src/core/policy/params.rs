@@ -15,9 +15,6 @@ use crate::core::safety::settings::{SafetySettings, WORKER_TYPE_LADDER};
 /// Workers assumed when GetJobRun did not say: Glue's default for G.1X jobs.
 pub const ASSUMED_CURRENT_WORKERS: u32 = 10;
 
-/// At most this many object URIs are read from the evidence.
-pub const MAX_OBJECTS_READ: usize = 64;
-
 pub fn parametrise(kind: ActionKind, request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
     match kind {
         ActionKind::Escalate => Action::Escalate { reason: escalation_reason(diagnosis) },
@@ -26,7 +23,7 @@ pub fn parametrise(kind: ActionKind, request: &DecideRequest, diagnosis: &Diagno
         ActionKind::WaitAndRetry => Action::WaitAndRetry { delay_s: wait_delay_s(request.history.attempt, settings) },
         ActionKind::RetryWithMoreCapacity => more_capacity(request, settings),
         ActionKind::RollbackSchema => rollback(diagnosis),
-        ActionKind::QuarantineBadRecords => quarantine(request, settings),
+        ActionKind::QuarantineBadRecords => quarantine(request, diagnosis, settings),
     }
 }
 
@@ -92,10 +89,20 @@ fn rollback(diagnosis: &Diagnosis) -> Action {
     }
 }
 
-/// Move the objects the error evidence names, when it names any; otherwise
-/// rerun with the bad-records argument so the job diverts bad rows itself.
-fn quarantine(request: &DecideRequest, settings: &SafetySettings) -> Action {
-    let objects = objects_named_in_errors(request);
+/// Move the objects the diagnosis names as bad input, keeping only those
+/// under the run's own input locations (a log line can name any URI);
+/// otherwise, or when the diagnosis rests on log lines alone (no data may
+/// move on that), rerun with the bad-records argument so the job diverts
+/// bad rows itself.
+fn quarantine(request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
+    let may_move_data = !diagnosis.evidence_sources.is_empty() && !diagnosis.rests_on_log_lines_alone();
+    let inputs = if may_move_data { input_locations(request) } else { Vec::new() };
+    let objects: Vec<String> = diagnosis
+        .bad_objects
+        .iter()
+        .filter(|object| inputs.iter().any(|location| is_under(object, location)))
+        .cloned()
+        .collect();
     if !objects.is_empty() {
         return Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
             objects,
@@ -110,48 +117,35 @@ fn quarantine(request: &DecideRequest, settings: &SafetySettings) -> Action {
     })
 }
 
-/// S3 object URIs (not prefixes) in the JobRun error message and the error
-/// log, deduplicated in order of appearance, at most [`MAX_OBJECTS_READ`].
-/// Hadoop's `s3a://` and `s3n://` spellings are normalised to `s3://`.
-pub fn objects_named_in_errors(request: &DecideRequest) -> Vec<String> {
-    let mut objects: Vec<String> = Vec::new();
-    let texts = request.error_message().into_iter().chain(request.logs.error.iter().map(String::as_str));
-    for text in texts {
-        for uri in s3_uris(text) {
-            if objects.len() >= MAX_OBJECTS_READ {
-                return objects;
-            }
-            if !uri.ends_with('/') && !objects.contains(&uri) {
-                objects.push(uri);
-            }
-        }
-    }
-    objects
+/// The S3 locations named by the failed run's arguments (GetJobRun, not
+/// log text; comma-separated lists included), normalised to `s3://`.
+pub fn input_locations(request: &DecideRequest) -> Vec<String> {
+    let Some(run) = request.job_run.as_ref() else {
+        return Vec::new();
+    };
+    run.arguments
+        .values()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter_map(|value| {
+            ["s3://", "s3a://", "s3n://"]
+                .into_iter()
+                .find_map(|scheme| value.strip_prefix(scheme))
+                .map(|path| format!("s3://{path}"))
+        })
+        .filter(|location| location.len() > "s3://".len())
+        .collect()
 }
 
-/// Every `s3://bucket/key` in a text, ending at whitespace or punctuation
-/// that cannot end a key in a log line (quotes, brackets, commas).
-pub fn s3_uris(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("s3") {
-        let candidate = &rest[start..];
-        let matched_scheme = ["s3://", "s3a://", "s3n://"].into_iter().find(|scheme| candidate.starts_with(scheme));
-        let Some(scheme) = matched_scheme else {
-            rest = &candidate[2..];
-            continue;
-        };
-        let body = &candidate[scheme.len()..];
-        let end = body
-            .find(|character: char| character.is_whitespace() || "\"'`,;()[]{}<>|".contains(character))
-            .unwrap_or(body.len());
-        let path = body[..end].trim_end_matches(['.', ':']);
-        if path.contains('/') && !path.starts_with('/') {
-            found.push(format!("s3://{path}"));
-        }
-        rest = &body[end..];
-    }
-    found
+/// `object` is `location` itself or lies below it on a `/` boundary, after
+/// normalising Hadoop's `s3a://`/`s3n://` spellings.
+pub fn is_under(object: &str, location: &str) -> bool {
+    let normalised = ["s3a://", "s3n://"]
+        .into_iter()
+        .find_map(|scheme| object.strip_prefix(scheme))
+        .map_or_else(|| object.to_string(), |path| format!("s3://{path}"));
+    let prefix = location.trim_end_matches('/');
+    normalised == prefix || normalised.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! Seven features, each with few values, keep the table learnable:
 //! failure class (9) x drift (4) x attempt (3) x risk (4) x source (3) x
 //! recent (4) x last action (8). The nominal product is large, but the
-//! reachable set is a few thousand: drift is `none` outside schema incidents
+//! reachable set is a few thousand: drift is rarely set outside schema incidents
 //! and `last` is `none` whenever `attempt=0`.
 
 use std::fmt;

@@ -152,9 +152,10 @@ impl QTable {
             serde_json::from_str(text).map_err(|error| PolicyError::Json(error.to_string()))?;
         // The tag is checked before the shape, so a file of another format
         // gets "wrong format" rather than a confusing field error.
-        match value.get("format").and_then(serde_json::Value::as_str) {
-            Some(FORMAT_TAG) => {}
-            found => return Err(PolicyError::WrongFormat { found: found.map(str::to_string) }),
+        match value.get("format") {
+            Some(serde_json::Value::String(tag)) if tag == FORMAT_TAG => {}
+            Some(other) => return Err(PolicyError::WrongFormat { found: other.to_string() }),
+            None => return Err(PolicyError::WrongFormat { found: "missing".to_string() }),
         }
         let file: PolicyFile = serde_json::from_value(value).map_err(|error| PolicyError::Json(error.to_string()))?;
         if file.version.trim().is_empty() {

@@ -171,6 +171,9 @@ fn permit_for(mode: Mode, final_action: &Action, request: &DecideRequest) -> Opt
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
 mod rule_tests;
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use crate::core::diagnosis::{Diagnosis, DriftKind};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{Action, ActionKind, FailureClass, QuarantinePlan, RiskTier};
-use crate::core::policy::params::worker_type_rank;
+use crate::core::policy::params::{input_locations, is_under, worker_type_rank};
 use crate::core::safety::FleetContext;
 use crate::core::safety::settings::{OverCeiling, SafetySettings};
 
@@ -145,51 +145,41 @@ fn class_allowlist(action: &Action, input: &RuleInput<'_>) -> Check {
     Check::Pass
 }
 
-/// Catalog and data mutations need evidence beyond log text: a rollback
-/// needs catalog drift, a quarantine move needs its objects to be the job's
-/// own input as the JobRun arguments name it (a log line can name any URI).
+/// Catalog and data mutations need evidence beyond log text. A rollback
+/// needs the catalog to corroborate the diagnosis; moving objects needs a
+/// diagnosis that does not rest on log lines alone, objects the diagnosis
+/// itself names, and each of them under an S3 location of the run's
+/// arguments (GetJobRun), since a log line can name any URI.
 fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
+    let diagnosis = input.diagnosis;
+    let changes_catalog_or_data = matches!(
+        action,
+        Action::RollbackSchema { .. } | Action::QuarantineBadRecords(QuarantinePlan::MoveObjects { .. })
+    );
+    if !changes_catalog_or_data {
+        return Check::Pass;
+    }
+    if diagnosis.rests_on_log_lines_alone() || diagnosis.evidence_sources.is_empty() {
+        return block(format!("the {} diagnosis rests on log lines alone", diagnosis.class));
+    }
     match action {
-        Action::RollbackSchema { .. } if input.diagnosis.drift.is_none() => {
-            block("no catalog drift evidence: a schema error in the logs alone never rolls back the catalog")
+        Action::RollbackSchema { .. } if !diagnosis.catalog_corroborated() || diagnosis.drift.is_none() => {
+            block("the catalog does not corroborate the diagnosis: a schema error in the logs never rolls back the catalog")
         }
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects { objects, .. }) => {
             let inputs = input_locations(input.request);
-            match objects.iter().find(|object| !inputs.iter().any(|location| is_under(object, location))) {
-                Some(stray) => block(format!(
-                    "{stray} is named only by log text, not under any s3 location of the run's arguments"
+            let stray = objects.iter().find(|object| {
+                !diagnosis.bad_objects.contains(object) || !inputs.iter().any(|location| is_under(object, location))
+            });
+            match stray {
+                Some(object) => block(format!(
+                    "{object} is not both named as bad input by the diagnosis and under an s3 location of the run's arguments"
                 )),
                 None => Check::Pass,
             }
         }
         _ => Check::Pass,
     }
-}
-
-/// The S3 locations named by the failed run's arguments (comma-separated
-/// lists included), normalised to `s3://`.
-pub fn input_locations(request: &DecideRequest) -> Vec<String> {
-    let Some(run) = request.job_run.as_ref() else {
-        return Vec::new();
-    };
-    run.arguments
-        .values()
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter_map(|value| {
-            ["s3://", "s3a://", "s3n://"]
-                .into_iter()
-                .find_map(|scheme| value.strip_prefix(scheme))
-                .map(|path| format!("s3://{path}"))
-        })
-        .filter(|location| location.len() > "s3://".len())
-        .collect()
-}
-
-/// `object` is `location` itself or lies below it on a `/` boundary.
-fn is_under(object: &str, location: &str) -> bool {
-    let prefix = location.trim_end_matches('/');
-    object == prefix || object.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn rollback_requires_breaking_drift(action: &Action, input: &RuleInput<'_>) -> Check {

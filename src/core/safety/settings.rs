@@ -330,47 +330,5 @@ impl SafetySettings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid_and_shadow() {
-        let settings = SafetySettings::default();
-        assert_eq!(settings.validate(), Ok(()));
-        assert_eq!(settings.mode, None);
-        let parsed: SafetySettings = serde_json::from_str("{}").expect("empty section parses");
-        assert_eq!(parsed, settings);
-    }
-
-    #[test]
-    fn widening_past_a_hard_limit_is_refused_naming_the_key() {
-        let mut settings = SafetySettings { max_attempts_per_incident: 11, ..SafetySettings::default() };
-        assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("max_attempts_per_incident".into()));
-        settings = SafetySettings { max_workers_ceiling: 501, ..SafetySettings::default() };
-        let error = settings.validate().expect_err("ceiling above 500 refused");
-        assert!(error.to_string().contains("safety.max_workers_ceiling = 501"), "{error}");
-        settings = SafetySettings { quarantine_max_fraction: 0.25, ..SafetySettings::default() };
-        assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("quarantine_max_fraction".into()));
-        settings = SafetySettings { job_budget_window_s: 60, ..SafetySettings::default() };
-        assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("job_budget_window_s".into()));
-        settings = SafetySettings { max_attempts_per_incident: 10, max_workers_ceiling: 500, ..SafetySettings::default() };
-        assert_eq!(settings.validate(), Ok(()), "the hard limit itself is allowed");
-    }
-
-    #[test]
-    fn unknown_keys_are_refused() {
-        let result: Result<SafetySettings, _> = serde_json::from_str(r#"{"max_attempt": 3}"#);
-        assert!(result.is_err());
-    }
-
-    #[test]
-    fn configured_allowlist_replaces_only_its_class() {
-        let settings: SafetySettings =
-            serde_json::from_str(r#"{"allowlist": {"transient_infra": ["retry"]}}"#).expect("parses");
-        assert!(settings.allows(FailureClass::TransientInfra, ActionKind::Retry));
-        assert!(!settings.allows(FailureClass::TransientInfra, ActionKind::WaitAndRetry));
-        assert!(settings.allows(FailureClass::TransientInfra, ActionKind::Escalate));
-        assert!(settings.allows(FailureClass::SourceUnavailable, ActionKind::WaitAndRetry));
-        assert!(!settings.allows(FailureClass::CodeBug, ActionKind::Retry));
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

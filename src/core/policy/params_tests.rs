@@ -1,0 +1,81 @@
+//! Action parameters come from the evidence within the safety bounds.
+
+use super::*;
+use crate::core::diagnosis::DriftKind;
+use crate::core::model::FailureClass;
+use crate::core::safety::fixtures::{data_quality_naming, diagnosis, request, schema_diagnosis};
+
+fn capacity_for(workers: u32, worker_type: &str, job_max: Option<u32>, settings: &SafetySettings) -> Action {
+    let mut incident = request();
+    incident.job.max_workers = job_max;
+    let run = incident.job_run.as_mut().expect("fixture has a job run");
+    run.number_of_workers = Some(workers);
+    run.worker_type = Some(worker_type.to_string());
+    parametrise(ActionKind::RetryWithMoreCapacity, &incident, &diagnosis(FailureClass::ResourceExhaustion), settings)
+}
+
+#[test]
+fn waits_back_off_and_stay_bounded() {
+    let settings = SafetySettings::default();
+    assert_eq!(wait_delay_s(0, &settings), 300);
+    assert_eq!(wait_delay_s(2, &settings), 1_200);
+    assert_eq!(wait_delay_s(10, &settings), 3_600);
+    assert_eq!(wait_delay_s(u32::MAX, &settings), 3_600);
+}
+
+#[test]
+fn capacity_doubles_up_to_the_ceiling_then_grows_the_worker_type() {
+    let settings = SafetySettings::default();
+    let grow = |workers, worker_type, job_max| capacity_for(workers, worker_type, job_max, &settings);
+    assert_eq!(grow(10, "G.1X", Some(40)), Action::RetryWithMoreCapacity { number_of_workers: 20, worker_type: None });
+    assert_eq!(grow(30, "G.1X", Some(40)), Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: None });
+    assert_eq!(grow(80, "G.1X", None), Action::RetryWithMoreCapacity { number_of_workers: 100, worker_type: None });
+    assert_eq!(
+        grow(40, "G.1X", Some(40)),
+        Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: Some("G.2X".to_string()) }
+    );
+    assert_eq!(grow(40, "G.2X", Some(40)), Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: None });
+    assert_eq!(next_worker_type("G.2X", "G.8X"), Some("G.4X"));
+    assert_eq!(next_worker_type("Z.2X", "G.8X"), None);
+}
+
+#[test]
+fn rollback_targets_the_known_good_version() {
+    let settings = SafetySettings::default();
+    let action = parametrise(ActionKind::RollbackSchema, &request(), &schema_diagnosis(DriftKind::Breaking, Some("3")), &settings);
+    assert_eq!(action, Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() });
+}
+
+#[test]
+fn quarantine_moves_named_objects_of_the_runs_input_or_sets_the_bad_records_argument() {
+    let settings = SafetySettings::default();
+    let named = data_quality_naming(&["s3a://lake/raw/orders/part-0001.json", "s3://finance/ledger/2026.parquet"]);
+    assert_eq!(
+        parametrise(ActionKind::QuarantineBadRecords, &request(), &named, &settings),
+        Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
+            objects: vec!["s3a://lake/raw/orders/part-0001.json".to_string()],
+            quarantine_prefix: "etl-medic-quarantine/".to_string(),
+        }),
+        "only objects under the run's own input are moved"
+    );
+    let outside_only = data_quality_naming(&["s3://finance/ledger/2026.parquet"]);
+    assert_eq!(
+        parametrise(ActionKind::QuarantineBadRecords, &request(), &outside_only, &settings),
+        Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument {
+            argument: "--bad_records_path".to_string(),
+            value: "s3://etl-medic-quarantine/bad-records/orders_daily/jr_1/".to_string(),
+        })
+    );
+}
+
+#[test]
+fn input_locations_come_from_the_run_arguments() {
+    let mut incident = request();
+    let run = incident.job_run.as_mut().expect("fixture has a job run");
+    run.arguments.insert("--extra".to_string(), "s3n://lake/ref/a.csv, s3://lake/ref/b.csv,local".to_string());
+    run.arguments.insert("--bucket_only".to_string(), "s3://".to_string());
+    assert_eq!(input_locations(&incident), vec!["s3://lake/ref/a.csv", "s3://lake/ref/b.csv", "s3://lake/raw/orders/"]);
+    assert!(is_under("s3://lake/raw/orders/x.json", "s3://lake/raw/orders/"));
+    assert!(is_under("s3://lake/ref/a.csv", "s3://lake/ref/a.csv"));
+    assert!(!is_under("s3://lake/raw/orders_old/x.json", "s3://lake/raw/orders"));
+}

@@ -1,0 +1,207 @@
+//! Property test: whatever the proposal and the evidence, no final action
+//! breaks a safety invariant.
+
+use proptest::prelude::*;
+
+use super::fixtures::{diagnosis, drift, request};
+use crate::core::diagnosis::EvidenceSource;
+use super::*;
+use crate::core::diagnosis::DriftKind;
+use crate::core::model::{QuarantinePlan, RiskTier};
+
+fn any_action() -> impl Strategy<Value = Action> {
+    let objects = prop::collection::vec(
+        prop_oneof![
+            (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
+            Just("s3://finance/ledger/2026.parquet".to_string()),
+        ],
+        0..16,
+    );
+    prop_oneof![
+        Just(Action::Escalate { reason: "proposed".to_string() }),
+        Just(Action::LogAndWait {}),
+        Just(Action::Retry {}),
+        (0_u64..100_000).prop_map(|delay_s| Action::WaitAndRetry { delay_s }),
+        (0_u32..1_000, prop::option::of(prop::sample::select(vec!["G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "Z.2X"])))
+            .prop_map(|(number_of_workers, worker_type)| Action::RetryWithMoreCapacity {
+                number_of_workers,
+                worker_type: worker_type.map(str::to_string),
+            }),
+        (prop::sample::select(vec!["1", "2", "3", "4", ""]), prop::bool::ANY).prop_map(|(version, right_table)| {
+            Action::RollbackSchema {
+                database: "sales".to_string(),
+                table: if right_table { "orders" } else { "customers" }.to_string(),
+                version_id: version.to_string(),
+            }
+        }),
+        (objects, prop::bool::ANY).prop_map(|(objects, configured_prefix)| {
+            Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
+                objects,
+                quarantine_prefix: if configured_prefix { "etl-medic-quarantine/" } else { "elsewhere/" }.to_string(),
+            })
+        }),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Evidence {
+    class: FailureClass,
+    drift: Option<(DriftKind, Option<&'static str>)>,
+    risk: RiskTier,
+    attempt: u32,
+    max_workers: Option<u32>,
+    fleet: FleetContext,
+    mode: Option<Mode>,
+    job_mode: Option<Mode>,
+    class_mode: Option<Mode>,
+    sources: Vec<EvidenceSource>,
+    bad_objects: Vec<String>,
+}
+
+fn any_sources() -> impl Strategy<Value = Vec<EvidenceSource>> {
+    prop::sample::subsequence(
+        vec![
+            EvidenceSource::Catalog,
+            EvidenceSource::JobRunErrorMessage,
+            EvidenceSource::ErrorLog,
+            EvidenceSource::OutputLog,
+            EvidenceSource::RunState,
+        ],
+        0..=5,
+    )
+}
+
+fn any_bad_objects() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
+            Just("s3://finance/ledger/2026.parquet".to_string()),
+        ],
+        0..16,
+    )
+}
+
+fn any_mode() -> impl Strategy<Value = Option<Mode>> {
+    prop::option::of(prop_oneof![Just(Mode::Shadow), Just(Mode::Auto)])
+}
+
+fn any_evidence() -> impl Strategy<Value = Evidence> {
+    let drift = prop::option::of((
+        prop_oneof![Just(DriftKind::None), Just(DriftKind::Additive), Just(DriftKind::Breaking)],
+        prop::option::of(prop::sample::select(vec!["3", "4"])),
+    ));
+    let fleet = (0_u32..10, 0_u32..80, 0_u32..8, 0_u32..8, prop::bool::weighted(0.2), prop::option::of(0_u64..200))
+        .prop_map(|(job, fleet, successes, failures, glue_retry_pending, input_object_count)| FleetContext {
+            job_actions_in_window: job,
+            fleet_actions_in_window: fleet,
+            recent_remediation_successes: successes,
+            recent_remediation_failures: failures,
+            glue_retry_pending,
+            input_object_count,
+        });
+    (
+        prop::sample::select(FailureClass::ALL.to_vec()),
+        drift,
+        prop::sample::select(RiskTier::ALL.to_vec()),
+        0_u32..6,
+        prop::option::of(2_u32..600),
+        fleet,
+        (any_mode(), any_mode(), any_mode()),
+        (any_sources(), any_bad_objects()),
+    )
+        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode), (sources, bad_objects))| Evidence {
+            sources,
+            bad_objects,
+            class,
+            drift,
+            risk,
+            attempt,
+            max_workers,
+            fleet,
+            mode,
+            job_mode,
+            class_mode,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_final_action_breaks_an_invariant(proposal in any_action(), evidence in any_evidence()) {
+        let mut incident = request();
+        incident.job.risk_tier = Some(evidence.risk);
+        incident.job.max_workers = evidence.max_workers;
+        incident.history.attempt = evidence.attempt;
+        let mut diagnosed = diagnosis(evidence.class);
+        diagnosed.drift = evidence.drift.map(|(kind, known_good)| drift(kind, known_good));
+        diagnosed.evidence_sources = evidence.sources.clone();
+        diagnosed.bad_objects = evidence.bad_objects.clone();
+        let log_lines_alone = diagnosed.rests_on_log_lines_alone() || diagnosed.evidence_sources.is_empty();
+        let mut settings = SafetySettings { mode: evidence.mode, ..SafetySettings::default() };
+        if let Some(job_mode) = evidence.job_mode {
+            settings.job_modes.insert("orders_daily".to_string(), job_mode);
+        }
+        if let Some(class_mode) = evidence.class_mode {
+            settings.class_modes.insert(evidence.class, class_mode);
+        }
+        let proposed_kind = proposal.kind();
+        let outcome = review(proposal, &incident, &diagnosed, &settings, &evidence.fleet);
+        let final_action = &outcome.final_action;
+        let mutates = final_action.kind().mutates();
+
+        // The verdict tells the truth about what happened.
+        prop_assert_eq!(outcome.report.final_kind, final_action.kind());
+        prop_assert_eq!(outcome.report.verdict == Verdict::Allowed, outcome.report.rule.is_none());
+        if outcome.report.verdict != Verdict::Replaced {
+            prop_assert_eq!(final_action.kind(), proposed_kind);
+        }
+        // Permits: only in auto mode, only for mutations, always for the final action.
+        prop_assert_eq!(outcome.permit.is_some(), outcome.mode == Mode::Auto && mutates);
+        if let Some(permit) = &outcome.permit {
+            prop_assert_eq!(permit.action(), final_action);
+        }
+        let any_shadow = [evidence.mode, evidence.job_mode, evidence.class_mode].contains(&Some(Mode::Shadow));
+        if any_shadow {
+            prop_assert_eq!(outcome.mode, Mode::Shadow);
+        }
+        if mutates {
+            prop_assert!(evidence.risk != RiskTier::Critical, "critical jobs never act");
+            prop_assert!(evidence.attempt < settings.max_attempts_per_incident, "attempts over the limit never act");
+            prop_assert!(!evidence.fleet.glue_retry_pending, "never races Glue's retry");
+            prop_assert!(!breaker_open(&settings, &evidence.fleet), "escalate-only while the breaker is open");
+            prop_assert!(evidence.fleet.job_actions_in_window < settings.job_action_budget);
+            prop_assert!(evidence.fleet.fleet_actions_in_window < settings.fleet_action_limit);
+            prop_assert!(settings.allows(evidence.class, final_action.kind()));
+        }
+        match final_action {
+            Action::RollbackSchema { version_id, .. } => {
+                prop_assert!(diagnosed.catalog_corroborated() && !log_lines_alone, "rollback only on catalog evidence");
+                let drift = diagnosed.drift.as_ref().expect("rollback only with catalog drift");
+                prop_assert_eq!(drift.kind, DriftKind::Breaking);
+                prop_assert_eq!(Some(version_id), drift.known_good_version.as_ref());
+                prop_assert_ne!(version_id, &drift.to_version);
+            }
+            Action::QuarantineBadRecords(plan) => {
+                prop_assert_eq!(evidence.class, FailureClass::DataQuality);
+                if let QuarantinePlan::MoveObjects { objects, .. } = plan {
+                    prop_assert!(!objects.is_empty() && objects.len() <= settings.quarantine_max_objects as usize);
+                    prop_assert!(!log_lines_alone, "a log line alone never moves data");
+                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the run's input never move");
+                    prop_assert!(objects.iter().all(|object| diagnosed.bad_objects.contains(object)), "only objects the evidence names move");
+                    if let Some(total) = evidence.fleet.input_object_count {
+                        prop_assert!(objects.len() as f64 <= settings.quarantine_max_fraction * total as f64);
+                    }
+                }
+            }
+            Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
+                prop_assert!(*number_of_workers <= settings.workers_ceiling(evidence.max_workers));
+                if let Some(type_name) = worker_type {
+                    let rank = crate::core::policy::params::worker_type_rank(type_name);
+                    prop_assert!(rank.is_some() && rank <= crate::core::policy::params::worker_type_rank(&settings.max_worker_type));
+                }
+            }
+            _ => {}
+        }
+    }
+}

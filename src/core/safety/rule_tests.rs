@@ -1,0 +1,256 @@
+//! One test per safety rule: it blocks (or lowers) the unsafe proposal and
+//! lets the safe one through. Plus mode resolution and permit issuance.
+
+use std::collections::BTreeMap;
+
+use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, schema_diagnosis};
+use super::rules::*;
+use super::*;
+use crate::core::diagnosis::DriftKind;
+use crate::core::model::{QuarantinePlan, RiskTier};
+use crate::core::policy::params::parametrise;
+
+fn auto() -> SafetySettings {
+    SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() }
+}
+
+fn check(proposal: Action, request: &DecideRequest, diagnosis: &Diagnosis, fleet: &FleetContext) -> Review {
+    review(proposal, request, diagnosis, &auto(), fleet)
+}
+
+fn assert_replaced(review: &Review, rule: &str) {
+    assert_eq!(review.report.verdict, Verdict::Replaced, "{review:?}");
+    assert_eq!(review.report.rule, Some(rule), "{review:?}");
+    assert!(!review.final_action.kind().mutates(), "{review:?}");
+    assert!(review.permit.is_none());
+}
+
+fn assert_allowed(review: &Review, kind: ActionKind) {
+    assert_eq!(review.report.verdict, Verdict::Allowed, "{review:?}");
+    assert_eq!(review.final_action.kind(), kind);
+    assert_eq!(review.report.rule, None);
+}
+
+fn transient() -> Diagnosis {
+    diagnosis(FailureClass::TransientInfra)
+}
+
+fn rollback_to(version: &str) -> Action {
+    Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: version.into() }
+}
+
+fn move_objects(objects: &[&str]) -> Action {
+    Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
+        objects: objects.iter().map(|object| object.to_string()).collect(),
+        quarantine_prefix: SafetySettings::default().quarantine_prefix,
+    })
+}
+
+#[test]
+fn critical_jobs_escalate_instead_of_acting() {
+    let mut critical = request();
+    critical.job.risk_tier = Some(RiskTier::Critical);
+    let blocked = check(Action::Retry {}, &critical, &transient(), &FleetContext::default());
+    assert_replaced(&blocked, CRITICAL_JOB_REQUIRES_APPROVAL);
+    assert_eq!(blocked.final_action.kind(), ActionKind::Escalate, "approval needs a person, never log_and_wait");
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &FleetContext::default()), ActionKind::Retry);
+    let escalated = check(Action::Escalate { reason: "x".into() }, &critical, &transient(), &FleetContext::default());
+    assert_allowed(&escalated, ActionKind::Escalate);
+}
+
+#[test]
+fn no_action_without_a_job_and_run_to_act_on() {
+    let mut anonymous = request();
+    anonymous.event.detail = serde_json::json!({"state": "FAILED"});
+    anonymous.job_run = None;
+    assert_replaced(&check(Action::Retry {}, &anonymous, &transient(), &FleetContext::default()), RUN_IDENTITY_REQUIRED);
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &FleetContext::default()), ActionKind::Retry);
+}
+
+#[test]
+fn never_races_glue_builtin_retry() {
+    let pending = FleetContext { glue_retry_pending: true, ..FleetContext::default() };
+    let blocked = check(Action::Retry {}, &request(), &transient(), &pending);
+    assert_replaced(&blocked, GLUE_RETRY_PENDING);
+    assert_eq!(blocked.final_action, Action::LogAndWait {});
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &FleetContext::default()), ActionKind::Retry);
+}
+
+#[test]
+fn circuit_breaker_opens_on_repeated_failures() {
+    let failing = FleetContext { recent_remediation_failures: 4, recent_remediation_successes: 1, ..FleetContext::default() };
+    let blocked = check(Action::Retry {}, &request(), &transient(), &failing);
+    assert_replaced(&blocked, CIRCUIT_BREAKER);
+    assert_eq!(blocked.final_action.kind(), ActionKind::Escalate);
+    let recovering = FleetContext { recent_remediation_failures: 1, recent_remediation_successes: 4, ..FleetContext::default() };
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &recovering), ActionKind::Retry);
+    let too_few = FleetContext { recent_remediation_failures: 2, ..FleetContext::default() };
+    assert!(!breaker_open(&SafetySettings::default(), &too_few), "two outcomes are not enough evidence");
+}
+
+#[test]
+fn class_allowlist_blocks_actions_outside_the_class() {
+    let code_bug = diagnosis(FailureClass::CodeBug);
+    assert_replaced(&check(Action::Retry {}, &request(), &code_bug, &FleetContext::default()), CLASS_ALLOWLIST);
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &FleetContext::default()), ActionKind::Retry);
+    let log_only = SafetySettings { replacement: Replacement::LogAndWait, ..auto() };
+    let replaced = review(Action::Retry {}, &request(), &code_bug, &log_only, &FleetContext::default());
+    assert_eq!(replaced.final_action, Action::LogAndWait {}, "replacement = log_and_wait is honoured");
+}
+
+#[test]
+fn log_line_alone_never_mutates_catalog_or_data() {
+    let fleet = FleetContext::default();
+    // Rollback: the catalog must corroborate, a schema error in the text is not enough.
+    let text_only = diagnosis(FailureClass::SchemaDrift);
+    assert_replaced(&check(rollback_to("3"), &request(), &text_only, &fleet), LOG_ONLY_EVIDENCE);
+    let mut drift_uncorroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
+    drift_uncorroborated.evidence_sources = vec![crate::core::diagnosis::EvidenceSource::JobRunErrorMessage];
+    assert_replaced(&check(rollback_to("3"), &request(), &drift_uncorroborated, &fleet), LOG_ONLY_EVIDENCE);
+    let corroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
+    assert_allowed(&check(rollback_to("3"), &request(), &corroborated, &fleet), ActionKind::RollbackSchema);
+
+    // Moving objects: named by a diagnosis that rests on more than log lines,
+    // and under the run's own input.
+    let own = "s3://lake/raw/orders/part-0001.json";
+    let mut logs_only = log_only_diagnosis(FailureClass::DataQuality);
+    logs_only.bad_objects = vec![own.to_string()];
+    assert_replaced(&check(move_objects(&[own]), &request(), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
+    let stray = "s3://finance/ledger/2026.parquet";
+    assert_replaced(&check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet), LOG_ONLY_EVIDENCE);
+    let unnamed = data_quality_naming(&[]);
+    assert_replaced(&check(move_objects(&[own]), &request(), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
+    let sibling = "s3://lake/raw/orders_archive/part-0001.json";
+    assert_replaced(&check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet), LOG_ONLY_EVIDENCE);
+    assert_allowed(&check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet), ActionKind::QuarantineBadRecords);
+    // Rerunning with a bad-records argument changes no data by itself.
+    let argument = parametrise(ActionKind::QuarantineBadRecords, &request(), &logs_only, &auto());
+    assert!(matches!(argument, Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument { .. })));
+}
+
+#[test]
+fn rollback_needs_breaking_drift_and_the_known_good_version() {
+    let fleet = FleetContext::default();
+    let additive = schema_diagnosis(DriftKind::Additive, Some("3"));
+    assert_replaced(&check(rollback_to("3"), &request(), &additive, &fleet), ROLLBACK_REQUIRES_BREAKING_DRIFT);
+    let no_known_good = schema_diagnosis(DriftKind::Breaking, None);
+    assert_replaced(&check(rollback_to("3"), &request(), &no_known_good, &fleet), ROLLBACK_REQUIRES_BREAKING_DRIFT);
+    let breaking = schema_diagnosis(DriftKind::Breaking, Some("3"));
+    assert_replaced(&check(rollback_to("1"), &request(), &breaking, &fleet), ROLLBACK_REQUIRES_BREAKING_DRIFT);
+    assert_allowed(&check(rollback_to("3"), &request(), &breaking, &fleet), ActionKind::RollbackSchema);
+}
+
+#[test]
+fn quarantine_only_for_data_quality() {
+    let permissive = SafetySettings {
+        allowlist: BTreeMap::from([(FailureClass::TransientInfra, vec![ActionKind::QuarantineBadRecords])]),
+        ..auto()
+    };
+    let own = "s3://lake/raw/orders/part-0001.json";
+    let mut transient_naming = data_quality_naming(&[own]);
+    transient_naming.class = FailureClass::TransientInfra;
+    let blocked = review(move_objects(&[own]), &request(), &transient_naming, &permissive, &FleetContext::default());
+    assert_replaced(&blocked, QUARANTINE_ONLY_DATA_QUALITY);
+    let allowed = check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &FleetContext::default());
+    assert_allowed(&allowed, ActionKind::QuarantineBadRecords);
+}
+
+#[test]
+fn quarantine_stays_within_count_and_fraction() {
+    let objects: Vec<String> = (0..11).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
+    let names: Vec<&str> = objects.iter().map(String::as_str).collect();
+    let data_quality = data_quality_naming(&names);
+    assert_replaced(&check(move_objects(&names), &request(), &data_quality, &FleetContext::default()), QUARANTINE_BOUNDS);
+    let two = move_objects(&names[..2]);
+    let small_input = FleetContext { input_object_count: Some(10), ..FleetContext::default() };
+    assert_replaced(&check(two.clone(), &request(), &data_quality, &small_input), QUARANTINE_BOUNDS);
+    let large_input = FleetContext { input_object_count: Some(1_000), ..FleetContext::default() };
+    assert_allowed(&check(two, &request(), &data_quality, &large_input), ActionKind::QuarantineBadRecords);
+}
+
+#[test]
+fn attempts_per_incident_are_limited() {
+    let mut third = request();
+    third.history.attempt = 3;
+    assert_replaced(&check(Action::Retry {}, &third, &transient(), &FleetContext::default()), ATTEMPT_LIMIT);
+    third.history.attempt = 2;
+    assert_allowed(&check(Action::Retry {}, &third, &transient(), &FleetContext::default()), ActionKind::Retry);
+}
+
+#[test]
+fn job_budget_over_the_window_is_enforced() {
+    let spent = FleetContext { job_actions_in_window: 6, ..FleetContext::default() };
+    assert_replaced(&check(Action::Retry {}, &request(), &transient(), &spent), JOB_ACTION_BUDGET);
+    let left = FleetContext { job_actions_in_window: 5, ..FleetContext::default() };
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &left), ActionKind::Retry);
+}
+
+#[test]
+fn fleet_rate_limit_is_enforced() {
+    let busy = FleetContext { fleet_actions_in_window: 60, ..FleetContext::default() };
+    assert_replaced(&check(Action::Retry {}, &request(), &transient(), &busy), FLEET_RATE_LIMIT);
+    let calm = FleetContext { fleet_actions_in_window: 59, ..FleetContext::default() };
+    assert_allowed(&check(Action::Retry {}, &request(), &transient(), &calm), ActionKind::Retry);
+}
+
+#[test]
+fn capacity_is_clamped_to_the_ceiling_or_refused() {
+    let resource = diagnosis(FailureClass::ResourceExhaustion);
+    let fleet = FleetContext::default();
+    let greedy = Action::RetryWithMoreCapacity { number_of_workers: 80, worker_type: None };
+    let lowered = check(greedy.clone(), &request(), &resource, &fleet);
+    assert_eq!(lowered.report.verdict, Verdict::Downgraded);
+    assert_eq!(lowered.report.rule, Some(CAPACITY_CEILING));
+    assert_eq!(lowered.final_action, Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: None });
+    assert_eq!(lowered.permit.as_ref().map(Permit::action), Some(&lowered.final_action), "the permit carries the lowered action");
+
+    let refusing = SafetySettings { over_ceiling: OverCeiling::Replace, ..auto() };
+    assert_replaced(&review(greedy, &request(), &resource, &refusing, &fleet), CAPACITY_CEILING);
+    let big_type = Action::RetryWithMoreCapacity { number_of_workers: 10, worker_type: Some("G.8X".into()) };
+    assert_replaced(&check(big_type, &request(), &resource, &fleet), CAPACITY_CEILING);
+    let modest = Action::RetryWithMoreCapacity { number_of_workers: 20, worker_type: None };
+    assert_allowed(&check(modest, &request(), &resource, &fleet), ActionKind::RetryWithMoreCapacity);
+    let upgrade = Action::RetryWithMoreCapacity { number_of_workers: 10, worker_type: Some("G.2X".into()) };
+    assert_allowed(&check(upgrade, &request(), &resource, &fleet), ActionKind::RetryWithMoreCapacity);
+}
+
+#[test]
+fn autonomy_mode_is_shadow_unless_said_and_explicit_shadow_wins() {
+    let job = Some("orders_daily");
+    let class = FailureClass::TransientInfra;
+    assert_eq!(resolve_mode(&SafetySettings::default(), job, class).0, Mode::Shadow);
+    let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..SafetySettings::default() };
+    assert_eq!(resolve_mode(&job_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
+    let class_shadow = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Shadow)]), ..job_auto.clone() };
+    assert_eq!(resolve_mode(&class_shadow, job, class).0, Mode::Shadow);
+    let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..job_auto };
+    assert_eq!(resolve_mode(&global_shadow, job, class).0, Mode::Shadow);
+    assert_eq!(resolve_mode(&auto(), Some("other"), class).0, Mode::Auto);
+}
+
+#[test]
+fn permit_only_in_auto_mode_for_mutating_actions() {
+    let fleet = FleetContext::default();
+    let shadow = review(Action::Retry {}, &request(), &transient(), &SafetySettings::default(), &fleet);
+    assert_eq!(shadow.mode, Mode::Shadow);
+    assert_eq!(shadow.final_action, Action::Retry {}, "shadow still says what would be done");
+    assert!(shadow.permit.is_none());
+    let acting = check(Action::Retry {}, &request(), &transient(), &fleet);
+    let permit = acting.permit.expect("auto mode issues a permit for a retry");
+    assert_eq!((permit.job_name(), permit.run_id(), permit.action()), ("orders_daily", "jr_1", &Action::Retry {}));
+    let escalation = check(Action::Escalate { reason: "look".into() }, &request(), &transient(), &fleet);
+    assert!(escalation.permit.is_none(), "escalating changes nothing and needs no permit");
+}
+
+#[test]
+fn allowed_actions_lists_what_safety_lets_through() {
+    let fleet = FleetContext::default();
+    let settings = SafetySettings::default();
+    let transient_allowed = allowed_actions(&request(), &transient(), &settings, &fleet);
+    use ActionKind::*;
+    assert_eq!(transient_allowed, vec![Escalate, LogAndWait, Retry, WaitAndRetry]);
+    let breaking = schema_diagnosis(DriftKind::Breaking, Some("3"));
+    assert_eq!(allowed_actions(&request(), &breaking, &settings, &fleet), vec![Escalate, LogAndWait, RollbackSchema]);
+    let spent = FleetContext { job_actions_in_window: 100, ..FleetContext::default() };
+    assert_eq!(allowed_actions(&request(), &transient(), &settings, &spent), vec![Escalate, LogAndWait]);
+}
