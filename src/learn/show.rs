@@ -102,7 +102,7 @@ pub fn explain(request: &DecideRequest, policy: &Policy) -> String {
     if let Some(note) = &decision.policy.note {
         let _ = writeln!(text, "  note: {note}");
     }
-    let _ = writeln!(text, "  {:<26} {:>12} {:>8}  {}", "action", "Q-value", "visits", "safety");
+    let _ = writeln!(text, "  {:<26} {:>12} {:>8}  safety", "action", "Q-value", "visits");
     let table = match policy {
         Policy::Table(table) => Some(table),
         Policy::Rules => None,
