@@ -1,0 +1,388 @@
+//! The incident store on one DynamoDB table, every write conditional.
+//!
+//! Table layout (what the deploy template must create): partition key `pk`
+//! (S) and sort key `sk` (S), on-demand capacity, TTL on `expires_at`
+//! (N, epoch seconds). Items:
+//!
+//! | pk                     | sk                  | what                                   |
+//! |------------------------|---------------------|----------------------------------------|
+//! | `run#<job>#<run id>`   | `claim`             | the claim of a failed run's event      |
+//! | `run#<job>#<run id>`   | `started_by`        | incident a run we started belongs to   |
+//! | `incident#<id>`        | `incident`          | the record (JSON), `version`, `state`  |
+//! | `budget#<job>`         | `<window start>`    | `used` grants in that window           |
+//! | `fleet#grants`         | `<millis>#<nonce>`  | one budget grant, for the fleet rate   |
+//! | `fleet#outcomes`       | `<millis>#<nonce>`  | one remediation outcome (`success`)    |
+//!
+//! Claims and incident creation are `attribute_not_exists(pk)` puts, updates
+//! are guarded by `version = :expected`, budgets are an atomic `ADD` guarded
+//! by `used < :limit`. A failed condition is read back once to tell the
+//! caller who won (`AlreadyClaimed`), or whether the item is gone (`NotFound`)
+//! or newer (`Conflict`). `list_open_runs` is a bounded Scan: it serves the
+//! reconciler a few times a minute and needs no index.
+
+mod items;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+
+use crate::adapters::aws::AwsConnection;
+use crate::adapters::aws::error::port_error;
+use crate::adapters::aws::observe::CallObserver;
+use items::{
+    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, string_attribute, text,
+    time_sort_key, window_start_secs,
+};
+use crate::ports::{
+    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
+};
+
+/// How long claims and closed incidents stay (TTL), for replays and audits.
+const RECORD_RETENTION_SECS: i64 = 90 * 24 * 3600;
+/// How long fleet events stay: longer than any safety window.
+const FLEET_EVENT_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// Scan pages read at most per `list_open_runs`.
+const MAX_SCAN_PAGES: usize = 50;
+/// Outcomes read at most to count consecutive failures.
+const MAX_OUTCOMES_FOR_STREAK: usize = 500;
+
+pub struct DynamoIncidentStore {
+    client: aws_sdk_dynamodb::Client,
+    observer: CallObserver,
+    table: String,
+    nonce_counter: AtomicU64,
+    nonce_seed: u64,
+}
+
+impl DynamoIncidentStore {
+    pub fn new(connection: &AwsConnection, table: &str) -> DynamoIncidentStore {
+        // Unique per process so that two workers recording an event in the
+        // same millisecond never write the same sort key.
+        let nonce_seed = std::collections::hash_map::RandomState::new().build_hasher().finish() ^ u64::from(std::process::id());
+        DynamoIncidentStore {
+            client: connection.dynamodb_client(),
+            observer: connection.observer(),
+            table: table.to_string(),
+            nonce_counter: AtomicU64::new(0),
+            nonce_seed,
+        }
+    }
+
+    fn event_sort_key(&self, at: DateTime<Utc>) -> String {
+        let sequence = self.nonce_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{}#{:016x}{:08x}", time_sort_key(at), self.nonce_seed, sequence)
+    }
+
+    async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
+        self.observer
+            .call("GetItem", async {
+                let output = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", text(pk))
+                    .key("sk", text(sk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|error| port_error("GetItem", error))?;
+                Ok(output.item)
+            })
+            .await
+    }
+
+    /// Put `item`; `Ok(false)` when `condition` did not hold (nothing written).
+    async fn put_item(
+        &self,
+        operation: &'static str,
+        item: Item,
+        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
+    ) -> Result<bool, PortError> {
+        self.observer
+            .call(operation, async {
+                let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+                if let Some((expression, values)) = condition {
+                    request = request.condition_expression(expression);
+                    for (placeholder, value) in values {
+                        request = request.expression_attribute_values(placeholder, value);
+                    }
+                }
+                match request.send().await.map_err(|error| port_error(operation, error)) {
+                    Ok(_) => Ok(true),
+                    // Losing a conditional write is an expected answer, not an AWS error.
+                    Err(failure) if failure.is_conflict() => Ok(false),
+                    Err(failure) => Err(failure),
+                }
+            })
+            .await
+    }
+
+    fn incident_item(&self, record: &IncidentRecord) -> Result<Item, PortError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), text(incident_key(&record.incident_id)));
+        item.insert("sk".into(), text("incident"));
+        item.insert("record".into(), text(encode("PutItem", record)?));
+        item.insert("version".into(), number(record.version));
+        item.insert("state".into(), text(record.state.as_str()));
+        if let Some(closed_at) = record.closed_at.filter(|_| record.state.is_closed()) {
+            item.insert("expires_at".into(), number(closed_at.timestamp() + RECORD_RETENTION_SECS));
+        }
+        Ok(item)
+    }
+
+    async fn count_events(&self, pk: &str, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Item>, PortError> {
+        self.observer
+            .call("Query", async {
+                let mut items = Vec::new();
+                let mut start_key: Option<Item> = None;
+                loop {
+                    let output = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", text(pk))
+                        // Exclusive of `since`, inclusive of `now` (any nonce).
+                        .expression_attribute_values(":from", text(format!("{}~", time_sort_key(since))))
+                        .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
+                        .set_exclusive_start_key(start_key.take())
+                        .send()
+                        .await
+                        .map_err(|error| port_error("Query", error))?;
+                    items.extend(output.items.unwrap_or_default());
+                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+                    if start_key.is_none() {
+                        return Ok(items);
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn consecutive_failures(&self, now: DateTime<Utc>) -> Result<u32, PortError> {
+        self.observer
+            .call("Query", async {
+                let mut streak = 0_u32;
+                let mut read = 0_usize;
+                let mut start_key: Option<Item> = None;
+                loop {
+                    let output = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk <= :to")
+                        .expression_attribute_values(":pk", text("fleet#outcomes"))
+                        .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
+                        .scan_index_forward(false)
+                        .limit(50)
+                        .set_exclusive_start_key(start_key.take())
+                        .send()
+                        .await
+                        .map_err(|error| port_error("Query", error))?;
+                    for item in output.items.unwrap_or_default() {
+                        read += 1;
+                        let success = item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false);
+                        if success {
+                            return Ok(streak);
+                        }
+                        streak += 1;
+                    }
+                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+                    if start_key.is_none() || read >= MAX_OUTCOMES_FOR_STREAK {
+                        return Ok(streak);
+                    }
+                }
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl IncidentStore for DynamoIncidentStore {
+    async fn claim_run(&self, claim: &RunClaim) -> Result<ClaimOutcome, PortError> {
+        let pk = run_key(&claim.job_name, &claim.run_id);
+        let mut item = Item::new();
+        item.insert("pk".into(), text(&pk));
+        item.insert("sk".into(), text("claim"));
+        item.insert("claim".into(), text(encode("PutItem", claim)?));
+        item.insert("expires_at".into(), number(claim.claimed_at.timestamp() + RECORD_RETENTION_SECS));
+        if self.put_item("PutItem", item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
+            return Ok(ClaimOutcome::Claimed);
+        }
+        let existing = self
+            .get_item(&pk, "claim")
+            .await?
+            .ok_or_else(|| PortError::transient("GetItem", format!("claim of {pk} lost its condition but is absent")))?;
+        Ok(ClaimOutcome::AlreadyClaimed(decode("GetItem", &existing, "claim")?))
+    }
+
+    async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError> {
+        let mut stored = record.clone();
+        stored.version = 1;
+        let item = self.incident_item(&stored)?;
+        if self.put_item("PutItem", item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
+            Ok(())
+        } else {
+            Err(PortError::conflict("PutItem", format!("incident {} exists", record.incident_id)))
+        }
+    }
+
+    async fn get_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError> {
+        match self.get_item(&incident_key(incident_id), "incident").await? {
+            Some(item) => Ok(Some(decode("GetItem", &item, "record")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_incident(&self, record: &IncidentRecord) -> Result<IncidentRecord, PortError> {
+        let mut next = record.clone();
+        next.version = record.version + 1;
+        let item = self.incident_item(&next)?;
+        let condition = ("version = :expected", vec![(":expected", number(record.version))]);
+        if self.put_item("PutItem", item, Some(condition)).await? {
+            return Ok(next);
+        }
+        match self.get_item(&incident_key(&record.incident_id), "incident").await? {
+            None => Err(PortError::not_found("PutItem", format!("incident {}", record.incident_id))),
+            Some(stored) => Err(PortError::conflict(
+                "PutItem",
+                format!(
+                    "incident {} is at version {}, not {}",
+                    record.incident_id,
+                    number_attribute(&stored, "version").unwrap_or(0),
+                    record.version
+                ),
+            )),
+        }
+    }
+
+    async fn link_run(&self, job_name: &str, run_id: &str, incident_id: &str) -> Result<(), PortError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), text(run_key(job_name, run_id)));
+        item.insert("sk".into(), text("started_by"));
+        item.insert("incident_id".into(), text(incident_id));
+        self.put_item("PutItem", item, None).await?;
+        Ok(())
+    }
+
+    async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError> {
+        let item = self.get_item(&run_key(job_name, run_id), "started_by").await?;
+        Ok(item.and_then(|item| string_attribute(&item, "incident_id").map(str::to_string)))
+    }
+
+    async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.observer
+            .call("Scan", async {
+                let mut records = Vec::new();
+                let mut start_key: Option<Item> = None;
+                for _ in 0..MAX_SCAN_PAGES {
+                    let output = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("sk = :incident AND #state = :remediating")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_values(":incident", text("incident"))
+                        .expression_attribute_values(":remediating", text(IncidentState::Remediating.as_str()))
+                        .set_exclusive_start_key(start_key.take())
+                        .send()
+                        .await
+                        .map_err(|error| port_error("Scan", error))?;
+                    for item in output.items.unwrap_or_default() {
+                        records.push(decode::<IncidentRecord>("Scan", &item, "record")?);
+                    }
+                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+                    if start_key.is_none() || records.len() >= limit as usize {
+                        break;
+                    }
+                }
+                records.truncate(limit as usize);
+                Ok(records)
+            })
+            .await
+    }
+
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
+        let (pk, sk) = budget_key(job_name, window_secs, now);
+        let used = self.get_item(&pk, &sk).await?.and_then(|item| number_attribute(&item, "used")).unwrap_or(0);
+        Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+
+    async fn consume_budget(&self, job_name: &str, window_secs: u64, limit: u32, now: DateTime<Utc>) -> Result<BudgetGrant, PortError> {
+        let (pk, sk) = budget_key(job_name, window_secs, now);
+        let window_start = window_start_secs(now, window_secs);
+        let expires_at = window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
+        let granted_used = self
+            .observer
+            .call("UpdateItem", async {
+                let updated = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", text(&pk))
+                    .key("sk", text(&sk))
+                    .update_expression("ADD used :one SET expires_at = :expires")
+                    .condition_expression("attribute_not_exists(used) OR used < :limit")
+                    .expression_attribute_values(":one", number(1))
+                    .expression_attribute_values(":limit", number(limit))
+                    .expression_attribute_values(":expires", number(expires_at))
+                    .return_values(ReturnValue::UpdatedNew)
+                    .send()
+                    .await
+                    .map_err(|error| port_error("UpdateItem", error));
+                match updated {
+                    Ok(output) => Ok(Some(output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1))),
+                    Err(failure) if failure.is_conflict() => Ok(None),
+                    Err(failure) => Err(failure),
+                }
+            })
+            .await?;
+        match granted_used {
+            Some(used) => {
+                let mut grant = Item::new();
+                grant.insert("pk".into(), text("fleet#grants"));
+                grant.insert("sk".into(), text(self.event_sort_key(now)));
+                grant.insert("job_name".into(), text(job_name));
+                grant.insert("expires_at".into(), number(now.timestamp() + FLEET_EVENT_RETENTION_SECS));
+                self.put_item("PutItem", grant, None).await?;
+                Ok(BudgetGrant { granted: true, used: u32::try_from(used).unwrap_or(u32::MAX) })
+            }
+            None => {
+                let used = self.get_item(&pk, &sk).await?.and_then(|item| number_attribute(&item, "used"));
+                Ok(BudgetGrant { granted: false, used: used.map_or(limit, |used| u32::try_from(used).unwrap_or(u32::MAX)) })
+            }
+        }
+    }
+
+    async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), text("fleet#outcomes"));
+        item.insert("sk".into(), text(self.event_sort_key(at)));
+        item.insert("success".into(), AttributeValue::Bool(success));
+        item.insert("expires_at".into(), number(at.timestamp() + FLEET_EVENT_RETENTION_SECS));
+        self.put_item("PutItem", item, None).await?;
+        Ok(())
+    }
+
+    async fn fleet_counters(&self, window_secs: u64, now: DateTime<Utc>) -> Result<FleetCounters, PortError> {
+        let since = now - chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 2_000));
+        let grants = self.count_events("fleet#grants", since, now).await?;
+        let outcomes = self.count_events("fleet#outcomes", since, now).await?;
+        let succeeded = outcomes
+            .iter()
+            .filter(|item| item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false))
+            .count();
+        Ok(FleetCounters {
+            actions_in_window: u32::try_from(grants.len()).unwrap_or(u32::MAX),
+            remediations_succeeded_in_window: u32::try_from(succeeded).unwrap_or(u32::MAX),
+            remediations_failed_in_window: u32::try_from(outcomes.len() - succeeded).unwrap_or(u32::MAX),
+            consecutive_failures: self.consecutive_failures(now).await?,
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! An in-memory incident store with the same conditional-write semantics as
+//! the DynamoDB table: one mutex makes every operation atomic, as a
+//! condition expression does for one item.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::adapters::memory::lock;
+use crate::ports::{
+    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
+};
+
+/// How many recent remediation outcomes the fleet counters look at.
+const OUTCOME_MEMORY: usize = 1_000;
+
+#[derive(Debug, Default)]
+struct Tables {
+    claims: BTreeMap<(String, String), RunClaim>,
+    incidents: BTreeMap<String, IncidentRecord>,
+    started_runs: BTreeMap<(String, String), String>,
+    /// (job, window start in seconds) -> grants.
+    budgets: BTreeMap<(String, i64), u32>,
+    /// Time of every grant, for the fleet rate (bounded).
+    grants: VecDeque<DateTime<Utc>>,
+    /// Remediation outcomes, newest last (bounded).
+    outcomes: VecDeque<(DateTime<Utc>, bool)>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryIncidentStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryIncidentStore {
+    pub fn new() -> MemoryIncidentStore {
+        MemoryIncidentStore::default()
+    }
+
+    /// Every incident, for tests and the demo summary.
+    pub fn incidents(&self) -> Vec<IncidentRecord> {
+        lock(&self.tables).incidents.values().cloned().collect()
+    }
+}
+
+fn window_start(now: DateTime<Utc>, window_secs: u64) -> i64 {
+    let window = i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX);
+    now.timestamp().div_euclid(window) * window
+}
+
+#[async_trait]
+impl IncidentStore for MemoryIncidentStore {
+    async fn claim_run(&self, claim: &RunClaim) -> Result<ClaimOutcome, PortError> {
+        let mut tables = lock(&self.tables);
+        let key = (claim.job_name.clone(), claim.run_id.clone());
+        if let Some(existing) = tables.claims.get(&key) {
+            return Ok(ClaimOutcome::AlreadyClaimed(existing.clone()));
+        }
+        tables.claims.insert(key, claim.clone());
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError> {
+        let mut tables = lock(&self.tables);
+        if tables.incidents.contains_key(&record.incident_id) {
+            return Err(PortError::conflict("PutItem", format!("incident {} exists", record.incident_id)));
+        }
+        let mut stored = record.clone();
+        stored.version = 1;
+        tables.incidents.insert(stored.incident_id.clone(), stored);
+        Ok(())
+    }
+
+    async fn get_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError> {
+        Ok(lock(&self.tables).incidents.get(incident_id).cloned())
+    }
+
+    async fn update_incident(&self, record: &IncidentRecord) -> Result<IncidentRecord, PortError> {
+        let mut tables = lock(&self.tables);
+        let stored = tables
+            .incidents
+            .get_mut(&record.incident_id)
+            .ok_or_else(|| PortError::not_found("UpdateItem", format!("incident {}", record.incident_id)))?;
+        if stored.version != record.version {
+            return Err(PortError::conflict(
+                "UpdateItem",
+                format!("incident {} is at version {}, not {}", record.incident_id, stored.version, record.version),
+            ));
+        }
+        let mut next = record.clone();
+        next.version = record.version + 1;
+        *stored = next.clone();
+        Ok(next)
+    }
+
+    async fn link_run(&self, job_name: &str, run_id: &str, incident_id: &str) -> Result<(), PortError> {
+        lock(&self.tables).started_runs.insert((job_name.to_string(), run_id.to_string()), incident_id.to_string());
+        Ok(())
+    }
+
+    async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.tables).started_runs.get(&(job_name.to_string(), run_id.to_string())).cloned())
+    }
+
+    async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {
+        Ok(lock(&self.tables)
+            .incidents
+            .values()
+            .filter(|record| record.state == IncidentState::Remediating)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn consume_budget(&self, job_name: &str, window_secs: u64, limit: u32, now: DateTime<Utc>) -> Result<BudgetGrant, PortError> {
+        let mut tables = lock(&self.tables);
+        let key = (job_name.to_string(), window_start(now, window_secs));
+        let used = tables.budgets.get(&key).copied().unwrap_or(0);
+        if used >= limit {
+            return Ok(BudgetGrant { granted: false, used });
+        }
+        tables.budgets.insert(key, used + 1);
+        tables.grants.push_back(now);
+        if tables.grants.len() > OUTCOME_MEMORY {
+            tables.grants.pop_front();
+        }
+        Ok(BudgetGrant { granted: true, used: used + 1 })
+    }
+
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
+        let key = (job_name.to_string(), window_start(now, window_secs));
+        Ok(lock(&self.tables).budgets.get(&key).copied().unwrap_or(0))
+    }
+
+    async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut tables = lock(&self.tables);
+        tables.outcomes.push_back((at, success));
+        if tables.outcomes.len() > OUTCOME_MEMORY {
+            tables.outcomes.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn fleet_counters(&self, window_secs: u64, now: DateTime<Utc>) -> Result<FleetCounters, PortError> {
+        let tables = lock(&self.tables);
+        let since = now - chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 2_000));
+        let recent = tables.outcomes.iter().filter(|(at, _)| *at > since && *at <= now);
+        let (succeeded, failed) = recent.fold((0, 0), |(ok, bad), (_, success)| if *success { (ok + 1, bad) } else { (ok, bad + 1) });
+        let consecutive_failures = tables.outcomes.iter().rev().take_while(|(_, success)| !success).count();
+        Ok(FleetCounters {
+            actions_in_window: tables.grants.iter().filter(|at| **at > since && **at <= now).count() as u32,
+            remediations_succeeded_in_window: succeeded,
+            remediations_failed_in_window: failed,
+            consecutive_failures: consecutive_failures as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap()
+    }
+
+    fn record(id: &str) -> IncidentRecord {
+        IncidentRecord {
+            incident_id: id.into(),
+            job_name: "orders".into(),
+            failed_run_id: "jr_1".into(),
+            opened_at: at("2026-11-29T02:00:00Z"),
+            state: IncidentState::Open,
+            attempt: 0,
+            actions_taken: vec![],
+            class: None,
+            current_run_id: None,
+            run_started_at: None,
+            planned_action: None,
+            wait_until: None,
+            owner_message_id: "m1".into(),
+            updated_at: at("2026-11-29T02:00:00Z"),
+            closed_at: None,
+            audit_seq: 0,
+            version: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn of_many_concurrent_claims_exactly_one_wins() {
+        let store = Arc::new(MemoryIncidentStore::new());
+        let mut tasks = Vec::new();
+        for worker in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let claim = RunClaim {
+                    job_name: "orders".into(),
+                    run_id: "jr_1".into(),
+                    incident_id: "orders/jr_1".into(),
+                    message_id: format!("m{worker}"),
+                    claimed_at: at("2026-11-29T02:00:00Z"),
+                };
+                store.claim_run(&claim).await.unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            if task.await.unwrap() == ClaimOutcome::Claimed {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+    }
+
+    #[tokio::test]
+    async fn updates_are_guarded_by_the_version() {
+        let store = MemoryIncidentStore::new();
+        store.create_incident(&record("i1")).await.unwrap();
+        assert!(store.create_incident(&record("i1")).await.unwrap_err().is_conflict());
+        let stored = store.get_incident("i1").await.unwrap().unwrap();
+        assert_eq!(stored.version, 1);
+        let mut acting = stored.clone();
+        acting.state = IncidentState::Acting;
+        let updated = store.update_incident(&acting).await.unwrap();
+        assert_eq!(updated.version, 2);
+        // A second writer holding the old version loses.
+        assert!(store.update_incident(&acting).await.unwrap_err().is_conflict());
+        assert!(store.update_incident(&record("nope")).await.unwrap_err().is_not_found());
+        let mut remediating = updated;
+        remediating.state = IncidentState::Remediating;
+        store.update_incident(&remediating).await.unwrap();
+        assert_eq!(store.list_open_runs(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn started_runs_map_back_to_their_incident() {
+        let store = MemoryIncidentStore::new();
+        store.link_run("orders", "jr_2", "orders/jr_1").await.unwrap();
+        assert_eq!(store.incident_for_run("orders", "jr_2").await.unwrap().as_deref(), Some("orders/jr_1"));
+        assert_eq!(store.incident_for_run("orders", "jr_3").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn budgets_grant_up_to_the_limit_per_window() {
+        let store = MemoryIncidentStore::new();
+        let now = at("2026-11-29T02:00:10Z");
+        assert!(store.consume_budget("orders", 3600, 2, now).await.unwrap().granted);
+        assert!(store.consume_budget("orders", 3600, 2, now).await.unwrap().granted);
+        let refused = store.consume_budget("orders", 3600, 2, now).await.unwrap();
+        assert_eq!(refused, BudgetGrant { granted: false, used: 2 });
+        assert_eq!(store.budget_used("orders", 3600, now).await.unwrap(), 2);
+        assert!(store.consume_budget("other", 3600, 2, now).await.unwrap().granted);
+        let next_window = at("2026-11-29T03:00:00Z");
+        assert!(store.consume_budget("orders", 3600, 2, next_window).await.unwrap().granted);
+        assert_eq!(store.fleet_counters(3600, next_window).await.unwrap().actions_in_window, 4);
+    }
+
+    #[tokio::test]
+    async fn fleet_counters_count_recent_outcomes_and_the_failure_streak() {
+        let store = MemoryIncidentStore::new();
+        store.record_remediation_outcome(true, at("2026-11-29T01:00:00Z")).await.unwrap();
+        store.record_remediation_outcome(true, at("2026-11-29T02:00:00Z")).await.unwrap();
+        store.record_remediation_outcome(false, at("2026-11-29T02:01:00Z")).await.unwrap();
+        store.record_remediation_outcome(false, at("2026-11-29T02:02:00Z")).await.unwrap();
+        let counters = store.fleet_counters(600, at("2026-11-29T02:05:00Z")).await.unwrap();
+        assert_eq!(counters.remediations_succeeded_in_window, 1);
+        assert_eq!(counters.remediations_failed_in_window, 2);
+        assert_eq!(counters.consecutive_failures, 2);
+    }
+}

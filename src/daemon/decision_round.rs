@@ -1,0 +1,214 @@
+//! One decision round of an incident: gather evidence, ask the pure
+//! decision core, record everything, and carry out the decision. Only a
+//! safety `Permit` lets the round reach the executor; shadow mode records
+//! the would-be action and touches nothing.
+
+use std::time::Instant;
+
+use chrono::Duration as ChronoDuration;
+use serde_json::json;
+
+use crate::audit::Stage;
+use crate::core::decide::{DecideOutcome, decide};
+use crate::core::decision::Decision;
+use crate::core::event::{EventEnvelope, JobStateChange};
+use crate::core::model::{Action, ActionKind, Mode};
+use crate::core::safety::{FleetContext, Permit, breaker_open};
+use crate::daemon::context::PipelineContext;
+use crate::daemon::escalation::{EscalationInput, escalate_and_close};
+use crate::daemon::evidence::{Gathered, gather};
+use crate::daemon::executor::execute;
+use crate::daemon::incident::{StepError, audit, close, store};
+use crate::ports::queue::MAX_VISIBILITY_SECS;
+use crate::ports::{IncidentRecord, IncidentState};
+
+/// How a round ended, for the message that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundEnd {
+    /// The work is recorded; the message may be deleted.
+    Recorded,
+    /// `wait_and_retry`: bring the message back after this many seconds.
+    WaitSecs(u32),
+    /// Something retryable failed; try the message again after this many seconds.
+    RetrySecs(u32),
+}
+
+/// Seconds before a message whose action hit a retryable error comes back.
+const ACTION_RETRY_SECS: u32 = 30;
+
+async fn fleet_context(context: &PipelineContext, job_name: &str, gathered: &Gathered) -> Result<FleetContext, StepError> {
+    let store_port = &context.ports.incidents;
+    let safety = &context.safety;
+    let now = context.ports.clock.now();
+    let job_used = context.timed("GetItem", store_port.budget_used(job_name, safety.job_budget_window_s, now)).await?;
+    let fleet = context.timed("Query", store_port.fleet_counters(safety.fleet_window_s, now)).await?;
+    let breaker = context.timed("Query", store_port.fleet_counters(safety.breaker_window_s, now)).await?;
+    Ok(FleetContext {
+        job_actions_in_window: job_used,
+        fleet_actions_in_window: fleet.actions_in_window,
+        recent_remediation_successes: breaker.remediations_succeeded_in_window,
+        recent_remediation_failures: breaker.remediations_failed_in_window,
+        glue_retry_pending: gathered.glue_retry_pending,
+        input_object_count: gathered.input_object_count,
+    })
+}
+
+fn timed_decide(context: &PipelineContext, gathered: &Gathered, fleet: &FleetContext) -> DecideOutcome {
+    let started = Instant::now();
+    let outcome = decide(&gathered.request, &context.policy, &context.safety, fleet);
+    context.metrics.decision_duration_seconds.observe(started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// Gather, decide, record and act for an incident in state `open` (or a
+/// `waiting` one whose delay is over).
+pub async fn decide_and_act(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+) -> Result<RoundEnd, StepError> {
+    let run_id = change.job_run_id.as_str();
+    audit(context, record, Stage::Intake, run_id, json!({"event": envelope, "state": record.state.as_str()})).await?;
+    let gathered = gather(context, record, change, envelope).await?;
+    let fleet = fleet_context(context, &change.job_name, &gathered).await?;
+    context.metrics.circuit_breaker_open.set(i64::from(breaker_open(&context.safety, &fleet)));
+    let DecideOutcome { decision, permit } = timed_decide(context, &gathered, &fleet);
+    audit(context, record, Stage::Request, run_id, serde_json::to_value(&gathered.request).unwrap_or_default()).await?;
+    audit(context, record, Stage::Decision, run_id, serde_json::to_value(&decision).unwrap_or_default()).await?;
+    if let Some(rule) = decision.safety.rule {
+        context.metrics.safety_replacements_total.with_label_values(&[rule]).inc();
+    }
+    record.class = Some(decision.diagnosis.class);
+    tracing::info!(
+        class = decision.diagnosis.class.as_str(),
+        proposed = decision.policy.proposed.as_str(),
+        action = decision.action.kind().as_str(),
+        mode = decision.mode.as_str(),
+        "decided"
+    );
+    match (decision.mode, permit) {
+        (Mode::Shadow, _) => record_shadow(context, record, &gathered, &decision).await,
+        (Mode::Auto, Some(permit)) => act(context, record, &gathered, &decision, &permit).await,
+        (Mode::Auto, None) => act_without_permit(context, record, &gathered, &decision).await,
+    }
+}
+
+async fn record_shadow(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision) -> Result<RoundEnd, StepError> {
+    let run_id = record.failed_run_id.clone();
+    audit(context, record, Stage::Execution, &run_id, json!({"shadow": true, "would_do": decision.action, "touched": "nothing"})).await?;
+    notify_observer(context, record, gathered, &decision.action, None);
+    let now = context.ports.clock.now();
+    close(context, record, IncidentState::Shadowed, decision.action.kind().as_str(), now).await?;
+    Ok(RoundEnd::Recorded)
+}
+
+/// Auto mode without a permit: the final action changes nothing (escalate,
+/// log_and_wait) or safety refused to issue one.
+async fn act_without_permit(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision) -> Result<RoundEnd, StepError> {
+    let now = context.ports.clock.now();
+    match &decision.action {
+        Action::LogAndWait {} => {
+            let run_id = record.failed_run_id.clone();
+            audit(context, record, Stage::Execution, &run_id, json!({"log_and_wait": true, "touched": "nothing"})).await?;
+            notify_observer(context, record, gathered, &decision.action, None);
+            close(context, record, IncidentState::Deferred, ActionKind::LogAndWait.as_str(), now).await?;
+        }
+        Action::Escalate { reason } => {
+            notify_observer(context, record, gathered, &decision.action, None);
+            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason: reason.clone() };
+            escalate_and_close(context, record, input).await?;
+        }
+        mutating => {
+            let reason = format!("safety issued no permit for {}", mutating.kind().as_str());
+            tracing::warn!(reason, "escalating instead of acting");
+            notify_observer(context, record, gathered, &Action::Escalate { reason: reason.clone() }, None);
+            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+            escalate_and_close(context, record, input).await?;
+        }
+    }
+    Ok(RoundEnd::Recorded)
+}
+
+/// Carry out a permitted action. A `wait_and_retry` first hides the message
+/// for its delay (the incident waits in the store, no task sleeps); when it
+/// comes back the round is decided again and the rerun starts.
+async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision, permit: &Permit) -> Result<RoundEnd, StepError> {
+    let now = context.ports.clock.now();
+    let run_id = record.failed_run_id.clone();
+    if let Action::WaitAndRetry { delay_s } = permit.action()
+        && record.state == IncidentState::Open
+    {
+        let delay_secs = u32::try_from(*delay_s).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS);
+        let wait_until = now + ChronoDuration::seconds(i64::from(delay_secs));
+        audit(context, record, Stage::Execution, &run_id, json!({"waiting_secs": delay_secs, "until": wait_until})).await?;
+        record.state = IncidentState::Waiting;
+        record.wait_until = Some(wait_until);
+        record.planned_action = Some(permit.action().clone());
+        store(context, record).await?;
+        return Ok(RoundEnd::WaitSecs(delay_secs));
+    }
+    let job_name = record.job_name.clone();
+    let safety = &context.safety;
+    let grant = context
+        .timed("UpdateItem", context.ports.incidents.consume_budget(&job_name, safety.job_budget_window_s, safety.job_action_budget, now))
+        .await?;
+    if !grant.granted {
+        // Another worker spent the budget between our read and now.
+        context.metrics.safety_replacements_total.with_label_values(&["job_action_budget"]).inc();
+        let reason = format!("job action budget of {} per {} s used up by other workers", safety.job_action_budget, safety.job_budget_window_s);
+        let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+        escalate_and_close(context, record, input).await?;
+        return Ok(RoundEnd::Recorded);
+    }
+    audit(
+        context,
+        record,
+        Stage::Permit,
+        &run_id,
+        json!({"action": permit.action(), "job_name": permit.job_name(), "run_id": permit.run_id(), "budget_used": grant.used}),
+    )
+    .await?;
+    record.state = IncidentState::Acting;
+    store(context, record).await?;
+    let kind = permit.action().kind();
+    match execute(context, permit, gathered).await {
+        Ok(executed) => {
+            audit(context, record, Stage::Execution, &executed.started_run_id, json!({"ok": true, "action": permit.action(), "started_run_id": executed.started_run_id, "detail": executed.detail})).await?;
+            context.timed("PutItem", context.ports.incidents.link_run(&job_name, &executed.started_run_id, &record.incident_id)).await?;
+            record.state = IncidentState::Remediating;
+            record.current_run_id = Some(executed.started_run_id.clone());
+            record.run_started_at = Some(context.ports.clock.now());
+            record.attempt += 1;
+            record.actions_taken.push(kind.as_str().to_string());
+            record.planned_action = None;
+            record.wait_until = None;
+            store(context, record).await?;
+            notify_observer(context, record, gathered, permit.action(), Some(&executed.started_run_id));
+            Ok(RoundEnd::Recorded)
+        }
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(error = %error, "action failed transiently, will retry");
+            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "retryable": true, "error": error.to_string()})).await?;
+            record.state = IncidentState::Open;
+            store(context, record).await?;
+            Ok(RoundEnd::RetrySecs(ACTION_RETRY_SECS))
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "action failed, escalating");
+            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "retryable": false, "error": error.to_string()})).await?;
+            context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
+            record.actions_taken.push(kind.as_str().to_string());
+            let reason = format!("{} could not be carried out: {error}", kind.as_str());
+            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+            escalate_and_close(context, record, input).await?;
+            Ok(RoundEnd::Recorded)
+        }
+    }
+}
+
+fn notify_observer(context: &PipelineContext, record: &IncidentRecord, gathered: &Gathered, action: &Action, started_run_id: Option<&str>) {
+    if let Some(observer) = &context.observer {
+        observer.action_taken(record, &gathered.request, action, started_run_id);
+    }
+}

@@ -1,0 +1,151 @@
+//! The executor: the only code that changes anything in Glue, the catalog or
+//! S3, and it only does so holding a safety [`Permit`]. Every function here
+//! takes `&Permit` and acts on exactly the action the permit names, for
+//! exactly the job it names; shadow mode never reaches this module.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::core::model::{Action, QuarantinePlan};
+use crate::core::safety::Permit;
+use crate::daemon::context::PipelineContext;
+use crate::daemon::evidence::Gathered;
+use crate::ports::object_store::parse_s3_uri;
+use crate::ports::{PortError, StartRunRequest};
+
+/// What was done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    /// The run started for the action (every mutating action ends with a rerun).
+    pub started_run_id: String,
+    /// A readable account for the audit record.
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Error)]
+pub enum ExecutionError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("the action is outside the executor's bounds: {0}")]
+    OutOfBounds(String),
+    #[error("the permit is for job {permit_job}, not {job}")]
+    WrongJob { permit_job: String, job: String },
+    #[error("{0} needs no permit and is never executed here")]
+    NotExecutable(&'static str),
+}
+
+impl ExecutionError {
+    /// Whether trying the same action again later may work.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ExecutionError::Port(error) if error.is_retryable())
+    }
+}
+
+/// Carry out the permitted action: any preparation (rollback, quarantine
+/// moves), then the rerun.
+pub async fn execute(context: &PipelineContext, permit: &Permit, gathered: &Gathered) -> Result<Executed, ExecutionError> {
+    let job_name = gathered.request.job_name().unwrap_or_default().to_string();
+    if permit.job_name() != job_name {
+        return Err(ExecutionError::WrongJob { permit_job: permit.job_name().to_string(), job: job_name });
+    }
+    let arguments = gathered.failed_run.as_ref().map(|run| run.arguments.clone()).unwrap_or_default();
+    let run_worker_type = gathered.failed_run.as_ref().and_then(|run| run.worker_type.clone());
+    let base = StartRunRequest { job_name: job_name.clone(), arguments, ..StartRunRequest::default() };
+    let (request, detail) = match permit.action() {
+        Action::Retry {} | Action::WaitAndRetry { .. } => (base, json!({"rerun": "same arguments"})),
+        Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
+            let worker_type = worker_type.clone().or(run_worker_type);
+            let detail = json!({"number_of_workers": number_of_workers, "worker_type": worker_type});
+            (StartRunRequest { number_of_workers: Some(*number_of_workers), worker_type, ..base }, detail)
+        }
+        Action::RollbackSchema { database, table, version_id } => {
+            let detail = rollback(context, database, table, version_id).await?;
+            (base, detail)
+        }
+        Action::QuarantineBadRecords(plan) => quarantine(context, plan, base).await?,
+        Action::Escalate { .. } => return Err(ExecutionError::NotExecutable("escalate")),
+        Action::LogAndWait {} => return Err(ExecutionError::NotExecutable("log_and_wait")),
+    };
+    let started_run_id = context.timed("StartJobRun", context.ports.job_control.start_job_run(&request)).await?;
+    tracing::info!(run_id = %started_run_id, action = permit.action().kind().as_str(), "started a remediation run");
+    Ok(Executed { started_run_id, detail })
+}
+
+/// UpdateTable back to `version_id`, guarded by the version that is current now.
+async fn rollback(context: &PipelineContext, database: &str, table: &str, version_id: &str) -> Result<serde_json::Value, ExecutionError> {
+    let catalog = &context.ports.catalog;
+    let current = context.timed("GetTable", catalog.get_table(database, table)).await?;
+    let current_version = current
+        .version_id
+        .ok_or_else(|| ExecutionError::OutOfBounds(format!("{database}.{table} has no current version id to guard on")))?;
+    if current_version == version_id {
+        return Err(ExecutionError::OutOfBounds(format!("{database}.{table} is already at version {version_id}")));
+    }
+    let outcome = context
+        .timed("UpdateTable", catalog.rollback_to_version(database, table, version_id, &current_version))
+        .await?;
+    Ok(json!({
+        "table": format!("{database}.{table}"),
+        "from_version": current_version,
+        "restored_version": version_id,
+        "new_version": outcome.new_version_id,
+    }))
+}
+
+/// Move the named objects under the quarantine prefix (bounded by the
+/// allowed prefixes, a count and a byte total), or set the bad-records
+/// argument; the rerun follows in both cases.
+async fn quarantine(
+    context: &PipelineContext,
+    plan: &QuarantinePlan,
+    base: StartRunRequest,
+) -> Result<(StartRunRequest, serde_json::Value), ExecutionError> {
+    match plan {
+        QuarantinePlan::BadRecordsArgument { argument, value } => {
+            let mut arguments: BTreeMap<String, String> = base.arguments.clone();
+            arguments.insert(argument.clone(), value.clone());
+            let detail = json!({"argument": argument, "value": value});
+            Ok((StartRunRequest { arguments, ..base }, detail))
+        }
+        QuarantinePlan::MoveObjects { objects, quarantine_prefix } => {
+            let moved = move_objects(context, objects, quarantine_prefix).await?;
+            Ok((base, json!({"moved": moved})))
+        }
+    }
+}
+
+async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_prefix: &str) -> Result<Vec<serde_json::Value>, ExecutionError> {
+    let bounds = &context.settings.quarantine;
+    if objects.len() > bounds.max_objects as usize {
+        return Err(ExecutionError::OutOfBounds(format!("{} objects exceed max_objects {}", objects.len(), bounds.max_objects)));
+    }
+    // Check every object before moving any, so a plan is carried out whole or not at all.
+    let mut planned = Vec::with_capacity(objects.len());
+    let mut total_bytes: u64 = 0;
+    for uri in objects {
+        if !bounds.allowed_prefixes.iter().any(|allowed| uri.starts_with(allowed.as_str())) {
+            return Err(ExecutionError::OutOfBounds(format!("{uri} is not under an allowed quarantine prefix")));
+        }
+        let (bucket, key) = parse_s3_uri(uri).ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
+        let listed = context.timed("ListObjectsV2", context.ports.objects.list_objects(bucket, key, 1)).await?;
+        let size = listed
+            .iter()
+            .find(|object| object.key == key)
+            .map(|object| object.size_bytes)
+            .ok_or_else(|| PortError::not_found("HeadObject", uri.clone()))?;
+        total_bytes = total_bytes.saturating_add(size);
+        planned.push((bucket.to_string(), key.to_string(), size));
+    }
+    if total_bytes > bounds.max_bytes {
+        return Err(ExecutionError::OutOfBounds(format!("{total_bytes} bytes exceed max_bytes {}", bounds.max_bytes)));
+    }
+    let mut moved = Vec::with_capacity(planned.len());
+    for (bucket, key, size) in planned {
+        let destination = format!("{quarantine_prefix}{key}");
+        context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await?;
+        moved.push(json!({"from": format!("s3://{bucket}/{key}"), "to": format!("s3://{bucket}/{destination}"), "bytes": size}));
+    }
+    Ok(moved)
+}

@@ -1,0 +1,159 @@
+//! The incident state machine and its bookkeeping: audit records numbered in
+//! order, transitions stored with the optimistic version guard, and the
+//! metrics and observer calls that belong to closing an incident.
+//!
+//! ```text
+//!            claim           decide: shadow ───────────────► shadowed
+//! (failure) ──────► open ──► decide: escalate ─────────────► escalated
+//!                    ▲  │    decide: log_and_wait ─────────► deferred
+//!                    │  │    decide: wait_and_retry ──► waiting ──(due)──► open (decide again)
+//!                    │  └──► decide: act (permit) ──► acting ──► remediating
+//!                    │                                             │
+//!                    └──────── run we started FAILED ◄─────────────┤
+//!                                run we started SUCCEEDED ─────────┴──► resolved
+//! ```
+//!
+//! Every transition writes its audit record first and stores the new state
+//! second, so a state is never stored without its record.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::audit::{AUDIT_SCHEMA, AuditError, AuditRecord, Stage, incident_folder};
+use crate::core::model::{ActionKind, FailureClass};
+use crate::daemon::context::PipelineContext;
+use crate::metrics::incident_outcome;
+use crate::ports::{IncidentRecord, IncidentState, PortError};
+
+/// The incidents_total outcome label of a closed state.
+pub fn outcome_label(state: IncidentState) -> &'static str {
+    match state {
+        IncidentState::Resolved => incident_outcome::RESOLVED,
+        IncidentState::Escalated => incident_outcome::ESCALATED,
+        IncidentState::Shadowed => incident_outcome::SHADOWED,
+        // Closed without a fix by etl-medic: the action failed, or it was
+        // left to the job's next run (log_and_wait) or Glue's own retry.
+        IncidentState::Failed | IncidentState::Deferred => incident_outcome::FAILED,
+        IncidentState::Open | IncidentState::Acting | IncidentState::Waiting | IncidentState::Remediating => {
+            debug_assert!(false, "only closed states have an outcome label");
+            incident_outcome::FAILED
+        }
+    }
+}
+
+/// The class label of an incident (unknown until diagnosed).
+pub fn class_label(record: &IncidentRecord) -> &'static str {
+    record.class.unwrap_or(FailureClass::Unknown).as_str()
+}
+
+/// The action label of an incident: the last action tried, or the one it closed with.
+pub fn last_action_label(record: &IncidentRecord) -> &str {
+    record.actions_taken.last().map(String::as_str).unwrap_or(ActionKind::LogAndWait.as_str())
+}
+
+/// Failures while moving an incident along.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Write one audit stage of `record`, using and advancing its sequence number.
+pub async fn audit(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    stage: Stage,
+    run_id: &str,
+    body: serde_json::Value,
+) -> Result<String, AuditError> {
+    let entry = AuditRecord {
+        schema: AUDIT_SCHEMA,
+        incident_id: record.incident_id.clone(),
+        job_name: record.job_name.clone(),
+        failed_run_id: record.failed_run_id.clone(),
+        run_id: run_id.to_string(),
+        stage,
+        seq: record.audit_seq,
+        at: context.ports.clock.now(),
+        body,
+    };
+    let key = context.audit.write_stage(record.opened_at, entry).await?;
+    record.audit_seq += 1;
+    Ok(key)
+}
+
+/// Where the incident's audit trail is, as an `s3://` URI.
+pub fn audit_location(context: &PipelineContext, record: &IncidentRecord) -> String {
+    let folder = incident_folder(context.audit.prefix(), record.opened_at, &record.job_name, &record.failed_run_id);
+    format!("s3://{}/{folder}", context.audit.bucket())
+}
+
+/// Store a transition; on success `record` becomes the stored version.
+pub async fn store(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
+    record.updated_at = context.ports.clock.now();
+    let stored = context.timed("UpdateItem", context.ports.incidents.update_incident(record)).await?;
+    *record = stored;
+    Ok(())
+}
+
+/// Close an incident in `state` at `closed_at`: audit, store, then count it
+/// (after the store, so a lost race is never counted twice).
+pub async fn close(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    state: IncidentState,
+    action: &str,
+    closed_at: DateTime<Utc>,
+) -> Result<(), StepError> {
+    debug_assert!(state.is_closed(), "close needs a closed state");
+    let mttr_s = (closed_at - record.opened_at).num_milliseconds().max(0) as f64 / 1_000.0;
+    let outcome = outcome_label(state);
+    let run_id = record.current_run_id.clone().unwrap_or_else(|| record.failed_run_id.clone());
+    audit(
+        context,
+        record,
+        Stage::Closed,
+        &run_id,
+        json!({"state": state.as_str(), "outcome": outcome, "action": action, "attempts": record.attempt,
+               "actions_taken": record.actions_taken, "closed_at": closed_at, "mttr_s": mttr_s}),
+    )
+    .await?;
+    record.state = state;
+    record.closed_at = Some(closed_at);
+    store(context, record).await?;
+    let class = class_label(record);
+    context.metrics.incidents_total.with_label_values(&[class, action, outcome]).inc();
+    if state == IncidentState::Resolved {
+        context.metrics.mttr_seconds.with_label_values(&[class]).observe(mttr_s);
+    }
+    if let Some(observer) = &context.observer {
+        observer.incident_closed(record, outcome);
+    }
+    tracing::info!(state = state.as_str(), action, mttr_s, "incident closed");
+    Ok(())
+}
+
+/// A fresh incident for the failure of (job, run) observed at `opened_at`.
+pub fn new_record(incident_id: &str, job_name: &str, run_id: &str, opened_at: DateTime<Utc>, message_id: &str, now: DateTime<Utc>) -> IncidentRecord {
+    IncidentRecord {
+        incident_id: incident_id.to_string(),
+        job_name: job_name.to_string(),
+        failed_run_id: run_id.to_string(),
+        opened_at,
+        state: IncidentState::Open,
+        attempt: 0,
+        actions_taken: Vec::new(),
+        class: None,
+        current_run_id: None,
+        run_started_at: None,
+        planned_action: None,
+        wait_until: None,
+        owner_message_id: message_id.to_string(),
+        updated_at: now,
+        closed_at: None,
+        audit_seq: 0,
+        version: 1,
+    }
+}

@@ -1,0 +1,195 @@
+//! `etl-medic demo`: the daemon's real worker pool and pipeline on the
+//! in-memory adapters, wired to the simulated Glue estate, on an
+//! accelerated clock. It serves `/metrics` while it runs, prints a line per
+//! closed incident, ends by itself and summarises incidents, actions,
+//! auto-resolution and time to fix against the manual baseline.
+
+pub mod clock;
+pub mod driver;
+pub mod seed;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::model::Mode;
+use crate::core::policy::Policy;
+use crate::core::safety::SafetySettings;
+use crate::daemon::context::PipelineContext;
+use crate::daemon::pool::{Health, WorkerPool};
+use crate::daemon::reconciler::refresh_queue_depth;
+use crate::daemon::settings::{DaemonSettings, JobSettings};
+use crate::daemon::wiring::InMemoryEstate;
+use crate::demo::clock::AcceleratedClock;
+use crate::demo::driver::{ChannelObserver, DemoIncident, Driver};
+use crate::demo::summary::DemoSummary;
+use crate::sim::{Estate, SimConfig};
+
+/// Longest the driver sleeps between looks at the estate.
+const FEED_TICK: Duration = Duration::from_millis(100);
+
+/// How a demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub incidents: usize,
+    pub seed: u64,
+    pub mode: Mode,
+    /// Address of /metrics; port 0 picks a free one.
+    pub listen: String,
+    /// Keep serving /metrics this long after the summary.
+    pub linger_secs: u64,
+    /// Simulated seconds per real second.
+    pub speedup: f64,
+    /// Real seconds after which the demo stops even if incidents are open.
+    pub time_limit_secs: u64,
+    pub sim: SimConfig,
+}
+
+/// The daemon settings the demo runs with: the simulated estate's jobs, a
+/// short long-poll so the demo ends promptly, quarantine allowed under the
+/// estate's source buckets.
+pub fn demo_settings(sim: &SimConfig, listen: &str) -> DaemonSettings {
+    let mut settings = DaemonSettings::default();
+    settings.queue.concurrency = 8;
+    settings.queue.wait_time_secs = 1;
+    settings.queue.visibility_timeout_secs = 30;
+    settings.queue.heartbeat_secs = 10;
+    settings.queue.depth_poll_secs = 1;
+    settings.incidents.reconcile_interval_secs = 3_600;
+    settings.shutdown.shutdown_grace_secs = 10;
+    settings.audit.bucket = "etl-medic-demo-audit".to_string();
+    settings.http.listen = listen.to_string();
+    for job in &sim.jobs {
+        settings.jobs.insert(
+            job.name.clone(),
+            JobSettings { tables: job.tables.clone(), risk_tier: Some(job.risk_tier), max_workers: Some(job.max_workers) },
+        );
+        if let Some((bucket, _)) = crate::ports::object_store::parse_s3_uri(&job.source_path) {
+            let allowed = format!("s3://{bucket}/");
+            if !settings.quarantine.allowed_prefixes.contains(&allowed) {
+                settings.quarantine.allowed_prefixes.push(allowed);
+            }
+        }
+    }
+    settings
+}
+
+fn progress_line(incident: &DemoIncident, total: usize) -> String {
+    let actions: Vec<&str> = incident.actions.iter().map(|kind| kind.as_str()).collect();
+    let diagnosed = incident.diagnosed.map_or("unknown", |class| class.as_str());
+    let fixed = incident.minutes_to_fix.map_or_else(String::new, |minutes| {
+        let who = if incident.resolution == Some(crate::sim::Resolution::Human) { "by a person" } else { "automatically" };
+        if minutes < 120.0 { format!("fixed {who} in {minutes:.0} min") } else { format!("fixed {who} in {:.1} h", minutes / 60.0) }
+    });
+    format!(
+        "[{:>3}/{total}] {:<20} {:<20} {:<45} {:<10} {fixed}",
+        incident.number,
+        incident.job_name,
+        diagnosed,
+        if actions.is_empty() { "-".to_string() } else { actions.join(" -> ") },
+        incident.outcome.unwrap_or("?"),
+    )
+}
+
+fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64> {
+    let mut replacements = BTreeMap::new();
+    for family in registry.gather() {
+        if family.name() != "etl_medic_safety_replacements_total" {
+            continue;
+        }
+        for metric in family.get_metric() {
+            let rule = metric.get_label().iter().find(|label| label.name() == "rule").map(|label| label.value().to_string());
+            let count = metric.get_counter().get_value() as u64;
+            if let Some(rule) = rule.filter(|_| count > 0) {
+                replacements.insert(rule, count);
+            }
+        }
+    }
+    replacements
+}
+
+/// Run the demo; progress goes to `progress`, the summary to `out`.
+pub async fn run(
+    options: DemoOptions,
+    mut safety: SafetySettings,
+    policy: Policy,
+    progress: &mut (dyn Write + Send),
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<DemoSummary> {
+    let simulator = Estate::new(options.sim.clone(), options.seed);
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(&options.sim.estate.start_time)
+        .map(|time| time.with_timezone(&Utc))
+        .unwrap_or_default();
+    let clock = Arc::new(AcceleratedClock::new(start, options.speedup));
+    let estate = Arc::new(InMemoryEstate::new(clock.clone(), Duration::from_secs(30), options.speedup));
+    let settings = demo_settings(&options.sim, &options.listen);
+    safety.mode = Some(options.mode);
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let registry = prometheus::Registry::new();
+    let policy_version = policy.version();
+    let context = PipelineContext::new(estate.ports(), settings.clone(), safety, policy, &registry, Some(Arc::new(ChannelObserver { sender })))
+        .context("declaring metrics")?;
+    let context = Arc::new(context);
+    let health = Health::new();
+
+    let listener = tokio::net::TcpListener::bind(&options.listen).await.with_context(|| format!("binding {}", options.listen))?;
+    let metrics_url = format!("http://{}/metrics", listener.local_addr().context("reading the bound address")?);
+    writeln!(progress, "etl-medic demo: serving {metrics_url} while it runs")?;
+    let http_stop = CancellationToken::new();
+    let server = tokio::spawn(crate::http::serve(listener, crate::http::router(registry.clone(), health.clone()), http_stop.clone()));
+    let pool_stop = CancellationToken::new();
+    let pool = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(pool_stop.clone()));
+    let background = tokio::spawn(crate::daemon::reconciler::run_background(context.clone(), pool_stop.clone()));
+
+    let clock_view = clock.clone();
+    let mut driver = Driver::new(estate.clone(), simulator, clock, settings.logs.clone(), options.mode, options.incidents);
+    driver.feed();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(options.time_limit_secs);
+    while !driver.is_done() {
+        // Wake for the next failure of the estate, or at least every 100 ms.
+        let next_feed = driver
+            .next_failure_at()
+            .map(|at| clock_view.real_until(at))
+            .unwrap_or(FEED_TICK)
+            .min(FEED_TICK);
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = tokio::time::sleep(next_feed) => {
+                driver.feed();
+                continue;
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                writeln!(progress, "etl-medic demo: time limit reached with incidents still open")?;
+                break;
+            }
+        };
+        let Some(event) = event else { break };
+        let total = driver.total();
+        if let Some(closed) = driver.handle(event) {
+            writeln!(progress, "{}", progress_line(closed, total))?;
+        }
+    }
+    pool_stop.cancel();
+    pool.await.context("worker pool task")?;
+    background.await.context("background task")?;
+    if let Err(error) = refresh_queue_depth(&context).await {
+        tracing::warn!(error = %error, "demo: final queue depth not read");
+    }
+    let summary = DemoSummary::from_incidents(&driver.finished, options.incidents, options.mode, policy_version, options.seed, safety_replacements(&registry), metrics_url);
+    writeln!(out, "{summary}")?;
+    out.flush()?;
+    if options.linger_secs > 0 {
+        writeln!(progress, "etl-medic demo: serving /metrics for {} more seconds", options.linger_secs)?;
+        tokio::time::sleep(Duration::from_secs(options.linger_secs)).await;
+    }
+    http_stop.cancel();
+    server.await.context("http task")?.context("serving http")?;
+    Ok(summary)
+}

@@ -1,0 +1,143 @@
+//! The demo's closing summary: how many incidents, what was done, how many
+//! were fixed without a person, and the time to fix against the manual
+//! baseline of about 2.5 working days that DESIGN.md starts from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::core::model::{ActionKind, Mode};
+use crate::demo::driver::DemoIncident;
+use crate::sim::Resolution;
+
+/// The manual baseline: 2.5 working days, counted as 60 hours of elapsed time.
+pub const MANUAL_BASELINE_MINUTES: f64 = 2.5 * 24.0 * 60.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoSummary {
+    pub mode: Mode,
+    pub policy_version: String,
+    pub seed: u64,
+    pub incidents: usize,
+    pub finished: usize,
+    pub fixed_without_a_person: usize,
+    pub fixed_by_a_person: usize,
+    pub actions: BTreeMap<ActionKind, usize>,
+    pub safety_replacements: BTreeMap<String, u64>,
+    /// Minutes to fix, incidents fixed without a person.
+    pub automatic_minutes: Vec<f64>,
+    /// Minutes to fix, every finished incident.
+    pub all_minutes: Vec<f64>,
+    pub metrics_url: String,
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+fn readable_minutes(minutes: f64) -> String {
+    if minutes < 120.0 { format!("{minutes:.0} min") } else { format!("{:.1} h", minutes / 60.0) }
+}
+
+impl DemoSummary {
+    pub fn from_incidents(
+        finished: &[DemoIncident],
+        incidents: usize,
+        mode: Mode,
+        policy_version: String,
+        seed: u64,
+        safety_replacements: BTreeMap<String, u64>,
+        metrics_url: String,
+    ) -> DemoSummary {
+        let mut actions: BTreeMap<ActionKind, usize> = BTreeMap::new();
+        let mut automatic_minutes = Vec::new();
+        let mut all_minutes = Vec::new();
+        let mut fixed_by_a_person = 0;
+        for incident in finished {
+            for kind in &incident.actions {
+                *actions.entry(*kind).or_default() += 1;
+            }
+            let escalated_after_a_failed_action = incident.outcome == Some("escalated") && !incident.actions.contains(&ActionKind::Escalate);
+            if escalated_after_a_failed_action {
+                *actions.entry(ActionKind::Escalate).or_default() += 1;
+            }
+            let Some(minutes) = incident.minutes_to_fix else { continue };
+            all_minutes.push(minutes);
+            match incident.resolution {
+                Some(Resolution::Remediated) => automatic_minutes.push(minutes),
+                Some(Resolution::Human) => fixed_by_a_person += 1,
+                None => {}
+            }
+        }
+        DemoSummary {
+            mode,
+            policy_version,
+            seed,
+            incidents,
+            finished: finished.len(),
+            fixed_without_a_person: automatic_minutes.len(),
+            fixed_by_a_person,
+            actions,
+            safety_replacements,
+            automatic_minutes,
+            all_minutes,
+            metrics_url,
+        }
+    }
+
+    /// Share of all incidents fixed without a person.
+    pub fn auto_resolution_rate(&self) -> f64 {
+        if self.incidents == 0 { 0.0 } else { self.fixed_without_a_person as f64 / self.incidents as f64 }
+    }
+}
+
+impl fmt::Display for DemoSummary {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "etl-medic demo: {} incidents on the simulated Glue estate (seed {}, {} mode, policy {})", self.incidents, self.seed, self.mode.as_str(), self.policy_version)?;
+        if self.finished < self.incidents {
+            writeln!(out, "  unfinished:              {} (the demo's time limit ran out)", self.incidents - self.finished)?;
+        }
+        writeln!(out, "  fixed without a person:  {} ({:.0}%)", self.fixed_without_a_person, 100.0 * self.auto_resolution_rate())?;
+        writeln!(out, "  fixed by a person:       {}", self.fixed_by_a_person)?;
+        let actions: Vec<String> = self.actions.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
+        let verb = if self.mode == Mode::Shadow { "would have done" } else { "actions" };
+        writeln!(out, "  {verb}: {}", if actions.is_empty() { "none".to_string() } else { actions.join(", ") })?;
+        if !self.safety_replacements.is_empty() {
+            let rules: Vec<String> = self.safety_replacements.iter().map(|(rule, count)| format!("{rule} {count}")).collect();
+            writeln!(out, "  safety replaced proposals: {}", rules.join(", "))?;
+        }
+        if let (Some(median_minutes), Some(mean_minutes)) = (median(&self.automatic_minutes), mean(&self.automatic_minutes)) {
+            writeln!(
+                out,
+                "  time to fix without a person: median {}, mean {} ({:.0}x faster than the manual baseline of 2.5 working days)",
+                readable_minutes(median_minutes),
+                readable_minutes(mean_minutes),
+                MANUAL_BASELINE_MINUTES / mean_minutes.max(1.0)
+            )?;
+        }
+        if let Some(mean_all) = mean(&self.all_minutes) {
+            writeln!(out, "  time to fix, every incident (people included): mean {} vs manual baseline {}", readable_minutes(mean_all), readable_minutes(MANUAL_BASELINE_MINUTES))?;
+        }
+        write!(out, "  metrics: {}", self.metrics_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_are_computed_over_what_they_say() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(mean(&[1.0, 3.0]), Some(2.0));
+        assert_eq!(mean(&[]), None);
+        assert_eq!(readable_minutes(90.0), "90 min");
+        assert_eq!(readable_minutes(180.0), "3.0 h");
+        assert_eq!(MANUAL_BASELINE_MINUTES, 3_600.0);
+    }
+}

@@ -1,0 +1,190 @@
+//! The incident store port (DynamoDB with conditional writes): the shared
+//! memory of every worker in every container. It gives exactly-once effects
+//! on top of at-least-once delivery (a claim per job run), the incident state
+//! machine with optimistic versioning, the map from runs we started to their
+//! incident, per-job action budgets and the fleet counters the safety layer's
+//! rate limit and circuit breaker read.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::{Action, FailureClass};
+use crate::ports::PortError;
+
+/// Who took responsibility for one failed run's event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClaim {
+    pub job_name: String,
+    pub run_id: String,
+    pub incident_id: String,
+    /// The queue message that carries the claim; its redeliveries resume the
+    /// work, any other message with the same run is a duplicate.
+    pub message_id: String,
+    pub claimed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This caller now owns the run's event.
+    Claimed,
+    /// Someone claimed it before; here is their claim.
+    AlreadyClaimed(RunClaim),
+}
+
+/// The incident state machine (see `daemon::incident` for the transitions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Claimed; evidence and decision under way.
+    Open,
+    /// A permitted action is being carried out right now (guards StartJobRun).
+    Acting,
+    /// `wait_and_retry`: the message is hidden until `wait_until`, then the planned run starts.
+    Waiting,
+    /// We started `current_run_id` and wait for its terminal event.
+    Remediating,
+    /// Closed: a run we started succeeded, or the job healed by itself.
+    Resolved,
+    /// Closed: handed to a person.
+    Escalated,
+    /// Closed: shadow mode recorded what it would have done.
+    Shadowed,
+    /// Closed: an action could not be carried out and escalation failed too.
+    Failed,
+    /// Closed without action: Glue's own retry (MaxRetries) will rerun the job.
+    Deferred,
+}
+
+impl IncidentState {
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            IncidentState::Resolved
+                | IncidentState::Escalated
+                | IncidentState::Shadowed
+                | IncidentState::Failed
+                | IncidentState::Deferred
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Acting => "acting",
+            IncidentState::Waiting => "waiting",
+            IncidentState::Remediating => "remediating",
+            IncidentState::Resolved => "resolved",
+            IncidentState::Escalated => "escalated",
+            IncidentState::Shadowed => "shadowed",
+            IncidentState::Failed => "failed",
+            IncidentState::Deferred => "deferred",
+        }
+    }
+}
+
+/// One incident: a failed run and everything done about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    pub incident_id: String,
+    pub job_name: String,
+    /// The run whose failure opened the incident.
+    pub failed_run_id: String,
+    /// Event time of the original failure; MTTR is measured from here.
+    pub opened_at: DateTime<Utc>,
+    pub state: IncidentState,
+    /// Remediations tried so far.
+    pub attempt: u32,
+    pub actions_taken: Vec<String>,
+    pub class: Option<FailureClass>,
+    /// The run we started last and wait for.
+    pub current_run_id: Option<String>,
+    pub run_started_at: Option<DateTime<Utc>>,
+    /// The permitted action a `Waiting` incident carries out when it is due.
+    pub planned_action: Option<Action>,
+    pub wait_until: Option<DateTime<Utc>>,
+    /// The message whose redeliveries may resume this incident.
+    pub owner_message_id: String,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Next audit record sequence number of this incident.
+    pub audit_seq: u32,
+    /// Optimistic concurrency: the version stored; `update_incident` succeeds
+    /// only if the stored version still equals this one.
+    pub version: u64,
+}
+
+/// Answer of a budget request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetGrant {
+    pub granted: bool,
+    /// Units used in the current window, this request included when granted.
+    pub used: u32,
+}
+
+/// Fleet-wide facts over a recent window, for the safety layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FleetCounters {
+    /// Budget units granted to any job in the window (fleet rate).
+    pub actions_in_window: u32,
+    pub remediations_succeeded_in_window: u32,
+    pub remediations_failed_in_window: u32,
+    /// Remediation outcomes that failed in a row, most recent first.
+    pub consecutive_failures: u32,
+}
+
+/// Contract (every write is a conditional write; nothing here is last-writer-wins):
+/// - `claim_run` records the claim if and only if no claim exists for
+///   (job_name, run_id); otherwise it returns the existing claim unchanged.
+///   Of N concurrent callers exactly one gets `Claimed`.
+/// - `create_incident` stores a new record (with `version` 1) if its id is
+///   unused, else `Conflict`. `update_incident(record)` stores `record` with
+///   `version + 1` if the stored version equals `record.version`, and returns
+///   the stored record; else `Conflict` and nothing changes. Unknown id is `NotFound`.
+/// - `link_run` records that we started `run_id` for `incident_id`;
+///   `incident_for_run` reads it back (None if we did not start that run).
+/// - `list_open_runs` returns up to `limit` incidents in state `Remediating`
+///   (for the reconciler), in no particular order.
+/// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
+///   if fewer than `limit` were granted for `job` in the aligned window of
+///   `window_secs` containing `now`, shared by every worker.
+/// - `budget_used(job, window_secs, now)` reads the grants of that window
+///   without consuming (what the safety layer is shown before deciding).
+/// - `record_remediation_outcome` and `fleet_counters` keep and read the
+///   fleet's recent remediation outcomes and grants.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    async fn claim_run(&self, claim: &RunClaim) -> Result<ClaimOutcome, PortError>;
+
+    async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError>;
+
+    async fn get_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError>;
+
+    async fn update_incident(&self, record: &IncidentRecord) -> Result<IncidentRecord, PortError>;
+
+    async fn link_run(&self, job_name: &str, run_id: &str, incident_id: &str) -> Result<(), PortError>;
+
+    async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError>;
+
+    async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError>;
+
+    async fn consume_budget(
+        &self,
+        job_name: &str,
+        window_secs: u64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetGrant, PortError>;
+
+    async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError>;
+
+    async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError>;
+
+    async fn fleet_counters(&self, window_secs: u64, now: DateTime<Utc>) -> Result<FleetCounters, PortError>;
+}
+
+/// The id of the incident opened by the failure of (job, run): stable, so
+/// every worker derives the same id from the same event.
+pub fn incident_id_for(job_name: &str, failed_run_id: &str) -> String {
+    format!("{job_name}/{failed_run_id}")
+}

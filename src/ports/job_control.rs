@@ -1,0 +1,73 @@
+//! The job control port (Glue jobs API): read a run, a job definition and its
+//! history; start a run. The only mutation is `start_job_run`, which the
+//! executor calls only with a safety permit.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::core::event::JobRunState;
+use crate::ports::PortError;
+
+/// One job run as GetJobRun/GetJobRuns describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    pub id: String,
+    pub job_name: String,
+    pub state: JobRunState,
+    pub arguments: BTreeMap<String, String>,
+    pub error_message: Option<String>,
+    pub worker_type: Option<String>,
+    pub number_of_workers: Option<u32>,
+    pub execution_time_s: Option<u64>,
+    pub timeout_minutes: Option<u64>,
+    pub started_on: Option<DateTime<Utc>>,
+    pub completed_on: Option<DateTime<Utc>>,
+    /// Glue's own retry counter: 0 for the first run, n for Glue's n-th retry.
+    pub attempt: u32,
+    /// Set on runs Glue started as a retry of another run.
+    pub previous_run_id: Option<String>,
+}
+
+/// What GetJob says that matters to remediation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobDefinition {
+    pub name: String,
+    /// Glue's built-in retries. While `JobRun::attempt < max_retries` Glue
+    /// itself will start another run, and etl-medic must not race it.
+    pub max_retries: u32,
+    pub worker_type: Option<String>,
+    pub number_of_workers: Option<u32>,
+    pub timeout_minutes: Option<u64>,
+    pub default_arguments: BTreeMap<String, String>,
+}
+
+/// A StartJobRun call. `arguments` replace the job's default arguments key
+/// by key (Glue semantics); `None` overrides keep the job's own setting.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StartRunRequest {
+    pub job_name: String,
+    pub arguments: BTreeMap<String, String>,
+    pub worker_type: Option<String>,
+    pub number_of_workers: Option<u32>,
+    pub timeout_minutes: Option<u64>,
+}
+
+/// Contract:
+/// - `get_job_run` / `get_job` give `NotFound` for an unknown job or run.
+/// - `get_job_runs` returns at most `max_runs` runs of the job, newest first
+///   (by start time), the failed run itself included.
+/// - `start_job_run` starts exactly one run per successful call and returns
+///   its id; it is not idempotent, so callers guard it with the incident
+///   store. A concurrent-runs limit is `Rejected`, throttling `Throttled`.
+#[async_trait]
+pub trait JobControl: Send + Sync {
+    async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError>;
+
+    async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError>;
+
+    async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError>;
+
+    async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError>;
+}

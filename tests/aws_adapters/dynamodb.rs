@@ -1,0 +1,171 @@
+//! DynamoIncidentStore: exactly-once claims under concurrency, versioned
+//! incident updates, run links, the reconciler's open runs, shared budgets
+//! and fleet counters, all through conditional writes on one table.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use etl_medic::adapters::aws::DynamoIncidentStore;
+use etl_medic::ports::{ClaimOutcome, IncidentRecord, IncidentState, IncidentStore, RunClaim};
+
+use crate::support::{Moto, create_incident_table};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn incident(id: &str, state: IncidentState) -> IncidentRecord {
+    IncidentRecord {
+        incident_id: id.into(),
+        job_name: "orders_daily".into(),
+        failed_run_id: "jr_1".into(),
+        opened_at: at("2026-11-29T02:00:00Z"),
+        state,
+        attempt: 0,
+        actions_taken: vec![],
+        class: None,
+        current_run_id: None,
+        run_started_at: None,
+        planned_action: None,
+        wait_until: None,
+        owner_message_id: "m-1".into(),
+        updated_at: at("2026-11-29T02:00:00Z"),
+        closed_at: None,
+        audit_seq: 0,
+        version: 0,
+    }
+}
+
+#[tokio::test]
+async fn of_many_concurrent_claims_of_one_run_exactly_one_wins() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = Arc::new(DynamoIncidentStore::new(&moto.connection(), "incidents"));
+
+    let mut tasks = Vec::new();
+    for worker in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let claim = RunClaim {
+                job_name: "orders_daily".into(),
+                run_id: "jr_1".into(),
+                incident_id: "orders_daily/jr_1".into(),
+                message_id: format!("m-{worker}"),
+                claimed_at: at("2026-11-29T02:00:05Z"),
+            };
+            store.claim_run(&claim).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers_saw = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            ClaimOutcome::Claimed => winners.push(()),
+            ClaimOutcome::AlreadyClaimed(existing) => losers_saw.push(existing.message_id),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(losers_saw.len(), 15);
+    assert!(losers_saw.windows(2).all(|pair| pair[0] == pair[1]), "every loser sees the same winner");
+}
+
+#[tokio::test]
+async fn incidents_update_only_from_the_version_read() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = DynamoIncidentStore::new(&moto.connection(), "incidents");
+
+    store.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap();
+    let duplicate = store.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap_err();
+    assert!(duplicate.is_conflict());
+
+    let stored = store.get_incident("orders_daily/jr_1").await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    let mut acting = stored.clone();
+    acting.state = IncidentState::Acting;
+    acting.attempt = 1;
+    let updated = store.update_incident(&acting).await.unwrap();
+    assert_eq!(updated.version, 2);
+
+    // A second worker still holding version 1 loses and changes nothing.
+    let mut stale = stored.clone();
+    stale.state = IncidentState::Escalated;
+    assert!(store.update_incident(&stale).await.unwrap_err().is_conflict());
+    let current = store.get_incident("orders_daily/jr_1").await.unwrap().unwrap();
+    assert_eq!((current.state, current.attempt, current.version), (IncidentState::Acting, 1, 2));
+
+    let unknown = store.update_incident(&incident("orders_daily/jr_9", IncidentState::Open)).await.unwrap_err();
+    assert!(unknown.is_not_found(), "{unknown:?}");
+    assert_eq!(store.get_incident("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn started_runs_lead_back_to_their_incident_and_open_runs_are_listed() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = DynamoIncidentStore::new(&moto.connection(), "incidents");
+
+    store.link_run("orders_daily", "jr_2", "orders_daily/jr_1").await.unwrap();
+    assert_eq!(store.incident_for_run("orders_daily", "jr_2").await.unwrap().as_deref(), Some("orders_daily/jr_1"));
+    assert_eq!(store.incident_for_run("orders_daily", "jr_3").await.unwrap(), None);
+
+    store.create_incident(&incident("a/jr_1", IncidentState::Remediating)).await.unwrap();
+    store.create_incident(&incident("b/jr_1", IncidentState::Remediating)).await.unwrap();
+    store.create_incident(&incident("c/jr_1", IncidentState::Resolved)).await.unwrap();
+    let open = store.list_open_runs(10).await.unwrap();
+    let mut ids: Vec<String> = open.into_iter().map(|record| record.incident_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["a/jr_1".to_string(), "b/jr_1".to_string()]);
+    assert_eq!(store.list_open_runs(1).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_budget_is_shared_by_concurrent_workers_per_window() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = Arc::new(DynamoIncidentStore::new(&moto.connection(), "incidents"));
+    let now = at("2026-11-29T02:10:00Z");
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.consume_budget("orders_daily", 3_600, 3, now).await.unwrap() }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        let grant = task.await.unwrap();
+        if grant.granted {
+            granted += 1;
+        } else {
+            assert_eq!(grant.used, 3);
+        }
+    }
+    assert_eq!(granted, 3);
+    assert_eq!(store.budget_used("orders_daily", 3_600, now).await.unwrap(), 3);
+    // The next window has a fresh budget; another job's is separate.
+    assert!(store.consume_budget("orders_daily", 3_600, 3, now + Duration::hours(1)).await.unwrap().granted);
+    assert_eq!(store.budget_used("orders_daily", 3_600, now + Duration::hours(1)).await.unwrap(), 1);
+    assert!(store.consume_budget("refunds", 3_600, 3, now).await.unwrap().granted);
+
+    let counters = store.fleet_counters(3_600, now).await.unwrap();
+    assert_eq!(counters.actions_in_window, 4, "3 for orders_daily and 1 for refunds in this window");
+}
+
+#[tokio::test]
+async fn fleet_counters_count_outcomes_in_the_window_and_the_failure_streak() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = DynamoIncidentStore::new(&moto.connection(), "incidents");
+    let now = at("2026-11-29T03:00:00Z");
+
+    store.record_remediation_outcome(true, now - Duration::hours(3)).await.unwrap();
+    store.record_remediation_outcome(true, now - Duration::minutes(30)).await.unwrap();
+    store.record_remediation_outcome(false, now - Duration::minutes(20)).await.unwrap();
+    store.record_remediation_outcome(false, now - Duration::minutes(10)).await.unwrap();
+
+    let counters = store.fleet_counters(3_600, now).await.unwrap();
+    assert_eq!(counters.remediations_succeeded_in_window, 1);
+    assert_eq!(counters.remediations_failed_in_window, 2);
+    assert_eq!(counters.consecutive_failures, 2);
+    assert_eq!(counters.actions_in_window, 0);
+}

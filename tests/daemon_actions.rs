@@ -1,0 +1,288 @@
+//! Each action kind, end to end on the in-memory estate: a Glue failure
+//! event goes in through the queue and the real worker pool, and the right
+//! effect is observed in the adapters (a new job run with the right
+//! arguments and capacity, the old columns after a rollback, objects moved
+//! after a quarantine, a packet sent after an escalation); shadow mode
+//! changes nothing.
+
+mod daemon_support;
+
+use daemon_support::Harness;
+use etl_medic::core::model::Mode;
+use etl_medic::ports::IncidentState;
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_failure_is_retried_with_the_failed_runs_arguments() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "An error occurred while calling o112.pyWriteDynamicFrame. Connection reset by peer",
+        &["java.net.SocketException: Connection reset by peer"],
+        &[("--day", "2026-11-28")],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "a run was started; incidents: {:?}", harness.estate.incidents.incidents());
+    let started = harness.estate.job_control.started_requests();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].arguments.get("--day").map(String::as_str), Some("2026-11-28"));
+    assert_eq!(started[0].number_of_workers, None, "a plain retry keeps the job's capacity");
+    let incident = &harness.estate.incidents.incidents()[0];
+    assert_eq!(incident.state, IncidentState::Remediating);
+    assert_eq!(incident.actions_taken, vec!["retry".to_string()]);
+    assert!(harness.estate.queue.is_empty(), "the message was deleted once the run was recorded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_out_of_memory_failure_is_rerun_with_more_workers() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Command failed with exit code 137",
+        &["java.lang.OutOfMemoryError: Java heap space", "Container killed by YARN for exceeding memory limits. 5.5 GB of 5.5 GB physical memory used."],
+        &[],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let started = &harness.estate.job_control.started_requests()[0];
+    let workers = started.number_of_workers.expect("capacity override");
+    assert!(workers > 10 && workers <= 40, "more workers, within the job's max_workers: {workers}");
+    assert_eq!(started.worker_type.as_deref(), Some("G.1X"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaking_schema_drift_rolls_the_table_back_then_reruns() {
+    use etl_medic::core::evidence::{Column, TableVersion};
+    use etl_medic::ports::Catalog;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let columns = |amount: &str| vec![
+        Column { name: "id".into(), data_type: "bigint".into() },
+        Column { name: "amount".into(), data_type: amount.into() },
+    ];
+    harness.estate.catalog.put_table(
+        "sales",
+        "orders",
+        vec![
+            TableVersion { version_id: "4".into(), updated_at: Some("2026-11-29T01:10:00Z".into()), columns: columns("string") },
+            TableVersion { version_id: "3".into(), updated_at: Some("2026-11-20T09:00:00Z".into()), columns: columns("double") },
+        ],
+        None,
+    );
+    // A successful run before the drift makes version 3 the known-good one.
+    harness.estate.job_control.put_run(etl_medic::ports::JobRun {
+        id: "jr_0".into(),
+        job_name: "orders_daily".into(),
+        state: etl_medic::core::event::JobRunState::Succeeded,
+        arguments: Default::default(),
+        error_message: None,
+        worker_type: Some("G.1X".into()),
+        number_of_workers: Some(10),
+        execution_time_s: Some(290),
+        timeout_minutes: Some(60),
+        started_on: Some(daemon_support::at("2026-11-28T02:00:00Z")),
+        completed_on: Some(daemon_support::at("2026-11-28T02:05:00Z")),
+        attempt: 0,
+        previous_run_id: None,
+    });
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "AnalysisException: cannot resolve 'CAST(amount AS DOUBLE)' due to data type mismatch: column amount type changed",
+        &["org.apache.spark.sql.AnalysisException: Parquet column cannot be converted in file s3://lake/raw/orders/part-0001.parquet. Column: [amount], Expected: double, Found: BINARY"],
+        &[],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let table = harness.estate.catalog.get_table("sales", "orders").await.unwrap();
+    assert_eq!(table.columns[1].data_type, "double", "the old column type is back");
+    assert_eq!(table.version_id.as_deref(), Some("5"), "the rollback is a new version");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_records_named_in_the_error_are_moved_to_quarantine_then_rerun() {
+    use etl_medic::ports::ObjectStore;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.objects.put_object("lake", "raw/orders/2026-11-28/part-0007.json", b"{bad".to_vec(), "application/json").await.unwrap();
+    // Quarantine may move only a small fraction of the input: 1 object of 30.
+    for part in 8..37 {
+        let key = format!("raw/orders/2026-11-28/part-{part:04}.json");
+        harness.estate.objects.put_object("lake", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        &["org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json"],
+        &[("--source_path", "s3://lake/raw/orders/2026-11-28/")],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let lake = harness.estate.objects.objects_under("lake", "");
+    let keys: Vec<&str> = lake.iter().map(|(key, _)| key.as_str()).collect();
+    assert!(!keys.contains(&"raw/orders/2026-11-28/part-0007.json"), "the bad object left the input: {keys:?}");
+    assert!(keys.iter().any(|key| key.ends_with("raw/orders/2026-11-28/part-0007.json") && !key.starts_with("raw/")), "{keys:?}");
+    assert!(keys.contains(&"raw/orders/2026-11-28/part-0008.json"), "good objects stay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_code_bug_is_escalated_with_its_evidence_and_nothing_runs() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "NameError: name 'spark_sesion' is not defined",
+        &["Traceback (most recent call last):", "  File \"/tmp/orders.py\", line 12, in <module>", "NameError: name 'spark_sesion' is not defined"],
+        &[],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let escalation = &harness.estate.notifier.published()[0];
+    assert_eq!(escalation.packet.job_name, "orders_daily");
+    assert_eq!(escalation.packet.diagnosis["class"], "code_bug");
+    assert!(escalation.packet.log_excerpt.iter().any(|line| line.contains("NameError")));
+    assert!(escalation.packet.audit_prefix.starts_with("s3://etl-medic-audit/audit/2026/11/29/orders_daily/jr_1/"));
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert_eq!(harness.estate.incidents.incidents()[0].state, IncidentState::Escalated);
+    assert!(harness.metrics_text().contains("etl_medic_escalations_total{class=\"code_bug\"} 1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_source_waits_on_the_message_then_reruns() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "AnalysisException: Path does not exist: s3://lake/raw/orders/2026-11-29/",
+        &["pyspark.sql.utils.AnalysisException: Path does not exist: s3://lake/raw/orders/2026-11-29/"],
+        &[],
+    );
+    harness.estate.queue.push(body);
+    let (waiting, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state == IncidentState::Waiting))
+        .await;
+    assert!(waiting, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty(), "nothing runs during the wait");
+    assert_eq!(harness.estate.queue.len(), 1, "the wait is carried by the message, not a task");
+    let wait_until = harness.estate.incidents.incidents()[0].wait_until.expect("a due time");
+    let delay = (wait_until - etl_medic::ports::Clock::now(harness.clock.as_ref())).num_seconds();
+    assert!(delay > 0);
+    harness.clock.advance(chrono::Duration::seconds(delay));
+    let (reached, _) = harness.run_pool_until(delay as u64 + 60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "the rerun starts once the message comes back: {:?}", harness.decisions());
+    assert_eq!(harness.estate.incidents.incidents()[0].actions_taken, vec!["wait_and_retry".to_string()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_records_the_would_be_action_and_touches_nothing() {
+    let harness = Harness::new(Mode::Shadow);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]);
+    harness.estate.queue.push(body);
+    let (reached, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state == IncidentState::Shadowed))
+        .await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published().is_empty());
+    let execution = harness.audit_records().into_iter().find(|(_, record)| record["stage"] == "execution").expect("an execution record");
+    assert_eq!(execution.1["body"]["shadow"], true);
+    assert_eq!(execution.1["body"]["would_do"]["kind"], "retry");
+    assert!(harness.metrics_text().contains("outcome=\"shadowed\""));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quarantine_outside_the_allowed_prefixes_moves_nothing_and_escalates() {
+    use etl_medic::ports::ObjectStore;
+    let mut settings = daemon_support::settings();
+    settings.quarantine.allowed_prefixes = vec!["s3://other-bucket/".to_string()];
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    for part in 7..37 {
+        let key = format!("raw/orders/2026-11-28/part-{part:04}.json");
+        harness.estate.objects.put_object("lake", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        &["org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json"],
+        &[("--source_path", "s3://lake/raw/orders/2026-11-28/")],
+    );
+    harness.estate.queue.push(body);
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert_eq!(harness.estate.objects.objects_under("lake", "raw/").len(), 30, "nothing moved");
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    assert!(packet.blocked_because.as_deref().unwrap_or_default().contains("allowed quarantine prefix"), "{packet:?}");
+    assert_eq!(packet.tried, vec!["quarantine_bad_records".to_string()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_job_is_never_touched_without_approval() {
+    let mut settings = daemon_support::settings();
+    settings.jobs.insert(
+        "payroll".to_string(),
+        etl_medic::daemon::settings::JobSettings { tables: vec![], risk_tier: Some(etl_medic::core::model::RiskTier::Critical), max_workers: None },
+    );
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("payroll", 0);
+    harness.estate.queue.push(harness.failed_run("payroll", "jr_9", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"critical_job_requires_approval\"} 1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_records_without_named_objects_rerun_with_the_bad_records_argument() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST.",
+        &["org.apache.spark.SparkException: Malformed records are detected in record parsing. Parse Mode: FAILFAST."],
+        &[("--day", "2026-11-28")],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let started = &harness.estate.job_control.started_requests()[0];
+    let diverted = started.arguments.get("--bad_records_path").cloned().unwrap_or_default();
+    assert!(diverted.ends_with("orders_daily/jr_1/"), "{:?}", started.arguments);
+    assert_eq!(started.arguments.get("--day").map(String::as_str), Some("2026-11-28"), "the run's own arguments stay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
+    let mut safety = daemon_support::safety(Mode::Auto);
+    safety.replacement = etl_medic::core::safety::Replacement::LogAndWait;
+    // This fleet allows no rerun for transient failures: the proposed retry is blocked.
+    safety.allowlist.insert(etl_medic::core::model::FailureClass::TransientInfra, vec![etl_medic::core::model::ActionKind::LogAndWait]);
+    let harness = Harness::with(daemon_support::settings(), safety);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    let (closed, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed()))
+        .await;
+    assert!(closed, "decisions: {:?}", harness.decisions());
+    let incident = &harness.estate.incidents.incidents()[0];
+    assert_eq!(incident.state, IncidentState::Deferred, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published().is_empty());
+    assert!(harness.metrics_text().contains("etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"failed\"} 1"));
+    assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
+}

@@ -1,0 +1,183 @@
+//! Delivery semantics on the in-memory queue through the real pool:
+//! at-least-once delivery gives exactly-once effects, poison messages reach
+//! the DLQ without stopping the worker, the follow-up event of a run we
+//! started closes or continues its incident, and the reconciler replays
+//! events that never came.
+
+mod daemon_support;
+
+use std::time::Duration;
+
+use daemon_support::{Harness, START, event};
+use etl_medic::core::event::JobRunState;
+use etl_medic::core::model::Mode;
+use etl_medic::daemon::reconciler::reconcile_once;
+use etl_medic::ports::IncidentState;
+
+const RESET: &str = "An error occurred while calling o112.pyWriteDynamicFrame. Connection reset by peer";
+
+fn transient_failure(harness: &Harness, run_id: &str) -> String {
+    harness.failed_run("orders_daily", run_id, RESET, &["java.net.SocketException: Connection reset by peer"], &[])
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_event_three_times_across_concurrent_handlers_starts_one_run() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = transient_failure(&harness, "jr_1");
+    for _ in 0..3 {
+        harness.estate.queue.push(body.clone());
+    }
+    let (drained, _) = harness.run_pool_until(30, |harness| harness.estate.queue.is_empty()).await;
+    assert!(drained, "all three deliveries were acknowledged");
+    assert_eq!(harness.estate.job_control.started_requests().len(), 1);
+    assert_eq!(harness.estate.incidents.incidents().len(), 1);
+    assert!(harness.metrics_text().contains("etl_medic_events_ignored_total 2"), "two duplicates counted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_malformed_message_is_never_deleted_and_the_worker_goes_on() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push("this is not json");
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "the good message was worked on");
+    assert_eq!(harness.estate.queue.pending_bodies(), vec!["this is not json".to_string()]);
+    assert!(harness.metrics_text().contains("etl_medic_poison_messages_total{reason=\"not_json\"}"));
+    // After maxReceiveCount deliveries the redrive policy moves it to the DLQ.
+    let (dead, _) = harness.run_pool_until(600, |harness| !harness.estate.queue.dead_letter_bodies().is_empty()).await;
+    assert!(dead, "the poison message reached the DLQ");
+    let poison_audits = harness.audit_records().into_iter().filter(|(key, _)| key.contains("/poison/")).count();
+    assert!(poison_audits >= 1, "poison deliveries are audited");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_follow_up_success_closes_the_incident_and_reports_mttr() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(started);
+    let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
+    harness.estate.job_control.finish_run(&run_id, JobRunState::Succeeded, None).unwrap();
+    // The rerun succeeded ten minutes after the original failure.
+    harness.estate.queue.push(event("orders_daily", &run_id, "SUCCEEDED", "", "2026-11-29T02:10:00Z"));
+    let (closed, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state == IncidentState::Resolved)
+        .await;
+    assert!(closed);
+    let metrics = harness.metrics_text();
+    assert!(metrics.contains("etl_medic_mttr_seconds_sum{class=\"transient_infra\"} 600"), "{metrics}");
+    assert!(metrics.contains("etl_medic_mttr_seconds_count{class=\"transient_infra\"} 1"));
+    assert!(metrics.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"success\"} 1"));
+    assert!(metrics.contains("etl_medic_incidents_total{action=\"retry\",class=\"transient_infra\",outcome=\"resolved\"} 1"));
+    // 600 s is the distance from the original failure's event time (START).
+    assert_eq!(START, "2026-11-29T02:00:00Z");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rerun_continues_the_incident_with_the_next_attempt() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(started);
+    let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
+    harness.estate.job_control.finish_run(&run_id, JobRunState::Failed, Some(RESET.to_string())).unwrap();
+    harness.estate.logs.append(daemon_support::ERROR_GROUP, &run_id, vec!["java.net.SocketException: Connection reset by peer".to_string()]);
+    harness.estate.queue.push(event("orders_daily", &run_id, "FAILED", RESET, "2026-11-29T02:10:00Z"));
+    let (continued, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state == IncidentState::Waiting)
+        .await;
+    assert!(continued, "decisions: {:?}", harness.decisions());
+    let incident = &harness.estate.incidents.incidents()[0];
+    assert_eq!(incident.attempt, 1);
+    assert_eq!(incident.incident_id, "orders_daily/jr_1", "the same incident continues");
+    let requests: Vec<serde_json::Value> =
+        harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "request").map(|(_, record)| record["body"].clone()).collect();
+    assert_eq!(requests.last().map(|request| request["history"]["attempt"].clone()), Some(serde_json::json!(1)));
+    assert!(harness.metrics_text().contains("etl_medic_remediations_total{action=\"retry\",outcome=\"failure\"} 1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reconciler_replays_the_event_of_a_run_that_finished_silently() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(started);
+    let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
+    assert_eq!(reconcile_once(&harness.context).await.unwrap(), 0, "a fresh run is not polled yet");
+    harness.clock.advance(chrono::Duration::minutes(20));
+    harness.estate.job_control.finish_run(&run_id, JobRunState::Succeeded, None).unwrap();
+    assert_eq!(reconcile_once(&harness.context).await.unwrap(), 1);
+    let (closed, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state == IncidentState::Resolved)
+        .await;
+    assert!(closed, "the replayed event closed the incident");
+}
+
+#[tokio::test(start_paused = true)]
+async fn glue_s_own_pending_retry_is_never_raced() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 1);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (closed, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed()))
+        .await;
+    assert!(closed, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty(), "Glue reruns it itself");
+    assert!(harness.decisions()[0].contains("glue_retry_pending"), "{:?}", harness.decisions());
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_once_never_takes_more_messages_than_free_slots() {
+    let mut settings = daemon_support::settings();
+    settings.queue.concurrency = 2;
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    for number in 0..5 {
+        harness.estate.queue.push(transient_failure(&harness, &format!("jr_{number}")));
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut pool = harness.pool();
+    let started = pool.run_once(&shutdown).await.unwrap();
+    assert_eq!(started, 2);
+    let depth = etl_medic::ports::IncidentQueue::depth(harness.estate.queue.as_ref()).await.unwrap();
+    assert_eq!(depth.visible, 3, "the rest stay on the queue for other workers");
+    pool.drain(Duration::from_secs(30)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
+    use etl_medic::ports::IncidentStore;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = transient_failure(&harness, "jr_1");
+    // A worker claimed the run and began acting, then died: its message comes back.
+    let message_id = harness.estate.queue.push(body);
+    let claim = etl_medic::ports::RunClaim {
+        job_name: "orders_daily".into(),
+        run_id: "jr_1".into(),
+        incident_id: "orders_daily/jr_1".into(),
+        message_id: message_id.clone(),
+        claimed_at: daemon_support::at("2026-11-29T02:05:00Z"),
+    };
+    harness.estate.incidents.claim_run(&claim).await.unwrap();
+    let mut record = etl_medic::daemon::incident::new_record(
+        "orders_daily/jr_1", "orders_daily", "jr_1", daemon_support::at(START), &message_id, daemon_support::at("2026-11-29T02:05:00Z"),
+    );
+    harness.estate.incidents.create_incident(&record).await.unwrap();
+    record.state = IncidentState::Acting;
+    harness.estate.incidents.update_incident(&record).await.unwrap();
+    // Shortly after, the owner may still be working: nothing happens yet.
+    let (early, _) = harness.run_pool_until(3, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(!early, "an incident another handler may still be acting on is left alone");
+    // Long after, the action's fate is unknown: a person decides, nothing is rerun.
+    harness.clock.advance(chrono::Duration::minutes(10));
+    let (escalated, _) = harness.run_pool_until(60, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated);
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published()[0].packet.blocked_because.as_deref().unwrap_or_default().contains("interrupted"));
+}
