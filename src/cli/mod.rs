@@ -6,6 +6,7 @@ mod classify;
 mod decide;
 pub mod daemon;
 pub mod jsonl;
+pub mod learn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,13 @@ enum Command {
     Demo(DemoCommand),
     /// Probe /healthz (the container's HEALTHCHECK); exit 0 when healthy.
     Healthcheck(daemon::HealthcheckArgs),
+    /// Train a Q-table policy on the simulated Glue estate.
+    Train(learn::TrainArgs),
+    /// Compare manual, glue-retries, rules, the trained policy and an oracle on the same simulated incidents.
+    Evaluate(learn::EvaluateArgs),
+    /// Inspect a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Args)]
@@ -86,6 +94,14 @@ struct DemoCommand {
     args: daemon::DemoArgs,
 }
 
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Render the Q-table: state x action, best action marked, visit counts.
+    Show(learn::PolicyShowArgs),
+    /// Explain the decision on one decide request (JSON on stdin or --request FILE).
+    Explain(learn::PolicyExplainArgs),
+}
+
 #[derive(Args)]
 struct ConfigFile {
     /// TOML file layered over the built-in defaults.
@@ -101,7 +117,8 @@ struct DecideArgs {
     policy: Option<String>,
     #[command(flatten)]
     config: ConfigFile,
-    /// Autonomy mode for every job, over the settings' [safety] mode.
+    /// Global autonomy mode, in place of [safety] mode. A job or failure
+    /// class set to shadow in [safety.job_modes] / [safety.class_modes] stays in shadow.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
 }
@@ -191,6 +208,12 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
+        Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Show(args)) => learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Explain(args)) => {
+            learn::run_policy_explain(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        }
         Command::Config(args) => {
             let settings = load_settings(args.config.config.as_deref(), environment)?;
             let text = serde_json::to_string_pretty(&settings)
@@ -206,9 +229,13 @@ pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>)
     Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
 }
 
+/// The trained policy of this release (`config/policy.json`), built into the
+/// binary so that `decide`, `demo` and `run` use it from any directory.
+pub const SHIPPED_POLICY: &str = include_str!("../../config/policy.json");
+
 /// `rules`, or a policy file. A missing file named explicitly is an error;
-/// the configured default falls back to the rules baseline (and every
-/// decision says so in its policy note).
+/// a missing configured default falls back to the policy built into the
+/// binary.
 pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
     if spec == "rules" {
         return Ok(Policy::rules());
@@ -216,7 +243,8 @@ pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
     let path = Path::new(spec);
     match std::fs::read_to_string(path) {
         Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Policy::rules()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Policy::from_json(SHIPPED_POLICY)
+            .map_err(|error| Failure::Runtime(anyhow::anyhow!("the built-in policy does not load: {error}"))),
         Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
     }
 }
