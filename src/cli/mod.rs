@@ -7,6 +7,7 @@ mod decide;
 pub mod daemon;
 pub mod jsonl;
 pub mod learn;
+mod replay;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,28 @@ enum Command {
     /// Inspect a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Re-decide recorded production decisions with the current policy and settings.
+    ///
+    /// Reads an audit trail copied from S3 (aws s3 sync s3://BUCKET/audit/ DIR),
+    /// runs each recorded decide request through the current decision core and
+    /// prints one JSON line per decision: what was decided then, what would be
+    /// decided now, and whether the final action changed.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Directory holding audit records (searched recursively for *.json).
+    #[arg(value_name = "DIR")]
+    directory: PathBuf,
+    /// Policy file, or `rules`. Default: [policy] path of the settings.
+    #[arg(long, value_name = "FILE|rules")]
+    policy: Option<String>,
+    #[command(flatten)]
+    config: ConfigFile,
+    /// Global autonomy mode for the replay.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
 }
 
 #[derive(Args)]
@@ -135,6 +158,15 @@ enum ModeArg {
     Auto,
 }
 
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Shadow => Mode::Shadow,
+            ModeArg::Auto => Mode::Auto,
+        }
+    }
+}
+
 /// Entry point of the binary; returns the process exit code.
 pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
@@ -176,10 +208,7 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         Command::Decide(args) => {
             let mut settings = load_settings(args.config.config.as_deref(), environment)?;
             if let Some(mode) = args.mode {
-                settings.safety.mode = match mode {
-                    ModeArg::Shadow => Some(Mode::Shadow),
-                    ModeArg::Auto => Some(Mode::Auto),
-                };
+                settings.safety.mode = Some(mode.into());
             }
             let explicit = args.policy.is_some();
             let policy_spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());
@@ -208,6 +237,25 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
+        Command::Replay(args) => {
+            let mut settings = load_settings(args.config.config.as_deref(), environment)?;
+            if let Some(mode) = args.mode {
+                settings.safety.mode = Some(mode.into());
+            }
+            let explicit = args.policy.is_some();
+            let spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());
+            let policy = load_policy(&spec, explicit)?;
+            let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())
+                .map_err(Failure::Runtime)?;
+            eprintln!(
+                "etl-medic replay: {} decisions, {} with a different final action, {} files unreadable (policy {})",
+                summary.decisions,
+                summary.changed,
+                summary.unreadable,
+                policy.version()
+            );
+            Ok(EXIT_OK)
+        }
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
         Command::Policy(PolicyCommand::Show(args)) => learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
