@@ -53,10 +53,10 @@ fn write<T: serde::Serialize>(output: &mut Vec<u8>, value: &T, id: serde_json::V
 /// `decide` is lenient: it decides unless the event says plainly that there
 /// is nothing to decide (another source, or a state that is not a failure).
 fn ignored_reason(request: &DecideRequest) -> Option<String> {
-    if let Some(source) = request.event.source.as_deref() {
-        if source != GLUE_SOURCE {
-            return Some(format!("event source {source:?} is not aws.glue"));
-        }
+    if let Some(source) = request.event.source.as_deref()
+        && source != GLUE_SOURCE
+    {
+        return Some(format!("event source {source:?} is not aws.glue"));
     }
     let state_text = request.event.detail_str("state")?;
     match JobRunState::parse(state_text) {
