@@ -4,32 +4,11 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use chrono::{DateTime, Duration, Utc};
 use etl_medic::adapters::aws::DynamoIncidentStore;
 use etl_medic::ports::{ClaimOutcome, IncidentRecord, IncidentState, IncidentStore, RunClaim};
 
-use crate::support::Moto;
-
-/// The table layout documented in src/adapters/aws/dynamodb.rs.
-pub async fn create_incident_table(moto: &Moto, table: &str) {
-    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
-    let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let key = |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().unwrap();
-    dynamodb
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
+use crate::support::{Moto, create_incident_table};
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)

@@ -18,6 +18,10 @@ StartJobRun, so a test may rewrite it between runs. The run speed is still
 moto's state manager (POST /moto-api/state-manager/set-transition with
 model_name "glue::job_run"); the terminal state is the one chosen here.
 
+moto also stamps every table version with the table's latest UpdateTime;
+Glue keeps each version's own time, which drift detection compares with the
+job's last successful run, so the launcher records a time per version.
+
 moto's UpdateTable also ignores the VersionId that AWS Glue uses as an
 optimistic guard; the launcher makes a VersionId that is not the table's
 current version fail with ConcurrentModificationException, as Glue does, so
@@ -122,6 +126,35 @@ def patch_glue_update_table_guard():
     GlueResponse.update_table = guarded_update_table
 
 
+def patch_glue_table_version_times():
+    """Give each table version the time it was created, as Glue does."""
+    from moto.glue import models as glue_models
+
+    table_class = glue_models.FakeTable
+    original_init = table_class.__init__
+    original_update = table_class.update
+    original_as_dict = table_class.as_dict
+
+    def init_with_times(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.version_times = {str(self._current_version): self.created_time}
+
+    def update_with_time(self, table_input):
+        original_update(self, table_input)
+        self.version_times[str(self._current_version)] = self.updated_time
+
+    def as_dict_with_version_time(self, version=None):
+        table = original_as_dict(self, version)
+        version_time = getattr(self, "version_times", {}).get(str(version or self._current_version))
+        if version_time is not None:
+            table["UpdateTime"] = version_time
+        return table
+
+    table_class.__init__ = init_with_times
+    table_class.update = update_with_time
+    table_class.as_dict = as_dict_with_version_time
+
+
 def exit_when_stdin_closes():
     try:
         while sys.stdin.buffer.read(4096):
@@ -140,6 +173,7 @@ def main():
 
     patch_glue_job_runs(options.glue_outcomes)
     patch_glue_update_table_guard()
+    patch_glue_table_version_times()
 
     from moto.server import ThreadedMotoServer
 

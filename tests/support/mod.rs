@@ -220,3 +220,27 @@ pub fn http_request(port: u16, method: &str, path: &str, body: Option<&str>) -> 
     let body_start = response.find("\r\n\r\n").map_or(response.len(), |index| index + 4);
     Ok((status, response[body_start..].to_string()))
 }
+
+/// The incident table as src/adapters/aws/dynamodb.rs documents it:
+/// `pk` (S) hash key, `sk` (S) range key, on demand.
+pub async fn create_incident_table(moto: &Moto, table: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
+    let attribute = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("name and type set")
+    };
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and key type set")
+    };
+    dynamodb
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("cannot create table {table}: {error:?}"));
+}
