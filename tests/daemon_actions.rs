@@ -201,3 +201,47 @@ async fn shadow_mode_records_the_would_be_action_and_touches_nothing() {
     assert_eq!(execution.1["body"]["would_do"]["kind"], "retry");
     assert!(harness.metrics_text().contains("outcome=\"shadowed\""));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quarantine_outside_the_allowed_prefixes_moves_nothing_and_escalates() {
+    use etl_medic::ports::ObjectStore;
+    let mut settings = daemon_support::settings();
+    settings.quarantine.allowed_prefixes = vec!["s3://other-bucket/".to_string()];
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    for part in 7..37 {
+        let key = format!("raw/orders/2026-11-28/part-{part:04}.json");
+        harness.estate.objects.put_object("lake", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        &["org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json"],
+        &[("--source_path", "s3://lake/raw/orders/2026-11-28/")],
+    );
+    harness.estate.queue.push(body);
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert_eq!(harness.estate.objects.objects_under("lake", "raw/").len(), 30, "nothing moved");
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    assert!(packet.blocked_because.as_deref().unwrap_or_default().contains("allowed quarantine prefix"), "{packet:?}");
+    assert_eq!(packet.tried, vec!["quarantine_bad_records".to_string()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_job_is_never_touched_without_approval() {
+    let mut settings = daemon_support::settings();
+    settings.jobs.insert(
+        "payroll".to_string(),
+        etl_medic::daemon::settings::JobSettings { tables: vec![], risk_tier: Some(etl_medic::core::model::RiskTier::Critical), max_workers: None },
+    );
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("payroll", 0);
+    harness.estate.queue.push(harness.failed_run("payroll", "jr_9", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"critical_job_requires_approval\"} 1"));
+}

@@ -15,7 +15,7 @@ fn options(mode: Mode, incidents: usize) -> DemoOptions {
         mode,
         listen: "127.0.0.1:0".to_string(),
         linger_secs: 0,
-        speedup: 2_400.0,
+        speedup: 12_000.0,
         time_limit_secs: 60,
         sim: SimConfig::embedded_default(),
     }

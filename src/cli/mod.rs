@@ -4,6 +4,7 @@
 
 mod classify;
 mod decide;
+pub mod daemon;
 pub mod jsonl;
 
 use std::collections::HashMap;

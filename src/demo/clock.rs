@@ -21,6 +21,12 @@ impl AcceleratedClock {
         AcceleratedClock { simulated_start, real_start: Instant::now(), speedup: speedup.max(1.0) }
     }
 
+    /// Real time until the simulated clock shows `at` (zero if it already has).
+    pub fn real_until(&self, at: DateTime<Utc>) -> std::time::Duration {
+        let simulated_minutes = (at - self.now()).num_milliseconds() as f64 / 60_000.0;
+        self.real_duration(simulated_minutes)
+    }
+
     /// Real time a span of simulated minutes takes.
     pub fn real_duration(&self, simulated_minutes: f64) -> std::time::Duration {
         std::time::Duration::from_secs_f64((simulated_minutes.max(0.0) * 60.0) / self.speedup)

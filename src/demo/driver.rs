@@ -18,7 +18,7 @@ use crate::daemon::settings::LogsSettings;
 use crate::daemon::wiring::InMemoryEstate;
 use crate::demo::clock::AcceleratedClock;
 use crate::demo::seed::{seed_first_failure, seed_follow_up_failure};
-use crate::ports::IncidentRecord;
+use crate::ports::{Clock, IncidentRecord};
 use crate::ports::incident_store::incident_id_for;
 use crate::sim::{Estate, Resolution, SimIncident};
 
@@ -109,12 +109,20 @@ impl Driver {
         self.pending.is_empty() && self.open.is_empty()
     }
 
-    /// Feed every pending incident whose tables are free.
+    /// When the next pending failure happens on the simulated clock.
+    pub fn next_failure_at(&self) -> Option<DateTime<Utc>> {
+        self.pending.iter().map(|sim| sim.failed_at.with_timezone(&Utc)).min()
+    }
+
+    /// Feed every pending incident that has happened by now (on the
+    /// accelerated clock) and whose job and tables are free.
     pub fn feed(&mut self) {
+        let now = self.clock.now();
         let mut still_pending = VecDeque::new();
         while let Some(sim) = self.pending.pop_front() {
             let tables: Vec<String> = sim.job.tables.clone();
-            if tables.iter().any(|table| self.busy_tables.contains(table)) || self.open.values().any(|open| open.job_name == sim.job.name) {
+            let not_yet = sim.failed_at.with_timezone(&Utc) > now;
+            if not_yet || tables.iter().any(|table| self.busy_tables.contains(table)) || self.open.values().any(|open| open.job_name == sim.job.name) {
                 still_pending.push_back(sim);
                 continue;
             }

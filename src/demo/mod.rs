@@ -32,6 +32,9 @@ use crate::demo::driver::{ChannelObserver, DemoIncident, Driver};
 use crate::demo::summary::DemoSummary;
 use crate::sim::{Estate, SimConfig};
 
+/// Longest the driver sleeps between looks at the estate.
+const FEED_TICK: Duration = Duration::from_millis(100);
+
 /// How a demo runs.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -144,12 +147,23 @@ pub async fn run(
     let pool = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(pool_stop.clone()));
     let background = tokio::spawn(crate::daemon::reconciler::run_background(context.clone(), pool_stop.clone()));
 
+    let clock_view = clock.clone();
     let mut driver = Driver::new(estate.clone(), simulator, clock, settings.logs.clone(), options.mode, options.incidents);
     driver.feed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.time_limit_secs);
     while !driver.is_done() {
+        // Wake for the next failure of the estate, or at least every 100 ms.
+        let next_feed = driver
+            .next_failure_at()
+            .map(|at| clock_view.real_until(at))
+            .unwrap_or(FEED_TICK)
+            .min(FEED_TICK);
         let event = tokio::select! {
             event = events.recv() => event,
+            () = tokio::time::sleep(next_feed) => {
+                driver.feed();
+                continue;
+            }
             () = tokio::time::sleep_until(deadline) => {
                 writeln!(progress, "etl-medic demo: time limit reached with incidents still open")?;
                 break;
