@@ -15,7 +15,7 @@ use std::time::Duration;
 use etl_medic::core::model::Mode;
 use serde_json::json;
 
-use estate::{DATA_BUCKET, Estate, JOB, MAX_RECEIVE_COUNT, metrics_text, run_pool_until};
+use estate::{DATA_BUCKET, Estate, JOB, MAX_RECEIVE_COUNT, metrics_text, run_daemon_until, run_pool_until};
 
 const TRANSIENT: &str = "java.net.SocketTimeoutException: Read timed out while reading s3://lake/raw/orders/";
 const OUT_OF_MEMORY: &str = "java.lang.OutOfMemoryError: Java heap space";
@@ -70,7 +70,14 @@ async fn a_transient_failure_is_retried_waited_on_and_closed_by_the_success_with
     })
     .await;
     assert!(closed, "MTTR never recorded:\n{}", metrics_text(&registry));
-    let metrics = metrics_text(&registry);
+    let (port, stop_http) = estate::serve_metrics(&registry).await;
+    let (status, metrics) = tokio::task::spawn_blocking(move || support::http_request(port, "GET", "/metrics", None))
+        .await
+        .unwrap()
+        .unwrap();
+    stop_http.cancel();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("etl_medic_mttr_seconds_count{class=\"transient_infra\"} 1"), "{metrics}");
     assert!(metrics.contains("outcome=\"resolved\""), "{metrics}");
     assert!(metrics.contains("etl_medic_remediations_total{action=\"wait_and_retry\",outcome=\"success\"} 1"), "{metrics}");
     assert!(metrics.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"failure\"} 1"), "{metrics}");
@@ -299,4 +306,29 @@ async fn shutting_down_during_work_loses_no_message() {
     .await;
     assert!(finished, "queue {:?}, runs {}", estate.depth(&estate.queue_url).await, estate.runs().await.len());
     assert_eq!(estate.runs().await.len(), 12, "each failure remediated exactly once");
+}
+
+#[tokio::test]
+async fn the_reconciler_closes_an_incident_whose_success_event_never_came() {
+    let estate = Estate::new(json!({JOB: [{"state": "FAILED", "error_message": OUT_OF_MEMORY}, {"state": "SUCCEEDED"}]}), 30).await;
+    let failed_run = estate.start_run(&[]).await;
+    estate.put_glue_event(&failed_run, "FAILED", OUT_OF_MEMORY).await;
+    let mut settings = estate.settings(4);
+    settings.incidents.reconcile_interval_secs = 1;
+    settings.incidents.reconcile_after_secs = 0;
+    settings.queue.depth_poll_secs = 1;
+    let (context, registry) = estate.context(settings, estate.safety(Mode::Auto));
+
+    // No SUCCEEDED event is ever put: GetJobRun polling has to find it.
+    let (closed, _) = run_daemon_until(context, POOL_TIMEOUT, || async {
+        metrics_text(&registry).contains("etl_medic_mttr_seconds_count{class=\"resource_exhaustion\"} 1")
+    })
+    .await;
+    assert!(closed, "{}", metrics_text(&registry));
+    assert_eq!(estate.runs().await.len(), 2, "the replay started nothing new");
+    let metrics = metrics_text(&registry);
+    assert!(metrics.contains("etl_medic_queue_messages{queue=\"dlq\",state=\"visible\"} 0"), "{metrics}");
+    let records = estate.audit_records().await;
+    let validation = records.iter().find(|(key, _)| key.ends_with("-validation.json")).map(|(_, value)| value).unwrap();
+    assert!(validation.to_string().contains("\"remediated\":true"), "{validation}");
 }

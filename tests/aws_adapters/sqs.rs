@@ -122,3 +122,16 @@ async fn a_message_never_deleted_reaches_the_dlq_after_max_receive_count() {
     let dead_letters = queue.dead_letter_depth().await.unwrap().unwrap();
     assert_eq!(dead_letters.visible, 1);
 }
+
+#[tokio::test]
+async fn a_full_twenty_second_long_poll_completes_within_the_attempt_timeout() {
+    // The SDK has no response timeout of its own; ours must outlast SQS's
+    // longest poll, or every quiet period would look like a failure.
+    let moto = Moto::start();
+    let (queue_url, dlq_url) = create_queue_with_dlq(&moto, "quiet", 5).await;
+    let queue = SqsIncidentQueue::new(&moto.connection(), &queue_url, Some(&dlq_url));
+    let started = Instant::now();
+    let nothing = queue.receive(10, Duration::from_secs(20)).await.unwrap();
+    assert!(nothing.is_empty());
+    assert!(started.elapsed() >= Duration::from_secs(19), "waited {:?}", started.elapsed());
+}

@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use etl_medic::adapters::aws::aws_ports;
-use etl_medic::audit::AuditLog;
 use etl_medic::core::model::Mode;
 use etl_medic::core::policy::Policy;
 use etl_medic::core::safety::SafetySettings;
 use etl_medic::daemon::context::PipelineContext;
 use etl_medic::daemon::pool::{DrainReport, Health, WorkerPool};
 use etl_medic::daemon::settings::{DaemonSettings, JobSettings};
-use etl_medic::metrics::Metrics;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -130,29 +128,14 @@ impl Estate {
 
     /// Safety settings: `mode` for the job, short waits so tests stay quick.
     pub fn safety(&self, mode: Mode) -> SafetySettings {
-        let mut safety = SafetySettings::default();
-        safety.mode = Some(mode);
-        safety.wait_base_delay_s = 2;
-        safety.wait_max_delay_s = 4;
-        safety
+        SafetySettings { mode: Some(mode), wait_base_delay_s: 2, wait_max_delay_s: 4, ..SafetySettings::default() }
     }
 
     /// The pipeline context on the AWS adapters, with its own registry.
     pub fn context(&self, settings: DaemonSettings, safety: SafetySettings) -> (Arc<PipelineContext>, prometheus::Registry) {
         let registry = prometheus::Registry::new();
-        let connection = self.moto.connection();
-        let ports = aws_ports(&connection, &settings);
-        let metrics = Metrics::register(&registry).unwrap();
-        let audit = AuditLog::new(
-            ports.objects.clone(),
-            ports.clock.clone(),
-            metrics.clone(),
-            settings.audit.bucket.clone(),
-            settings.audit.prefix.clone(),
-            settings.audit.write_attempts,
-            Duration::from_millis(settings.audit.retry_base_ms),
-        );
-        let context = PipelineContext { ports, settings, safety, policy: Policy::rules(), metrics, audit, observer: None };
+        let ports = aws_ports(&self.moto.connection(), &settings);
+        let context = PipelineContext::new(ports, settings, safety, Policy::rules(), &registry, None).unwrap();
         (Arc::new(context), registry)
     }
 
@@ -268,12 +251,33 @@ async fn create_job(config: &aws_config::SdkConfig, max_retries: i32) {
 
 /// The real worker pool on `context`, until `done` holds or `timeout`
 /// passes; then the same shutdown as SIGTERM and the bounded drain.
-pub async fn run_pool_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, mut done: F) -> (bool, DrainReport)
+pub async fn run_pool_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, done: F) -> (bool, DrainReport)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    run_until(context, false, timeout, done).await
+}
+
+/// As `run_pool_until`, with the reconciler and queue-depth refresh running
+/// beside the pool, as `etl-medic run` does.
+pub async fn run_daemon_until<F, Fut>(context: Arc<PipelineContext>, timeout: Duration, done: F) -> (bool, DrainReport)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    run_until(context, true, timeout, done).await
+}
+
+async fn run_until<F, Fut>(context: Arc<PipelineContext>, with_reconciler: bool, timeout: Duration, mut done: F) -> (bool, DrainReport)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
     let shutdown = CancellationToken::new();
+    if with_reconciler {
+        tokio::spawn(etl_medic::daemon::reconciler::run_background(context.clone(), shutdown.clone()));
+    }
     let pool = WorkerPool::new(context, Health::new());
     let running = tokio::spawn(pool.run(shutdown.clone()));
     let deadline = tokio::time::Instant::now() + timeout;
@@ -288,6 +292,17 @@ where
     shutdown.cancel();
     let report = tokio::time::timeout(Duration::from_secs(60), running).await.expect("the pool drains in time").unwrap();
     (reached, report)
+}
+
+/// Serve `/metrics` of `registry` on a free loopback port, as the daemon
+/// does; returns the port and the token that stops the server.
+pub async fn serve_metrics(registry: &prometheus::Registry) -> (u16, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = CancellationToken::new();
+    let router = etl_medic::http::router(registry.clone(), Health::new());
+    tokio::spawn(etl_medic::http::serve(listener, router, stop.clone()));
+    (port, stop)
 }
 
 /// The metrics as `/metrics` serves them.

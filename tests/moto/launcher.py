@@ -22,6 +22,11 @@ moto also stamps every table version with the table's latest UpdateTime;
 Glue keeps each version's own time, which drift detection compares with the
 job's last successful run, so the launcher records a time per version.
 
+DynamoDB applies each conditional write atomically; moto's threaded server
+evaluates a condition and writes without a lock, so two concurrent
+`ADD ... IF used < limit` could both pass. The launcher serialises DynamoDB
+calls, which restores the atomicity the incident store relies on.
+
 moto's UpdateTable also ignores the VersionId that AWS Glue uses as an
 optimistic guard; the launcher makes a VersionId that is not the table's
 current version fail with ConcurrentModificationException, as Glue does, so
@@ -155,6 +160,20 @@ def patch_glue_table_version_times():
     table_class.as_dict = as_dict_with_version_time
 
 
+def patch_dynamodb_atomic_writes():
+    """One DynamoDB call at a time: each conditional write is atomic, as in DynamoDB."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original_call_action = DynamoHandler.call_action
+    dynamodb_lock = threading.Lock()
+
+    def serialised_call_action(self):
+        with dynamodb_lock:
+            return original_call_action(self)
+
+    DynamoHandler.call_action = serialised_call_action
+
+
 def exit_when_stdin_closes():
     try:
         while sys.stdin.buffer.read(4096):
@@ -174,6 +193,7 @@ def main():
     patch_glue_job_runs(options.glue_outcomes)
     patch_glue_update_table_guard()
     patch_glue_table_version_times()
+    patch_dynamodb_atomic_writes()
 
     from moto.server import ThreadedMotoServer
 

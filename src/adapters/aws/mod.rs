@@ -1,7 +1,13 @@
 //! AWS SDK adapters: one file per port, each converting SDK types into the
 //! port's domain types at its border, so that no `aws_sdk_*` type leaves this
 //! module. `client` builds the shared SDK configuration (endpoint, region,
-//! credentials, timeouts, retries); `error` maps SDK errors into `PortError`.
+//! credentials, timeouts, retries); `error` maps SDK errors into `PortError`;
+//! `ports::aws_ports` wires one adapter per port for the daemon; `observe`
+//! optionally reports each AWS call (operation, duration, failed) to a callback.
+//!
+//! Production: `aws_ports(&AwsConnection::from_environment().await, &settings)`.
+//! Tests: `AwsConnection::for_endpoint(&ExplicitEndpoint::local(moto_url))`,
+//! see tests/support and tests/moto.
 
 pub mod client;
 pub mod cloudwatch_logs;

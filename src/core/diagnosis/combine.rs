@@ -20,7 +20,7 @@
 
 use crate::core::diagnosis::classifier::{self, TextAnalysis};
 use crate::core::diagnosis::text::{EvidenceCollector, EvidenceItem};
-use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource, detect_drift, objects};
+use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource, detect_drift, objects, round_confidence};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{FailureClass, TextSource};
 
@@ -53,7 +53,7 @@ pub fn diagnose(request: &DecideRequest) -> Diagnosis {
     diagnosis.bad_objects = objects::bad_objects(&items, &analysis);
     diagnosis.evidence_sources.sort_unstable();
     diagnosis.evidence_sources.dedup();
-    diagnosis.confidence = diagnosis.confidence.clamp(0.0, MAX_CONFIDENCE);
+    diagnosis.confidence = round_confidence(diagnosis.confidence.min(MAX_CONFIDENCE));
     debug_assert!(diagnosis.class != FailureClass::Unknown || diagnosis.evidence_sources.is_empty());
     diagnosis
 }

@@ -30,7 +30,9 @@ fn breaking_catalog() -> Value {
 }
 
 fn additive_catalog() -> Value {
-    catalog_with(json!([{"name": "id", "type": "bigint"}, {"name": "amount", "type": "double"}, {"name": "channel", "type": "string"}]))
+    catalog_with(
+        json!([{"name": "id", "type": "bigint"}, {"name": "amount", "type": "double"}, {"name": "channel", "type": "string"}]),
+    )
 }
 
 fn unchanged_catalog() -> Value {
@@ -67,6 +69,20 @@ fn breaking_drift_corroborates_a_schema_error() {
 }
 
 #[test]
+fn rollback_target_needs_corroborated_breaking_drift_and_a_known_good_version() {
+    let corroborated = diagnose(&request(PARQUET_ERROR, &[], breaking_catalog()));
+    let target = corroborated.rollback_target().expect("rollback target");
+    assert_eq!((target.database, target.table, target.version_id), ("sales", "orders", "3"));
+    let elsewhere = diagnose(&request("java.lang.OutOfMemoryError: Java heap space", &[], breaking_catalog()));
+    assert_eq!(elsewhere.rollback_target(), None);
+    let additive = diagnose(&request(PARQUET_ERROR, &[], additive_catalog()));
+    assert_eq!(additive.rollback_target(), None);
+    let mut no_history = request(PARQUET_ERROR, &[], breaking_catalog());
+    no_history.history.recent_runs.clear();
+    assert_eq!(diagnose(&no_history).rollback_target(), None);
+}
+
+#[test]
 fn schema_error_without_catalog_drift_is_uncorroborated() {
     let diagnosis = diagnose(&request(PARQUET_ERROR, &[], unchanged_catalog()));
     assert_eq!(diagnosis.class, FailureClass::SchemaDrift);
@@ -94,7 +110,8 @@ fn additive_drift_does_not_turn_an_oom_into_schema_drift() {
 
 #[test]
 fn breaking_drift_with_a_generic_read_error_is_schema_drift() {
-    let diagnosis = diagnose(&request("An error occurred while calling o151.parquet. Job aborted.", &[], breaking_catalog()));
+    let diagnosis =
+        diagnose(&request("An error occurred while calling o151.parquet. Job aborted.", &[], breaking_catalog()));
     assert_eq!(diagnosis.class, FailureClass::SchemaDrift);
     assert!(diagnosis.catalog_corroborated());
     assert!(!diagnosis.rests_on_log_lines_alone());
@@ -151,7 +168,11 @@ fn a_run_that_used_its_whole_timeout_without_explanation_timed_out() {
 
 #[test]
 fn class_from_log_lines_alone_is_flagged() {
-    let diagnosis = diagnose(&request("", &["ERROR Malformed records are detected in record parsing. Parse Mode: FAILFAST"], json!([])));
+    let diagnosis = diagnose(&request(
+        "",
+        &["ERROR Malformed records are detected in record parsing. Parse Mode: FAILFAST"],
+        json!([]),
+    ));
     assert_eq!(diagnosis.class, FailureClass::DataQuality);
     assert!(diagnosis.rests_on_log_lines_alone());
     let from_message = diagnose(&request("Malformed records are detected in record parsing.", &[], json!([])));
@@ -160,7 +181,8 @@ fn class_from_log_lines_alone_is_flagged() {
 
 #[test]
 fn bad_objects_come_from_data_quality_evidence() {
-    let line = "ERROR Malformed records are detected in record parsing of s3://landing/orders/2026-11-29/part-0007.json";
+    let line =
+        "ERROR Malformed records are detected in record parsing of s3://landing/orders/2026-11-29/part-0007.json";
     let diagnosis = diagnose(&request("Job aborted due to stage failure", &[line], json!([])));
     assert_eq!(diagnosis.class, FailureClass::DataQuality);
     assert_eq!(diagnosis.bad_objects, vec!["s3://landing/orders/2026-11-29/part-0007.json"]);

@@ -55,8 +55,8 @@ pub fn detect_drift(table: &TableEvidence, recent_runs: &[RunSummary]) -> Option
     } else {
         DriftKind::Breaking
     };
-    let known_good_version = (proven_current_at_success && baseline.version_id != newest.version_id)
-        .then(|| baseline.version_id.clone());
+    let known_good_version =
+        (proven_current_at_success && baseline.version_id != newest.version_id).then(|| baseline.version_id.clone());
     Some(Drift {
         table: format!("{}.{}", table.database, table.table),
         database: table.database.clone(),
@@ -100,8 +100,10 @@ fn baseline_index(versions: &[TableVersion], last_success: Option<DateTime<Fixed
     }
     // The version current at `success_time` is the most recently updated one
     // not after it; list order is a hint, timestamps decide.
-    let current_at_success =
-        dated.iter().filter(|(_, time)| *time <= success_time).max_by(|left, right| left.1.cmp(&right.1).then(right.0.cmp(&left.0)));
+    let current_at_success = dated
+        .iter()
+        .filter(|(_, time)| *time <= success_time)
+        .max_by(|left, right| left.1.cmp(&right.1).then(right.0.cmp(&left.0)));
     match current_at_success {
         Some((index, _)) => Some((*index, true)),
         // Every dated version is newer than the last success: the oldest one
@@ -159,7 +161,8 @@ fn compare_columns(baseline: &[Column], newest: &[Column]) -> ColumnComparison {
             Some(_) => {}
         }
     }
-    comparison.added = after.iter().filter(|(name, _)| !before_names.contains(name.as_str())).map(|(name, _)| name.clone()).collect();
+    comparison.added =
+        after.iter().filter(|(name, _)| !before_names.contains(name.as_str())).map(|(name, _)| name.clone()).collect();
     comparison.removed.truncate(MAX_COLUMNS_LISTED);
     comparison.added.truncate(MAX_COLUMNS_LISTED);
     comparison.type_changes.truncate(MAX_COLUMNS_LISTED);
@@ -188,9 +191,11 @@ impl Drift {
 
     /// Whether `lowercase_text` names a removed or type-changed column.
     pub fn breaking_column_named_in(&self, lowercase_text: &str) -> Option<&str> {
-        self.removed.iter().chain(self.type_changed.iter()).map(String::as_str).find(|column| {
-            column.len() >= 2 && contains_word(lowercase_text, column)
-        })
+        self.removed
+            .iter()
+            .chain(self.type_changed.iter())
+            .map(String::as_str)
+            .find(|column| column.len() >= 2 && contains_word(lowercase_text, column))
     }
 }
 
@@ -205,7 +210,8 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
     let is_identifier = |character: char| character.is_alphanumeric() || character == '_';
     haystack.match_indices(needle).any(|(start, _)| {
         let before_ok = haystack[..start].chars().next_back().is_none_or(|character| !is_identifier(character));
-        let after_ok = haystack[start + needle.len()..].chars().next().is_none_or(|character| !is_identifier(character));
+        let after_ok =
+            haystack[start + needle.len()..].chars().next().is_none_or(|character| !is_identifier(character));
         before_ok && after_ok
     })
 }

@@ -30,7 +30,11 @@ fn base_columns() -> Vec<Column> {
 #[test]
 fn type_change_is_breaking_and_names_the_column() {
     let orders = table(vec![
-        version("4", Some("2026-11-29T01:10:00Z"), vec![column("id", "bigint"), column("amount", "string"), column("region", "string")]),
+        version(
+            "4",
+            Some("2026-11-29T01:10:00Z"),
+            vec![column("id", "bigint"), column("amount", "string"), column("region", "string")],
+        ),
         version("3", Some("2026-11-20T09:00:00Z"), base_columns()),
     ]);
     let drift = detect_drift(&orders, &[succeeded("2026-11-28T02:00:00Z")]).expect("drift");
@@ -135,7 +139,16 @@ fn single_version_or_empty_table_has_no_drift() {
 #[test]
 fn case_differences_and_duplicates_are_not_drift() {
     let orders = table(vec![
-        version("2", None, vec![column("ID", "BIGINT"), column("Amount", "double"), column("amount", "string"), column("region", "string")]),
+        version(
+            "2",
+            None,
+            vec![
+                column("ID", "BIGINT"),
+                column("Amount", "double"),
+                column("amount", "string"),
+                column("region", "string"),
+            ],
+        ),
         version("1", None, base_columns()),
     ]);
     assert_eq!(detect_drift(&orders, &[]), None);

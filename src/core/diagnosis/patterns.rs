@@ -27,8 +27,7 @@
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
-    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
-    TransientInfra,
+    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout, TransientInfra,
 };
 
 /// One classifier rule.
@@ -78,20 +77,20 @@ pub const RULES: &[Rule] = &[
         "killed_exit_code",
         ResourceExhaustion,
         0.7,
-        r"exit (code|status)[:= ]*(137|143|-104)\b|exitcode[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b",
+        r"exit (code|status)( is)?[:= ]*(137|143|-104)\b|exitcode[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b",
     ),
     rule("executor_sigterm", ResourceExhaustion, 0.65, r"received signal (term|kill)|\bsigterm\b|\bsigkill\b"),
     rule(
         "executor_lost",
         ResourceExhaustion,
         0.62,
-        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|raylet .{0,40}(died|crashed)",
+        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|sparkcontext (was|has been) shut ?down|answer from java side is empty|lost executor \d+|raylet .{0,40}(died|crashed)",
     ),
     rule(
         "concurrency_or_quota_limit",
         ResourceExhaustion,
         0.88,
-        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded",
+        r"concurrentrunsexceeded|max(imum)? concurrent runs|resourcenumberlimitexceeded|exceeds the account limit|service quota|quota (has been )?exceeded|max(imum)? concurrent compute|dpu (usage|limit)|maximum number of workers",
     ),
     rule(
         "subnet_ip_exhausted",
@@ -102,13 +101,35 @@ pub const RULES: &[Rule] = &[
     rule(
         "capacity_unavailable",
         ResourceExhaustion,
-        0.6,
-        r"resource unavailable|insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
+        0.85,
+        r"insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
     ),
-    rule("spark_job_aborted", ResourceExhaustion, 0.32, r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task"),
-    rule("glue_command_exit", ResourceExhaustion, 0.3, r"command failed with exit code"),
-    rule("glue_category_memory", ResourceExhaustion, 0.6, r"error category:\s*(out_of_memory_error|disk_no_space_error)"),
+    rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
+    rule(
+        "spark_job_aborted",
+        ResourceExhaustion,
+        0.32,
+        r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task",
+    ),
+    rule(
+        "glue_command_exit",
+        ResourceExhaustion,
+        0.3,
+        r"command failed with exit code|application exited with (status|code) 1\b",
+    ),
+    rule(
+        "glue_category_memory",
+        ResourceExhaustion,
+        0.6,
+        r"error category:\s*(out_of_memory_error|disk_no_space_error)",
+    ),
     // ---- transient_infra -----------------------------------------------
+    rule(
+        "node_lost",
+        TransientInfra,
+        0.7,
+        r"released on a \*?lost\*? node|exit status: -100\b|node (was )?(lost|decommissioned)|spot (instance )?interruption",
+    ),
     rule(
         "throttling",
         TransientInfra,
@@ -119,26 +140,37 @@ pub const RULES: &[Rule] = &[
         "service_unavailable",
         TransientInfra,
         0.78,
-        r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
+        r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|an internal error occurred|please retry|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
     ),
-    rule("s3_request_timeout", TransientInfra, 0.8, r"requesttimeout|socket connection to the server was not read from or written to"),
+    rule(
+        "broker_metadata_timeout",
+        TransientInfra,
+        0.85,
+        r"not present in metadata after|failed to update metadata after",
+    ),
+    rule(
+        "s3_request_timeout",
+        TransientInfra,
+        0.8,
+        r"requesttimeout|socket connection to the server was not read from or written to",
+    ),
     rule(
         "network_interrupted",
         TransientInfra,
         0.72,
-        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|unknownhostexception|temporary failure in name resolution|name or service not known|sslexception|endpointconnectionerror|could not connect to the endpoint url|readtimeouterror|connecttimeouterror|connectionclosederror",
+        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|temporary failure in name resolution|sslexception|readtimeouterror|connecttimeouterror|connectionclosederror",
     ),
     rule(
         "cluster_peer_unreachable",
         TransientInfra,
         0.65,
-        r"failed to connect to /?[\w.-]+:\d+|connection refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|communications link failure|java\.net\.connectexception",
+        r"failed to connect to [\w./-]+:\d+|connection refused|connection .{0,80} refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|java\.net\.connectexception",
     ),
     rule(
         "concurrent_modification",
         TransientInfra,
         0.62,
-        r"concurrentmodificationexception|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
+        r"concurrentmodificationexception|commitfailedexception|cannot commit .{0,80}because base metadata location|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
     ),
     rule(
         "glue_category_transient",
@@ -151,60 +183,83 @@ pub const RULES: &[Rule] = &[
         "unresolved_column",
         SchemaDrift,
         0.85,
-        r"cannot resolve .{0,200}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,120}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,120} does not exist|cannot find (field|column)|not found in (source |target )?schema",
+        r"cannot resolve .{0,100}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (source |target )?schema",
     ),
     rule(
         "schema_mismatch",
         SchemaDrift,
         0.88,
-        r"schema mismatch|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
+        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
     ),
     rule(
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
+    rule("duplicate_column", SchemaDrift, 0.85, r"duplicate column"),
     rule(
-        "duplicate_column",
+        "columnar_cast_mismatch",
         SchemaDrift,
-        0.85,
-        r"duplicate column|ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous",
+        0.7,
+        r"mutable\w+ cannot be cast|cannot be cast to \S*mutable|parquet.{0,100}cannot be cast|cannot be cast to \S*parquet",
     ),
-    rule("type_cast_mismatch", SchemaDrift, 0.55, r"cannot be cast to|classcastexception|datatype_mismatch|data type mismatch"),
     rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
     rule(
         "malformed_records",
         DataQuality,
         0.9,
-        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|failfast|_corrupt_record|corrupt(ed)? (record|file|data|block|row|footer)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|json ?decode ?error|expecting value: line|error parsing (csv|json|record|row|line|field)|unbalanced quote|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
     ),
     rule(
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|number|numeric|decimal) (value|format)",
+        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '",
     ),
     rule(
         "null_in_required_field",
         DataQuality,
         0.85,
-        r"can ?not be null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
+        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
     ),
-    rule("duplicate_keys", DataQuality, 0.7, r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key"),
+    rule(
+        "data_quality_rule_failed",
+        DataQuality,
+        0.9,
+        r"data quality (check|rule|evaluation|ruleset)s? (has |have )?failed|\d+ rules? failed|rows? failed (the )?rule|failed (the )?data quality|dq (check|rule)s? failed",
+    ),
+    rule(
+        "duplicate_keys",
+        DataQuality,
+        0.7,
+        r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key",
+    ),
     // ---- source_unavailable --------------------------------------------
     rule(
         "input_path_missing",
         SourceUnavailable,
         0.88,
-        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (found|matched|to process)|matches 0 files|found no files|skipping partition|partition .{0,80}(not found|does not exist|not (yet )?available|has not landed)",
+        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
+    ),
+    rule(
+        "upstream_not_landed",
+        SourceUnavailable,
+        0.88,
+        r"has not (yet )?(landed|arrived)|not (yet )?landed|_success marker|upstream .{0,60}not (yet )?(available|ready|complete)",
+    ),
+    rule(
+        "partition_missing",
+        SourceUnavailable,
+        0.93,
+        r"partition not found|partition does not exist|no partitions? (found|matched)|partition .{0,80}(not (yet )?available|has not landed)",
     ),
     rule(
         "empty_input",
         SourceUnavailable,
         0.82,
-        r"unable to infer schema|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
     ),
     rule(
         "object_missing",
@@ -215,7 +270,7 @@ pub const RULES: &[Rule] = &[
     rule(
         "archived_storage_class",
         SourceUnavailable,
-        0.9,
+        0.95,
         r"storage class|invalidobjectstate|object is (archived|in glacier)|glacier|deep_archive|restore the object",
     ),
     rule("glue_category_not_found", SourceUnavailable, 0.45, r"error category:\s*resource_not_found_error"),
@@ -224,38 +279,62 @@ pub const RULES: &[Rule] = &[
         "access_denied",
         PermissionConfig,
         0.92,
-        r"access ?denied|not authorized to perform|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|iam:passrole",
+        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
     ),
     rule(
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option",
     ),
     rule(
         "network_setup",
         PermissionConfig,
         0.88,
-        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host",
+        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host|unknownhostexception|name or service not known|nodename nor servname",
     ),
     rule(
         "catalog_or_resource_definition",
         PermissionConfig,
         0.92,
-        r"inputformat cannot be null|storagedescriptor|entitynotfoundexception|database .{0,80}not found|table .{0,120}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,80}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
     ),
     rule(
         "missing_module_or_driver",
         PermissionConfig,
         0.85,
-        r"no module named|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|could not load (jdbc )?driver|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)",
+        r"no module named|no filesystem for scheme|wrong fs:|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|(could not|failed to) load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
     ),
-    rule("glue_data_quality_setup", PermissionConfig, 0.9, r"awsgluedq|input columns: \[primary\.|\bruleset\b|evaluatedataquality"),
+    rule("native_library_missing", PermissionConfig, 0.95, r"cannot open shared object file|importerror: lib\S*\.so"),
+    rule(
+        "job_definition",
+        PermissionConfig,
+        0.85,
+        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror|deprecated and no longer supported|no longer supported",
+    ),
+    rule(
+        "referenced_resource_missing",
+        PermissionConfig,
+        0.75,
+        r"resourcenotfoundexception|can't find the specified secret|secret .{0,60}not found",
+    ),
+    rule(
+        "glue_data_quality_setup",
+        PermissionConfig,
+        0.9,
+        r"awsgluedq|input columns: \[primary\.|evaluatedataquality.{0,80}(not supported|unsupported|not found)",
+    ),
     rule(
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
-        r"tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        r"communications link failure|the connection attempt failed|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+    ),
+    rule(
+        "service_endpoint_unreachable",
+        PermissionConfig,
+        0.8,
+        r"amazonaws\.com\S* (\[[^\]]*\] )?failed: connect timed out|connection to [\w.-]+\.amazonaws\.com timed out|connect timeout on endpoint url|could not connect to the endpoint url|endpointconnectionerror",
     ),
     rule(
         "invalid_configuration",
@@ -282,12 +361,19 @@ pub const RULES: &[Rule] = &[
         0.8,
         r"nameerror|is not defined|typeerror|attributeerror|object has no attribute|unboundlocalerror|takes \d+ positional arguments?|unexpected keyword argument|missing \d+ required positional|not subscriptable|is not callable|is not iterable|unsupported operand|cannot import name|zerodivisionerror|recursionerror|notimplementederror|assertionerror|indexerror|list index out of range",
     ),
+    rule("expression_type_mismatch", CodeBug, 0.6, r"datatype_mismatch|data type mismatch"),
+    rule(
+        "ambiguous_or_bad_cast",
+        CodeBug,
+        0.55,
+        r"ambiguous reference|ambiguous_reference|reference .{0,80} is ambiguous|classcastexception|cannot be cast to",
+    ),
     rule("python_key_or_value_error", CodeBug, 0.55, r"\bkeyerror\b|\bvalueerror\b"),
     rule(
         "jvm_linkage",
         CodeBug,
         0.8,
-        r"nosuchmethoderror|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
+        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
     ),
     rule(
         "jvm_runtime_bug",
@@ -308,37 +394,13 @@ pub const RULES: &[Rule] = &[
         "job_run_timeout",
         Timeout,
         0.96,
-        r"job run timed out|job (has )?timed out|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
+        r"job run timed out|job (has )?timed out|timeout: job|job exceeded \d+ minutes|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
     ),
     rule(
         "future_timeout",
         Timeout,
         0.8,
-        r"futures timed out|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
+        r"futures timed out|could not execute broadcast in|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
     ),
     rule("glue_category_timeout", Timeout, 0.7, r"error category:\s*timeout_error"),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rule_names_are_unique_and_weights_in_range() {
-        let mut names: Vec<&str> = RULES.iter().map(|rule| rule.name).collect();
-        names.sort_unstable();
-        let count = names.len();
-        names.dedup();
-        assert_eq!(names.len(), count, "duplicate rule name");
-        assert!(RULES.iter().all(|rule| rule.weight > 0.0 && rule.weight <= 1.0));
-        assert!(RULES.iter().all(|rule| rule.class != FailureClass::Unknown));
-    }
-
-    #[test]
-    fn every_failure_class_but_unknown_has_rules() {
-        for class in FailureClass::ALL {
-            let has_rule = RULES.iter().any(|rule| rule.class == class);
-            assert_eq!(has_rule, class != FailureClass::Unknown, "{class}");
-        }
-    }
-}

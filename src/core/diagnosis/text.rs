@@ -5,10 +5,11 @@
 //! CloudWatch event. Every piece of text is therefore cut to a fixed number
 //! of bytes (keeping its head *and* its tail, because a Java trace puts the
 //! root cause last and a Python one puts it first), stripped of escape
-//! sequences and control characters, and its whitespace (newlines included)
-//! collapsed to single spaces so that a message wrapped over two lines still
-//! matches. An incident as a whole is bounded too, so the cost of a diagnosis
-//! is linear in a small constant, whatever the input.
+//! sequences and control characters, and its whitespace (newlines included,
+//! and the escaped `\n` of traces embedded in JSON) collapsed to single
+//! spaces so that a message wrapped over two lines still matches. An
+//! incident as a whole is bounded too, so the cost of a diagnosis is linear
+//! in a small constant, whatever the input.
 
 use crate::core::model::TextSource;
 
@@ -106,6 +107,13 @@ pub fn clean(raw: &str) -> String {
             pending_space = true;
             continue;
         }
+        // A trace embedded in JSON (Glue's exception-analysis records) keeps
+        // its line breaks as the two characters `\n`; they separate words too.
+        if character == '\\' && matches!(characters.peek(), Some('n' | 'r' | 't')) {
+            characters.next();
+            pending_space = true;
+            continue;
+        }
         if pending_space && !cleaned.is_empty() {
             cleaned.push(' ');
         }
@@ -141,16 +149,10 @@ fn skip_escape_sequence(characters: &mut std::iter::Peekable<std::str::Chars<'_>
 pub fn excerpt(text: &str, start: usize, end: usize) -> String {
     let start = floor_char_boundary(text, start);
     let end = ceil_char_boundary(text, end.max(start));
-    let quote_start = text[..start]
-        .char_indices()
-        .rev()
-        .nth(EXCERPT_CHARS_BEFORE - 1)
-        .map_or(0, |(position, _)| position);
+    let quote_start =
+        text[..start].char_indices().rev().nth(EXCERPT_CHARS_BEFORE - 1).map_or(0, |(position, _)| position);
     let chars_after = text[start..end].chars().count().clamp(EXCERPT_CHARS_AFTER, EXCERPT_MAX_CHARS_AFTER);
-    let quote_end = text[start..]
-        .char_indices()
-        .nth(chars_after)
-        .map_or(text.len(), |(position, _)| start + position);
+    let quote_end = text[start..].char_indices().nth(chars_after).map_or(text.len(), |(position, _)| start + position);
     let mut quoted = String::with_capacity(quote_end - quote_start + 6);
     if quote_start > 0 {
         quoted.push_str("...");
@@ -188,6 +190,11 @@ mod tests {
     fn ansi_escapes_and_control_characters_are_removed() {
         let raw = "\u{1b}[31mERROR\u{1b}[0m Executor\u{0}lost\r\n  twice\u{1b}]0;title\u{7}!";
         assert_eq!(clean(raw), "ERROR Executor lost twice!");
+    }
+
+    #[test]
+    fn escaped_line_breaks_of_embedded_json_separate_words() {
+        assert_eq!(clean(r"running beyond physical\nmemory\tlimits"), "running beyond physical memory limits");
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! or newer (`Conflict`). `list_open_runs` is a bounded Scan: it serves the
 //! reconciler a few times a minute and needs no index.
 
-use std::collections::HashMap;
+mod items;
+
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,11 +32,13 @@ use chrono::{DateTime, Utc};
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::adapters::aws::observe::CallObserver;
+use items::{
+    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, string_attribute, text,
+    time_sort_key, window_start_secs,
+};
 use crate::ports::{
     BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
 };
-
-type Item = HashMap<String, AttributeValue>;
 
 /// How long claims and closed incidents stay (TTL), for replays and audits.
 const RECORD_RETENTION_SECS: i64 = 90 * 24 * 3600;
@@ -52,55 +55,6 @@ pub struct DynamoIncidentStore {
     table: String,
     nonce_counter: AtomicU64,
     nonce_seed: u64,
-}
-
-fn text(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn number(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn run_key(job_name: &str, run_id: &str) -> String {
-    format!("run#{job_name}#{run_id}")
-}
-
-fn incident_key(incident_id: &str) -> String {
-    format!("incident#{incident_id}")
-}
-
-/// Sort keys of time-ordered events: zero-padded epoch millis sort as text.
-fn time_sort_key(at: DateTime<Utc>) -> String {
-    format!("{:020}", at.timestamp_millis().max(0))
-}
-
-fn window_start_secs(now: DateTime<Utc>, window_secs: u64) -> i64 {
-    let window = i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX);
-    now.timestamp().div_euclid(window) * window
-}
-
-/// The item counting one job's grants in the aligned window containing `now`.
-fn budget_key(job_name: &str, window_secs: u64, now: DateTime<Utc>) -> (String, String) {
-    (format!("budget#{job_name}"), format!("{:020}", window_start_secs(now, window_secs)))
-}
-
-fn string_attribute<'item>(item: &'item Item, name: &str) -> Option<&'item str> {
-    item.get(name).and_then(|value| value.as_s().ok()).map(String::as_str)
-}
-
-fn number_attribute(item: &Item, name: &str) -> Option<u64> {
-    item.get(name).and_then(|value| value.as_n().ok()).and_then(|value| value.parse().ok())
-}
-
-fn decode<T: serde::de::DeserializeOwned>(operation: &'static str, item: &Item, attribute: &str) -> Result<T, PortError> {
-    let json = string_attribute(item, attribute)
-        .ok_or_else(|| PortError::transient(operation, format!("item has no {attribute} attribute")))?;
-    serde_json::from_str(json).map_err(|error| PortError::transient(operation, format!("unreadable {attribute}: {error}")))
-}
-
-fn encode<T: serde::Serialize>(operation: &'static str, value: &T) -> Result<String, PortError> {
-    serde_json::to_string(value).map_err(|error| PortError::rejected(operation, format!("not serialisable: {error}")))
 }
 
 impl DynamoIncidentStore {
@@ -430,25 +384,5 @@ impl IncidentStore for DynamoIncidentStore {
             remediations_failed_in_window: u32::try_from(outcomes.len() - succeeded).unwrap_or(u32::MAX),
             consecutive_failures: self.consecutive_failures(now).await?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_sort_keys_sort_like_the_times_they_encode() {
-        let earlier = DateTime::<Utc>::from_timestamp(999, 0).unwrap();
-        let later = DateTime::<Utc>::from_timestamp(1_000, 0).unwrap();
-        assert!(time_sort_key(earlier) < time_sort_key(later));
-        assert_eq!(time_sort_key(later).len(), 20);
-    }
-
-    #[test]
-    fn budget_windows_are_aligned() {
-        let now = DateTime::<Utc>::from_timestamp(7_250, 0).unwrap();
-        assert_eq!(window_start_secs(now, 3_600), 7_200);
-        assert_eq!(window_start_secs(now, 0), 7_250);
     }
 }
