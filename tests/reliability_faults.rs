@@ -187,6 +187,7 @@ async fn a_lost_start_job_run_answer_never_starts_a_second_run() {
         operations: vec!["StartJobRun".to_string()],
         seed: 1,
         max_faults: Some(1),
+        tripwire: None,
     };
     let proxy = FaultProxy::start(fleet.moto.port, plan);
     let failed_runs = BTreeMap::from([(job.clone(), failed_run.clone())]);

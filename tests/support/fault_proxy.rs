@@ -65,16 +65,27 @@ pub struct FaultPlan {
     pub seed: u64,
     /// Stop injecting after this many faults (None: never stop).
     pub max_faults: Option<usize>,
+    /// The crash test's trip wire: the first request of this operation is
+    /// held (and forwarded first, or never) so the test can kill the client
+    /// at that exact point.
+    pub tripwire: Option<Tripwire>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripwire {
+    pub operation: String,
+    /// Forward the request before holding its answer (the effect happens).
+    pub forward: bool,
 }
 
 impl FaultPlan {
     pub fn none() -> FaultPlan {
-        FaultPlan { rate_by_service: BTreeMap::new(), faults: Vec::new(), operations: Vec::new(), seed: 0, max_faults: None }
+        FaultPlan { rate_by_service: BTreeMap::new(), faults: Vec::new(), operations: Vec::new(), seed: 0, max_faults: None, tripwire: None }
     }
 
     /// `rate` on every service, the safe faults.
     pub fn everywhere(rate: f64, seed: u64) -> FaultPlan {
-        FaultPlan { rate_by_service: BTreeMap::from([("*".to_string(), rate)]), faults: Fault::SAFE.to_vec(), operations: Vec::new(), seed, max_faults: None }
+        FaultPlan { rate_by_service: BTreeMap::from([("*".to_string(), rate)]), faults: Fault::SAFE.to_vec(), operations: Vec::new(), seed, max_faults: None, tripwire: None }
     }
 
     fn rate(&self, service: &str, operation: &str) -> f64 {
@@ -110,6 +121,7 @@ pub struct FaultProxy {
     pub endpoint_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     plan: Arc<Mutex<FaultPlan>>,
+    tripped: Arc<std::sync::atomic::AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -124,7 +136,8 @@ impl FaultProxy {
         let shared_plan = Arc::new(Mutex::new(plan.clone()));
         let rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(plan.seed)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = Shared { upstream_port, seen: seen.clone(), plan: shared_plan.clone(), rng, injected: Arc::default() };
+        let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let state = Shared { upstream_port, seen: seen.clone(), plan: shared_plan.clone(), rng, injected: Arc::default(), tripped: tripped.clone() };
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("proxy runtime");
             runtime.block_on(async move {
@@ -143,12 +156,19 @@ impl FaultProxy {
             });
             runtime.shutdown_timeout(Duration::from_millis(100));
         });
-        FaultProxy { port, endpoint_url: format!("http://127.0.0.1:{port}"), seen, plan: shared_plan, stop: Some(stop), thread: Some(thread) }
+        FaultProxy { port, endpoint_url: format!("http://127.0.0.1:{port}"), seen, plan: shared_plan, tripped, stop: Some(stop), thread: Some(thread) }
     }
 
-    /// Replace the plan (e.g. stop injecting to let the backlog settle).
+    /// Replace the plan (e.g. stop injecting to let the backlog settle);
+    /// arms its trip wire afresh.
     pub fn set_plan(&self, plan: FaultPlan) {
         *self.plan.lock().expect("plan lock") = plan;
+        self.tripped.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the trip wire's request has arrived (and is being held).
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request seen so far.
@@ -180,6 +200,7 @@ struct Shared {
     plan: Arc<Mutex<FaultPlan>>,
     rng: Arc<Mutex<ChaCha8Rng>>,
     injected: Arc<std::sync::atomic::AtomicUsize>,
+    tripped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A request read whole from the client.
@@ -230,8 +251,32 @@ impl Shared {
         let Some(request) = read_request(&mut client).await else { return };
         let service = request.service();
         let operation = request.operation(&service);
-        let fault = self.pick_fault(&service, &operation);
         let start_job_run = (operation == "StartJobRun").then(|| parse_start_job_run(&request.body)).flatten();
+        let tripwire = self.plan.lock().expect("plan lock").tripwire.clone().filter(|wire| wire.operation == operation);
+        if let Some(wire) = tripwire
+            && !self.tripped.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // Held until the test has killed the client; then dropped.
+            if wire.forward {
+                let _ = forward(self.upstream_port, &request).await;
+            }
+            self.seen.lock().expect("seen lock").push(Seen {
+                service,
+                operation,
+                fault: None,
+                forwarded: wire.forward,
+                status: None,
+                upstream: None,
+                at: SystemTime::now(),
+                start_job_run,
+                invocation_id: None,
+                attempt: None,
+            });
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            reset(client);
+            return;
+        }
+        let fault = self.pick_fault(&service, &operation);
         let invocation_id = request.header("amz-sdk-invocation-id").map(str::to_string);
         let attempt = request.header("amz-sdk-request").and_then(parse_attempt);
         let mut seen = Seen {
