@@ -14,7 +14,10 @@
 //! was lost with the process) and no incident step may have started two
 //! runs.
 //!
-//! Run: `cargo test --test reliability_crash` (about a minute).
+//! It starts with a SIGTERM while work is in flight: the daemon must exit 0
+//! within its drain grace, and what it gave back is finished later.
+//!
+//! Run: `cargo test --test reliability_crash` (about a minute and a half).
 
 mod support;
 
@@ -86,6 +89,15 @@ async fn glue_and_count_closed(fleet: &Fleet, failed_runs: &BTreeMap<String, Str
     closed
 }
 
+/// SIGTERM, then wait: (exited with 0, how long the drain took).
+fn sigterm(mut child: Child) -> (bool, Duration) {
+    let started = Instant::now();
+    let sent = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(sent.is_ok_and(|status| status.success()), "kill -TERM");
+    let status = child.wait().expect("the daemon exits");
+    (status.success(), started.elapsed())
+}
+
 fn sigkill(mut child: Child) {
     let _ = child.kill(); // SIGKILL on Unix
     let _ = child.wait();
@@ -110,6 +122,15 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut announced = BTreeSet::new();
     let started = Instant::now();
+
+    // First a SIGTERM while incidents are in flight: a clean exit within the grace.
+    let child = daemon_process::spawn(&CHILD_ARGS, &settings, &safety, &proxy.endpoint_url, &log_path);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let terminated = Instant::now();
+    let (exit_ok, drain_time) = sigterm(child);
+    eprintln!("SIGTERM: clean exit {exit_ok} after {drain_time:?}");
+    assert!(exit_ok, "the daemon exits 0 on SIGTERM; log {}", log_path.display());
+    assert!(terminated.elapsed() < Duration::from_secs(settings.shutdown.shutdown_grace_secs + 5), "drained within the grace");
 
     let points = [KillPoint::BeforeGlueCall, KillPoint::AfterGlueCall, KillPoint::BeforeDelete, KillPoint::AtRandom];
     let mut kills = Vec::new();
