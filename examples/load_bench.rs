@@ -43,10 +43,12 @@ struct Options {
     concurrency: Vec<usize>,
     paced_events: usize,
     paced_rate: f64,
+    /// Stop the backlog phase after this long (then the paced phase is skipped).
+    time_limit_secs: u64,
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { events: vec![2_500, 3_500, 4_000], concurrency: vec![4, 16, 64], paced_events: 300, paced_rate: 8.0 };
+    let mut options = Options { events: vec![2_500, 3_500, 4_000], concurrency: vec![4, 16, 64], paced_events: 300, paced_rate: 8.0, time_limit_secs: 3_600 };
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let list = |text: &str| text.split(',').map(|item| item.trim().parse().expect("a number")).collect::<Vec<usize>>();
     for pair in arguments.chunks(2) {
@@ -56,8 +58,9 @@ fn parse_options() -> Options {
             "--concurrency" => options.concurrency = list(value),
             "--paced-events" => options.paced_events = value.parse().expect("a number"),
             "--paced-rate" => options.paced_rate = value.parse().expect("a number"),
+            "--time-limit-secs" => options.time_limit_secs = value.parse().expect("a number"),
             other => {
-                eprintln!("usage: load_bench [--events 2500,3500,4000] [--concurrency 4,16,64] [--paced-events 300] [--paced-rate 8]; unknown {other}");
+                eprintln!("usage: load_bench [--events 2500,3500,4000] [--concurrency 4,16,64] [--paced-events 300] [--paced-rate 8] [--time-limit-secs 3600]; unknown {other}");
                 std::process::exit(64);
             }
         }
@@ -202,15 +205,25 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     };
     // Backlog phase: until every message is gone.
     let (cpu_before, _) = cpu_and_peak_rss(child.id());
+    let limit = Duration::from_secs(options.time_limit_secs);
+    let mut left = (0, 0);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if fleet.depth(&fleet.queue_url).await == (0, 0) {
+        left = fleet.depth(&fleet.queue_url).await;
+        if left == (0, 0) || started.elapsed() >= limit {
             break;
         }
     }
     let backlog_secs = started.elapsed().as_secs_f64();
     let (cpu_after, _) = cpu_and_peak_rss(child.id());
     let backlog_seen = proxy.take_seen();
+    // Messages deleted: those no longer visible nor in flight.
+    let handled = events.saturating_sub((left.0 + left.1) as usize).max(1);
+    let timed_out = left != (0, 0);
+    if timed_out {
+        eprintln!("   time limit: {handled} of {events} handled in {backlog_secs:.0}s; paced phase skipped");
+    }
+    let paced = if timed_out { Vec::new() } else { paced };
 
     // Paced phase: latency from PutEvents answer to StartJobRun at the emulator.
     let mut put_at: BTreeMap<usize, SystemTime> = BTreeMap::new();
@@ -247,8 +260,8 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     );
     let round_trips = sorted(backlog_seen.iter().filter_map(|request| request.upstream).map(|rtt| rtt.as_secs_f64() * 1_000.0).collect());
     let moto_ms_total: f64 = round_trips.iter().sum();
-    let cpu_per_incident = (cpu_after - cpu_before) / events as f64;
-    let moto_per_incident = moto_ms_total / events as f64;
+    let cpu_per_incident = (cpu_after - cpu_before) / handled as f64;
+    let moto_per_incident = moto_ms_total / handled as f64;
     let count = |operation: &str| backlog_seen.iter().filter(|request| request.operation == operation && request.forwarded).count();
     let outcomes = format!("{} StartJobRun, {} Publish (fleet limit)", count("StartJobRun"), count("Publish"));
     let decision_p99 = histogram_p99_ms(&metrics, "etl_medic_decision_duration_seconds");
@@ -263,12 +276,12 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         eprintln!("   moto {operation:<28} {:>6} calls  mean {mean:>7.1} ms  p99 {:>7.1} ms", values.len(), percentile(&values, 0.99));
     }
-    eprintln!("   backlog {events} in {backlog_secs:.1}s; paced {} latencies; {outcomes}", latencies_ms.len());
+    eprintln!("   backlog {handled} of {events} in {backlog_secs:.1}s; paced {} latencies; {outcomes}", latencies_ms.len());
     format!(
-        "| {concurrency} | {events} + {} | {ready_ms:.0} | {:.1} | {cpu_per_incident:.2} | {peak_rss_mb:.1} | {:.1} | {:.1} / {:.1} | {moto_per_incident:.1} | {:.3} | {:.0} / {:.0} ({} of {}) | {decision_p99:.2} | {outcomes} |",
+        "| {concurrency} | {handled}/{events} + {} | {ready_ms:.0} | {:.1} | {cpu_per_incident:.2} | {peak_rss_mb:.1} | {:.1} | {:.1} / {:.1} | {moto_per_incident:.1} | {:.3} | {:.0} / {:.0} ({} of {}) | {decision_p99:.2} | {outcomes} |",
         options.paced_events,
-        events as f64 / backlog_secs,
-        backlog_seen.len() as f64 / events as f64,
+        handled as f64 / backlog_secs,
+        backlog_seen.len() as f64 / handled as f64,
         percentile(&round_trips, 0.5),
         percentile(&round_trips, 0.99),
         cpu_per_incident / moto_per_incident,
