@@ -206,14 +206,13 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     // Backlog phase: until every message is gone.
     let (cpu_before, _) = cpu_and_peak_rss(child.id());
     let limit = Duration::from_secs(options.time_limit_secs);
-    let mut left = (0, 0);
-    loop {
+    let left = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        left = fleet.depth(&fleet.queue_url).await;
-        if left == (0, 0) || started.elapsed() >= limit {
-            break;
+        let depth = fleet.depth(&fleet.queue_url).await;
+        if depth == (0, 0) || started.elapsed() >= limit {
+            break depth;
         }
-    }
+    };
     let backlog_secs = started.elapsed().as_secs_f64();
     let (cpu_after, _) = cpu_and_peak_rss(child.id());
     let backlog_seen = proxy.take_seen();
