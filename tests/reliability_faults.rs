@@ -89,7 +89,21 @@ fn attempts_per_invocation(seen: &[Seen]) -> BTreeMap<String, (String, usize, u3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_a_twenty_percent_fault_rate_nothing_is_lost_nothing_is_done_twice_and_retries_stay_bounded() {
+    check_promises_under(FaultPlan::everywhere(FAULT_RATE, 20_261_129)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_lost_answers_among_the_faults_the_promises_still_hold() {
+    // Every service may now also lose an answer after the effect happened
+    // (conditional writes, audit puts, deletes, publishes, StartJobRun).
+    let mut plan = FaultPlan::everywhere(FAULT_RATE, 7);
+    plan.faults.push(Fault::ResetAfter);
+    check_promises_under(plan).await;
+}
+
+async fn check_promises_under(plan: FaultPlan) {
     const JOBS: usize = 16;
+    let expected_kinds = plan.faults.len();
     let fleet = Fleet::new(JOBS, 1, 5, 10).await;
     let mut failed_runs = BTreeMap::new();
     for job in &fleet.jobs {
@@ -100,7 +114,7 @@ async fn at_a_twenty_percent_fault_rate_nothing_is_lost_nothing_is_done_twice_an
     fleet.put_glue_events(&failures).await;
     // A duplicate delivery of a few events, as EventBridge may do.
     fleet.put_glue_events(&failures[..4]).await;
-    let proxy = FaultProxy::start(fleet.moto.port, FaultPlan::everywhere(FAULT_RATE, 20_261_129));
+    let proxy = FaultProxy::start(fleet.moto.port, plan);
 
     let started = Instant::now();
     let mut announced = BTreeSet::new();
@@ -127,7 +141,7 @@ async fn at_a_twenty_percent_fault_rate_nothing_is_lost_nothing_is_done_twice_an
         dlq.len()
     );
     assert!(fault_share > 0.12 && fault_share < 0.28, "fault share {fault_share}");
-    assert_eq!(kinds.len(), Fault::SAFE.len(), "every safe fault kind injected: {kinds:?}");
+    assert_eq!(kinds.len(), expected_kinds, "every fault kind injected: {kinds:?}");
     for service in ["sqs", "glue", "dynamodb", "s3", "logs"] {
         assert!(services.contains(service), "no fault on {service}: {services:?}");
     }
