@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::evidence::DecideRequest;
-use crate::core::model::RiskTier;
 use crate::core::safety::SafetySettings;
+use crate::daemon::settings::{
+    AuditSettings, DaemonSettings, EscalationSettings, HttpSettings, IncidentsSettings, JobSettings, LogsSettings,
+    PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
+};
 
 /// The configuration shipped with etl-medic; every key is commented there.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -21,78 +24,26 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 /// Prefix of environment overrides: `ETL_MEDIC__QUEUE__URL` sets `queue.url`.
 pub const ENV_PREFIX: &str = "ETL_MEDIC";
 
+/// Every setting, section by section. The daemon's sections are its own
+/// types (`daemon::settings`); `[safety]` is the safety layer's, which no
+/// policy file can touch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub queue: QueueSettings,
-    pub incidents: IncidentSettings,
+    pub incidents: IncidentsSettings,
     pub audit: AuditSettings,
     pub escalation: EscalationSettings,
-    pub logs: LogSettings,
+    pub logs: LogsSettings,
     pub http: HttpSettings,
     pub policy: PolicySettings,
+    #[serde(default)]
+    pub quarantine: QuarantineSettings,
+    #[serde(default)]
+    pub shutdown: ShutdownSettings,
     pub safety: SafetySettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSettings>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueSettings {
-    pub url: String,
-    pub concurrency: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IncidentSettings {
-    pub table: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    pub bucket: String,
-    pub prefix: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EscalationSettings {
-    pub sns_topic_arn: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    pub error_group: String,
-    pub output_group: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSettings {
-    pub listen: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySettings {
-    /// Q-policy file; `rules` selects the built-in rules baseline.
-    pub path: String,
-}
-
-/// What the operator says about one Glue job.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobSettings {
-    /// Catalog tables (`database.table`) the job reads or writes.
-    #[serde(default)]
-    pub tables: Vec<String>,
-    #[serde(default)]
-    pub risk_tier: Option<RiskTier>,
-    #[serde(default)]
-    pub max_workers: Option<u32>,
 }
 
 /// A configuration problem, naming the key when there is one.
@@ -152,6 +103,21 @@ impl Settings {
         if !(1..=1024).contains(&self.queue.concurrency) {
             return Err(key_error("queue.concurrency", "must be between 1 and 1024"));
         }
+        if self.queue.wait_time_secs > 20 {
+            return Err(key_error("queue.wait_time_secs", "SQS long polls last at most 20 seconds"));
+        }
+        if self.queue.heartbeat_secs == 0 || self.queue.heartbeat_secs >= u64::from(self.queue.visibility_timeout_secs) {
+            return Err(key_error(
+                "queue.heartbeat_secs",
+                "must be at least 1 and shorter than queue.visibility_timeout_secs, or messages reappear while worked on",
+            ));
+        }
+        if self.shutdown.shutdown_grace_secs >= 120 {
+            return Err(key_error(
+                "shutdown.shutdown_grace_secs",
+                "must be shorter than ECS's 120 s stopTimeout, or the drain is cut off by SIGKILL",
+            ));
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
         }
@@ -188,6 +154,22 @@ impl Settings {
         }
     }
 
+    /// The sections the daemon reads, as one value.
+    pub fn daemon_settings(&self) -> DaemonSettings {
+        DaemonSettings {
+            queue: self.queue.clone(),
+            incidents: self.incidents.clone(),
+            audit: self.audit.clone(),
+            escalation: self.escalation.clone(),
+            logs: self.logs.clone(),
+            http: self.http.clone(),
+            policy: self.policy.clone(),
+            jobs: self.jobs.clone(),
+            quarantine: self.quarantine.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     /// Per-job settings, if the operator configured the job.
     pub fn job(&self, job_name: &str) -> Option<&JobSettings> {
         self.jobs.get(job_name)
@@ -215,6 +197,7 @@ fn toml_syntax_check(text: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::RiskTier;
 
     fn environment(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()

@@ -9,12 +9,22 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::core::model::{ActionKind, FailureClass};
+
 /// MTTR buckets: from seconds (an accelerated demo) to days (the manual baseline).
 const MTTR_BUCKETS_SECS: [f64; 14] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_200.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0,
 ];
 const DECISION_BUCKETS_SECS: [f64; 10] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25];
 const AWS_BUCKETS_SECS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 25.0];
+
+/// Every AWS operation the daemon calls (the `operation` label's closed set).
+pub const AWS_OPERATIONS: [&str; 21] = [
+    "ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "SendMessage", "GetQueueAttributes",
+    "GetJobRun", "GetJob", "GetJobRuns", "StartJobRun", "GetTable", "GetTableVersions", "UpdateTable",
+    "FilterLogEvents", "ListObjectsV2", "PutObject", "CopyObject", "GetItem", "PutItem", "UpdateItem", "Query",
+    "Publish",
+];
 
 /// Outcome label values of `etl_medic_incidents_total`.
 pub mod incident_outcome {
@@ -117,7 +127,36 @@ impl Metrics {
             build_info: gauge_vec(registry, "etl_medic_build_info", "The etl-medic version (value 1).", &["version"])?,
         };
         metrics.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        metrics.initialise_closed_label_sets();
         Ok(metrics)
+    }
+
+    /// Export zero for every label value of the small closed sets, so
+    /// dashboards and alerts see a series (and a rate of 0) before the first
+    /// event instead of no data.
+    fn initialise_closed_label_sets(&self) {
+        for reason in [poison_reason::NOT_JSON, poison_reason::NOT_ENVELOPE, poison_reason::INVALID_EVENT, poison_reason::OVERSIZED] {
+            self.poison_messages_total.with_label_values(&[reason]);
+        }
+        for operation in AWS_OPERATIONS {
+            self.aws_errors_total.with_label_values(&[operation]);
+        }
+        for class in FailureClass::ALL {
+            self.escalations_total.with_label_values(&[class.as_str()]);
+        }
+        for kind in ActionKind::ALL.into_iter().filter(|kind| kind.mutates()) {
+            for outcome in ["success", "failure"] {
+                self.remediations_total.with_label_values(&[kind.as_str(), outcome]);
+            }
+        }
+        for (rule, _) in crate::core::safety::rules::RULES {
+            self.safety_replacements_total.with_label_values(&[rule]);
+        }
+        for queue in ["main", "dlq"] {
+            for state in ["visible", "in_flight", "delayed"] {
+                self.queue_messages.with_label_values(&[queue, state]);
+            }
+        }
     }
 
     /// Record one AWS call's latency, and its failure if it failed.
@@ -171,6 +210,18 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from /metrics");
         }
+    }
+
+    #[test]
+    fn closed_label_sets_export_zero_before_the_first_event() {
+        let registry = Registry::new();
+        Metrics::register(&registry).unwrap();
+        let text = render(&registry).unwrap();
+        assert!(text.contains("etl_medic_poison_messages_total{reason=\"oversized\"} 0"));
+        assert!(text.contains("etl_medic_aws_errors_total{operation=\"StartJobRun\"} 0"));
+        assert!(text.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"success\"} 0"));
+        assert!(text.contains("etl_medic_safety_replacements_total{rule=\"circuit_breaker\"} 0"));
+        assert!(!text.contains("action=\"escalate\",outcome=\"success\""), "escalate is no remediation");
     }
 
     #[test]

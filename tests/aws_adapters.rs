@@ -20,3 +20,5 @@ mod s3;
 mod sns;
 #[path = "aws_adapters/sqs.rs"]
 mod sqs;
+#[path = "aws_adapters/timeouts.rs"]
+mod timeouts;

@@ -245,3 +245,44 @@ async fn a_critical_job_is_never_touched_without_approval() {
     assert!(harness.estate.job_control.started_requests().is_empty());
     assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"critical_job_requires_approval\"} 1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn bad_records_without_named_objects_rerun_with_the_bad_records_argument() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST.",
+        &["org.apache.spark.SparkException: Malformed records are detected in record parsing. Parse Mode: FAILFAST."],
+        &[("--day", "2026-11-28")],
+    );
+    harness.estate.queue.push(body);
+    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(reached, "decisions: {:?}", harness.decisions());
+    let started = &harness.estate.job_control.started_requests()[0];
+    let diverted = started.arguments.get("--bad_records_path").cloned().unwrap_or_default();
+    assert!(diverted.ends_with("orders_daily/jr_1/"), "{:?}", started.arguments);
+    assert_eq!(started.arguments.get("--day").map(String::as_str), Some("2026-11-28"), "the run's own arguments stay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
+    let mut safety = daemon_support::safety(Mode::Auto);
+    safety.replacement = etl_medic::core::safety::Replacement::LogAndWait;
+    // This fleet allows no rerun for transient failures: the proposed retry is blocked.
+    safety.allowlist.insert(etl_medic::core::model::FailureClass::TransientInfra, vec![etl_medic::core::model::ActionKind::LogAndWait]);
+    let harness = Harness::with(daemon_support::settings(), safety);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    let (closed, _) = harness
+        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed()))
+        .await;
+    assert!(closed, "decisions: {:?}", harness.decisions());
+    let incident = &harness.estate.incidents.incidents()[0];
+    assert_eq!(incident.state, IncidentState::Deferred, "decisions: {:?}", harness.decisions());
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published().is_empty());
+    assert!(harness.metrics_text().contains("etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"failed\"} 1"));
+    assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
+}

@@ -148,3 +148,36 @@ async fn run_once_never_takes_more_messages_than_free_slots() {
     assert_eq!(depth.visible, 3, "the rest stay on the queue for other workers");
     pool.drain(Duration::from_secs(30)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
+    use etl_medic::ports::IncidentStore;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = transient_failure(&harness, "jr_1");
+    // A worker claimed the run and began acting, then died: its message comes back.
+    let message_id = harness.estate.queue.push(body);
+    let claim = etl_medic::ports::RunClaim {
+        job_name: "orders_daily".into(),
+        run_id: "jr_1".into(),
+        incident_id: "orders_daily/jr_1".into(),
+        message_id: message_id.clone(),
+        claimed_at: daemon_support::at("2026-11-29T02:05:00Z"),
+    };
+    harness.estate.incidents.claim_run(&claim).await.unwrap();
+    let mut record = etl_medic::daemon::incident::new_record(
+        "orders_daily/jr_1", "orders_daily", "jr_1", daemon_support::at(START), &message_id, daemon_support::at("2026-11-29T02:05:00Z"),
+    );
+    harness.estate.incidents.create_incident(&record).await.unwrap();
+    record.state = IncidentState::Acting;
+    harness.estate.incidents.update_incident(&record).await.unwrap();
+    // Shortly after, the owner may still be working: nothing happens yet.
+    let (early, _) = harness.run_pool_until(3, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(!early, "an incident another handler may still be acting on is left alone");
+    // Long after, the action's fate is unknown: a person decides, nothing is rerun.
+    harness.clock.advance(chrono::Duration::minutes(10));
+    let (escalated, _) = harness.run_pool_until(60, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated);
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published()[0].packet.blocked_because.as_deref().unwrap_or_default().contains("interrupted"));
+}

@@ -21,15 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 const RESET: &str = "An error occurred while calling o112.pyWriteDynamicFrame. Connection reset by peer";
 
-/// Glue that takes 5 s to answer GetJobRun, so shutdown lands mid-work.
+/// Glue that takes `delay` to answer GetJobRun, so shutdown lands mid-work.
 struct SlowGlue {
     inner: Arc<dyn JobControl>,
+    delay: Duration,
 }
 
 #[async_trait]
 impl JobControl for SlowGlue {
     async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError> {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(self.delay).await;
         self.inner.get_job_run(job_name, run_id).await
     }
     async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError> {
@@ -55,7 +56,7 @@ async fn shutdown_during_work_loses_no_message_and_finishes_started_work() {
         harness.estate.queue.push(body);
     }
     let mut ports = harness.estate.ports();
-    ports.job_control = Arc::new(SlowGlue { inner: harness.estate.job_control.clone() });
+    ports.job_control = Arc::new(SlowGlue { inner: harness.estate.job_control.clone(), delay: Duration::from_secs(5) });
     let registry = prometheus::Registry::new();
     let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
     let health = Health::new();
@@ -116,4 +117,31 @@ async fn a_failed_audit_write_keeps_the_message_until_it_can_be_recorded() {
     let (started, _) = harness.run_pool_until(300, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started, "once writes work again the incident goes on");
     assert_eq!(harness.estate.incidents.incidents()[0].state, IncidentState::Remediating);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_heartbeat_keeps_a_long_incident_from_being_received_twice() {
+    let settings = daemon_support::settings();
+    assert!(settings.queue.visibility_timeout_secs < 200 && settings.queue.heartbeat_secs < 60);
+    let harness = Harness::with(settings.clone(), daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &[], &[]));
+    let mut ports = harness.estate.ports();
+    // Evidence takes 200 s: far past the 60 s visibility timeout.
+    ports.job_control = Arc::new(SlowGlue { inner: harness.estate.job_control.clone(), delay: Duration::from_secs(200) });
+    let registry = prometheus::Registry::new();
+    let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(WorkerPool::new(context.clone(), Health::new()).run(shutdown.clone()));
+    for _ in 0..300 {
+        if !harness.estate.job_control.started_requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(harness.estate.job_control.started_requests().len(), 1);
+    assert_eq!(context.metrics.messages_received_total.get(), 1, "nobody else received the message while it was worked on");
+    assert!(harness.estate.queue.is_empty());
 }

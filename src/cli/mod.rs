@@ -6,6 +6,7 @@ mod classify;
 mod decide;
 pub mod daemon;
 pub mod jsonl;
+pub mod learn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +55,51 @@ enum Command {
     Decide(DecideArgs),
     /// Show the effective settings (defaults, file, environment) as JSON, after validation.
     Config(ConfigArgs),
+    /// Run the daemon: the worker pool on the SQS queue, until SIGTERM.
+    ///
+    /// AWS endpoints and credentials come from the standard AWS environment
+    /// (AWS_REGION, AWS_ENDPOINT_URL, the ECS task role). Serves /metrics,
+    /// /healthz and /readyz on [http] listen.
+    Run(RunCommand),
+    /// The whole loop on an embedded simulated Glue account: no AWS needed.
+    ///
+    /// Failures arrive as EventBridge events on an in-memory queue, the real
+    /// worker pool diagnoses, decides, acts on the simulated estate and
+    /// validates, on an accelerated clock. Ends with a summary.
+    Demo(DemoCommand),
+    /// Probe /healthz (the container's HEALTHCHECK); exit 0 when healthy.
+    Healthcheck(daemon::HealthcheckArgs),
+    /// Train a Q-table policy on the simulated Glue estate.
+    Train(learn::TrainArgs),
+    /// Compare manual, glue-retries, rules, the trained policy and an oracle on the same simulated incidents.
+    Evaluate(learn::EvaluateArgs),
+    /// Inspect a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Args)]
+struct RunCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: daemon::RunArgs,
+}
+
+#[derive(Args)]
+struct DemoCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: daemon::DemoArgs,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Render the Q-table: state x action, best action marked, visit counts.
+    Show(learn::PolicyShowArgs),
+    /// Explain the decision on one decide request (JSON on stdin or --request FILE).
+    Explain(learn::PolicyExplainArgs),
 }
 
 #[derive(Args)]
@@ -71,7 +117,8 @@ struct DecideArgs {
     policy: Option<String>,
     #[command(flatten)]
     config: ConfigFile,
-    /// Autonomy mode for every job, over the settings' [safety] mode.
+    /// Global autonomy mode, in place of [safety] mode. A job or failure
+    /// class set to shadow in [safety.job_modes] / [safety.class_modes] stays in shadow.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
 }
@@ -144,6 +191,29 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             report_rejections("decide", stats);
             Ok(EXIT_OK)
         }
+        Command::Run(command) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let policy = load_policy(&settings.policy.path, false)?;
+            let daemon_settings = settings.daemon_settings();
+            daemon::check_run_settings(&daemon_settings).map_err(|error| Failure::Usage(format!("{error:#}")))?;
+            daemon::run_daemon(&command.args, daemon_settings, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            Ok(EXIT_OK)
+        }
+        Command::Demo(command) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let explicit = command.args.policy.is_some();
+            let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
+            let policy = load_policy(&spec, explicit)?;
+            daemon::run_demo(&command.args, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            Ok(EXIT_OK)
+        }
+        Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
+        Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Show(args)) => learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Explain(args)) => {
+            learn::run_policy_explain(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        }
         Command::Config(args) => {
             let settings = load_settings(args.config.config.as_deref(), environment)?;
             let text = serde_json::to_string_pretty(&settings)
@@ -159,9 +229,13 @@ pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>)
     Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
 }
 
+/// The trained policy of this release (`config/policy.json`), built into the
+/// binary so that `decide`, `demo` and `run` use it from any directory.
+pub const SHIPPED_POLICY: &str = include_str!("../../config/policy.json");
+
 /// `rules`, or a policy file. A missing file named explicitly is an error;
-/// the configured default falls back to the rules baseline (and every
-/// decision says so in its policy note).
+/// a missing configured default falls back to the policy built into the
+/// binary.
 pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
     if spec == "rules" {
         return Ok(Policy::rules());
@@ -169,7 +243,8 @@ pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
     let path = Path::new(spec);
     match std::fs::read_to_string(path) {
         Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(Policy::rules()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Policy::from_json(SHIPPED_POLICY)
+            .map_err(|error| Failure::Runtime(anyhow::anyhow!("the built-in policy does not load: {error}"))),
         Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
     }
 }

@@ -33,6 +33,8 @@ pub enum Disposition {
 
 /// Body characters kept in a poison audit record.
 const POISON_EXCERPT_CHARS: usize = 4_096;
+/// Seconds before looking again at an incident another handler is acting on.
+const ACTING_RECHECK_SECS: u32 = 5;
 /// Seconds before retrying after an audit write kept failing.
 const AUDIT_RETRY_SECS: u32 = 60;
 
@@ -188,7 +190,14 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
             decide_and_act(context, record, change, envelope).await
         }
         IncidentState::Acting => {
-            // A worker died between claiming the action and recording its
+            // Another handler may be between starting a run and recording it
+            // (the run's own event can be that fast): look again shortly.
+            let acting_for = context.ports.clock.now() - record.updated_at;
+            let owner_may_be_working = acting_for < chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
+            if owner_may_be_working {
+                return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS));
+            }
+            // The worker died between claiming the action and recording its
             // result: whether the action happened is unknown, so a person decides.
             let reason = "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
             escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;

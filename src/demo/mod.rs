@@ -106,8 +106,9 @@ fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64>
         }
         for metric in family.get_metric() {
             let rule = metric.get_label().iter().find(|label| label.name() == "rule").map(|label| label.value().to_string());
-            if let Some(rule) = rule {
-                replacements.insert(rule, metric.get_counter().get_value() as u64);
+            let count = metric.get_counter().get_value() as u64;
+            if let Some(rule) = rule.filter(|_| count > 0) {
+                replacements.insert(rule, count);
             }
         }
     }

@@ -134,6 +134,12 @@ pub struct EvidenceNoise {
     pub stale_schema_warning_fraction: f64,
     /// A non-source failure whose source is also old (an unrelated late feed).
     pub unrelated_late_source_fraction: f64,
+    /// The request carries no source age (the daemon could not list the input).
+    #[serde(default)]
+    pub context_missing_fraction: f64,
+    /// The request carries no run history (a new job, or GetJobRuns failed).
+    #[serde(default)]
+    pub history_missing_fraction: f64,
 }
 
 /// When a person takes an escalated incident: lognormal hours until they
@@ -192,6 +198,8 @@ impl SimConfig {
             ("additive_drift_fraction", noise.additive_drift_fraction),
             ("stale_schema_warning_fraction", noise.stale_schema_warning_fraction),
             ("unrelated_late_source_fraction", noise.unrelated_late_source_fraction),
+            ("context_missing_fraction", noise.context_missing_fraction),
+            ("history_missing_fraction", noise.history_missing_fraction),
         ] {
             ensure!((0.0..=1.0).contains(&value), "evidence.{name} must be within 0..=1");
         }

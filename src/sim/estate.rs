@@ -164,6 +164,8 @@ fn draw_truth(
         catalog_story,
         stale_schema_warning: not_drift && rng.random_bool(noise.stale_schema_warning_fraction),
         unrelated_late_source: cause != SimCause::SourceUnavailable && rng.random_bool(noise.unrelated_late_source_fraction),
+        context_missing: rng.random_bool(noise.context_missing_fraction),
+        history_missing: rng.random_bool(noise.history_missing_fraction),
         column,
         stale_days: rng.random_range(5..40),
         drift_age_minutes: rng.random_range(30.0..(job.schedule_interval_minutes.max(61.0) - 15.0)),

@@ -14,9 +14,11 @@
 //! Estate::new(config: SimConfig, seed: u64) -> Estate
 //! Estate::config(&self) -> &SimConfig
 //! Estate::next_incident(&mut self) -> SimIncident        // incident n depends only on (config, seed, n)
+//! Estate::incident(&self, number: u64) -> SimIncident    // the same incident, by number, without advancing
 //! Estate::apply(&self, incident: &mut SimIncident, action: &Action) -> StepOutcome
 //! SimIncident { id: String, cause: SimCause, job: JobSpec, request: DecideRequest,
-//!               elapsed_minutes: f64, actions_taken: Vec<ActionKind>, closed: bool, .. }
+//!               elapsed_minutes: f64, actions_taken: Vec<ActionKind>, closed: bool,
+//!               number_of_workers: u32, worker_type: String, truth: IncidentTruth, .. }
 //! StepOutcome { action: ActionKind, success: bool, closed: bool, resolution: Option<Resolution>,
 //!               minutes: f64, dpu_hours: f64, job_runs: u32, failed_runs: u32,
 //!               harm: Option<String>, next_request: Option<DecideRequest> }
@@ -90,6 +92,8 @@ pub struct IncidentTruth {
     pub catalog_story: CatalogStory,
     pub stale_schema_warning: bool,
     pub unrelated_late_source: bool,
+    pub context_missing: bool,
+    pub history_missing: bool,
     pub column: String,
     pub stale_days: u32,
     pub drift_age_minutes: f64,

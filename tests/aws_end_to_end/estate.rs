@@ -4,6 +4,8 @@
 //! an on-call queue subscribed, and the daemon's real worker pool wired to
 //! the AWS adapters.
 
+#![allow(dead_code)] // shared by two test binaries that use different parts
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;

@@ -59,6 +59,20 @@ pub const OBJECT_CALLS: CallBudget = CallBudget {
     max_attempts: 3,
 };
 
+/// The budgets of the three families of calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBudgets {
+    pub queue: CallBudget,
+    pub control: CallBudget,
+    pub object: CallBudget,
+}
+
+impl Default for CallBudgets {
+    fn default() -> CallBudgets {
+        CallBudgets { queue: QUEUE_CALLS, control: CONTROL_CALLS, object: OBJECT_CALLS }
+    }
+}
+
 /// Settings for talking to one explicit endpoint with static credentials
 /// (moto in tests, or a local emulator in development).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +101,7 @@ impl ExplicitEndpoint {
 pub struct AwsConnection {
     sdk_config: SdkConfig,
     observer: CallObserver,
+    budgets: CallBudgets,
 }
 
 impl AwsConnection {
@@ -98,7 +113,7 @@ impl AwsConnection {
             .retry_config(retry_config(CONTROL_CALLS))
             .load()
             .await;
-        AwsConnection { sdk_config, observer: CallObserver::default() }
+        AwsConnection { sdk_config, observer: CallObserver::default(), budgets: CallBudgets::default() }
     }
 
     /// For one explicit endpoint with static credentials; reads no
@@ -122,7 +137,14 @@ impl AwsConnection {
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
             .build();
-        AwsConnection { sdk_config, observer: CallObserver::default() }
+        AwsConnection { sdk_config, observer: CallObserver::default(), budgets: CallBudgets::default() }
+    }
+
+    /// Other timeouts and retries than the defaults (tests of the timeouts
+    /// themselves; a deployment with unusual latency).
+    pub fn with_call_budgets(mut self, budgets: CallBudgets) -> AwsConnection {
+        self.budgets = budgets;
+        self
     }
 
     /// Report every AWS call of the adapters built from this connection
@@ -132,7 +154,7 @@ impl AwsConnection {
         self
     }
 
-    pub(crate) fn observer(&self) -> CallObserver {
+    pub(in crate::adapters::aws) fn observer(&self) -> CallObserver {
         self.observer.clone()
     }
 
@@ -145,53 +167,53 @@ impl AwsConnection {
         self.sdk_config.region().map(|region| region.as_ref())
     }
 
-    pub(crate) fn sqs_client(&self) -> aws_sdk_sqs::Client {
+    pub(in crate::adapters::aws) fn sqs_client(&self) -> aws_sdk_sqs::Client {
         let config = aws_sdk_sqs::config::Builder::from(&self.sdk_config)
-            .timeout_config(timeout_config(QUEUE_CALLS))
-            .retry_config(retry_config(QUEUE_CALLS))
+            .timeout_config(timeout_config(self.budgets.queue))
+            .retry_config(retry_config(self.budgets.queue))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
     }
 
-    pub(crate) fn glue_client(&self) -> aws_sdk_glue::Client {
+    pub(in crate::adapters::aws) fn glue_client(&self) -> aws_sdk_glue::Client {
         let config = aws_sdk_glue::config::Builder::from(&self.sdk_config)
-            .timeout_config(timeout_config(CONTROL_CALLS))
-            .retry_config(retry_config(CONTROL_CALLS))
+            .timeout_config(timeout_config(self.budgets.control))
+            .retry_config(retry_config(self.budgets.control))
             .build();
         aws_sdk_glue::Client::from_conf(config)
     }
 
-    pub(crate) fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
+    pub(in crate::adapters::aws) fn logs_client(&self) -> aws_sdk_cloudwatchlogs::Client {
         let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk_config)
-            .timeout_config(timeout_config(CONTROL_CALLS))
-            .retry_config(retry_config(CONTROL_CALLS))
+            .timeout_config(timeout_config(self.budgets.control))
+            .retry_config(retry_config(self.budgets.control))
             .build();
         aws_sdk_cloudwatchlogs::Client::from_conf(config)
     }
 
-    pub(crate) fn s3_client(&self) -> aws_sdk_s3::Client {
+    pub(in crate::adapters::aws) fn s3_client(&self) -> aws_sdk_s3::Client {
         // Emulators and VPC endpoints do not serve virtual-hosted bucket names.
         let path_style = self.endpoint_url().is_some();
         let config = aws_sdk_s3::config::Builder::from(&self.sdk_config)
             .force_path_style(path_style)
-            .timeout_config(timeout_config(OBJECT_CALLS))
-            .retry_config(retry_config(OBJECT_CALLS))
+            .timeout_config(timeout_config(self.budgets.object))
+            .retry_config(retry_config(self.budgets.object))
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    pub(crate) fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+    pub(in crate::adapters::aws) fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk_config)
-            .timeout_config(timeout_config(CONTROL_CALLS))
-            .retry_config(retry_config(CONTROL_CALLS))
+            .timeout_config(timeout_config(self.budgets.control))
+            .retry_config(retry_config(self.budgets.control))
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
-    pub(crate) fn sns_client(&self) -> aws_sdk_sns::Client {
+    pub(in crate::adapters::aws) fn sns_client(&self) -> aws_sdk_sns::Client {
         let config = aws_sdk_sns::config::Builder::from(&self.sdk_config)
-            .timeout_config(timeout_config(CONTROL_CALLS))
-            .retry_config(retry_config(CONTROL_CALLS))
+            .timeout_config(timeout_config(self.budgets.control))
+            .retry_config(retry_config(self.budgets.control))
             .build();
         aws_sdk_sns::Client::from_conf(config)
     }

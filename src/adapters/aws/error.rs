@@ -62,7 +62,7 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Map any SDK call error into a [`PortError`] labelled with `operation`.
-pub(crate) fn port_error<E>(operation: &'static str, error: SdkError<E, Response>) -> PortError
+pub(super) fn port_error<E>(operation: &'static str, error: SdkError<E, Response>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -86,7 +86,7 @@ where
 }
 
 /// Decide on a service error code, falling back to its HTTP status.
-pub(crate) fn classify_code(operation: &'static str, code: &str, status: u16, message: String) -> PortError {
+pub(super) fn classify_code(operation: &'static str, code: &str, status: u16, message: String) -> PortError {
     if THROTTLING_CODES.contains(&code) {
         return PortError::Throttled { operation, message };
     }

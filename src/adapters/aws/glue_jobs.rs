@@ -30,7 +30,7 @@ impl GlueJobControl {
     }
 }
 
-pub(crate) fn to_chrono(instant: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub(super) fn to_chrono(instant: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(instant.secs(), instant.subsec_nanos())
 }
 

@@ -21,7 +21,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 
-pub use client::{AwsConnection, CallBudget, ExplicitEndpoint};
+pub use client::{AwsConnection, CallBudget, CallBudgets, ExplicitEndpoint};
 pub use cloudwatch_logs::CloudWatchRunLogs;
 pub use dynamodb::DynamoIncidentStore;
 pub use glue_catalog::GlueCatalog;

@@ -96,7 +96,7 @@ impl JobControl for MemoryJobControl {
         let mut runs: Vec<JobRun> = estate.runs.iter().filter(|run| run.job_name == job_name).cloned().collect();
         // Newest first by start time; runs without one keep insertion order (stable sort).
         runs.reverse();
-        runs.sort_by(|left, right| right.started_on.cmp(&left.started_on));
+        runs.sort_by_key(|run| std::cmp::Reverse(run.started_on));
         runs.truncate(max_runs as usize);
         Ok(runs)
     }

@@ -1,0 +1,146 @@
+//! `etl-medic run`'s daemon in a process of its own, on the standard AWS
+//! environment (AWS_ENDPOINT_URL, AWS_REGION, keys) pointing at moto, stopped
+//! with a real SIGTERM in the middle of its work.
+//!
+//! The daemon process is this test binary re-run on its ignored entry point
+//! `daemon_process_entry`, which calls `cli::daemon::run_daemon` (what the
+//! `run` subcommand calls) with settings handed over in its environment:
+//! the parent never sets a variable in its own environment.
+//!
+//! Run: `cargo test --test aws_daemon_process`.
+
+mod support;
+
+#[path = "aws_end_to_end/estate.rs"]
+mod estate;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etl_medic::cli::daemon::{LogFormat, RunArgs, run_daemon};
+use etl_medic::core::model::Mode;
+use etl_medic::core::policy::Policy;
+use etl_medic::core::safety::SafetySettings;
+use etl_medic::daemon::settings::DaemonSettings;
+use serde_json::json;
+
+use estate::{Estate, JOB};
+
+const SETTINGS_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_SETTINGS";
+const SAFETY_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_SAFETY";
+const LISTEN_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_LISTEN";
+const OUT_OF_MEMORY: &str = "java.lang.OutOfMemoryError: Java heap space";
+
+/// The daemon process: runs until SIGTERM, then drains and returns.
+#[test]
+#[ignore = "entry point of the daemon process started by daemon_process_stopped_by_sigterm_loses_no_message"]
+fn daemon_process_entry() {
+    let handed_over = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} unset: this entry point only runs as the daemon process of the SIGTERM test"))
+    };
+    let settings: DaemonSettings = serde_json::from_str(&handed_over(SETTINGS_VARIABLE)).unwrap();
+    let safety: SafetySettings = serde_json::from_str(&handed_over(SAFETY_VARIABLE)).unwrap();
+    let args = RunArgs { listen: Some(handed_over(LISTEN_VARIABLE)), log_format: LogFormat::Json };
+    run_daemon(&args, settings, safety, Policy::rules()).unwrap();
+}
+
+fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_daemon(estate: &Estate, settings: &DaemonSettings, safety: &SafetySettings, port: u16) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "daemon_process_entry", "--nocapture", "--test-threads", "1"])
+        .env("AWS_ENDPOINT_URL", &estate.moto.endpoint_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env(SETTINGS_VARIABLE, serde_json::to_string(settings).unwrap())
+        .env(SAFETY_VARIABLE, serde_json::to_string(safety).unwrap())
+        .env(LISTEN_VARIABLE, format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Wait for the daemon to exit by itself; its exit status.
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the daemon did not stop within {timeout:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn wait_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+fn readyz(port: u16) -> Option<u16> {
+    support::http_request(port, "GET", "/readyz", None).ok().map(|(status, _)| status)
+}
+
+#[tokio::test]
+async fn daemon_process_stopped_by_sigterm_loses_no_message() {
+    let failures: Vec<serde_json::Value> = (0..6).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
+    let estate = Estate::new(json!({JOB: failures}), 30).await;
+    for _ in 0..6 {
+        let run = estate.start_run(&[]).await;
+        estate.put_glue_event(&run, "FAILED", OUT_OF_MEMORY).await;
+    }
+    let settings = estate.settings(2);
+    let safety = SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() };
+
+    let port = free_loopback_port();
+    let mut daemon = start_daemon(&estate, &settings, &safety, port);
+    let ready = wait_until(Duration::from_secs(30), || async move { readyz(port) == Some(200) }).await;
+    assert!(ready, "/readyz never answered 200");
+    let working = wait_until(Duration::from_secs(45), || async { estate.runs().await.len() > 6 }).await;
+    assert!(working, "the daemon started no remediation run");
+    sigterm(&daemon);
+    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
+    assert!(status.success(), "the daemon exits cleanly after its drain: {status}");
+
+    let after_first = estate.runs().await.len() - 6;
+    assert!(after_first < 6, "SIGTERM came before all the work was done ({after_first} runs)");
+    let (visible, in_flight) = estate.depth(&estate.queue_url).await;
+    assert_eq!(in_flight, 0, "nothing is left invisible: unstarted messages went back at once");
+    assert_eq!(visible as usize, 6 - after_first, "every unworked message is back on the queue");
+
+    // A second daemon finishes the work: one remediation run per failure.
+    let port = free_loopback_port();
+    let mut daemon = start_daemon(&estate, &settings, &safety, port);
+    let finished = wait_until(Duration::from_secs(60), || async {
+        estate.depth(&estate.queue_url).await == (0, 0) && estate.runs().await.len() >= 12
+    })
+    .await;
+    sigterm(&daemon);
+    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
+    assert!(finished, "queue {:?}, runs {}", estate.depth(&estate.queue_url).await, estate.runs().await.len());
+    assert!(status.success());
+    assert_eq!(estate.runs().await.len(), 12, "each failure remediated exactly once across the two processes");
+}

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Asserts what the deploy assets promise their users, beyond what cfn-lint,
+checkov and hadolint check: the properties a reviewer of issue 5 would look
+for, so that a later edit cannot quietly drop one (a DesiredCount slipping
+back into the service, a wildcard action in the task role, an environment
+key the daemon's strict config would reject).
+
+Run with the deploy venv's Python (cfn-lint's YAML loader reads the
+CloudFormation short forms such as !Ref and !Sub): tests/deploy/assets.sh.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILURES = []
+PASSED = []
+
+def check(description, condition):
+    (PASSED if condition else FAILURES).append(description)
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def strings_in(node):
+    """Every string inside a template node, intrinsic functions included."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings_in(key)
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings_in(item)
+
+
+def statements_of(policies):
+    for policy in policies:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if isinstance(statement, dict) and "Fn::If" in statement:
+                yield from (branch for branch in statement["Fn::If"][1:] if isinstance(branch, dict) and "Effect" in branch)
+            else:
+                yield statement
+
+
+def check_template():
+    template = cfn_yaml.load(str(ROOT / "deploy/cloudformation/etl-medic.yaml"))
+    params, res = template["Parameters"], template["Resources"]
+    props = {name: resource.get("Properties", {}) for name, resource in res.items()}
+
+    check("AutonomyMode defaults to shadow, allows only shadow/auto",
+          params["AutonomyMode"]["Default"] == "shadow"
+          and sorted(params["AutonomyMode"]["AllowedValues"]) == ["auto", "shadow"])
+    for name in ["JobNamePrefix", "ImageUri", "MinTasks", "MaxTasks", "Concurrency", "SubnetIds", "SecurityGroupIds"]:
+        check(f"parameter {name} exists", name in params)
+
+    queue, dlq = props["IncidentQueue"], props["DeadLetterQueue"]
+    check("queue redrives to the DLQ after 5 receives",
+          queue["RedrivePolicy"]["maxReceiveCount"] == 5
+          and queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    check("DLQ retention is longer than the queue's",
+          int(dlq["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"]))
+    check("both queues are KMS encrypted", "KmsMasterKeyId" in queue and "KmsMasterKeyId" in dlq)
+    for policy_name in ["IncidentQueuePolicy", "DeadLetterQueuePolicy"]:
+        allows = [s for s in props[policy_name]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        check(f"{policy_name} lets only events.amazonaws.com send, conditioned on the rule's ARN",
+              len(allows) == 1
+              and allows[0]["Principal"] == {"Service": "events.amazonaws.com"}
+              and allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["GlueJobStateRule", "Arn"]})
+
+    rule = props["GlueJobStateRule"]
+    pattern = rule["EventPattern"]
+    check("rule matches Glue Job State Change of the watched job prefix",
+          pattern["source"] == ["aws.glue"] and pattern["detail-type"] == ["Glue Job State Change"]
+          and pattern["detail"]["jobName"] == [{"prefix": {"Ref": "JobNamePrefix"}}])
+    check("rule covers FAILED, TIMEOUT, SUCCEEDED and STOPPED",
+          {"FAILED", "TIMEOUT", "SUCCEEDED", "STOPPED"} <= set(pattern["detail"]["state"]))
+    target = rule["Targets"][0]
+    check("rule target has a DLQ and a retry policy", "DeadLetterConfig" in target and "RetryPolicy" in target)
+
+    check("cluster has Container Insights",
+          {"Name": "containerInsights", "Value": "enabled"} in props["Cluster"]["ClusterSettings"]
+          or {"Name": "containerInsights", "Value": "enhanced"} in props["Cluster"]["ClusterSettings"])
+
+    task = props["TaskDefinition"]
+    containers = {c["Name"]: c for c in task["ContainerDefinitions"]}
+    app, collector = containers.get("etl-medic", {}), containers.get("adot-collector", {})
+    check("task is Fargate awsvpc", task["RequiresCompatibilities"] == ["FARGATE"] and task["NetworkMode"] == "awsvpc")
+    check("app has stopTimeout 120 and the init process",
+          app.get("StopTimeout") == 120 and app.get("LinuxParameters", {}).get("InitProcessEnabled") is True)
+    check("app health check is the binary's own healthcheck subcommand",
+          app.get("HealthCheck", {}).get("Command", [])[:3] == ["CMD", "/usr/local/bin/etl-medic", "healthcheck"])
+    env, env_conditions = {}, {}
+    for entry in app.get("Environment", []):
+        if "Fn::If" in entry:
+            env_conditions[entry["Fn::If"][1]["Name"]] = entry["Fn::If"][0]
+            entry = entry["Fn::If"][1]
+        env[entry["Name"]] = entry["Value"]
+    conditions = template["Conditions"]
+    # An explicit safety.mode = shadow overrides every per-class auto in the
+    # daemon, so the default must leave the key unset (shadow by default).
+    check("safety.mode is set only to auto (AutonomyMode=auto) or to shadow (ForceShadow=true)",
+          env_conditions.get("ETL_MEDIC__SAFETY__MODE") == "SetGlobalMode"
+          and env.get("ETL_MEDIC__SAFETY__MODE") == {"Fn::If": ["ForceShadowOn", "shadow", "auto"]}
+          and conditions["SetGlobalMode"] == {"Fn::Or": [{"Condition": "ForceShadowOn"}, {"Condition": "AutonomyAuto"}]}
+          and conditions["AutonomyAuto"] == {"Fn::Equals": [{"Ref": "AutonomyMode"}, "auto"]}
+          and conditions["ForceShadowOn"] == {"Fn::Equals": [{"Ref": "ForceShadow"}, "true"]})
+    check("ForceShadow defaults to false", params["ForceShadow"]["Default"] == "false")
+    for key in ["ETL_MEDIC__QUEUE__URL", "ETL_MEDIC__QUEUE__CONCURRENCY", "ETL_MEDIC__INCIDENTS__TABLE",
+                "ETL_MEDIC__AUDIT__BUCKET", "ETL_MEDIC__ESCALATION__SNS_TOPIC_ARN", "ETL_MEDIC__HTTP__LISTEN"]:
+        check(f"app environment sets {key}", key in env)
+    # (Whether the loader accepts these names is config_env.sh's check, with
+    # the real binary.)
+    check_collector_config(collector, env.get("ETL_MEDIC__HTTP__LISTEN"))
+
+    check("service has no DesiredCount", "DesiredCount" not in props["Service"])
+    tracking = [p for p in props.values() if p.get("PolicyType") == "TargetTrackingScaling"]
+    metrics = tracking[0]["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"] if tracking else []
+    names = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m}
+    expressions = [m["Expression"].replace(" ", "") for m in metrics if "Expression" in m]
+    visible = next((i for i, n in names.items() if n == "ApproximateNumberOfMessagesVisible"), None)
+    running = next((i for i, n in names.items() if n == "RunningTaskCount"), None)
+    check("target tracking on visible messages / running tasks (metric math)",
+          visible and running and f"{visible}/{running}" in expressions)
+    check("scaling can start from an empty service",
+          "WakeFromZeroScaling" in res and params["MinTasks"]["Default"] >= 1)
+    check("scalable target bounds come from MinTasks/MaxTasks",
+          props["ScalableTarget"]["MinCapacity"] == {"Ref": "MinTasks"}
+          and props["ScalableTarget"]["MaxCapacity"] == {"Ref": "MaxTasks"})
+
+    statements = list(statements_of(props["TaskRole"]["Policies"]))
+    actions = [a for s in statements for a in as_list(s["Action"])]
+    check("task role names every action, with no wildcard", actions and all("*" not in a for a in actions))
+    check("task role grants nothing on Resource '*'",
+          all(r != "*" for s in statements for r in as_list(s["Resource"])))
+    catalog = next((s for s in statements if "glue:UpdateTable" in as_list(s["Action"])), {})
+    catalog_text = " ".join(strings_in(catalog.get("Resource", [])))
+    check("catalog permissions are on the catalog, database and table ARNs",
+          ":catalog" in catalog_text and ":database/" in catalog_text and ":table/" in catalog_text)
+    quarantine = next((s for s in statements if s.get("Sid") == "QuarantineBadInputObjects"), {})
+    check("quarantine grant is Get/Put/Delete on its two prefixes only",
+          sorted(as_list(quarantine.get("Action", []))) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+          and sorted(r["Fn::Sub"].rsplit("/", 1)[1] for r in as_list(quarantine.get("Resource", [])))
+          == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+    listing = next((s for s in statements if s.get("Sid") == "ListInputAndQuarantinePrefixes"), {})
+    check("listing the data bucket is limited to the same two prefixes",
+          listing.get("Action") == "s3:ListBucket"
+          and sorted(p["Fn::Sub"] for p in listing["Condition"]["StringLike"]["s3:prefix"])
+          == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+
+    bucket = props["AuditBucket"]
+    check("audit bucket is versioned", bucket["VersioningConfiguration"]["Status"] == "Enabled")
+    check("audit bucket is KMS encrypted",
+          bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms")
+    check("audit bucket blocks all public access", all(bucket["PublicAccessBlockConfiguration"].values()))
+    check("audit bucket Object Lock is optional (a condition)",
+          bucket["ObjectLockEnabled"] == {"Fn::If": ["UseObjectLock", True, {"Ref": "AWS::NoValue"}]})
+    table = props["IncidentTable"]
+    check("incident table is on-demand with PITR and TTL",
+          table["BillingMode"] == "PAY_PER_REQUEST"
+          and table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+          and table["TimeToLiveSpecification"]["Enabled"] is True)
+    check("escalation topic is encrypted", "KmsMasterKeyId" in props["EscalationTopic"])
+    alarm_metrics = {(p.get("MetricName"), json.dumps(p.get("Dimensions"))) for p in props.values() if "MetricName" in p}
+    check("alarm on DLQ not empty",
+          ("ApproximateNumberOfMessagesVisible", json.dumps([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}])) in alarm_metrics)
+    check("alarm on the age of the oldest message", any(m == "ApproximateAgeOfOldestMessage" for m, _ in alarm_metrics))
+    check("log group has a retention", "RetentionInDays" in props["ServiceLogGroup"])
+    check_alertmanager_definition(props["PrometheusWorkspace"]["AlertManagerDefinition"]["Fn::Sub"])
+
+
+def check_collector_config(collector, app_listen):
+    """The ADOT configuration passed in AOT_CONFIG_CONTENT, parsed as the
+    collector will: it scrapes the app's /metrics as job etl-medic (the job
+    alerts.yml's up{job=...} names), every pipeline component is defined,
+    and it remote-writes to the stack's workspace with SigV4."""
+    template_text = next(e["Value"]["Fn::Sub"] for e in collector["Environment"] if e["Name"] == "AOT_CONFIG_CONTENT")
+    filled = template_text.replace("${AWS::Region}", "us-east-1").replace(
+        "${PrometheusWorkspace.PrometheusEndpoint}", "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/")
+    check("collector config substitutes only the region and the workspace endpoint", "${" not in filled)
+    config = yaml.safe_load(filled)
+    scrape = config["receivers"]["prometheus"]["config"]["scrape_configs"][0]
+    check("collector scrapes the app's /metrics address as job etl-medic",
+          scrape["job_name"] == "etl-medic" and scrape.get("metrics_path", "/metrics") == "/metrics"
+          and scrape["static_configs"][0]["targets"] == [app_listen])
+    service = config["service"]
+    check("every extension the collector enables is configured",
+          all(name in config["extensions"] for name in service["extensions"]))
+    for name, pipeline in service["pipelines"].items():
+        for kind in ["receivers", "processors", "exporters"]:
+            check(f"collector pipeline {name}: every one of its {kind} is configured",
+                  all(component in config.get(kind, {}) for component in pipeline.get(kind, [])))
+    exporter = config["exporters"]["prometheusremotewrite"]
+    check("collector remote-writes to the workspace with SigV4 for aps",
+          exporter["endpoint"].endswith("/workspaces/ws-1/api/v1/remote_write")
+          and exporter["auth"]["authenticator"] == "sigv4auth"
+          and config["extensions"]["sigv4auth"]["service"] == "aps"
+          and "prometheusremotewrite" in service["pipelines"]["metrics"]["exporters"])
+    check("collector sets instance to the task ARN so tasks' series stay apart",
+          {"key": "service.instance.id", "from_attribute": "aws.ecs.task.arn", "action": "upsert"}
+          in config["processors"]["resource/instance"]["attributes"])
+
+
+def check_alertmanager_definition(definition):
+    """The workspace's alert manager definition is AMP's wrapper around an
+    Alertmanager configuration; amtool validates the configuration with the
+    template's substitutions filled in."""
+    filled = definition.replace("${EscalationTopic}", "arn:aws:sns:us-east-1:123456789012:etl-medic")
+    filled = filled.replace("${AWS::Region}", "us-east-1")
+    check("alert manager definition substitutes only the topic and region", "${" not in filled)
+    inner = yaml.safe_load(filled)["alertmanager_config"]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as config_file:
+        config_file.write(inner)
+        config_file.flush()
+        result = subprocess.run(["amtool", "check-config", config_file.name], capture_output=True, text=True)
+    check("amtool accepts the alert manager definition" + ("" if result.returncode == 0 else ": " + result.stdout + result.stderr),
+          result.returncode == 0)
+    routed = yaml.safe_load(inner)
+    check("every alert routes to the escalation topic",
+          routed["route"]["receiver"] == "escalation-topic"
+          and routed["receivers"][0]["sns_configs"][0]["topic_arn"].endswith(":etl-medic"))
+
+
+def check_dashboard():
+    dashboard = json.loads((ROOT / "deploy/grafana/etl-medic.json").read_text())
+    variables = dashboard["templating"]["list"]
+    check("dashboard has a Prometheus datasource variable",
+          any(v["type"] == "datasource" and v["query"] == "prometheus" and v["name"] == "datasource" for v in variables))
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    check("every panel and query uses the datasource variable",
+          all(p["datasource"]["uid"] == "${datasource}" and all(t["datasource"]["uid"] == "${datasource}" for t in p["targets"])
+              for p in panels))
+    ids = [p["id"] for p in dashboard["panels"]]
+    check("panel ids are unique", len(ids) == len(set(ids)))
+    cells = set()
+    overlap = False
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        check(f'panel "{panel["title"]}" fits the 24-column grid', grid["x"] + grid["w"] <= 24)
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                overlap |= (x, y) in cells
+                cells.add((x, y))
+    check("no two panels overlap on the wall screen", not overlap)
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    for needle, what in [
+        ("histogram_quantile(0.5, sum by (le) (rate(etl_medic_mttr_seconds_bucket", "MTTR p50 from the histogram"),
+        ("histogram_quantile(0.9, sum by (le) (rate(etl_medic_mttr_seconds_bucket", "MTTR p90 from the histogram"),
+        ('etl_medic_remediations_total{outcome="success"}', "remediation success rate"),
+        ("sum by (class) (increase(etl_medic_incidents_total", "incidents by class"),
+        ("sum by (action) (increase(etl_medic_incidents_total", "incidents by action"),
+        ("sum by (rule) (increase(etl_medic_safety_replacements_total", "safety replacements by rule"),
+        ("etl_medic_escalations_total", "escalations"),
+        ("etl_medic_decision_duration_seconds_bucket", "decision latency"),
+        ("etl_medic_queue_messages", "queue depth and backlog"),
+        ("sum by (operation) (rate(etl_medic_aws_errors_total", "AWS errors by operation"),
+        ("etl_medic_policy_info", "policy version"),
+        ("etl_medic_in_flight_incidents", "in-flight incidents"),
+        ("etl_medic_worker_slots", "worker slots"),
+    ]:
+        check(f"dashboard shows {what}", needle in exprs)
+
+
+def check_dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    check("Dockerfile is multi-stage from a pinned rust image", len(stages) >= 2 and re.match(r"rust:\d+\.\d+\.\d+", stages[0]))
+    check("runtime is distroless cc nonroot", stages[-1] == "gcr.io/distroless/cc-debian12:nonroot")
+    check("dependencies build before the sources are copied",
+          text.index("COPY Cargo.toml Cargo.lock") < text.index("cargo build") < text.index("COPY src"))
+    check("runs as a non-root user", re.search(r"^USER\s+(?!0\b|root\b)\S+", text, re.M) is not None)
+    check("exec-form ENTRYPOINT and CMD run",
+          'ENTRYPOINT ["/usr/local/bin/etl-medic"]' in text and 'CMD ["run"]' in text)
+    check("HEALTHCHECK runs the binary's healthcheck, no shell",
+          re.search(r'HEALTHCHECK[^\n]*\\\n\s*CMD \["/usr/local/bin/etl-medic", "healthcheck"', text) is not None)
+    check("config/ is there when the binary is compiled (include_str!) and in the image",
+          text.index("COPY config ./config") < text.rindex("cargo build")
+          and "COPY --from=builder /build/config ./config" in text)
+
+
+def check_dependency_layer_script():
+    """Runs the Dockerfile's manifest-only step (the RUN right after
+    `COPY Cargo.toml Cargo.lock`) on the repository's real manifest, with
+    `cargo build` swapped for `cargo fetch --locked`: cargo then checks that
+    every target the manifest declares has its stub file (and that the lock
+    file is current) without compiling anything. This is what breaks first
+    when a bench or binary is added to Cargo.toml."""
+    text = (ROOT / "Dockerfile").read_text()
+    after_copy = text[text.index("COPY Cargo.toml Cargo.lock"):]
+    run = re.search(r"^RUN (.*?)(?<!\\)\n", after_copy, re.M | re.S).group(1)
+    # Docker joins continuation lines with nothing between them.
+    script = run.replace("\\\n", " ").replace(
+        "cargo build --release --locked", "cargo fetch --locked")
+    check("the dependency layer step builds with cargo", "cargo fetch --locked" in script)
+    with tempfile.TemporaryDirectory() as build_dir:
+        for name in ["Cargo.toml", "Cargo.lock"]:
+            (Path(build_dir) / name).write_text((ROOT / name).read_text())
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=build_dir, capture_output=True, text=True)
+    check("the Dockerfile's manifest-only step is valid for this Cargo.toml"
+          + ("" if result.returncode == 0 else ": " + result.stderr.strip()), result.returncode == 0)
+
+
+def main():
+    check_template()
+    check_dashboard()
+    check_dockerfile()
+    check_dependency_layer_script()
+    for description in FAILURES:
+        print(f"FAIL  {description}")
+    print(f"assets: {len(PASSED)} passed, {len(FAILURES)} failed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

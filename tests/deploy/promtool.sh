@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# promtool over the alert rules: syntax and PromQL (`check rules`), the unit
+# tests (`test rules`), and that every alert in alerts.yml has a unit test in
+# which it fires.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+deploy_ensure_prometheus
+cd "$DEPLOY_REPO_ROOT/deploy/prometheus"
+promtool --version 2>&1 | head -n 1
+promtool check rules alerts.yml
+promtool test rules alerts_test.yml
+untested=""
+for alert in $(sed -n 's/^ *- alert: *\([A-Za-z0-9_]*\).*/\1/p' alerts.yml); do
+  # A test case that expects this alert to fire: its alertname line is
+  # followed (before the next alertname) by an exp_labels entry.
+  if ! awk -v name="$alert" '
+      /alertname:/ { current = ($2 == name) }
+      current && /exp_labels:/ { found = 1 }
+      END { exit !found }' alerts_test.yml; then
+    untested="$untested $alert"
+  fi
+done
+if [ -n "$untested" ]; then
+  echo "FAIL: alerts without a firing unit test:$untested" >&2
+  exit 1
+fi
+echo "promtool: $(grep -c '^ *- alert:' alerts.yml) alert rules valid, each with a firing unit test, all unit tests pass"
