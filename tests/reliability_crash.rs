@@ -1,5 +1,5 @@
-//! Crash safety: the daemon runs as its own process (the path `etl-medic
-//! run` takes: `run_daemon` on the AWS adapters from the AWS environment)
+//! Crash safety: the real binary, `etl-medic run`, configured only by the
+//! AWS environment (`AWS_ENDPOINT_URL`) and `ETL_MEDIC__` variables, runs
 //! against moto, behind the proxy of tests/support/fault_proxy.rs used here
 //! only as a trip wire. Round after round, a seeded choice of kill point:
 //!
@@ -42,13 +42,7 @@ use fleet::{Fleet, TRANSIENT};
 const SEED: u64 = 6;
 const JOBS: usize = 14;
 const ROUNDS: usize = 8;
-const CHILD_ARGS: [&str; 4] = ["daemon_child", "--exact", "--ignored", "--nocapture"];
-
-#[test]
-#[ignore = "the daemon process of the crash test; it runs only when that test spawns it"]
-fn daemon_child() {
-    daemon_process::run_child_if_asked();
-}
+const BINARY: &str = env!("CARGO_BIN_EXE_etl-medic");
 
 #[derive(Debug, Clone, Copy)]
 enum KillPoint {
@@ -113,24 +107,26 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     let failures: Vec<(String, String, &str, &str)> = failed_runs.iter().map(|(job, run)| (job.clone(), run.clone(), "FAILED", TRANSIENT)).collect();
     fleet.put_glue_events(&failures).await;
     let proxy = FaultProxy::start(fleet.moto.port, FaultPlan::none());
-    let mut settings = fleet.settings(3);
-    settings.queue.visibility_timeout_secs = 4;
-    settings.queue.heartbeat_secs = 1;
-    settings.http.listen = "127.0.0.1:0".to_string();
-    let safety = fleet.safety();
+    // Short visibility, so what a killed daemon held comes back within seconds.
+    let mut environment = fleet.daemon_environment(&proxy.endpoint_url, 3, "127.0.0.1:0");
+    environment.retain(|(key, _)| !key.ends_with("VISIBILITY_TIMEOUT_SECS") && !key.ends_with("HEARTBEAT_SECS"));
+    environment.push(("ETL_MEDIC__QUEUE__VISIBILITY_TIMEOUT_SECS".to_string(), "4".to_string()));
+    environment.push(("ETL_MEDIC__QUEUE__HEARTBEAT_SECS".to_string(), "1".to_string()));
+    environment.push(("ETL_MEDIC__SHUTDOWN__SHUTDOWN_GRACE_SECS".to_string(), "20".to_string()));
+    let spawn = |log_path: &std::path::Path| daemon_process::spawn_binary(std::path::Path::new(BINARY), &environment, log_path);
     let log_path = std::env::temp_dir().join(format!("etl-medic-crash-{}.log", std::process::id()));
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut announced = BTreeSet::new();
     let started = Instant::now();
 
     // First a SIGTERM while incidents are in flight: a clean exit within the grace.
-    let child = daemon_process::spawn(&CHILD_ARGS, &settings, &safety, &proxy.endpoint_url, &log_path);
+    let child = spawn(&log_path);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let terminated = Instant::now();
     let (exit_ok, drain_time) = sigterm(child);
     eprintln!("SIGTERM: clean exit {exit_ok} after {drain_time:?}");
     assert!(exit_ok, "the daemon exits 0 on SIGTERM; log {}", log_path.display());
-    assert!(terminated.elapsed() < Duration::from_secs(settings.shutdown.shutdown_grace_secs + 5), "drained within the grace");
+    assert!(terminated.elapsed() < Duration::from_secs(20 + 5), "drained within the grace");
 
     let points = [KillPoint::BeforeGlueCall, KillPoint::AfterGlueCall, KillPoint::BeforeDelete, KillPoint::AtRandom];
     let mut kills = Vec::new();
@@ -138,7 +134,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
         let point = points[rng.random_range(0..points.len())];
         let random_after = Duration::from_millis(rng.random_range(200..3_000));
         proxy.set_plan(FaultPlan { tripwire: point.tripwire(), ..FaultPlan::none() });
-        let child = daemon_process::spawn(&CHILD_ARGS, &settings, &safety, &proxy.endpoint_url, &log_path);
+        let child = spawn(&log_path);
         let round_started = Instant::now();
         loop {
             let elapsed = round_started.elapsed();
@@ -159,7 +155,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     eprintln!("kills: {kills:?}");
 
     // A last daemon, left alone, finishes what the killed ones left.
-    let child = daemon_process::spawn(&CHILD_ARGS, &settings, &safety, &proxy.endpoint_url, &log_path);
+    let child = spawn(&log_path);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut settled = false;
     while Instant::now() < deadline {

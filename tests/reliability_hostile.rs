@@ -9,7 +9,8 @@
 //! - A 10 MB queue message is counted as oversized poison, audited with a
 //!   bounded excerpt, and the daemon goes on with the next message.
 //! - A configuration that widens a safety bound past its hard limit is
-//!   refused at start with exit code 64, naming the key.
+//!   refused at start (`etl-medic run`, `config`, `decide`) with exit
+//!   code 64, naming the key.
 //!
 //! Run: `cargo test --test reliability_hostile` (seconds).
 
@@ -198,7 +199,7 @@ async fn a_10_mb_message_is_oversized_poison_audited_briefly_and_the_daemon_goes
 #[test]
 fn widening_a_safety_bound_past_its_hard_limit_is_refused_at_start_naming_the_key() {
     let widen = [("ETL_MEDIC__SAFETY__MAX_ATTEMPTS_PER_INCIDENT", "50")];
-    for arguments in [&["config"][..], &["decide", "--policy", "rules"][..]] {
+    for arguments in [&["run"][..], &["config"][..], &["decide", "--policy", "rules"][..]] {
         let (code, _, stderr) = etl_medic(arguments, b"", &widen);
         assert_eq!(code, 64, "{arguments:?}: {stderr}");
         assert!(stderr.contains("max_attempts_per_incident"), "{arguments:?} names the key: {stderr}");

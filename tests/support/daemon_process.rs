@@ -57,3 +57,19 @@ pub fn spawn(child_args: &[&str], settings: &DaemonSettings, safety: &SafetySett
         .spawn()
         .expect("spawn the daemon child")
 }
+
+/// Start the real binary, `etl-medic run`, with `environment` (the AWS
+/// environment and `ETL_MEDIC__` settings); its log goes to `log_path`.
+pub fn spawn_binary(binary: &Path, environment: &[(String, String)], log_path: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).expect("daemon log file");
+    Command::new(binary)
+        .arg("run")
+        .env_clear()
+        .envs(environment.iter().map(|(key, value)| (key.as_str(), value.as_str())))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn etl-medic run")
+}
