@@ -17,7 +17,7 @@ use crate::core::safety::{FleetContext, Permit, breaker_open};
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::evidence::{Gathered, gather};
-use crate::daemon::executor::execute;
+use crate::daemon::executor::{ExecutionError, execute};
 use crate::daemon::incident::{StepError, audit, close, store};
 use crate::ports::queue::MAX_VISIBILITY_SECS;
 use crate::ports::{IncidentRecord, IncidentState};
@@ -185,6 +185,19 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             record.wait_until = None;
             store(context, record).await?;
             notify_observer(context, record, gathered, permit.action(), Some(&executed.started_run_id));
+            Ok(RoundEnd::Recorded)
+        }
+        Err(ExecutionError::Port(error)) if error.operation() == "StartJobRun" && error.is_retryable() && !error.is_throttled() => {
+            // StartJobRun has no idempotency token: after a timeout, a reset
+            // or a 5xx the run may have started, and calling again could
+            // start it twice. A person checks the job's runs instead.
+            tracing::warn!(error = %error, "StartJobRun outcome unknown, escalating instead of calling again");
+            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "outcome_unknown": true, "error": error.to_string()})).await?;
+            context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
+            record.actions_taken.push(kind.as_str().to_string());
+            let reason = format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
+            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+            escalate_and_close(context, record, input).await?;
             Ok(RoundEnd::Recorded)
         }
         Err(error) if error.is_retryable() => {

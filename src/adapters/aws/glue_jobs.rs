@@ -175,6 +175,11 @@ impl JobControl for GlueJobControl {
                     .set_worker_type(request.worker_type.as_deref().map(WorkerType::from))
                     .set_number_of_workers(number_of_workers)
                     .set_timeout(timeout_minutes)
+                    // StartJobRun has no idempotency token: an SDK retry after
+                    // a lost answer (reset, timeout, 5xx) would start a second
+                    // run. One attempt; the pipeline decides what a failure means.
+                    .customize()
+                    .config_override(aws_sdk_glue::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
                     .send()
                     .await
                     .map_err(|error| port_error("StartJobRun", error))?;
