@@ -118,7 +118,7 @@ async fn check_promises_under(plan: FaultPlan) {
 
     let started = Instant::now();
     let mut announced = BTreeSet::new();
-    let settled = run_pool_through(&fleet, &proxy, 8, Duration::from_secs(100), async || {
+    let settled = run_pool_through(&fleet, &proxy, 8, Duration::from_secs(300), async || {
         let closed = glue_and_count_closed(&fleet, &failed_runs, &mut announced).await;
         closed == JOBS && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
@@ -206,7 +206,7 @@ async fn a_lost_start_job_run_answer_never_starts_a_second_run() {
     let proxy = FaultProxy::start(fleet.moto.port, plan);
     let failed_runs = BTreeMap::from([(job.clone(), failed_run.clone())]);
     let mut announced = BTreeSet::new();
-    let settled = run_pool_through(&fleet, &proxy, 2, Duration::from_secs(60), async || {
+    let settled = run_pool_through(&fleet, &proxy, 2, Duration::from_secs(180), async || {
         glue_and_count_closed(&fleet, &failed_runs, &mut announced).await == 1 && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
     .await;
