@@ -74,12 +74,11 @@ pub fn scores(chosen: ActionKind, candidates: &[ActionKind]) -> BTreeMap<ActionK
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::state::{EvidenceStrength, RecentOutcomes, SourceFreshness};
+    use crate::core::policy::state::{RecentOutcomes, SourceFreshness};
 
     fn state(class: FailureClass, attempt: AttemptBucket) -> State {
         State {
             class,
-            evidence: EvidenceStrength::Strong,
             drift: DriftFeature::None,
             attempt,
             risk: RiskTier::Medium,

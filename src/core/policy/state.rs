@@ -3,18 +3,11 @@
 //! diagnosis, and its key (`class=...|drift=...|...`) is what policy files,
 //! audit records and `policy explain` show to a person.
 //!
-//! Eight features, each with few values, keep the table learnable:
-//! failure class (9) x evidence strength (2) x drift (4) x attempt (3) x
-//! risk (4) x source (3) x recent (4) x last action (8). The nominal product
-//! is large, but the reachable set is a few thousand: drift is rarely set
-//! outside schema incidents and `last` is `none` whenever `attempt=0`.
-//!
-//! Evidence strength exists because one class can hold very different
-//! incidents: `resource_exhaustion` is named for a real `OutOfMemoryError`
-//! (confidence about 0.9) but also for a `Lost executor` line that spot loss
-//! produces too (about 0.6) and for the bare "Job aborted due to stage
-//! failure" wrapper (about 0.3). What is worth trying first differs between
-//! them, so the table sees the split.
+//! Seven features, each with few values, keep the table learnable:
+//! failure class (9) x drift (4) x attempt (3) x risk (4) x source (3) x
+//! recent (4) x last action (8). The nominal product is large, but the
+//! reachable set is a few thousand: drift is rarely set outside schema incidents
+//! and `last` is `none` whenever `attempt=0`.
 
 use std::fmt;
 
@@ -60,20 +53,10 @@ pub enum RecentOutcomes {
     Unknown,
 }
 
-/// How firmly the diagnosis names its class: `strong` from
-/// [`STRONG_EVIDENCE_CONFIDENCE`] up, `weak` below (a generic wrapper, a
-/// message family several causes share, an uncorroborated schema error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EvidenceStrength {
-    Weak,
-    Strong,
-}
-
 /// The discrete state. Field order is the key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct State {
     pub class: FailureClass,
-    pub evidence: EvidenceStrength,
     pub drift: DriftFeature,
     pub attempt: AttemptBucket,
     pub risk: RiskTier,
@@ -86,16 +69,6 @@ pub struct State {
 
 /// Cadence assumed when the run history cannot tell it: most ETL jobs run daily.
 pub const DEFAULT_CADENCE_S: u64 = 86_400;
-
-/// Diagnosis confidence from which the evidence counts as `strong`. The
-/// diagnosis gives a specific, unshared message 0.75 and more (an
-/// `OutOfMemoryError`, an `AccessDenied`, a schema error the catalog
-/// corroborates, a run that used its whole timeout: 0.7), and a message that
-/// names no single cause less: a family several causes produce (`Lost
-/// executor`, S3 `NoSuchKey`, `Futures timed out`: about 0.6), a schema error
-/// the catalog does not corroborate (capped at 0.5 or 0.65), the bare py4j
-/// wrapper (about 0.3). 0.7 separates the two groups; see docs/policy-format.md.
-pub const STRONG_EVIDENCE_CONFIDENCE: f64 = 0.7;
 
 /// How many recent runs the `recent` feature looks at.
 pub const RECENT_RUNS_CONSIDERED: usize = 5;
@@ -117,7 +90,6 @@ impl State {
             .and_then(|name| ActionKind::parse(name));
         State {
             class: diagnosis.class,
-            evidence: evidence_strength(diagnosis.confidence),
             drift: drift_feature(diagnosis),
             attempt: attempt_bucket(request.history.attempt),
             risk: request.risk_tier(),
@@ -131,12 +103,12 @@ impl State {
     }
 
     /// The readable key, e.g.
-    /// `class=schema_drift|evidence=strong|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none`.
+    /// `class=schema_drift|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none`.
     pub fn key(&self) -> String {
         self.to_string()
     }
 
-    /// Parses a key written by [`State::key`]; all eight fields, in order.
+    /// Parses a key written by [`State::key`]; all seven fields, in order.
     pub fn parse(key: &str) -> Result<State, StateKeyError> {
         let fail = |reason: String| StateKeyError { key: key.to_string(), reason };
         let parts: Vec<&str> = key.split('|').collect();
@@ -157,27 +129,23 @@ impl State {
         }
         let unknown = |field: &str, value: &str| fail(format!("unknown {field} value {value:?}"));
         let class = FailureClass::parse(values[0]).ok_or_else(|| unknown("class", values[0]))?;
-        let evidence =
-            parse_named(values[1], &EVIDENCE_NAMES).ok_or_else(|| unknown("evidence", values[1]))?;
-        let drift = parse_named(values[2], &DRIFT_NAMES).ok_or_else(|| unknown("drift", values[2]))?;
-        let attempt = parse_named(values[3], &ATTEMPT_NAMES).ok_or_else(|| unknown("attempt", values[3]))?;
+        let drift = parse_named(values[1], &DRIFT_NAMES).ok_or_else(|| unknown("drift", values[1]))?;
+        let attempt = parse_named(values[2], &ATTEMPT_NAMES).ok_or_else(|| unknown("attempt", values[2]))?;
         let risk = RiskTier::ALL
             .into_iter()
-            .find(|tier| tier.as_str() == values[4])
-            .ok_or_else(|| unknown("risk", values[4]))?;
-        let source = parse_named(values[5], &SOURCE_NAMES).ok_or_else(|| unknown("source", values[5]))?;
-        let recent = parse_named(values[6], &RECENT_NAMES).ok_or_else(|| unknown("recent", values[6]))?;
-        let last = match values[7] {
+            .find(|tier| tier.as_str() == values[3])
+            .ok_or_else(|| unknown("risk", values[3]))?;
+        let source = parse_named(values[4], &SOURCE_NAMES).ok_or_else(|| unknown("source", values[4]))?;
+        let recent = parse_named(values[5], &RECENT_NAMES).ok_or_else(|| unknown("recent", values[5]))?;
+        let last = match values[6] {
             "none" => None,
             name => Some(ActionKind::parse(name).ok_or_else(|| unknown("last", name))?),
         };
-        Ok(State { class, evidence, drift, attempt, risk, source, recent, last })
+        Ok(State { class, drift, attempt, risk, source, recent, last })
     }
 }
 
-const FIELD_NAMES: [&str; 8] = ["class", "evidence", "drift", "attempt", "risk", "source", "recent", "last"];
-const EVIDENCE_NAMES: [(EvidenceStrength, &str); 2] =
-    [(EvidenceStrength::Weak, "weak"), (EvidenceStrength::Strong, "strong")];
+const FIELD_NAMES: [&str; 7] = ["class", "drift", "attempt", "risk", "source", "recent", "last"];
 const DRIFT_NAMES: [(DriftFeature, &str); 4] = [
     (DriftFeature::None, "none"),
     (DriftFeature::Additive, "additive"),
@@ -212,9 +180,8 @@ impl fmt::Display for State {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "class={}|evidence={}|drift={}|attempt={}|risk={}|source={}|recent={}|last={}",
+            "class={}|drift={}|attempt={}|risk={}|source={}|recent={}|last={}",
             self.class.as_str(),
-            name_of(self.evidence, &EVIDENCE_NAMES),
             name_of(self.drift, &DRIFT_NAMES),
             name_of(self.attempt, &ATTEMPT_NAMES),
             self.risk.as_str(),
@@ -223,10 +190,6 @@ impl fmt::Display for State {
             self.last.map_or("none", ActionKind::as_str),
         )
     }
-}
-
-fn evidence_strength(confidence: f64) -> EvidenceStrength {
-    if confidence >= STRONG_EVIDENCE_CONFIDENCE { EvidenceStrength::Strong } else { EvidenceStrength::Weak }
 }
 
 fn drift_feature(diagnosis: &Diagnosis) -> DriftFeature {

@@ -26,7 +26,7 @@ fn key_reads_like_the_documented_example() {
     let state = State::from_evidence(&incident, &schema_diagnosis(DriftKind::Breaking, Some("3")));
     assert_eq!(
         state.key(),
-        "class=schema_drift|evidence=strong|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none"
+        "class=schema_drift|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none"
     );
 }
 
@@ -37,16 +37,15 @@ fn every_state_key_parses_back() {
     let sources = [SourceFreshness::Fresh, SourceFreshness::Late, SourceFreshness::Unknown];
     let recents = [RecentOutcomes::Healthy, RecentOutcomes::Flaky, RecentOutcomes::Failing, RecentOutcomes::Unknown];
     let lasts: Vec<Option<ActionKind>> = std::iter::once(None).chain(ActionKind::ALL.into_iter().map(Some)).collect();
-    let evidences = [EvidenceStrength::Weak, EvidenceStrength::Strong];
     let mut count = 0;
     for class in FailureClass::ALL {
-        for (evidence, drift) in evidences.into_iter().flat_map(|evidence| drifts.map(|drift| (evidence, drift))) {
+        for drift in drifts {
             for attempt in attempts {
                 for risk in RiskTier::ALL {
                     for source in sources {
                         for recent in recents {
                             for last in &lasts {
-                                let state = State { class, evidence, drift, attempt, risk, source, recent, last: *last };
+                                let state = State { class, drift, attempt, risk, source, recent, last: *last };
                                 assert_eq!(State::parse(&state.key()), Ok(state));
                                 count += 1;
                             }
@@ -56,38 +55,19 @@ fn every_state_key_parses_back() {
             }
         }
     }
-    assert_eq!(count, 9 * 2 * 4 * 3 * 4 * 3 * 4 * 8);
+    assert_eq!(count, 9 * 4 * 3 * 4 * 3 * 4 * 8);
 }
 
 #[test]
 fn malformed_keys_are_refused_with_the_reason() {
-    let good = "class=timeout|evidence=strong|drift=none|attempt=2+|risk=high|source=late|recent=flaky|last=retry";
+    let good = "class=timeout|drift=none|attempt=2+|risk=high|source=late|recent=flaky|last=retry";
     assert!(State::parse(good).is_ok());
-    let missing = State::parse("class=timeout|evidence=strong|drift=none").expect_err("two fields");
-    assert!(missing.reason.contains("expected 8 fields"), "{missing}");
-    let reordered = State::parse("evidence=strong|class=timeout|drift=none|attempt=2+|risk=high|source=late|recent=flaky|last=retry");
+    let missing = State::parse("class=timeout|drift=none").expect_err("two fields");
+    assert!(missing.reason.contains("expected 7 fields"), "{missing}");
+    let reordered = State::parse("drift=none|class=timeout|attempt=2+|risk=high|source=late|recent=flaky|last=retry");
     assert!(reordered.expect_err("order matters").reason.contains("`class=<value>`"));
     let unknown = State::parse(&good.replace("timeout", "meltdown")).expect_err("unknown class");
     assert!(unknown.reason.contains("unknown class value \"meltdown\""), "{unknown}");
-    let vague = State::parse(&good.replace("evidence=strong", "evidence=vague")).expect_err("unknown strength");
-    assert!(vague.reason.contains("unknown evidence value \"vague\""), "{vague}");
-}
-
-#[test]
-fn evidence_is_weak_when_the_diagnosis_is_unsure() {
-    // The classes of a real OutOfMemoryError, of a `Lost executor` line spot
-    // loss produces too, and of the bare py4j wrapper are the same; how sure
-    // the diagnosis is tells them apart.
-    let incident = request();
-    let sure = Diagnosis::new(FailureClass::ResourceExhaustion, 0.92);
-    let shared_family = Diagnosis::new(FailureClass::ResourceExhaustion, 0.62);
-    let wrapper_only = Diagnosis::new(FailureClass::ResourceExhaustion, 0.32);
-    assert_eq!(State::from_evidence(&incident, &sure).evidence, EvidenceStrength::Strong);
-    assert_eq!(State::from_evidence(&incident, &shared_family).evidence, EvidenceStrength::Weak);
-    assert_eq!(State::from_evidence(&incident, &wrapper_only).evidence, EvidenceStrength::Weak);
-    let at_threshold = Diagnosis::new(FailureClass::Timeout, STRONG_EVIDENCE_CONFIDENCE);
-    assert_eq!(State::from_evidence(&incident, &at_threshold).evidence, EvidenceStrength::Strong);
-    assert!(State::from_evidence(&incident, &shared_family).key().contains("|evidence=weak|"));
 }
 
 #[test]
