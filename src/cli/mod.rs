@@ -91,14 +91,8 @@ struct ReplayArgs {
     /// Directory holding audit records (searched recursively for *.json).
     #[arg(value_name = "DIR")]
     directory: PathBuf,
-    /// Policy file, or `rules`. Default: [policy] path of the settings.
-    #[arg(long, value_name = "FILE|rules")]
-    policy: Option<String>,
     #[command(flatten)]
-    config: ConfigFile,
-    /// Global autonomy mode for the replay.
-    #[arg(long, value_enum)]
-    mode: Option<ModeArg>,
+    decision: DecisionOptions,
 }
 
 #[derive(Args)]
@@ -134,6 +128,13 @@ struct ConfigFile {
 
 #[derive(Args)]
 struct DecideArgs {
+    #[command(flatten)]
+    decision: DecisionOptions,
+}
+
+/// What a decision depends on besides the request: `decide` and `replay`.
+#[derive(Args)]
+struct DecisionOptions {
     /// Policy file (JSON Q-table), or `rules` for the built-in rules baseline.
     /// Default: [policy] path of the settings.
     #[arg(long, value_name = "FILE|rules")]
@@ -206,13 +207,7 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Decide(args) => {
-            let mut settings = load_settings(args.config.config.as_deref(), environment)?;
-            if let Some(mode) = args.mode {
-                settings.safety.mode = Some(mode.into());
-            }
-            let explicit = args.policy.is_some();
-            let policy_spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());
-            let policy = load_policy(&policy_spec, explicit)?;
+            let (settings, policy) = args.decision.load(environment)?;
             let decider = decide::Decider { policy, settings };
             let stats = decider
                 .run(std::io::stdin().lock(), std::io::stdout().lock())
@@ -238,13 +233,7 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         }
         Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
         Command::Replay(args) => {
-            let mut settings = load_settings(args.config.config.as_deref(), environment)?;
-            if let Some(mode) = args.mode {
-                settings.safety.mode = Some(mode.into());
-            }
-            let explicit = args.policy.is_some();
-            let spec = args.policy.unwrap_or_else(|| settings.policy.path.clone());
-            let policy = load_policy(&spec, explicit)?;
+            let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())
                 .map_err(Failure::Runtime)?;
             eprintln!(
@@ -269,6 +258,22 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             println!("{text}");
             Ok(EXIT_OK)
         }
+    }
+}
+
+impl DecisionOptions {
+    /// Settings with the `--mode` override applied, and the policy: `--policy`,
+    /// else the settings' [policy] path.
+    fn load(&self, environment: &HashMap<String, String>) -> Result<(Settings, Policy), Failure> {
+        let mut settings = load_settings(self.config.config.as_deref(), environment)?;
+        if let Some(mode) = self.mode {
+            settings.safety.mode = Some(mode.into());
+        }
+        let policy = match &self.policy {
+            Some(spec) => load_policy(spec, true)?,
+            None => load_policy(&settings.policy.path, false)?,
+        };
+        Ok((settings, policy))
     }
 }
 
