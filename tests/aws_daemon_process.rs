@@ -30,6 +30,8 @@ const SETTINGS_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_SETTINGS";
 const SAFETY_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_SAFETY";
 const LISTEN_VARIABLE: &str = "ETL_MEDIC_TEST_DAEMON_LISTEN";
 const OUT_OF_MEMORY: &str = "java.lang.OutOfMemoryError: Java heap space";
+/// Failed runs of the job put on the queue before the daemon starts.
+const FAILURES: usize = 24;
 
 /// The daemon process: runs until SIGTERM, then drains and returns.
 #[test]
@@ -106,41 +108,48 @@ fn readyz(port: u16) -> Option<u16> {
 
 #[tokio::test]
 async fn daemon_process_stopped_by_sigterm_loses_no_message() {
-    let failures: Vec<serde_json::Value> = (0..6).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
+    // Enough failures that the work cannot all be done between two looks
+    // at Glue, however fast the machine: SIGTERM must land mid-work.
+    let failures: Vec<serde_json::Value> = (0..FAILURES).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
     let estate = Estate::new(json!({JOB: failures}), 30).await;
-    for _ in 0..6 {
+    for _ in 0..FAILURES {
         let run = estate.start_run(&[]).await;
         estate.put_glue_event(&run, "FAILED", OUT_OF_MEMORY).await;
     }
     let settings = estate.settings(2);
-    let safety = SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() };
+    // One job carries all the failures: its action budget must cover them.
+    let safety = SafetySettings { mode: Some(Mode::Auto), job_action_budget: 2 * FAILURES as u32, ..SafetySettings::default() };
 
     let port = free_loopback_port();
     let mut daemon = start_daemon(&estate, &settings, &safety, port);
     let ready = wait_until(Duration::from_secs(30), || async move { readyz(port) == Some(200) }).await;
     assert!(ready, "/readyz never answered 200");
-    let working = wait_until(Duration::from_secs(45), || async { estate.runs().await.len() > 6 }).await;
-    assert!(working, "the daemon started no remediation run");
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while estate.runs().await.len() <= FAILURES && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(estate.runs().await.len() > FAILURES, "the daemon started no remediation run");
     sigterm(&daemon);
     let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
     assert!(status.success(), "the daemon exits cleanly after its drain: {status}");
 
-    let after_first = estate.runs().await.len() - 6;
-    assert!(after_first < 6, "SIGTERM came before all the work was done ({after_first} runs)");
+    let after_first = estate.runs().await.len() - FAILURES;
+    eprintln!("SIGTERM landed after {after_first} of {FAILURES} remediation runs");
+    assert!(after_first < FAILURES, "SIGTERM came before all the work was done ({after_first} runs)");
     let (visible, in_flight) = estate.depth(&estate.queue_url).await;
     assert_eq!(in_flight, 0, "nothing is left invisible: unstarted messages went back at once");
-    assert_eq!(visible as usize, 6 - after_first, "every unworked message is back on the queue");
+    assert_eq!(visible as usize, FAILURES - after_first, "every unworked message is back on the queue");
 
     // A second daemon finishes the work: one remediation run per failure.
     let port = free_loopback_port();
     let mut daemon = start_daemon(&estate, &settings, &safety, port);
     let finished = wait_until(Duration::from_secs(60), || async {
-        estate.depth(&estate.queue_url).await == (0, 0) && estate.runs().await.len() >= 12
+        estate.depth(&estate.queue_url).await == (0, 0) && estate.runs().await.len() >= 2 * FAILURES
     })
     .await;
     sigterm(&daemon);
     let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
     assert!(finished, "queue {:?}, runs {}", estate.depth(&estate.queue_url).await, estate.runs().await.len());
     assert!(status.success());
-    assert_eq!(estate.runs().await.len(), 12, "each failure remediated exactly once across the two processes");
+    assert_eq!(estate.runs().await.len(), 2 * FAILURES, "each failure remediated exactly once across the two processes");
 }
