@@ -6,7 +6,16 @@
 
 mod daemon_support;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
+use etl_medic::adapters::memory::{MemoryJobControl, MemoryQueue};
+use etl_medic::core::policy::Policy;
+use etl_medic::daemon::context::PipelineContext;
+use etl_medic::daemon::pool::{Health, WorkerPool};
+use etl_medic::ports::{JobControl, JobDefinition, JobRun, PortError, StartRunRequest};
+use tokio_util::sync::CancellationToken;
 
 use daemon_support::{Harness, START, event};
 use etl_medic::core::event::JobRunState;
@@ -180,4 +189,100 @@ async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
     assert!(escalated);
     assert!(harness.estate.job_control.started_requests().is_empty());
     assert!(harness.estate.notifier.published()[0].packet.blocked_because.as_deref().unwrap_or_default().contains("interrupted"));
+}
+
+/// Glue whose runs end at once: StartJobRun ends the run it started in
+/// `end_as`, puts the run's event on the queue, and only then answers, after
+/// `answer_after`. The event is there before the starter can link the run.
+struct InstantGlue {
+    inner: Arc<MemoryJobControl>,
+    queue: Arc<MemoryQueue>,
+    end_as: (JobRunState, &'static str),
+    answer_after: Duration,
+}
+
+#[async_trait]
+impl JobControl for InstantGlue {
+    async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError> {
+        self.inner.get_job_run(job_name, run_id).await
+    }
+    async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError> {
+        self.inner.get_job(job_name).await
+    }
+    async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError> {
+        self.inner.get_job_runs(job_name, max_runs).await
+    }
+    async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {
+        let run_id = self.inner.start_job_run(request).await?;
+        let (state, message) = self.end_as;
+        self.inner.finish_run(&run_id, state, Some(message.to_string()).filter(|text| !text.is_empty()))?;
+        self.queue.push(event(&request.job_name, &run_id, state.as_str(), message, "2026-11-29T02:06:00Z"));
+        tokio::time::sleep(self.answer_after).await;
+        Ok(run_id)
+    }
+}
+
+/// The pool on `harness`'s estate with Glue replaced by `glue`, until `done`.
+async fn run_pool_with_glue(harness: &Harness, glue: InstantGlue, max_secs: u64, done: impl Fn(&Harness) -> bool) -> bool {
+    let mut settings = daemon_support::settings();
+    settings.queue.concurrency = 2;
+    let mut ports = harness.estate.ports();
+    ports.job_control = Arc::new(glue);
+    let registry = prometheus::Registry::new();
+    let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(WorkerPool::new(context, Health::new()).run(shutdown.clone()));
+    let mut reached = false;
+    for _ in 0..max_secs * 10 {
+        if done(harness) {
+            reached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    reached
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_event_that_beats_the_link_of_its_run_waits_for_it_and_closes_the_incident() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let glue = InstantGlue {
+        inner: harness.estate.job_control.clone(),
+        queue: harness.estate.queue.clone(),
+        end_as: (JobRunState::Succeeded, ""),
+        answer_after: Duration::from_secs(3),
+    };
+    let closed = run_pool_with_glue(&harness, glue, 60, |harness| {
+        harness.estate.incidents.incidents().iter().any(|record| record.state == IncidentState::Resolved) && harness.estate.queue.is_empty()
+    })
+    .await;
+    let incidents = harness.estate.incidents.incidents();
+    assert!(closed, "{incidents:?}");
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(harness.estate.job_control.started_requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_event_that_beats_the_link_of_its_run_continues_the_same_incident() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let glue = InstantGlue {
+        inner: harness.estate.job_control.clone(),
+        queue: harness.estate.queue.clone(),
+        end_as: (JobRunState::Failed, RESET),
+        answer_after: Duration::from_secs(3),
+    };
+    let continued = run_pool_with_glue(&harness, glue, 60, |harness| {
+        harness.estate.incidents.incidents().iter().any(|record| record.state == IncidentState::Waiting)
+    })
+    .await;
+    let incidents = harness.estate.incidents.incidents();
+    assert!(continued, "{incidents:?}");
+    assert_eq!(incidents.len(), 1, "the rerun's failure is not a new incident: {incidents:?}");
+    assert_eq!(incidents[0].attempt, 1);
 }

@@ -133,8 +133,8 @@ async fn the_heartbeat_keeps_a_long_incident_from_being_received_twice() {
     let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context.clone(), Health::new()).run(shutdown.clone()));
-    for _ in 0..300 {
-        if !harness.estate.job_control.started_requests().is_empty() {
+    for _ in 0..600 {
+        if !harness.estate.job_control.started_requests().is_empty() && harness.estate.queue.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -169,13 +169,18 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
         json!({"action": permit.action(), "job_name": permit.job_name(), "run_id": permit.run_id(), "budget_used": grant.used}),
     )
     .await?;
+    // Noted before the run exists, so that its event, however early, is
+    // held back until the run is linked (see `pipeline::run_owner`).
+    context.timed("PutItem", context.ports.incidents.note_starting(&job_name, &record.incident_id, now)).await?;
     record.state = IncidentState::Acting;
     store(context, record).await?;
     let kind = permit.action().kind();
     match execute(context, permit, gathered).await {
         Ok(executed) => {
-            audit(context, record, Stage::Execution, &executed.started_run_id, json!({"ok": true, "action": permit.action(), "started_run_id": executed.started_run_id, "detail": executed.detail})).await?;
+            // Link the run first: its own event may already be on the way,
+            // and is only recognised as ours once the link is stored.
             context.timed("PutItem", context.ports.incidents.link_run(&job_name, &executed.started_run_id, &record.incident_id)).await?;
+            audit(context, record, Stage::Execution, &executed.started_run_id, json!({"ok": true, "action": permit.action(), "started_run_id": executed.started_run_id, "detail": executed.detail})).await?;
             record.state = IncidentState::Remediating;
             record.current_run_id = Some(executed.started_run_id.clone());
             record.run_started_at = Some(context.ports.clock.now());
@@ -185,6 +190,7 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             record.wait_until = None;
             store(context, record).await?;
             notify_observer(context, record, gathered, permit.action(), Some(&executed.started_run_id));
+            done_starting(context, record).await;
             Ok(RoundEnd::Recorded)
         }
         Err(ExecutionError::Port(error)) if error.operation() == "StartJobRun" && error.is_retryable() && !error.is_throttled() => {
@@ -198,6 +204,7 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             let reason = format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
             let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
             escalate_and_close(context, record, input).await?;
+            done_starting(context, record).await;
             Ok(RoundEnd::Recorded)
         }
         Err(error) if error.is_retryable() => {
@@ -205,6 +212,7 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "retryable": true, "error": error.to_string()})).await?;
             record.state = IncidentState::Open;
             store(context, record).await?;
+            done_starting(context, record).await;
             Ok(RoundEnd::RetrySecs(ACTION_RETRY_SECS))
         }
         Err(error) => {
@@ -215,8 +223,18 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             let reason = format!("{} could not be carried out: {error}", kind.as_str());
             let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
             escalate_and_close(context, record, input).await?;
+            done_starting(context, record).await;
             Ok(RoundEnd::Recorded)
         }
+    }
+}
+
+/// The run is linked (or none started): events of the job need not wait
+/// for this incident any more. A failure here only delays such events until
+/// the entry is stale, so it is logged, not retried.
+async fn done_starting(context: &PipelineContext, record: &IncidentRecord) {
+    if let Err(error) = context.timed("DeleteItem", context.ports.incidents.clear_starting(&record.job_name, &record.incident_id)).await {
+        tracing::warn!(error = %error, "could not clear the incident's starting entry; it goes stale by itself");
     }
 }
 

@@ -126,6 +126,36 @@ async fn claim(context: &PipelineContext, message: &QueueMessage, change: &JobSt
     }
 }
 
+/// Who a run belongs to, as far as the store can tell.
+enum RunOwner {
+    /// A run we started for this incident.
+    Incident(String),
+    /// Not linked, but an incident of the job is about to start a run or
+    /// has just started one: the run may be ours, its link not stored yet.
+    MaybeStarting,
+    /// Not a run we started.
+    Nobody,
+}
+
+/// Link, then "about to start" entries, then the link again. A starter
+/// notes its entry before StartJobRun and clears it only after storing the
+/// link, so an event handled at any moment sees one or the other.
+async fn run_owner(context: &PipelineContext, change: &JobStateChange) -> Result<RunOwner, PortError> {
+    let incidents = &context.ports.incidents;
+    let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
+    if let Some(incident_id) = context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
+        return Ok(RunOwner::Incident(incident_id));
+    }
+    let fresh_after = context.ports.clock.now() - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
+    if context.timed("Query", incidents.starting_since(job, fresh_after)).await? {
+        return Ok(RunOwner::MaybeStarting);
+    }
+    Ok(match context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
+        Some(incident_id) => RunOwner::Incident(incident_id),
+        None => RunOwner::Nobody,
+    })
+}
+
 async fn load(context: &PipelineContext, incident_id: &str) -> Result<IncidentRecord, PortError> {
     context
         .timed("GetItem", context.ports.incidents.get_incident(incident_id))
@@ -147,9 +177,11 @@ async fn load_or_open(context: &PipelineContext, message: &QueueMessage, change:
 }
 
 async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
-    let incidents = &context.ports.incidents;
-    let ours = context.timed("GetItem", incidents.incident_for_run(&change.job_name, &change.job_run_id)).await?;
-    let incident_id = ours.clone().unwrap_or_else(|| incident_id_for(&change.job_name, &change.job_run_id));
+    let incident_id = match run_owner(context, change).await? {
+        RunOwner::Incident(incident_id) => incident_id,
+        RunOwner::MaybeStarting => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
+        RunOwner::Nobody => incident_id_for(&change.job_name, &change.job_run_id),
+    };
     if !claim(context, message, change, &incident_id).await? {
         tracing::info!("duplicate delivery of a claimed run, acknowledged");
         context.metrics.events_ignored_total.inc();
@@ -215,15 +247,25 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
 /// A SUCCEEDED or STOPPED run: if it is a run we started and are waiting for, validate.
 async fn on_terminal(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
     let incidents = &context.ports.incidents;
-    let Some(incident_id) = context.timed("GetItem", incidents.incident_for_run(&change.job_name, &change.job_run_id)).await? else {
-        context.metrics.events_ignored_total.inc();
-        return Ok(RoundEnd::Recorded);
+    let incident_id = match run_owner(context, change).await? {
+        RunOwner::Incident(incident_id) => incident_id,
+        RunOwner::MaybeStarting => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
+        RunOwner::Nobody => {
+            context.metrics.events_ignored_total.inc();
+            return Ok(RoundEnd::Recorded);
+        }
     };
+    let mut record = load(context, &incident_id).await?;
+    if record.state == IncidentState::Acting {
+        // Linked but not yet recorded: the handler that started this run is
+        // between the two writes. Look again once it has had time to finish;
+        // no claim yet, so a replay of this event is not taken for a duplicate.
+        return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS));
+    }
     if !claim(context, message, change, &incident_id).await? {
         context.metrics.events_ignored_total.inc();
         return Ok(RoundEnd::Recorded);
     }
-    let mut record = load(context, &incident_id).await?;
     if record.state != IncidentState::Remediating || record.current_run_id.as_deref() != Some(change.job_run_id.as_str()) {
         return Ok(RoundEnd::Recorded);
     }

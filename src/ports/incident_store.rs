@@ -143,6 +143,12 @@ pub struct FleetCounters {
 ///   the stored record; else `Conflict` and nothing changes. Unknown id is `NotFound`.
 /// - `link_run` records that we started `run_id` for `incident_id`;
 ///   `incident_for_run` reads it back (None if we did not start that run).
+/// - `note_starting(job, incident_id, at)` records that the incident is about
+///   to start a run of `job` (before StartJobRun, so before the run can have
+///   an event); `clear_starting` removes it once the run is linked or no run
+///   started; `starting_since(job, since)` tells whether any entry of `job`
+///   was noted after `since`. An event of a run nobody has linked yet is
+///   looked at again while one is fresh: the run may be ours, not yet linked.
 /// - `list_open_runs` returns up to `limit` incidents in state `Remediating`
 ///   (for the reconciler), in no particular order.
 /// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
@@ -165,6 +171,12 @@ pub trait IncidentStore: Send + Sync {
     async fn link_run(&self, job_name: &str, run_id: &str, incident_id: &str) -> Result<(), PortError>;
 
     async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError>;
+
+    async fn note_starting(&self, job_name: &str, incident_id: &str, at: DateTime<Utc>) -> Result<(), PortError>;
+
+    async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError>;
+
+    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError>;
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError>;
 

@@ -120,6 +120,28 @@ async fn started_runs_lead_back_to_their_incident_and_open_runs_are_listed() {
 }
 
 #[tokio::test]
+async fn starting_entries_are_per_job_fresh_until_cleared_and_stale_when_old() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let store = DynamoIncidentStore::new(&moto.connection(), "incidents");
+    let noted = at("2026-11-29T02:10:00Z");
+    let before = noted - Duration::seconds(120);
+
+    assert!(!store.starting_since("orders_daily", before).await.unwrap(), "nothing noted yet");
+    store.note_starting("orders_daily", "orders_daily/jr_1", noted).await.unwrap();
+    store.note_starting("orders_daily", "orders_daily/jr_2", noted).await.unwrap();
+    assert!(store.starting_since("orders_daily", before).await.unwrap());
+    assert!(!store.starting_since("orders_daily", noted).await.unwrap(), "an entry noted at or before `since` is stale");
+    assert!(!store.starting_since("customers", before).await.unwrap(), "another job's entries do not count");
+
+    store.clear_starting("orders_daily", "orders_daily/jr_1").await.unwrap();
+    assert!(store.starting_since("orders_daily", before).await.unwrap(), "one incident of the job is still starting");
+    store.clear_starting("orders_daily", "orders_daily/jr_2").await.unwrap();
+    assert!(!store.starting_since("orders_daily", before).await.unwrap());
+    store.clear_starting("orders_daily", "orders_daily/jr_2").await.unwrap();
+}
+
+#[tokio::test]
 async fn a_job_budget_is_shared_by_concurrent_workers_per_window() {
     let moto = Moto::start();
     create_incident_table(&moto, "incidents").await;

@@ -21,6 +21,8 @@ struct Tables {
     claims: BTreeMap<(String, String), RunClaim>,
     incidents: BTreeMap<String, IncidentRecord>,
     started_runs: BTreeMap<(String, String), String>,
+    /// (job, incident) -> when the incident noted it was about to start a run.
+    starting: BTreeMap<(String, String), DateTime<Utc>>,
     /// (job, window start in seconds) -> grants.
     budgets: BTreeMap<(String, i64), u32>,
     /// Time of every grant, for the fleet rate (bounded).
@@ -102,6 +104,21 @@ impl IncidentStore for MemoryIncidentStore {
 
     async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError> {
         Ok(lock(&self.tables).started_runs.get(&(job_name.to_string(), run_id.to_string())).cloned())
+    }
+
+    async fn note_starting(&self, job_name: &str, incident_id: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        lock(&self.tables).starting.insert((job_name.to_string(), incident_id.to_string()), at);
+        Ok(())
+    }
+
+    async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError> {
+        lock(&self.tables).starting.remove(&(job_name.to_string(), incident_id.to_string()));
+        Ok(())
+    }
+
+    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError> {
+        let tables = lock(&self.tables);
+        Ok(tables.starting.iter().any(|((job, _), at)| job == job_name && *at > since))
     }
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {

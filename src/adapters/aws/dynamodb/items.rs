@@ -23,6 +23,11 @@ pub(super) fn run_key(job_name: &str, run_id: &str) -> String {
     format!("run#{job_name}#{run_id}")
 }
 
+/// The partition of one job's "about to start a run" entries, one per incident.
+pub(super) fn starting_key(job_name: &str) -> String {
+    format!("starting#{job_name}")
+}
+
 pub(super) fn incident_key(incident_id: &str) -> String {
     format!("incident#{incident_id}")
 }

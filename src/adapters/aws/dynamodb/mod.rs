@@ -9,6 +9,7 @@
 //! | `run#<job>#<run id>`   | `claim`             | the claim of a failed run's event      |
 //! | `run#<job>#<run id>`   | `started_by`        | incident a run we started belongs to   |
 //! | `incident#<id>`        | `incident`          | the record (JSON), `version`, `state`  |
+//! | `starting#<job>`       | `<incident id>`     | about to start a run since `at` (ms)   |
 //! | `budget#<job>`         | `<window start>`    | `used` grants in that window           |
 //! | `fleet#grants`         | `<millis>#<nonce>`  | one budget grant, for the fleet rate   |
 //! | `fleet#outcomes`       | `<millis>#<nonce>`  | one remediation outcome (`success`)    |
@@ -33,7 +34,7 @@ use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::adapters::aws::observe::CallObserver;
 use items::{
-    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, string_attribute, text,
+    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, starting_key, string_attribute, text,
     time_sort_key, window_start_secs,
 };
 use crate::ports::{
@@ -42,6 +43,9 @@ use crate::ports::{
 
 /// How long claims and closed incidents stay (TTL), for replays and audits.
 const RECORD_RETENTION_SECS: i64 = 90 * 24 * 3600;
+/// How long a forgotten "about to start a run" entry stays (TTL); it stops
+/// counting long before, after the visibility timeout.
+const STARTING_RETENTION_SECS: i64 = 24 * 3600;
 /// How long fleet events stay: longer than any safety window.
 const FLEET_EVENT_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Scan pages read at most per `list_open_runs`.
@@ -271,6 +275,55 @@ impl IncidentStore for DynamoIncidentStore {
     async fn incident_for_run(&self, job_name: &str, run_id: &str) -> Result<Option<String>, PortError> {
         let item = self.get_item(&run_key(job_name, run_id), "started_by").await?;
         Ok(item.and_then(|item| string_attribute(&item, "incident_id").map(str::to_string)))
+    }
+
+    async fn note_starting(&self, job_name: &str, incident_id: &str, at: DateTime<Utc>) -> Result<(), PortError> {
+        let mut item = Item::new();
+        item.insert("pk".into(), text(starting_key(job_name)));
+        item.insert("sk".into(), text(incident_id));
+        item.insert("at".into(), number(at.timestamp_millis()));
+        item.insert("expires_at".into(), number(at.timestamp() + STARTING_RETENTION_SECS));
+        self.put_item("PutItem", item, None).await?;
+        Ok(())
+    }
+
+    async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError> {
+        self.observer
+            .call("DeleteItem", async {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", text(starting_key(job_name)))
+                    .key("sk", text(incident_id))
+                    .send()
+                    .await
+                    .map_err(|error| port_error("DeleteItem", error))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError> {
+        self.observer
+            .call("Query", async {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .filter_expression("#at > :since")
+                    .expression_attribute_names("#at", "at")
+                    .expression_attribute_values(":pk", text(starting_key(job_name)))
+                    .expression_attribute_values(":since", number(since.timestamp_millis()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|error| port_error("Query", error))?;
+                // One page is enough: any fresh entry on it answers the question,
+                // and a job has at most a handful of incidents acting at once.
+                Ok(output.count > 0 || output.last_evaluated_key.is_some_and(|key| !key.is_empty()))
+            })
+            .await
     }
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {
