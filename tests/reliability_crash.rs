@@ -9,7 +9,9 @@
 //! - before the delete: DeleteMessageBatch is held, never forwarded;
 //! - at a random moment;
 //!
-//! the daemon gets SIGKILL, and a fresh one starts. At the end every
+//! the daemon gets SIGKILL, and a fresh one starts. New failures arrive
+//! before every round, so each daemon has a StartJobRun and a delete ahead
+//! of it for its trip wire to catch. At the end every
 //! failure must be closed (resolved, or escalated when an action's outcome
 //! was lost with the process) and no incident step may have started two
 //! runs.
@@ -40,8 +42,12 @@ use fault_proxy::{FaultPlan, FaultProxy, Tripwire};
 use fleet::{Fleet, TRANSIENT};
 
 const SEED: u64 = 6;
-const JOBS: usize = 14;
 const ROUNDS: usize = 8;
+/// Failures on the queue before the first daemon starts.
+const FIRST_FAILURES: usize = 6;
+/// New failures put on the queue before each kill round.
+const FAILURES_PER_ROUND: usize = 2;
+const JOBS: usize = FIRST_FAILURES + ROUNDS * FAILURES_PER_ROUND;
 const BINARY: &str = env!("CARGO_BIN_EXE_etl-medic");
 
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +89,17 @@ async fn glue_and_count_closed(fleet: &Fleet, failed_runs: &BTreeMap<String, Str
     closed
 }
 
+/// Start a failing run of each of `jobs` and put its FAILED event on the bus.
+async fn fail_jobs(fleet: &Fleet, jobs: impl Iterator<Item = &String>, failed_runs: &mut BTreeMap<String, String>) {
+    let mut failures = Vec::new();
+    for job in jobs {
+        let run = fleet.start_run(job, &[]).await;
+        failures.push((job.clone(), run.clone(), "FAILED", TRANSIENT));
+        failed_runs.insert(job.clone(), run);
+    }
+    fleet.put_glue_events(&failures).await;
+}
+
 /// SIGTERM, then wait: (exited with 0, how long the drain took).
 fn sigterm(mut child: Child) -> (bool, Duration) {
     let started = Instant::now();
@@ -97,16 +114,12 @@ fn sigkill(mut child: Child) {
     let _ = child.wait();
 }
 
-#[ignore = "known flaw, issue 6: the seeded rounds run out of work after two kills, so the before-call and before-delete trip wires are not exercised; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     let fleet = Fleet::new(JOBS, 1, 4, 20).await;
     let mut failed_runs = BTreeMap::new();
-    for job in &fleet.jobs {
-        failed_runs.insert(job.clone(), fleet.start_run(job, &[]).await);
-    }
-    let failures: Vec<(String, String, &str, &str)> = failed_runs.iter().map(|(job, run)| (job.clone(), run.clone(), "FAILED", TRANSIENT)).collect();
-    fleet.put_glue_events(&failures).await;
+    let mut unfailed_jobs = fleet.jobs.iter();
+    fail_jobs(&fleet, unfailed_jobs.by_ref().take(FIRST_FAILURES), &mut failed_runs).await;
     let proxy = FaultProxy::start(fleet.moto.port, FaultPlan::none());
     // Short visibility, so what a killed daemon held comes back within seconds.
     let mut environment = fleet.daemon_environment(&proxy.endpoint_url, 3, "127.0.0.1:0");
@@ -134,6 +147,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     for _ in 0..ROUNDS {
         let point = points[rng.random_range(0..points.len())];
         let random_after = Duration::from_millis(rng.random_range(200..3_000));
+        fail_jobs(&fleet, unfailed_jobs.by_ref().take(FAILURES_PER_ROUND), &mut failed_runs).await;
         proxy.set_plan(FaultPlan { tripwire: point.tripwire(), ..FaultPlan::none() });
         let child = spawn(&log_path);
         let round_started = Instant::now();
