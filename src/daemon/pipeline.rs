@@ -137,21 +137,18 @@ enum RunOwner {
     Nobody,
 }
 
-/// Link, then "about to start" entries, then the link again. A starter
-/// notes its entry before StartJobRun and clears it only after storing the
-/// link, so an event handled at any moment sees one or the other.
+/// "About to start" entries first, then the link. A starter notes its entry
+/// before StartJobRun (so before the run has an event) and clears it only
+/// after storing the link: if the link is not there yet when read, the entry
+/// was still there when read before it.
 async fn run_owner(context: &PipelineContext, change: &JobStateChange) -> Result<RunOwner, PortError> {
     let incidents = &context.ports.incidents;
     let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
-    if let Some(incident_id) = context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
-        return Ok(RunOwner::Incident(incident_id));
-    }
     let fresh_after = context.ports.clock.now() - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
-    if context.timed("Query", incidents.starting_since(job, fresh_after)).await? {
-        return Ok(RunOwner::MaybeStarting);
-    }
+    let starting = context.timed("Query", incidents.starting_since(job, fresh_after)).await?;
     Ok(match context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
         Some(incident_id) => RunOwner::Incident(incident_id),
+        None if starting => RunOwner::MaybeStarting,
         None => RunOwner::Nobody,
     })
 }
