@@ -27,7 +27,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 use chrono::{DateTime, Utc};
 
 use crate::adapters::aws::AwsConnection;
@@ -137,29 +137,40 @@ impl DynamoIncidentStore {
         Ok(item)
     }
 
-    async fn count_events(&self, pk: &str, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Item>, PortError> {
+    /// How many events of `pk` lie in (`since`, `now`], and how many of them
+    /// have `success` true. Only counts travel: every decision reads these
+    /// windows, and a window can hold a thousand events.
+    async fn count_events(&self, pk: &str, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<(u32, u32), PortError> {
+        let all = self.count_in_window(pk, since, now, None).await?;
+        let successes = self.count_in_window(pk, since, now, Some("success = :true")).await?;
+        Ok((all, successes))
+    }
+
+    async fn count_in_window(&self, pk: &str, since: DateTime<Utc>, now: DateTime<Utc>, filter: Option<&str>) -> Result<u32, PortError> {
         self.observer
             .call("Query", async {
-                let mut items = Vec::new();
+                let mut count = 0_u32;
                 let mut start_key: Option<Item> = None;
                 loop {
-                    let output = self
+                    let mut request = self
                         .client
                         .query()
                         .table_name(&self.table)
+                        .select(Select::Count)
                         .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                         .expression_attribute_values(":pk", text(pk))
                         // Exclusive of `since`, inclusive of `now` (any nonce).
                         .expression_attribute_values(":from", text(format!("{}~", time_sort_key(since))))
                         .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
-                        .set_exclusive_start_key(start_key.take())
-                        .send()
-                        .await
-                        .map_err(|error| port_error("Query", error))?;
-                    items.extend(output.items.unwrap_or_default());
+                        .set_exclusive_start_key(start_key.take());
+                    if let Some(filter) = filter {
+                        request = request.filter_expression(filter).expression_attribute_values(":true", AttributeValue::Bool(true));
+                    }
+                    let output = request.send().await.map_err(|error| port_error("Query", error))?;
+                    count = count.saturating_add(u32::try_from(output.count).unwrap_or(0));
                     start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
                     if start_key.is_none() {
-                        return Ok(items);
+                        return Ok(count);
                     }
                 }
             })
@@ -425,16 +436,12 @@ impl IncidentStore for DynamoIncidentStore {
 
     async fn fleet_counters(&self, window_secs: u64, now: DateTime<Utc>) -> Result<FleetCounters, PortError> {
         let since = now - chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 2_000));
-        let grants = self.count_events("fleet#grants", since, now).await?;
-        let outcomes = self.count_events("fleet#outcomes", since, now).await?;
-        let succeeded = outcomes
-            .iter()
-            .filter(|item| item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false))
-            .count();
+        let grants = self.count_in_window("fleet#grants", since, now, None).await?;
+        let (outcomes, succeeded) = self.count_events("fleet#outcomes", since, now).await?;
         Ok(FleetCounters {
-            actions_in_window: u32::try_from(grants.len()).unwrap_or(u32::MAX),
-            remediations_succeeded_in_window: u32::try_from(succeeded).unwrap_or(u32::MAX),
-            remediations_failed_in_window: u32::try_from(outcomes.len() - succeeded).unwrap_or(u32::MAX),
+            actions_in_window: grants,
+            remediations_succeeded_in_window: succeeded,
+            remediations_failed_in_window: outcomes.saturating_sub(succeeded),
             consecutive_failures: self.consecutive_failures(now).await?,
         })
     }
