@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(outcome.decision.safety.verdict, Verdict::Allowed);
         assert_eq!(
             outcome.decision.state,
-            "class=schema_drift|drift=breaking_known_good|attempt=0|risk=medium|source=unknown|recent=unknown|last=none"
+            "class=schema_drift|ran=unknown|drift=breaking_known_good|attempt=0|risk=medium|source=unknown|recent=unknown|last=none"
         );
         assert_eq!(outcome.permit.as_ref().map(|permit| permit.action()), Some(&expected));
         let json = serde_json::to_value(&outcome.decision).expect("serialises");
@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn a_trained_proposal_the_safety_layer_refuses_is_replaced_and_named() {
-        let state_key = "class=code_bug|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
+        let state_key = "class=code_bug|ran=unknown|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
         let mut table = QTable::new("t1");
         table.set_q(state_key, ActionKind::Retry, 5.0).expect("valid");
         table.set_q(state_key, ActionKind::Escalate, 1.0).expect("valid");

@@ -74,11 +74,12 @@ pub fn scores(chosen: ActionKind, candidates: &[ActionKind]) -> BTreeMap<ActionK
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::state::{RecentOutcomes, SourceFreshness};
+    use crate::core::policy::state::{RecentOutcomes, RunProgress, SourceFreshness};
 
     fn state(class: FailureClass, attempt: AttemptBucket) -> State {
         State {
             class,
+            ran: RunProgress::Late,
             drift: DriftFeature::None,
             attempt,
             risk: RiskTier::Medium,

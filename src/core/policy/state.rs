@@ -3,11 +3,20 @@
 //! diagnosis, and its key (`class=...|drift=...|...`) is what policy files,
 //! audit records and `policy explain` show to a person.
 //!
-//! Seven features, each with few values, keep the table learnable:
-//! failure class (9) x drift (4) x attempt (3) x risk (4) x source (3) x
-//! recent (4) x last action (8). The nominal product is large, but the
-//! reachable set is a few thousand: drift is rarely set outside schema incidents
-//! and `last` is `none` whenever `attempt=0`.
+//! Eight features, each with few values, keep the table learnable:
+//! failure class (9) x how far the failed run got (3) x drift (4) x attempt
+//! (3) x risk (4) x source (3) x recent (4) x last action (8). The nominal
+//! product is large, but the reachable set is a few thousand: drift is rarely
+//! set outside schema incidents and `last` is `none` whenever `attempt=0`.
+//!
+//! How far the failed run got (`ran`) exists because one error text can hide
+//! very different causes. The py4j wrapper "Job aborted due to stage
+//! failure", with nothing else to go on, is diagnosed `resource_exhaustion`
+//! at low confidence; a run that died a minute into a job that usually takes
+//! half an hour did not run out of memory on its data, it never got to it
+//! (a missing input, a permission, a bug in the setup), while one that died
+//! near its usual end did. The timing is in every JobRun (ExecutionTime) and
+//! in the job's recent runs, whatever the text says.
 
 use std::fmt;
 
@@ -53,10 +62,22 @@ pub enum RecentOutcomes {
     Unknown,
 }
 
+/// How far the failed run got, against the job's usual successful run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunProgress {
+    /// Failed within [`EARLY_FAILURE_SHARE`] of its usual run time.
+    Early,
+    /// Failed later than that.
+    Late,
+    /// No execution time, or no successful recent run to compare with.
+    Unknown,
+}
+
 /// The discrete state. Field order is the key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct State {
     pub class: FailureClass,
+    pub ran: RunProgress,
     pub drift: DriftFeature,
     pub attempt: AttemptBucket,
     pub risk: RiskTier,
@@ -69,6 +90,11 @@ pub struct State {
 
 /// Cadence assumed when the run history cannot tell it: most ETL jobs run daily.
 pub const DEFAULT_CADENCE_S: u64 = 86_400;
+
+/// A failed run that stopped before this share of the median successful run
+/// time of the job counts as `early`: setup, input and permission failures
+/// come in the first minutes, memory and data failures once the data flows.
+pub const EARLY_FAILURE_SHARE: f64 = 0.2;
 
 /// How many recent runs the `recent` feature looks at.
 pub const RECENT_RUNS_CONSIDERED: usize = 5;
@@ -90,6 +116,7 @@ impl State {
             .and_then(|name| ActionKind::parse(name));
         State {
             class: diagnosis.class,
+            ran: run_progress(request),
             drift: drift_feature(diagnosis),
             attempt: attempt_bucket(request.history.attempt),
             risk: request.risk_tier(),
@@ -103,12 +130,12 @@ impl State {
     }
 
     /// The readable key, e.g.
-    /// `class=schema_drift|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none`.
+    /// `class=schema_drift|ran=late|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none`.
     pub fn key(&self) -> String {
         self.to_string()
     }
 
-    /// Parses a key written by [`State::key`]; all seven fields, in order.
+    /// Parses a key written by [`State::key`]; all eight fields, in order.
     pub fn parse(key: &str) -> Result<State, StateKeyError> {
         let fail = |reason: String| StateKeyError { key: key.to_string(), reason };
         let parts: Vec<&str> = key.split('|').collect();
@@ -129,23 +156,26 @@ impl State {
         }
         let unknown = |field: &str, value: &str| fail(format!("unknown {field} value {value:?}"));
         let class = FailureClass::parse(values[0]).ok_or_else(|| unknown("class", values[0]))?;
-        let drift = parse_named(values[1], &DRIFT_NAMES).ok_or_else(|| unknown("drift", values[1]))?;
-        let attempt = parse_named(values[2], &ATTEMPT_NAMES).ok_or_else(|| unknown("attempt", values[2]))?;
+        let ran = parse_named(values[1], &RAN_NAMES).ok_or_else(|| unknown("ran", values[1]))?;
+        let drift = parse_named(values[2], &DRIFT_NAMES).ok_or_else(|| unknown("drift", values[2]))?;
+        let attempt = parse_named(values[3], &ATTEMPT_NAMES).ok_or_else(|| unknown("attempt", values[3]))?;
         let risk = RiskTier::ALL
             .into_iter()
-            .find(|tier| tier.as_str() == values[3])
-            .ok_or_else(|| unknown("risk", values[3]))?;
-        let source = parse_named(values[4], &SOURCE_NAMES).ok_or_else(|| unknown("source", values[4]))?;
-        let recent = parse_named(values[5], &RECENT_NAMES).ok_or_else(|| unknown("recent", values[5]))?;
-        let last = match values[6] {
+            .find(|tier| tier.as_str() == values[4])
+            .ok_or_else(|| unknown("risk", values[4]))?;
+        let source = parse_named(values[5], &SOURCE_NAMES).ok_or_else(|| unknown("source", values[5]))?;
+        let recent = parse_named(values[6], &RECENT_NAMES).ok_or_else(|| unknown("recent", values[6]))?;
+        let last = match values[7] {
             "none" => None,
             name => Some(ActionKind::parse(name).ok_or_else(|| unknown("last", name))?),
         };
-        Ok(State { class, drift, attempt, risk, source, recent, last })
+        Ok(State { class, ran, drift, attempt, risk, source, recent, last })
     }
 }
 
-const FIELD_NAMES: [&str; 7] = ["class", "drift", "attempt", "risk", "source", "recent", "last"];
+const FIELD_NAMES: [&str; 8] = ["class", "ran", "drift", "attempt", "risk", "source", "recent", "last"];
+const RAN_NAMES: [(RunProgress, &str); 3] =
+    [(RunProgress::Early, "early"), (RunProgress::Late, "late"), (RunProgress::Unknown, "unknown")];
 const DRIFT_NAMES: [(DriftFeature, &str); 4] = [
     (DriftFeature::None, "none"),
     (DriftFeature::Additive, "additive"),
@@ -180,8 +210,9 @@ impl fmt::Display for State {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "class={}|drift={}|attempt={}|risk={}|source={}|recent={}|last={}",
+            "class={}|ran={}|drift={}|attempt={}|risk={}|source={}|recent={}|last={}",
             self.class.as_str(),
+            name_of(self.ran, &RAN_NAMES),
             name_of(self.drift, &DRIFT_NAMES),
             name_of(self.attempt, &ATTEMPT_NAMES),
             self.risk.as_str(),
@@ -190,6 +221,28 @@ impl fmt::Display for State {
             self.last.map_or("none", ActionKind::as_str),
         )
     }
+}
+
+/// Early or late against the median execution time of the job's recent
+/// successful runs; unknown without either figure.
+fn run_progress(request: &DecideRequest) -> RunProgress {
+    let Some(ran_s) = request.job_run.as_ref().and_then(|run| run.execution_time_s) else {
+        return RunProgress::Unknown;
+    };
+    let mut usual_s: Vec<u64> = request
+        .history
+        .recent_runs
+        .iter()
+        .filter(|run| run.state.eq_ignore_ascii_case("SUCCEEDED"))
+        .filter_map(|run| run.execution_time_s)
+        .filter(|seconds| *seconds > 0)
+        .collect();
+    if usual_s.is_empty() {
+        return RunProgress::Unknown;
+    }
+    usual_s.sort_unstable();
+    let median_s = usual_s[usual_s.len() / 2] as f64;
+    if (ran_s as f64) < EARLY_FAILURE_SHARE * median_s { RunProgress::Early } else { RunProgress::Late }
 }
 
 fn drift_feature(diagnosis: &Diagnosis) -> DriftFeature {

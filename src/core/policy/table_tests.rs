@@ -6,8 +6,8 @@ use serde_json::json;
 use super::*;
 use crate::core::policy::{Basis, Policy};
 
-const DRIFT_KEY: &str = "class=schema_drift|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none";
-const TRANSIENT_KEY: &str = "class=transient_infra|drift=none|attempt=0|risk=medium|source=unknown|recent=healthy|last=none";
+const DRIFT_KEY: &str = "class=schema_drift|ran=late|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none";
+const TRANSIENT_KEY: &str = "class=transient_infra|ran=late|drift=none|attempt=0|risk=medium|source=unknown|recent=healthy|last=none";
 
 fn trained_table() -> QTable {
     let mut table = QTable::new("2026-11-29.1");
