@@ -199,6 +199,7 @@ impl AuditLog {
                     let backoff = self.retry_base.saturating_mul(1 << (attempt - 1).min(10)).min(MAX_BACKOFF);
                     tracing::warn!(key, attempt, error = %error, "audit write failed, retrying");
                     tokio::time::sleep(backoff).await;
+                    crate::metrics::note_awaited(backoff.as_secs_f64());
                 }
                 Err(source) => {
                     self.metrics.audit_write_failures_total.inc();

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub remediations_total: IntCounterVec,
     pub mttr_seconds: HistogramVec,
     pub decision_duration_seconds: Histogram,
+    /// Per message: wall time minus the AWS calls and waits it awaited.
+    pub own_work_seconds: Histogram,
     pub aws_request_duration_seconds: HistogramVec,
     pub aws_errors_total: IntCounterVec,
     pub safety_replacements_total: IntCounterVec,
@@ -96,6 +98,34 @@ fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], b
     Ok(metric)
 }
 
+/// Buckets of `etl_medic_own_work_seconds`: around the 5 ms budget.
+const OWN_WORK_BUCKETS_SECS: [f64; 12] = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.5, 2.0];
+
+tokio::task_local! {
+    /// Seconds the current message's handler spent awaiting AWS or a backoff.
+    static AWAITED_SECS: std::cell::Cell<f64>;
+}
+
+/// Count `secs` as awaited by the message being handled (if any).
+pub fn note_awaited(secs: f64) {
+    let _ = AWAITED_SECS.try_with(|awaited| awaited.set(awaited.get() + secs));
+}
+
+/// Run `work` (one message's handling) and record its own work: wall time
+/// minus what it awaited from AWS and backoffs. Time spent runnable but not
+/// yet scheduled counts as own work, so the figure errs on the high side.
+pub async fn measure_own_work<T>(histogram: &Histogram, work: impl std::future::Future<Output = T>) -> T {
+    AWAITED_SECS
+        .scope(std::cell::Cell::new(0.0), async {
+            let started = std::time::Instant::now();
+            let output = work.await;
+            let awaited = AWAITED_SECS.with(std::cell::Cell::get);
+            histogram.observe((started.elapsed().as_secs_f64() - awaited).max(0.0));
+            output
+        })
+        .await
+}
+
 impl Metrics {
     /// Declare every metric on `registry`. Fails only if a name is registered twice.
     pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
@@ -104,7 +134,16 @@ impl Metrics {
                 .buckets(DECISION_BUCKETS_SECS.to_vec()),
         )?;
         registry.register(Box::new(decision_duration_seconds.clone()))?;
+        let own_work_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "etl_medic_own_work_seconds",
+                "Time etl-medic itself spent on one message: handling time minus its AWS calls and backoff waits.",
+            )
+            .buckets(OWN_WORK_BUCKETS_SECS.to_vec()),
+        )?;
+        registry.register(Box::new(own_work_seconds.clone()))?;
         let metrics = Metrics {
+            own_work_seconds,
             incidents_total: counter_vec(registry, "etl_medic_incidents_total", "Incidents closed, by failure class, final action and outcome.", &["class", "action", "outcome"])?,
             remediations_total: counter_vec(registry, "etl_medic_remediations_total", "Remediation runs whose result is known, by action and outcome (success|failure).", &["action", "outcome"])?,
             mttr_seconds: histogram_vec(registry, "etl_medic_mttr_seconds", "Time from the failure event to the incident being closed.", &["class"], &MTTR_BUCKETS_SECS)?,
@@ -161,6 +200,7 @@ impl Metrics {
 
     /// Record one AWS call's latency, and its failure if it failed.
     pub fn observe_aws_call(&self, operation: &str, elapsed_secs: f64, failed: bool) {
+        note_awaited(elapsed_secs);
         self.aws_request_duration_seconds.with_label_values(&[operation]).observe(elapsed_secs);
         if failed {
             self.aws_errors_total.with_label_values(&[operation]).inc();

@@ -135,7 +135,7 @@ impl WorkerPool {
             context.metrics.in_flight_incidents.inc();
             let heartbeat_stop = CancellationToken::new();
             let heartbeat = tokio::spawn(heartbeat(context.clone(), message.clone(), heartbeat_stop.clone()));
-            let disposition = handle_message(&context, &message).await;
+            let disposition = crate::metrics::measure_own_work(&context.metrics.own_work_seconds, handle_message(&context, &message)).await;
             heartbeat_stop.cancel();
             if let Err(error) = heartbeat.await {
                 tracing::warn!(error = %error, "heartbeat task ended abnormally");
