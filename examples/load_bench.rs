@@ -8,7 +8,8 @@
 //! trip to moto. Two phases per setting:
 //!
 //! 1. backlog: `--events` failures queued before the daemon starts; time to
-//!    ready (`/readyz` 200), throughput until the queue is empty, CPU per
+//!    the first ReceiveMessage at the emulator (ready to receive) and ready
+//!    (`/readyz` 200, after the emulator answered it), throughput until the queue is empty, CPU per
 //!    incident (utime+stime from /proc/PID/stat), peak RSS (VmHWM);
 //! 2. paced: `--paced-events` failures put at `--paced-rate` per second (below
 //!    the fleet action limit, so every one is acted on); latency from the
@@ -72,6 +73,14 @@ fn parse_options() -> Options {
     options
 }
 
+/// `etl-medic` from the same build as this program (target/<profile>/).
+fn etl_medic_binary() -> std::path::PathBuf {
+    let here = std::env::current_exe().expect("current executable");
+    let binary = here.parent().and_then(|examples| examples.parent()).map(|profile| profile.join("etl-medic")).expect("target layout");
+    assert!(binary.exists(), "{} is missing: build it first (benches/load/run.sh does)", binary.display());
+    binary
+}
+
 fn main() {
     daemon_process::run_child_if_asked();
     let options = parse_options();
@@ -80,8 +89,8 @@ fn main() {
     for (index, &concurrency) in options.concurrency.iter().enumerate() {
         rows.push(runtime.block_on(one_setting(concurrency, options.events[index], &options)));
     }
-    println!("\n| concurrency | events | ready ms | incidents/s | CPU ms/incident | peak RSS MB | AWS calls/incident | moto RTT p50/p99 ms | moto ms/incident | CPU/moto | paced p50/p99 ms | decision p99 ms | outcomes |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("\n| concurrency | events | receiving / ready ms | incidents/s | CPU ms/incident | peak RSS MB | AWS calls/incident | moto RTT p50/p99 ms | moto ms/incident | CPU/moto | paced p50/p99 ms | decision p99 ms | own work p50 / p99 ms | outcomes |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
@@ -156,7 +165,8 @@ fn scrape(port: u16) -> String {
 }
 
 /// p99 of a Prometheus histogram from its cumulative buckets (upper bound).
-fn histogram_p99_ms(metrics: &str, name: &str) -> f64 {
+/// The upper bound (ms) of the bucket holding the `quantile` of a histogram.
+fn histogram_quantile_ms(metrics: &str, name: &str, quantile: f64) -> f64 {
     let buckets: Vec<(f64, f64)> = metrics
         .lines()
         .filter(|line| line.starts_with(&format!("{name}_bucket")))
@@ -167,7 +177,7 @@ fn histogram_p99_ms(metrics: &str, name: &str) -> f64 {
         })
         .collect();
     let total = buckets.last().map_or(0.0, |(_, count)| *count);
-    buckets.iter().find(|(_, count)| *count >= total * 0.99).map_or(f64::NAN, |(bound, _)| bound * 1_000.0)
+    buckets.iter().find(|(_, count)| *count >= total * quantile).map_or(f64::NAN, |(bound, _)| bound * 1_000.0)
 }
 
 async fn one_setting(concurrency: usize, events: usize, options: &Options) -> String {
@@ -195,7 +205,12 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     let log_path = std::env::temp_dir().join(format!("etl-medic-load-{concurrency}.log"));
     let _ = std::fs::remove_file(&log_path);
     let started = Instant::now();
-    let mut child = daemon_process::spawn(&[], &settings, &fleet.safety(), &proxy.endpoint_url, &log_path);
+    let spawned_at = SystemTime::now();
+    // The real binary, `etl-medic run`, configured as a deployment is:
+    // its CPU and memory are what a task would use.
+    let mut environment = fleet.daemon_environment(&proxy.endpoint_url, concurrency, &settings.http.listen);
+    environment.push(("ETL_MEDIC__AUDIT__RETRY_BASE_MS".to_string(), settings.audit.retry_base_ms.to_string()));
+    let mut child = daemon_process::spawn_binary(&etl_medic_binary(), &environment, &log_path);
     let ready_ms = loop {
         if let Ok(200) = etl_medic::http::probe(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_millis(200)) {
             break started.elapsed().as_secs_f64() * 1_000.0;
@@ -216,6 +231,15 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     let backlog_secs = started.elapsed().as_secs_f64();
     let (cpu_after, _) = cpu_and_peak_rss(child.id());
     let backlog_seen = proxy.take_seen();
+    // Ready to receive: spawn until its first ReceiveMessage reaches the
+    // emulator (the process has loaded its settings, built its clients and
+    // started the pool); `/readyz` also waits for the emulator's answer.
+    let receiving_ms = backlog_seen
+        .iter()
+        .filter(|request| request.operation == "ReceiveMessage")
+        .filter_map(|request| request.at.duration_since(spawned_at).ok())
+        .min()
+        .map_or(f64::NAN, |since| since.as_secs_f64() * 1_000.0);
     // Messages deleted: those no longer visible nor in flight.
     let handled = events.saturating_sub((left.0 + left.1) as usize).max(1);
     let timed_out = left != (0, 0);
@@ -263,7 +287,9 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     let moto_per_incident = moto_ms_total / handled as f64;
     let count = |operation: &str| backlog_seen.iter().filter(|request| request.operation == operation && request.forwarded).count();
     let outcomes = format!("{} StartJobRun, {} Publish (fleet limit)", count("StartJobRun"), count("Publish"));
-    let decision_p99 = histogram_p99_ms(&metrics, "etl_medic_decision_duration_seconds");
+    let decision_p99 = histogram_quantile_ms(&metrics, "etl_medic_decision_duration_seconds", 0.99);
+    let own_p50 = histogram_quantile_ms(&metrics, "etl_medic_own_work_seconds", 0.5);
+    let own_p99 = histogram_quantile_ms(&metrics, "etl_medic_own_work_seconds", 0.99);
     let mut by_operation: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for request in &backlog_seen {
         if let Some(rtt) = request.upstream {
@@ -277,7 +303,7 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     }
     eprintln!("   backlog {handled} of {events} in {backlog_secs:.1}s; paced {} latencies; {outcomes}", latencies_ms.len());
     format!(
-        "| {concurrency} | {handled}/{events} + {} | {ready_ms:.0} | {:.1} | {cpu_per_incident:.2} | {peak_rss_mb:.1} | {:.1} | {:.1} / {:.1} | {moto_per_incident:.1} | {:.3} | {:.0} / {:.0} ({} of {}) | {decision_p99:.2} | {outcomes} |",
+        "| {concurrency} | {handled}/{events} + {} | {receiving_ms:.0} / {ready_ms:.0} | {:.1} | {cpu_per_incident:.2} | {peak_rss_mb:.1} | {:.1} | {:.1} / {:.1} | {moto_per_incident:.1} | {:.3} | {:.0} / {:.0} ({} of {}) | {decision_p99:.2} | ≤{own_p50} / ≤{own_p99} | {outcomes} |",
         options.paced_events,
         handled as f64 / backlog_secs,
         backlog_seen.len() as f64 / handled as f64,

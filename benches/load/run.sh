@@ -14,5 +14,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/etl-medic/target}"
-cargo build -q --release --example load_bench
+cargo build -q --release --bin etl-medic --example load_bench
 "$CARGO_TARGET_DIR/release/examples/load_bench" "$@"
