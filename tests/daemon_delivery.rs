@@ -286,3 +286,19 @@ async fn a_failure_event_that_beats_the_link_of_its_run_continues_the_same_incid
     assert_eq!(incidents.len(), 1, "the rerun's failure is not a new incident: {incidents:?}");
     assert_eq!(incidents[0].attempt, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_waits_for_a_starter_that_never_links_only_a_few_seconds() {
+    use etl_medic::ports::IncidentStore;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    // A starter noted it was about to start a run of the job and then died.
+    let now = daemon_support::at("2026-11-29T02:05:00Z");
+    harness.estate.incidents.note_starting("orders_daily", "orders_daily/jr_0", now).await.unwrap();
+    // A new failure of the same job waits twice, then opens its own incident.
+    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    let (opened, _) = harness.run_pool_until(60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(opened, "the failure was worked on: {:?}", harness.estate.incidents.incidents());
+    assert!(harness.estate.queue.dead_letter_bodies().is_empty(), "nothing walked to the DLQ");
+    assert_eq!(harness.estate.incidents.incidents()[0].incident_id, "orders_daily/jr_1");
+}

@@ -126,6 +126,17 @@ async fn claim(context: &PipelineContext, message: &QueueMessage, change: &JobSt
     }
 }
 
+/// Receives after which an event stops waiting for a starter to link its
+/// run. A starter links within a second unless AWS fails it; one that failed
+/// after StartJobRun leaves its incident `acting`, which its own message
+/// escalates later. Waiting on longer would only walk this event towards the
+/// dead-letter queue (and a failure event that never opens its incident).
+const MAX_RECEIVES_WAITING_FOR_A_LINK: u32 = 2;
+
+fn may_look_again(message: &QueueMessage) -> bool {
+    message.receive_count <= MAX_RECEIVES_WAITING_FOR_A_LINK
+}
+
 /// Who a run belongs to, as far as the store can tell.
 enum RunOwner {
     /// A run we started for this incident.
@@ -176,8 +187,8 @@ async fn load_or_open(context: &PipelineContext, message: &QueueMessage, change:
 async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
     let incident_id = match run_owner(context, change).await? {
         RunOwner::Incident(incident_id) => incident_id,
-        RunOwner::MaybeStarting => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
-        RunOwner::Nobody => incident_id_for(&change.job_name, &change.job_run_id),
+        RunOwner::MaybeStarting if may_look_again(message) => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
+        RunOwner::MaybeStarting | RunOwner::Nobody => incident_id_for(&change.job_name, &change.job_run_id),
     };
     if !claim(context, message, change, &incident_id).await? {
         tracing::info!("duplicate delivery of a claimed run, acknowledged");
@@ -246,14 +257,14 @@ async fn on_terminal(context: &PipelineContext, message: &QueueMessage, change: 
     let incidents = &context.ports.incidents;
     let incident_id = match run_owner(context, change).await? {
         RunOwner::Incident(incident_id) => incident_id,
-        RunOwner::MaybeStarting => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
-        RunOwner::Nobody => {
+        RunOwner::MaybeStarting if may_look_again(message) => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
+        RunOwner::MaybeStarting | RunOwner::Nobody => {
             context.metrics.events_ignored_total.inc();
             return Ok(RoundEnd::Recorded);
         }
     };
     let mut record = load(context, &incident_id).await?;
-    if record.state == IncidentState::Acting {
+    if record.state == IncidentState::Acting && may_look_again(message) {
         // Linked but not yet recorded: the handler that started this run is
         // between the two writes. Look again once it has had time to finish;
         // no claim yet, so a replay of this event is not taken for a duplicate.
