@@ -82,7 +82,6 @@ fn etl_medic_binary() -> std::path::PathBuf {
 }
 
 fn main() {
-    daemon_process::run_child_if_asked();
     let options = parse_options();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut rows = Vec::new();
@@ -193,7 +192,7 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     for chunk in changes.chunks(200) {
         let chunk = chunk.to_vec();
         let fleet_config = fleet.config.clone();
-        puts.spawn(async move { put_events(&fleet_config, &chunk).await });
+        puts.spawn(async move { fleet::put_glue_events(&fleet_config, &chunk).await });
     }
     while puts.join_next().await.is_some() {}
     eprintln!("   setup {:?}; queue {:?}", setup.elapsed(), fleet.depth(&fleet.queue_url).await);
@@ -255,7 +254,7 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     for (job, run, bench_id) in &paced {
         tokio::time::sleep_until(next.into()).await;
         next += interval;
-        put_events(&fleet.config, &[(job.clone(), run.clone(), "FAILED", TRANSIENT)]).await;
+        fleet.put_glue_events(&[(job.clone(), run.clone(), "FAILED", TRANSIENT)]).await;
         put_at.insert(*bench_id, SystemTime::now());
     }
     let paced_deadline = Instant::now() + Duration::from_secs(60);
@@ -317,21 +316,3 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     )
 }
 
-async fn put_events(config: &aws_config::SdkConfig, changes: &[(String, String, &str, &str)]) {
-    let events = aws_sdk_eventbridge::Client::new(config);
-    for batch in changes.chunks(10) {
-        let mut request = events.put_events();
-        for (job, run, state, message) in batch {
-            let detail = serde_json::json!({"jobName": job, "severity": "ERROR", "state": state, "jobRunId": run, "message": message});
-            request = request.entries(
-                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source("aws.glue")
-                    .detail_type("Glue Job State Change")
-                    .detail(detail.to_string())
-                    .build(),
-            );
-        }
-        let output = request.send().await.expect("PutEvents");
-        assert_eq!(output.failed_entry_count, 0);
-    }
-}

@@ -70,25 +70,6 @@ impl KillPoint {
     }
 }
 
-/// Play Glue for runs the daemon started; how many incidents are closed.
-async fn glue_and_count_closed(fleet: &Fleet, failed_runs: &BTreeMap<String, String>, announced: &mut BTreeSet<String>) -> usize {
-    let mut successes = Vec::new();
-    let mut closed = 0;
-    for (job, failed_run) in failed_runs {
-        for run in fleet.runs(job).await {
-            let id = run.id.unwrap_or_default();
-            if id != *failed_run && announced.insert(id.clone()) {
-                successes.push((job.clone(), id, "SUCCEEDED", ""));
-            }
-        }
-        if fleet.incident(job, failed_run).await.is_some_and(|record| record.state.is_closed()) {
-            closed += 1;
-        }
-    }
-    fleet.put_glue_events(&successes).await;
-    closed
-}
-
 /// Start a failing run of each of `jobs` and put its FAILED event on the bus.
 async fn fail_jobs(fleet: &Fleet, jobs: impl Iterator<Item = &String>, failed_runs: &mut BTreeMap<String, String>) {
     let mut failures = Vec::new();
@@ -160,7 +141,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
             if due {
                 break;
             }
-            glue_and_count_closed(&fleet, &failed_runs, &mut announced).await;
+            fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         sigkill(child);
@@ -174,7 +155,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut settled = false;
     while Instant::now() < deadline {
-        let closed = glue_and_count_closed(&fleet, &failed_runs, &mut announced).await;
+        let closed = fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await;
         if closed == JOBS && fleet.depth(&fleet.queue_url).await == (0, 0) {
             settled = true;
             break;

@@ -56,26 +56,6 @@ async fn poll_until(timeout: Duration, mut done: impl AsyncFnMut() -> bool) -> b
     false
 }
 
-/// Play Glue: a SUCCEEDED event for every run etl-medic started that has
-/// none yet. Returns how many incidents are closed.
-async fn glue_and_count_closed(fleet: &Fleet, failed_runs: &BTreeMap<String, String>, announced: &mut BTreeSet<String>) -> usize {
-    let mut successes = Vec::new();
-    let mut closed = 0;
-    for (job, failed_run) in failed_runs {
-        for run in fleet.runs(job).await {
-            let id = run.id.unwrap_or_default();
-            if id != *failed_run && announced.insert(id.clone()) {
-                successes.push((job.clone(), id, "SUCCEEDED", ""));
-            }
-        }
-        if fleet.incident(job, failed_run).await.is_some_and(|record| record.state.is_closed()) {
-            closed += 1;
-        }
-    }
-    fleet.put_glue_events(&successes).await;
-    closed
-}
-
 fn attempts_per_invocation(seen: &[Seen]) -> BTreeMap<String, (String, usize, u32)> {
     let mut calls: BTreeMap<String, (String, usize, u32)> = BTreeMap::new();
     for request in seen {
@@ -119,7 +99,7 @@ async fn check_promises_under(plan: FaultPlan) {
     let started = Instant::now();
     let mut announced = BTreeSet::new();
     let settled = run_pool_through(&fleet, &proxy, 8, Duration::from_secs(300), async || {
-        let closed = glue_and_count_closed(&fleet, &failed_runs, &mut announced).await;
+        let closed = fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await;
         closed == JOBS && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
     .await;
@@ -216,7 +196,7 @@ async fn a_lost_start_job_run_answer_never_starts_a_second_run() {
     let failed_runs = BTreeMap::from([(job.clone(), failed_run.clone())]);
     let mut announced = BTreeSet::new();
     let settled = run_pool_through(&fleet, &proxy, 2, Duration::from_secs(180), async || {
-        glue_and_count_closed(&fleet, &failed_runs, &mut announced).await == 1 && fleet.depth(&fleet.queue_url).await == (0, 0)
+        fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await == 1 && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
     .await;
     let reached_glue = proxy.seen().iter().filter(|request| request.operation == "StartJobRun" && request.forwarded).count();

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the fleet
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use etl_medic::adapters::aws::{AwsConnection, DynamoIncidentStore};
@@ -198,23 +198,28 @@ impl Fleet {
     /// Glue's state-change events for `(job, run, state, message)`, put on
     /// the default bus ten at a time so the real rule routes them.
     pub async fn put_glue_events(&self, changes: &[(String, String, &str, &str)]) {
-        let events = aws_sdk_eventbridge::Client::new(&self.config);
-        for batch in changes.chunks(10) {
-            let mut request = events.put_events();
-            for (job, run, state, message) in batch {
-                let severity = if *state == "SUCCEEDED" { "INFO" } else { "ERROR" };
-                let detail = json!({"jobName": job, "severity": severity, "state": state, "jobRunId": run, "message": message});
-                request = request.entries(
-                    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                        .source("aws.glue")
-                        .detail_type("Glue Job State Change")
-                        .detail(detail.to_string())
-                        .build(),
-                );
+        put_glue_events(&self.config, changes).await;
+    }
+
+    /// Play Glue: a SUCCEEDED event for every run etl-medic started (any run
+    /// of a job but its failed one) that has none yet. Returns how many of
+    /// the incidents of `failed_runs` (job -> failed run) are closed.
+    pub async fn play_glue_and_count_closed(&self, failed_runs: &BTreeMap<String, String>, announced: &mut BTreeSet<String>) -> usize {
+        let mut successes = Vec::new();
+        let mut closed = 0;
+        for (job, failed_run) in failed_runs {
+            for run in self.runs(job).await {
+                let id = run.id.unwrap_or_default();
+                if id != *failed_run && announced.insert(id.clone()) {
+                    successes.push((job.clone(), id, "SUCCEEDED", ""));
+                }
             }
-            let output = request.send().await.unwrap();
-            assert_eq!(output.failed_entry_count, 0, "PutEvents failed entries");
+            if self.incident(job, failed_run).await.is_some_and(|record| record.state.is_closed()) {
+                closed += 1;
+            }
         }
+        self.put_glue_events(&successes).await;
+        closed
     }
 
     pub async fn send_raw(&self, body: &str) {
@@ -282,4 +287,26 @@ impl Fleet {
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
     let attributes = sqs.get_queue_attributes().queue_url(queue_url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
     attributes.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
+}
+
+/// Put Glue job state changes (job, run, state, message) on EventBridge as
+/// Glue does, 10 entries per PutEvents call.
+pub async fn put_glue_events(config: &aws_config::SdkConfig, changes: &[(String, String, &str, &str)]) {
+    let events = aws_sdk_eventbridge::Client::new(config);
+    for batch in changes.chunks(10) {
+        let mut request = events.put_events();
+        for (job, run, state, message) in batch {
+            let severity = if *state == "SUCCEEDED" { "INFO" } else { "ERROR" };
+            let detail = json!({"jobName": job, "severity": severity, "state": state, "jobRunId": run, "message": message});
+            request = request.entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("aws.glue")
+                    .detail_type("Glue Job State Change")
+                    .detail(detail.to_string())
+                    .build(),
+            );
+        }
+        let output = request.send().await.unwrap();
+        assert_eq!(output.failed_entry_count, 0, "PutEvents failed entries");
+    }
 }
