@@ -295,8 +295,9 @@ async fn a_failure_waits_for_a_starter_that_never_links_only_a_few_seconds() {
     // A starter noted it was about to start a run of the job and then died.
     let now = daemon_support::at("2026-11-29T02:05:00Z");
     harness.estate.incidents.note_starting("orders_daily", "orders_daily/jr_0", now).await.unwrap();
-    // A new failure of the same job waits twice, then opens its own incident.
-    harness.estate.queue.push(transient_failure(&harness, "jr_1"));
+    // A new failure of the same job, after the note, waits twice, then opens its own incident.
+    transient_failure(&harness, "jr_1");
+    harness.estate.queue.push(event("orders_daily", "jr_1", "FAILED", RESET, "2026-11-29T02:06:00Z"));
     let (opened, _) = harness.run_pool_until(60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(opened, "the failure was worked on: {:?}", harness.estate.incidents.incidents());
     assert!(harness.estate.queue.dead_letter_bodies().is_empty(), "nothing walked to the DLQ");

@@ -151,12 +151,15 @@ enum RunOwner {
 /// "About to start" entries first, then the link. A starter notes its entry
 /// before StartJobRun (so before the run has an event) and clears it only
 /// after storing the link: if the link is not there yet when read, the entry
-/// was still there when read before it.
-async fn run_owner(context: &PipelineContext, change: &JobStateChange) -> Result<RunOwner, PortError> {
+/// was still there when read before it. Only entries noted before the
+/// event's time count: a run started later cannot have produced it.
+async fn run_owner(context: &PipelineContext, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RunOwner, PortError> {
     let incidents = &context.ports.incidents;
     let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
-    let fresh_after = context.ports.clock.now() - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
-    let starting = context.timed("Query", incidents.starting_since(job, fresh_after)).await?;
+    let now = context.ports.clock.now();
+    let fresh_after = now - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
+    let happened_at = event_time(envelope).unwrap_or(now);
+    let starting = context.timed("Query", incidents.starting_between(job, fresh_after, happened_at)).await?;
     Ok(match context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
         Some(incident_id) => RunOwner::Incident(incident_id),
         None if starting => RunOwner::MaybeStarting,
@@ -185,7 +188,7 @@ async fn load_or_open(context: &PipelineContext, message: &QueueMessage, change:
 }
 
 async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
-    let incident_id = match run_owner(context, change).await? {
+    let incident_id = match run_owner(context, change, envelope).await? {
         RunOwner::Incident(incident_id) => incident_id,
         RunOwner::MaybeStarting if may_look_again(message) => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
         RunOwner::MaybeStarting | RunOwner::Nobody => incident_id_for(&change.job_name, &change.job_run_id),
@@ -255,7 +258,7 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
 /// A SUCCEEDED or STOPPED run: if it is a run we started and are waiting for, validate.
 async fn on_terminal(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
     let incidents = &context.ports.incidents;
-    let incident_id = match run_owner(context, change).await? {
+    let incident_id = match run_owner(context, change, envelope).await? {
         RunOwner::Incident(incident_id) => incident_id,
         RunOwner::MaybeStarting if may_look_again(message) => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
         RunOwner::MaybeStarting | RunOwner::Nobody => {

@@ -146,9 +146,10 @@ pub struct FleetCounters {
 /// - `note_starting(job, incident_id, at)` records that the incident is about
 ///   to start a run of `job` (before StartJobRun, so before the run can have
 ///   an event); `clear_starting` removes it once the run is linked or no run
-///   started; `starting_since(job, since)` tells whether any entry of `job`
-///   was noted after `since`. An event of a run nobody has linked yet is
-///   looked at again while one is fresh: the run may be ours, not yet linked.
+///   started; `starting_between(job, since, until)` tells whether any entry
+///   of `job` was noted after `since` and at or before `until`. An event of a
+///   run nobody has linked yet is looked at again while an entry noted before
+///   the event is fresh: the run may be ours, not yet linked.
 /// - `list_open_runs` returns up to `limit` incidents in state `Remediating`
 ///   (for the reconciler), in no particular order.
 /// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
@@ -176,7 +177,7 @@ pub trait IncidentStore: Send + Sync {
 
     async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError>;
 
-    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError>;
+    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError>;
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError>;
 

@@ -116,9 +116,9 @@ impl IncidentStore for MemoryIncidentStore {
         Ok(())
     }
 
-    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError> {
         let tables = lock(&self.tables);
-        Ok(tables.starting.iter().any(|((job, _), at)| job == job_name && *at > since))
+        Ok(tables.starting.iter().any(|((job, _), at)| job == job_name && *at > since && *at <= until))
     }
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {

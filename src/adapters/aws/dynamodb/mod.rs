@@ -314,7 +314,7 @@ impl IncidentStore for DynamoIncidentStore {
             .await
     }
 
-    async fn starting_since(&self, job_name: &str, since: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError> {
         self.observer
             .call("Query", async {
                 let output = self
@@ -322,10 +322,11 @@ impl IncidentStore for DynamoIncidentStore {
                     .query()
                     .table_name(&self.table)
                     .key_condition_expression("pk = :pk")
-                    .filter_expression("#at > :since")
+                    .filter_expression("#at > :since AND #at <= :until")
                     .expression_attribute_names("#at", "at")
                     .expression_attribute_values(":pk", text(starting_key(job_name)))
                     .expression_attribute_values(":since", number(since.timestamp_millis()))
+                    .expression_attribute_values(":until", number(until.timestamp_millis()))
                     .consistent_read(true)
                     .send()
                     .await
