@@ -44,8 +44,8 @@ pub struct PolicyReport {
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Allowed,
-    /// Kept the action kind but lowered its parameters (capacity ceiling).
-    Downgraded,
+    /// A rule replaced the proposal: by another action, or by the same kind
+    /// with lowered parameters (the capacity ceiling); `rule` names it.
     Replaced,
 }
 

@@ -23,7 +23,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::core::decision::Verdict;
 use crate::core::diagnosis::diagnose;
 use crate::core::model::{ActionKind, Mode};
 use crate::core::policy::params::parametrise;
@@ -187,7 +186,7 @@ pub fn train(options: &TrainOptions, mut progress: impl FnMut(u64)) -> anyhow::R
             };
             let proposal = parametrise(kind, &request, &diagnosis, &settings);
             let reviewed = review(proposal, &request, &diagnosis, &settings, &fleet);
-            debug_assert!(reviewed.report.verdict != Verdict::Replaced, "only allowed kinds are proposed");
+            debug_assert_eq!(reviewed.report.final_kind, kind, "only allowed kinds are proposed");
             let outcome = estate.apply(&mut incident, &reviewed.final_action);
             total_minutes += outcome.minutes;
             // A person's delay is drawn from a wide lognormal the policy

@@ -61,23 +61,28 @@ pub struct Review {
     pub permit: Option<Permit>,
 }
 
-/// The autonomy mode for one incident, and which setting decided it. An
-/// explicit `shadow` at any level (global `mode`, `job_modes.<job>`,
-/// `class_modes.<class>`) wins; otherwise `auto` if any level says so;
-/// otherwise the default, `shadow`.
+/// The autonomy mode for one incident, and which setting decided it.
+/// `force_shadow = true` records only, everywhere. Otherwise the most
+/// specific setting wins: `job_modes.<job>`, then `class_modes.<class>`,
+/// then the global `mode`, then the default, `shadow`. When the job's and
+/// the class's settings are both present and disagree, `shadow` wins: a
+/// person switched one of them off on purpose.
 pub fn resolve_mode(settings: &SafetySettings, job_name: Option<&str>, class: FailureClass) -> (Mode, String) {
-    let job_mode = job_name.and_then(|name| settings.job_modes.get(name).copied());
-    let levels = [
-        ("mode".to_string(), settings.mode),
-        (format!("job_modes.{}", job_name.unwrap_or("")), job_mode),
-        (format!("class_modes.{class}"), settings.class_modes.get(&class).copied()),
-    ];
-    for wanted in [Mode::Shadow, Mode::Auto] {
-        if let Some((key, _)) = levels.iter().find(|(_, mode)| *mode == Some(wanted)) {
-            return (wanted, format!("{key} = {}", wanted.as_str()));
-        }
+    if settings.force_shadow {
+        return (Mode::Shadow, "force_shadow = true".to_string());
     }
-    (Mode::Shadow, "default: shadow".to_string())
+    let said = |key: String, mode: Mode| (mode, format!("{key} = {}", mode.as_str()));
+    let job = job_name.and_then(|name| Some((name, *settings.job_modes.get(name)?)));
+    let class_mode = settings.class_modes.get(&class).copied();
+    match (job, class_mode) {
+        (Some((_, Mode::Auto)), Some(Mode::Shadow)) => said(format!("class_modes.{class}"), Mode::Shadow),
+        (Some((name, mode)), _) => said(format!("job_modes.{name}"), mode),
+        (None, Some(mode)) => said(format!("class_modes.{class}"), mode),
+        (None, None) => match settings.mode {
+            Some(mode) => said("mode".to_string(), mode),
+            None => (Mode::Shadow, "default: shadow".to_string()),
+        },
+    }
 }
 
 /// Applies every rule to `proposal`. Pure and deterministic.
@@ -93,7 +98,7 @@ pub fn review(
     let (mode, mode_reason) = resolve_mode(settings, request.job_name(), diagnosis.class);
     let (final_action, verdict, rule, reason) = match apply_rules(proposal, &input) {
         RulesOutcome::Allowed(action) => (action, Verdict::Allowed, None, None),
-        RulesOutcome::Lowered { action, rule, reason } => (action, Verdict::Downgraded, Some(rule), Some(reason)),
+        RulesOutcome::Lowered { action, rule, reason } => (action, Verdict::Replaced, Some(rule), Some(reason)),
         RulesOutcome::Blocked { rule, reason, to } => {
             (replacement(to, settings, rule, &reason, proposed_kind), Verdict::Replaced, Some(rule), Some(reason))
         }

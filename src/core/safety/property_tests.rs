@@ -54,6 +54,7 @@ struct Evidence {
     mode: Option<Mode>,
     job_mode: Option<Mode>,
     class_mode: Option<Mode>,
+    force_shadow: bool,
     sources: Vec<EvidenceSource>,
     bad_objects: Vec<String>,
 }
@@ -106,10 +107,10 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         0_u32..6,
         prop::option::of(2_u32..600),
         fleet,
-        (any_mode(), any_mode(), any_mode()),
+        (any_mode(), any_mode(), any_mode(), prop::bool::weighted(0.1)),
         (any_sources(), any_bad_objects()),
     )
-        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode), (sources, bad_objects))| Evidence {
+        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode, force_shadow), (sources, bad_objects))| Evidence {
             sources,
             bad_objects,
             class,
@@ -121,6 +122,7 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
             mode,
             job_mode,
             class_mode,
+            force_shadow,
         })
 }
 
@@ -138,7 +140,7 @@ proptest! {
         diagnosed.evidence_sources = evidence.sources.clone();
         diagnosed.bad_objects = evidence.bad_objects.clone();
         let log_lines_alone = diagnosed.rests_on_log_lines_alone() || diagnosed.evidence_sources.is_empty();
-        let mut settings = SafetySettings { mode: evidence.mode, ..SafetySettings::default() };
+        let mut settings = SafetySettings { mode: evidence.mode, force_shadow: evidence.force_shadow, ..SafetySettings::default() };
         if let Some(job_mode) = evidence.job_mode {
             settings.job_modes.insert("orders_daily".to_string(), job_mode);
         }
@@ -161,8 +163,13 @@ proptest! {
         if let Some(permit) = &outcome.permit {
             prop_assert_eq!(permit.action(), final_action);
         }
-        let any_shadow = [evidence.mode, evidence.job_mode, evidence.class_mode].contains(&Some(Mode::Shadow));
-        if any_shadow {
+        // The most specific setting decides; a class in shadow beats a job in auto.
+        let decisive = match (evidence.job_mode, evidence.class_mode) {
+            (Some(Mode::Auto), Some(Mode::Shadow)) => Some(Mode::Shadow),
+            (Some(job_mode), _) => Some(job_mode),
+            (None, class_mode) => class_mode.or(evidence.mode),
+        };
+        if evidence.force_shadow || decisive != Some(Mode::Auto) {
             prop_assert_eq!(outcome.mode, Mode::Shadow);
         }
         if mutates {

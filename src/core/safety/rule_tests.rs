@@ -199,7 +199,8 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
     let fleet = FleetContext::default();
     let greedy = Action::RetryWithMoreCapacity { number_of_workers: 80, worker_type: None };
     let lowered = check(greedy.clone(), &request(), &resource, &fleet);
-    assert_eq!(lowered.report.verdict, Verdict::Downgraded);
+    assert_eq!(lowered.report.verdict, Verdict::Replaced, "the contract knows allowed and replaced only");
+    assert_eq!(lowered.report.final_kind, ActionKind::RetryWithMoreCapacity);
     assert_eq!(lowered.report.rule, Some(CAPACITY_CEILING));
     assert_eq!(lowered.final_action, Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: None });
     assert_eq!(lowered.permit.as_ref().map(Permit::action), Some(&lowered.final_action), "the permit carries the lowered action");
@@ -215,17 +216,31 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
 }
 
 #[test]
-fn autonomy_mode_is_shadow_unless_said_and_explicit_shadow_wins() {
+fn autonomy_mode_is_shadow_unless_said_and_the_most_specific_setting_wins() {
     let job = Some("orders_daily");
     let class = FailureClass::TransientInfra;
-    assert_eq!(resolve_mode(&SafetySettings::default(), job, class).0, Mode::Shadow);
-    let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..SafetySettings::default() };
+    assert_eq!(resolve_mode(&SafetySettings::default(), job, class), (Mode::Shadow, "default: shadow".into()));
+    // DESIGN.md's shape: global shadow, one class and one job in auto.
+    let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..SafetySettings::default() };
+    assert_eq!(resolve_mode(&global_shadow, job, class), (Mode::Shadow, "mode = shadow".into()));
+    let class_auto = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Auto)]), ..global_shadow.clone() };
+    assert_eq!(resolve_mode(&class_auto, job, class), (Mode::Auto, "class_modes.transient_infra = auto".into()));
+    assert_eq!(resolve_mode(&class_auto, job, FailureClass::SchemaDrift).0, Mode::Shadow, "other classes keep the global mode");
+    let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..global_shadow };
     assert_eq!(resolve_mode(&job_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
+    assert_eq!(resolve_mode(&job_auto, Some("other"), class).0, Mode::Shadow, "other jobs keep the global mode");
+    // A class switched off wins over a job switched on.
     let class_shadow = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Shadow)]), ..job_auto.clone() };
-    assert_eq!(resolve_mode(&class_shadow, job, class).0, Mode::Shadow);
-    let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..job_auto };
-    assert_eq!(resolve_mode(&global_shadow, job, class).0, Mode::Shadow);
+    assert_eq!(resolve_mode(&class_shadow, job, class), (Mode::Shadow, "class_modes.transient_infra = shadow".into()));
+    // A job switched off wins over a global auto.
+    let job_shadow = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Shadow)]), ..auto() };
+    assert_eq!(resolve_mode(&job_shadow, job, class).0, Mode::Shadow);
     assert_eq!(resolve_mode(&auto(), Some("other"), class).0, Mode::Auto);
+    // The kill switch overrides every auto.
+    let killed = SafetySettings { force_shadow: true, ..class_auto };
+    assert_eq!(resolve_mode(&killed, job, class), (Mode::Shadow, "force_shadow = true".into()));
+    let killed_job = SafetySettings { force_shadow: true, ..job_auto };
+    assert_eq!(resolve_mode(&killed_job, job, class).0, Mode::Shadow);
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub enum Replacement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OverCeiling {
-    /// Lower the request to the ceiling (verdict `downgraded`).
+    /// Lower the request to the ceiling (verdict `replaced`, same action kind).
     #[default]
     Clamp,
     /// Refuse it (verdict `replaced`).
@@ -59,7 +59,11 @@ pub enum OverCeiling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafetySettings {
-    /// Global autonomy; unset means shadow unless a job or class says auto.
+    /// Kill switch: true records only, everywhere, whatever the modes say.
+    #[serde(default)]
+    pub force_shadow: bool,
+    /// Global autonomy, the default for jobs and classes not set below;
+    /// unset means shadow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
     /// Autonomy per Glue job name.
@@ -168,9 +172,21 @@ fn default_bad_records_location() -> String {
     "s3://etl-medic-quarantine/bad-records/".to_string()
 }
 
+impl SafetySettings {
+    /// One mode for every job and class, as a command-line `--mode` asks:
+    /// the per-job and per-class settings are dropped. The kill switch
+    /// (`force_shadow`) stays as configured.
+    pub fn set_mode_everywhere(&mut self, mode: Mode) {
+        self.mode = Some(mode);
+        self.job_modes.clear();
+        self.class_modes.clear();
+    }
+}
+
 impl Default for SafetySettings {
     fn default() -> SafetySettings {
         SafetySettings {
+            force_shadow: false,
             mode: None,
             job_modes: BTreeMap::new(),
             class_modes: BTreeMap::new(),

@@ -42,7 +42,7 @@ fn shipped_section_is_the_built_in_defaults() {
     assert_eq!(shipped.validate(), Ok(()));
     let listed: BTreeMap<FailureClass, Vec<ActionKind>> =
         FailureClass::ALL.into_iter().map(|class| (class, default_allowlist(class).to_vec())).collect();
-    assert_eq!(shipped, SafetySettings { allowlist: listed, ..SafetySettings::default() });
+    assert_eq!(shipped, SafetySettings { allowlist: listed, mode: Some(Mode::Shadow), ..SafetySettings::default() });
 }
 
 #[test]
