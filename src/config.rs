@@ -85,6 +85,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // Lists from the environment: comma-separated.
+                .list_separator(",")
+                .with_list_parse_key("quarantine.allowed_prefixes")
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
@@ -140,18 +143,20 @@ impl Settings {
         self.safety.validate().map_err(|error| ConfigError::Invalid(error.to_string()))
     }
 
-    /// Fill what the request does not say about its job from the per-job
-    /// settings; what the request says wins (it is the evidence as gathered).
+    /// Merge the per-job settings into what the request says about its job.
+    /// Configuration is the operator's word and request data is only
+    /// evidence, so the stricter of the two wins: the higher risk tier, the
+    /// lower worker ceiling. A request can tighten its job's profile, never
+    /// loosen it (a request saying `low` cannot unlock a `critical` job).
     pub fn fill_job_profile(&self, request: &mut DecideRequest) {
         let Some(job) = request.job_name().and_then(|name| self.jobs.get(name)) else {
             return;
         };
-        if request.job.risk_tier.is_none() {
-            request.job.risk_tier = job.risk_tier;
-        }
-        if request.job.max_workers.is_none() {
-            request.job.max_workers = job.max_workers;
-        }
+        request.job.risk_tier = request.job.risk_tier.max(job.risk_tier);
+        request.job.max_workers = match (request.job.max_workers, job.max_workers) {
+            (Some(asked), Some(configured)) => Some(asked.min(configured)),
+            (asked, configured) => asked.or(configured),
+        };
     }
 
     /// The sections the daemon reads, as one value.
@@ -207,8 +212,9 @@ mod tests {
     fn embedded_defaults_load_and_default_to_shadow() {
         let settings = Settings::embedded_default().expect("defaults are valid");
         assert_eq!(settings.queue.concurrency, 16);
-        // No level sets a mode in the defaults, so every incident resolves to shadow.
-        assert_eq!(settings.safety.mode, None);
+        // The shipped global mode is shadow and no job or class overrides it.
+        assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Shadow));
+        assert!(!settings.safety.force_shadow);
         let (mode, _) = crate::core::safety::resolve_mode(&settings.safety, Some("orders_daily"), crate::core::model::FailureClass::Unknown);
         assert_eq!(mode, crate::core::model::Mode::Shadow);
         assert_eq!(settings.logs.error_group, "/aws-glue/jobs/error");
@@ -279,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn job_profile_is_filled_from_settings_but_the_request_wins() {
+    fn job_profile_merges_settings_and_request_and_the_stricter_wins() {
         let mut settings = Settings::embedded_default().expect("defaults");
         settings.jobs.insert(
             "orders_daily".to_string(),
@@ -292,6 +298,25 @@ mod tests {
         .expect("request");
         settings.fill_job_profile(&mut request);
         assert_eq!(request.job.risk_tier, Some(RiskTier::Critical));
-        assert_eq!(request.job.max_workers, Some(8));
+        assert_eq!(request.job.max_workers, Some(8), "a request may tighten the ceiling");
+
+        let mut loosening: DecideRequest = serde_json::from_value(serde_json::json!({
+            "event": {"source": "aws.glue", "detail": {"jobName": "orders_daily"}},
+            "job": {"risk_tier": "low", "max_workers": 80}
+        }))
+        .expect("request");
+        settings.fill_job_profile(&mut loosening);
+        assert_eq!(loosening.job.risk_tier, Some(RiskTier::Critical), "request data cannot unlock a critical job");
+        assert_eq!(loosening.job.max_workers, Some(20), "nor raise its configured ceiling");
+    }
+
+    #[test]
+    fn quarantine_prefixes_come_from_the_environment_as_a_comma_separated_list() {
+        let environment = HashMap::from([(
+            "ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES".to_string(),
+            "s3://data/input/,s3://data/quarantine/".to_string(),
+        )]);
+        let settings = Settings::load(None, &environment).expect("a list from the environment");
+        assert_eq!(settings.quarantine.allowed_prefixes, vec!["s3://data/input/", "s3://data/quarantine/"]);
     }
 }

@@ -141,8 +141,8 @@ struct DecisionOptions {
     policy: Option<String>,
     #[command(flatten)]
     config: ConfigFile,
-    /// Global autonomy mode, in place of [safety] mode. A job or failure
-    /// class set to shadow in [safety.job_modes] / [safety.class_modes] stays in shadow.
+    /// One autonomy mode for every job and class, in place of [safety] mode,
+    /// job_modes and class_modes. [safety] force_shadow = true still wins.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
 }
@@ -267,7 +267,7 @@ impl DecisionOptions {
     fn load(&self, environment: &HashMap<String, String>) -> Result<(Settings, Policy), Failure> {
         let mut settings = load_settings(self.config.config.as_deref(), environment)?;
         if let Some(mode) = self.mode {
-            settings.safety.mode = Some(mode.into());
+            settings.safety.set_mode_everywhere(mode.into());
         }
         let policy = match &self.policy {
             Some(spec) => load_policy(spec, true)?,

@@ -130,7 +130,7 @@ pub async fn run(
     let clock = Arc::new(AcceleratedClock::new(start, options.speedup));
     let estate = Arc::new(InMemoryEstate::new(clock.clone(), Duration::from_secs(30), options.speedup));
     let settings = demo_settings(&options.sim, &options.listen);
-    safety.mode = Some(options.mode);
+    safety.set_mode_everywhere(options.mode);
     let (sender, mut events) = mpsc::unbounded_channel();
     let registry = prometheus::Registry::new();
     let policy_version = policy.version();
