@@ -115,10 +115,10 @@ impl Settings {
                 "must be at least 1 and shorter than queue.visibility_timeout_secs, or messages reappear while worked on",
             ));
         }
-        if self.shutdown.shutdown_grace_secs >= 120 {
+        if self.shutdown.shutdown_grace_secs + crate::daemon::pool::DELETE_FLUSH_SECS >= 120 {
             return Err(key_error(
                 "shutdown.shutdown_grace_secs",
-                "must be shorter than ECS's 120 s stopTimeout, or the drain is cut off by SIGKILL",
+                "plus the 10 s flush of pending deletes must stay under ECS's 120 s stopTimeout (at most 109), or the drain is cut off by SIGKILL",
             ));
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {

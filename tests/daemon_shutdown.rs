@@ -1,6 +1,6 @@
 //! Shutdown and audit on the in-memory estate: a shutdown in the middle of
 //! work loses no message and cuts no action off; readiness follows the
-//! pool; every audit object of an incident parses, in order, and its
+//! pool and turns at once on SIGTERM; every audit object of an incident parses, in order, and its
 //! request replays through `decide`; a failed audit write keeps the message.
 
 mod daemon_support;
@@ -74,6 +74,38 @@ async fn shutdown_during_work_loses_no_message_and_finishes_started_work() {
     let depth = harness.estate.queue.depth().await.unwrap();
     assert_eq!(depth.visible as usize, 6 - started, "every other message is back on the queue, visible at once");
     assert_eq!(depth.in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigterm_during_a_long_poll_turns_readyz_503_at_once_and_starts_nothing_new() {
+    let mut settings = daemon_support::settings();
+    settings.queue.wait_time_secs = 20;
+    settings.shutdown.shutdown_grace_secs = 30;
+    let harness = Harness::with(settings.clone(), daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    let registry = prometheus::Registry::new();
+    let context = Arc::new(PipelineContext::new(harness.estate.ports(), settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let health = Health::new();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(shutdown.clone()));
+    // First poll: empty queue, so it returns after 20 s and the pool is ready.
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    assert!(health.is_ready(), "ready once a receive came back");
+    // The second long poll is under way with nothing to receive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shutdown.cancel();
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert!(!health.is_ready(), "/readyz turns 503 the moment SIGTERM arrives, not when the long poll ends");
+    // A failure that arrives while that poll is still open is handed to it,
+    // and goes straight back to the queue instead of being worked on.
+    let body = harness.failed_run("orders_daily", "jr_late", RESET, &[], &[]);
+    harness.estate.queue.push(body);
+    let report = tokio::time::timeout(Duration::from_secs(25), running).await.expect("the pool stops within the poll").unwrap();
+    assert_eq!((report.finished, report.abandoned), (0, 0));
+    assert!(harness.estate.job_control.started_requests().is_empty(), "nothing new is started after SIGTERM");
+    let depth = harness.estate.queue.depth().await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (1, 0), "the late message is visible again at once");
 }
 
 #[tokio::test(start_paused = true)]

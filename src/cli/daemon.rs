@@ -141,8 +141,8 @@ pub fn check_run_settings(settings: &DaemonSettings) -> anyhow::Result<()> {
     if settings.queue.concurrency == 0 {
         bail!("queue.concurrency must be at least 1");
     }
-    if settings.shutdown.shutdown_grace_secs >= 120 {
-        bail!("shutdown.shutdown_grace_secs must stay under ECS's 120 s stopTimeout");
+    if settings.shutdown.shutdown_grace_secs + crate::daemon::pool::DELETE_FLUSH_SECS >= 120 {
+        bail!("shutdown.shutdown_grace_secs plus the 10 s delete flush must stay under ECS's 120 s stopTimeout (at most 109)");
     }
     Ok(())
 }
@@ -258,8 +258,10 @@ mod tests {
         assert!(check_run_settings(&settings).unwrap_err().to_string().contains("sns_topic_arn"));
         settings.escalation.sns_topic_arn = Some("arn:aws:sns:us-east-1:1:t".into());
         assert!(check_run_settings(&settings).is_ok());
-        settings.shutdown.shutdown_grace_secs = 120;
-        assert!(check_run_settings(&settings).is_err());
+        settings.shutdown.shutdown_grace_secs = 110;
+        assert!(check_run_settings(&settings).is_err(), "110 s + the delete flush reaches the stopTimeout");
+        settings.shutdown.shutdown_grace_secs = 109;
+        assert!(check_run_settings(&settings).is_ok());
     }
 
     #[test]

@@ -46,6 +46,10 @@ impl Health {
     }
 }
 
+/// How long a drain waits for pending deletes after the grace; the grace
+/// plus this must stay under ECS's 120 s stopTimeout.
+pub const DELETE_FLUSH_SECS: u64 = 10;
+
 /// What a drain achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainReport {
@@ -146,8 +150,26 @@ impl WorkerPool {
         });
     }
 
-    /// Receive and work until `shutdown`, then drain within the configured grace.
+    /// Receive and work until `shutdown`, then drain within the configured
+    /// grace, counted from the moment `shutdown` fired.
+    ///
+    /// `/readyz` turns 503 the moment `shutdown` fires, and no new receive
+    /// starts. A long poll already under way is not aborted: SQS may already
+    /// have handed its messages to the dropped request, and they would stay
+    /// invisible for a whole visibility timeout. It ends within
+    /// `queue.wait_time_secs` (at most 20 s, well inside the grace) and its
+    /// messages go straight back to the queue unstarted.
     pub async fn run(mut self, shutdown: CancellationToken) -> DrainReport {
+        let grace = Duration::from_secs(self.context.settings.shutdown.shutdown_grace_secs);
+        let stop_clock = {
+            let health = self.health.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                health.mark_shutting_down();
+                tokio::time::Instant::now()
+            })
+        };
         let mut consecutive_failures: u32 = 0;
         while !shutdown.is_cancelled() {
             match self.run_once(&shutdown).await {
@@ -164,15 +186,20 @@ impl WorkerPool {
             }
         }
         self.health.mark_shutting_down();
-        let grace = Duration::from_secs(self.context.settings.shutdown.shutdown_grace_secs);
-        self.drain(grace).await
+        let asked_at = stop_clock.await.unwrap_or_else(|_| tokio::time::Instant::now());
+        self.drain_until(asked_at + grace).await
     }
 
     /// Wait for running handlers up to `grace`, then flush pending deletes.
-    pub async fn drain(mut self, grace: Duration) -> DrainReport {
+    pub async fn drain(self, grace: Duration) -> DrainReport {
+        self.drain_until(tokio::time::Instant::now() + grace).await
+    }
+
+    /// Wait for running handlers until `deadline`, then flush pending
+    /// deletes for at most [`DELETE_FLUSH_SECS`].
+    async fn drain_until(mut self, deadline: tokio::time::Instant) -> DrainReport {
         self.health.mark_shutting_down();
         let mut finished = 0;
-        let deadline = tokio::time::Instant::now() + grace;
         loop {
             match tokio::time::timeout_at(deadline, self.handlers.join_next()).await {
                 Ok(Some(_)) => finished += 1,
@@ -187,7 +214,7 @@ impl WorkerPool {
         }
         let WorkerPool { deletes, deleter, .. } = self;
         drop(deletes);
-        if tokio::time::timeout(Duration::from_secs(10), deleter).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(DELETE_FLUSH_SECS), deleter).await.is_err() {
             tracing::warn!("pending deletes not flushed in time; those messages come back and are found done");
         }
         DrainReport { finished, abandoned }
