@@ -55,16 +55,16 @@ async fn an_out_of_memory_failure_is_rerun_with_more_workers() {
     assert_eq!(started.worker_type.as_deref(), Some("G.1X"));
 }
 
-#[tokio::test(start_paused = true)]
-async fn breaking_schema_drift_rolls_the_table_back_then_reruns() {
-    use etl_medic::core::evidence::{Column, TableVersion};
-    use etl_medic::ports::Catalog;
-    let harness = Harness::new(Mode::Auto);
-    harness.job("orders_daily", 0);
-    let columns = |amount: &str| vec![
-        Column { name: "id".into(), data_type: "bigint".into() },
-        Column { name: "amount".into(), data_type: amount.into() },
-    ];
+fn orders_columns(amount: &str) -> Vec<etl_medic::core::evidence::Column> {
+    use etl_medic::core::evidence::Column;
+    vec![Column { name: "id".into(), data_type: "bigint".into() }, Column { name: "amount".into(), data_type: amount.into() }]
+}
+
+/// sales.orders at version 4 (amount turned string), a good run on version
+/// 3 before it, and the failure the drift caused; returns the event body.
+fn drifted_orders(harness: &Harness) -> String {
+    use etl_medic::core::evidence::TableVersion;
+    let columns = orders_columns;
     harness.estate.catalog.put_table(
         "sales",
         "orders",
@@ -90,19 +90,84 @@ async fn breaking_schema_drift_rolls_the_table_back_then_reruns() {
         attempt: 0,
         previous_run_id: None,
     });
-    let body = harness.failed_run(
+    harness.failed_run(
         "orders_daily",
         "jr_1",
         "AnalysisException: cannot resolve 'CAST(amount AS DOUBLE)' due to data type mismatch: column amount type changed",
         &["org.apache.spark.sql.AnalysisException: Parquet column cannot be converted in file s3://lake/raw/orders/part-0001.parquet. Column: [amount], Expected: double, Found: BINARY"],
         &[],
-    );
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaking_schema_drift_rolls_the_table_back_then_reruns() {
+    use etl_medic::ports::Catalog;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = drifted_orders(&harness);
     harness.estate.queue.push(body);
     let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     let table = harness.estate.catalog.get_table("sales", "orders").await.unwrap();
     assert_eq!(table.columns[1].data_type, "double", "the old column type is back");
     assert_eq!(table.version_id.as_deref(), Some("5"), "the rollback is a new version");
+}
+
+/// The catalog as someone else sees it: right after etl-medic read the
+/// versions, a person ships a fix as version 5.
+struct FixedAfterTheLook {
+    inner: std::sync::Arc<etl_medic::adapters::memory::MemoryCatalog>,
+}
+
+#[async_trait::async_trait]
+impl etl_medic::ports::Catalog for FixedAfterTheLook {
+    async fn get_table(&self, database: &str, table: &str) -> Result<etl_medic::ports::CatalogTable, etl_medic::ports::PortError> {
+        self.inner.get_table(database, table).await
+    }
+    async fn get_table_versions(&self, database: &str, table: &str, max_versions: u32) -> Result<Vec<etl_medic::core::evidence::TableVersion>, etl_medic::ports::PortError> {
+        use etl_medic::core::evidence::TableVersion;
+        let seen = self.inner.get_table_versions(database, table, max_versions).await?;
+        let mut now = vec![TableVersion { version_id: "5".into(), updated_at: Some("2026-11-29T02:06:00Z".into()), columns: orders_columns("decimal(12,2)") }];
+        now.extend(seen.iter().cloned());
+        self.inner.put_table(database, table, now, None);
+        Ok(seen)
+    }
+    async fn rollback_to_version(&self, database: &str, table: &str, version_id: &str, expected_current_version: &str) -> Result<etl_medic::ports::RollbackOutcome, etl_medic::ports::PortError> {
+        self.inner.rollback_to_version(database, table, version_id, expected_current_version).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_never_overwrites_a_schema_change_made_after_the_decision() {
+    use etl_medic::ports::Catalog;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    let body = drifted_orders(&harness);
+    harness.estate.queue.push(body);
+    let mut ports = harness.estate.ports();
+    ports.catalog = std::sync::Arc::new(FixedAfterTheLook { inner: harness.estate.catalog.clone() });
+    let registry = prometheus::Registry::new();
+    let context = std::sync::Arc::new(
+        etl_medic::daemon::context::PipelineContext::new(ports, daemon_support::settings(), daemon_support::safety(Mode::Auto), etl_medic::core::policy::Policy::rules(), &registry, None).unwrap(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(etl_medic::daemon::pool::WorkerPool::new(context, etl_medic::daemon::pool::Health::new()).run(shutdown.clone()));
+    for _ in 0..300 {
+        if !harness.estate.notifier.published().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    let published = harness.estate.notifier.published();
+    assert_eq!(published.len(), 1, "the refused rollback goes to a person");
+    let packet = format!("{:?}", published[0].packet);
+    assert!(packet.contains("changed after the decision"), "{packet}");
+    let table = harness.estate.catalog.get_table("sales", "orders").await.unwrap();
+    assert_eq!(table.version_id.as_deref(), Some("5"), "the person's version 5 stands");
+    assert_eq!(table.columns[1].data_type, "decimal(12,2)");
+    assert!(harness.estate.job_control.started_requests().is_empty(), "no rerun on a refused rollback");
 }
 
 #[tokio::test(start_paused = true)]

@@ -61,7 +61,14 @@ pub async fn execute(context: &PipelineContext, permit: &Permit, gathered: &Gath
             (StartRunRequest { number_of_workers: Some(*number_of_workers), worker_type, ..base }, detail)
         }
         Action::RollbackSchema { database, table, version_id } => {
-            let detail = rollback(context, database, table, version_id).await?;
+            let seen = gathered
+                .request
+                .catalog
+                .iter()
+                .find(|evidence| evidence.database == *database && evidence.table == *table)
+                .and_then(|evidence| evidence.versions.first())
+                .map(|version| version.version_id.as_str());
+            let detail = rollback(context, database, table, version_id, seen).await?;
             (base, detail)
         }
         Action::QuarantineBadRecords(plan) => quarantine(context, plan, base).await?,
@@ -73,8 +80,18 @@ pub async fn execute(context: &PipelineContext, permit: &Permit, gathered: &Gath
     Ok(Executed { started_run_id, detail })
 }
 
-/// UpdateTable back to `version_id`, guarded by the version that is current now.
-async fn rollback(context: &PipelineContext, database: &str, table: &str, version_id: &str) -> Result<serde_json::Value, ExecutionError> {
+/// UpdateTable back to `version_id`. The decision was made on the newest
+/// version the evidence saw (`seen`); if the table moved on since, someone
+/// changed it after the decision and the rollback is refused rather than
+/// overwriting their change. UpdateTable itself is guarded by that version
+/// (VersionId), so a change between GetTable and UpdateTable fails too.
+async fn rollback(
+    context: &PipelineContext,
+    database: &str,
+    table: &str,
+    version_id: &str,
+    seen: Option<&str>,
+) -> Result<serde_json::Value, ExecutionError> {
     let catalog = &context.ports.catalog;
     let current = context.timed("GetTable", catalog.get_table(database, table)).await?;
     let current_version = current
@@ -82,6 +99,19 @@ async fn rollback(context: &PipelineContext, database: &str, table: &str, versio
         .ok_or_else(|| ExecutionError::OutOfBounds(format!("{database}.{table} has no current version id to guard on")))?;
     if current_version == version_id {
         return Err(ExecutionError::OutOfBounds(format!("{database}.{table} is already at version {version_id}")));
+    }
+    match seen {
+        Some(seen) if seen != current_version => {
+            return Err(ExecutionError::OutOfBounds(format!(
+                "{database}.{table} changed after the decision: the evidence saw version {seen}, the catalog is now at {current_version}"
+            )));
+        }
+        Some(_) => {}
+        None => {
+            return Err(ExecutionError::OutOfBounds(format!(
+                "{database}.{table} was not in the evidence, so there is no version the decision was made on"
+            )));
+        }
     }
     let outcome = context
         .timed("UpdateTable", catalog.rollback_to_version(database, table, version_id, &current_version))
