@@ -14,17 +14,28 @@ FROM rust:1.95.0-bookworm AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /build
 
-# Dependency layer: a manifest-only build. Any [[bench]] target the manifest
-# declares gets an empty stub, because cargo refuses a manifest whose
-# declared targets have no file.
+# Dependency layer: a manifest-only build. cargo refuses a manifest whose
+# declared targets have no file, even for `--bin etl-medic`, so every
+# [[bench]], [[example]] and [[test]] the manifest declares (and every
+# [[bin]] with a path) gets an empty stub, at its `path` or where cargo looks
+# by default. The stubs stay for the crate's build below: only src/ is
+# replaced. benches/, examples/ and tests/ are not in the build context
+# (.dockerignore), and the image needs none of them.
+# tests/deploy/check_docker_build.py replays every cargo command here.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
+RUN mkdir -p src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\([A-Za-z0-9_-]*\)".*/\1/p' Cargo.toml \
-       | while read -r bench_name; do echo 'fn main() {}' > "benches/${bench_name}.rs"; done \
+    && awk 'BEGIN { dir["bench"] = "benches"; dir["example"] = "examples"; dir["test"] = "tests" } ; \
+            function stub() { if (kind != "" && (kind != "bin" || path != "")) print (path != "" ? path : dir[kind] "/" name ".rs"); kind = ""; name = ""; path = "" } ; \
+            /^\[/ { stub() } ; \
+            /^\[\[(bench|example|test|bin)\]\]/ { kind = $0; gsub(/[][ ]/, "", kind) } ; \
+            kind != "" && /^name *=/ { name = $0; sub(/^name *= *"/, "", name); sub(/".*/, "", name) } ; \
+            kind != "" && /^path *=/ { path = $0; sub(/^path *= *"/, "", path); sub(/".*/, "", path) } ; \
+            END { stub() }' Cargo.toml \
+       | while read -r target_file; do mkdir -p "$(dirname "$target_file")" && echo 'fn main() {}' > "$target_file"; done \
     && cargo build --release --locked \
-    && rm -rf src benches
+    && rm -rf src
 
 # The crate itself. config/ comes first because the binary embeds
 # config/default.toml (include_str!). touch makes cargo rebuild the crate

@@ -10,7 +10,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 binary=${1:-${ETL_MEDIC_BIN:-${CARGO_TARGET_DIR:-$DEPLOY_REPO_ROOT/target}/debug/etl-medic}}
-checks=(cfn_lint checkov hadolint promtool assets config_env prometheus_e2e)
+checks=(cfn_lint checkov hadolint docker_build promtool assets config_env prometheus_e2e)
 passed=0
 failed=0
 summary=()
