@@ -137,6 +137,33 @@ async fn every_audit_object_of_an_incident_parses_in_order_and_replays() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn every_recorded_decision_replays_to_itself_even_when_fleet_state_decided_it() {
+    // A job budget of one action: the second failure is escalated by the
+    // job_action_budget rule, a fact the request alone would not show.
+    let mut safety = daemon_support::safety(Mode::Auto);
+    safety.job_action_budget = 1;
+    let harness = Harness::with(daemon_support::settings(), safety.clone());
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &[], &[]));
+    let (first, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    assert!(first);
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_2", RESET, &[], &[]));
+    let (second, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(second, "decisions: {:?}", harness.decisions());
+    let records = harness.audit_records();
+    let requests: Vec<&serde_json::Value> = records.iter().filter(|(_, record)| record["stage"] == "request").map(|(_, record)| &record["body"]).collect();
+    let decisions: Vec<&serde_json::Value> = records.iter().filter(|(_, record)| record["stage"] == "decision").map(|(_, record)| &record["body"]).collect();
+    assert_eq!((requests.len(), decisions.len()), (2, 2));
+    assert_eq!(decisions[1]["safety"]["rule"], "job_action_budget", "{}", decisions[1]);
+    assert_eq!(requests[1]["context"]["fleet"]["job_actions_in_window"], 1, "the fleet state is part of the recorded request");
+    for (request, recorded) in requests.iter().zip(&decisions) {
+        let request: DecideRequest = serde_json::from_value((*request).clone()).expect("the recorded request parses");
+        let replayed = etl_medic::core::decide::decide(&request, &Policy::rules(), &safety, &request.fleet_context());
+        assert_eq!(&serde_json::to_value(&replayed.decision).unwrap(), *recorded, "replaying the audit record gives the recorded decision");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_audit_write_keeps_the_message_until_it_can_be_recorded() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);

@@ -19,7 +19,6 @@ use crate::config::Settings;
 use crate::core::decide::decide;
 use crate::core::evidence::DecideRequest;
 use crate::core::policy::Policy;
-use crate::core::safety::FleetContext;
 
 /// Audit files larger than this are not audit records; they are skipped.
 const MAX_RECORD_BYTES: u64 = 8 * 1024 * 1024;
@@ -89,7 +88,7 @@ pub fn run(
                 summary.unreadable += 1;
                 continue;
             };
-            let outcome = decide(&request, policy, &settings.safety, &FleetContext::default());
+            let outcome = decide(&request, policy, &settings.safety, &request.fleet_context());
             let now = serde_json::to_value(&outcome.decision).context("encoding a decision")?;
             let recorded = side(&recorded_decision.body);
             let replayed = side(&now);

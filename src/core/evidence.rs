@@ -1,15 +1,28 @@
 //! The `decide` request: one failed run and the read-only evidence gathered
 //! about it, in exactly the shape of `spec/decide.md`. The daemon assembles
 //! this same value, so every production decision can be replayed through
-//! `etl-medic decide`. Everything but `event` is optional: a missing field is
-//! absent evidence, never an error; unknown fields are ignored.
+//! `etl-medic decide`. Everything but `event` is optional: a missing field,
+//! or one that is explicitly `null`, is absent evidence, never an error;
+//! unknown fields are ignored.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::core::event::EventEnvelope;
 use crate::core::model::RiskTier;
+
+/// Read an optional field whose absence has a natural empty value: `null`
+/// reads as that value, as a missing field does. Use it with
+/// `#[serde(default, deserialize_with = "null_as_default")]` on every
+/// optional field that is not an `Option` (an `Option` reads `null` as `None`).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecideRequest {
@@ -19,15 +32,15 @@ pub struct DecideRequest {
     pub event: EventEnvelope,
     #[serde(default)]
     pub job_run: Option<JobRunEvidence>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub logs: LogsEvidence,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub catalog: Vec<TableEvidence>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub history: HistoryEvidence,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub job: JobProfile,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub context: ContextEvidence,
 }
 
@@ -36,7 +49,7 @@ pub struct DecideRequest {
 pub struct JobRunEvidence {
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arguments: BTreeMap<String, String>,
     #[serde(default)]
     pub error_message: Option<String>,
@@ -53,9 +66,9 @@ pub struct JobRunEvidence {
 /// Error and output log lines of the run, already bounded by the gatherer.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LogsEvidence {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub error: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub output: Vec<String>,
 }
 
@@ -64,7 +77,7 @@ pub struct LogsEvidence {
 pub struct TableEvidence {
     pub database: String,
     pub table: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub versions: Vec<TableVersion>,
 }
 
@@ -74,33 +87,33 @@ pub struct TableVersion {
     /// RFC 3339; absent when the catalog did not say.
     #[serde(default)]
     pub updated_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub columns: Vec<Column>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub data_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HistoryEvidence {
     /// Remediations already tried for this incident.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attempt: u32,
     /// Names of the actions tried, in order; unknown names are kept but carry no meaning.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub actions_taken: Vec<String>,
     /// This job's earlier runs, newest first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recent_runs: Vec<RunSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunSummary {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub state: String,
     #[serde(default)]
     pub started_at: Option<String>,
@@ -126,9 +139,19 @@ pub struct ContextEvidence {
     /// upstream has not landed yet.
     #[serde(default)]
     pub source_last_modified_age_s: Option<u64>,
+    /// What the daemon knew about the fleet when it decided (budgets used,
+    /// breaker counts, a pending Glue retry, input size). Absent: nothing
+    /// known, as for a request decided on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::core::safety::FleetContext>,
 }
 
 impl DecideRequest {
+    /// The fleet facts recorded in `context.fleet`; nothing known when absent.
+    pub fn fleet_context(&self) -> crate::core::safety::FleetContext {
+        self.context.fleet.clone().unwrap_or_default()
+    }
+
     /// The job name from the event.
     pub fn job_name(&self) -> Option<&str> {
         self.event.detail_str("jobName")
@@ -144,5 +167,48 @@ impl DecideRequest {
 
     pub fn risk_tier(&self) -> RiskTier {
         self.job.risk_tier.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"source":"aws.glue","detail-type":"Glue Job State Change","resources":null,
+        "detail":{"jobName":"j","jobRunId":"jr_1","state":"FAILED"}}"#;
+
+    #[test]
+    fn explicit_null_reads_as_absent_evidence_at_every_level() {
+        let absent: DecideRequest = serde_json::from_str(&format!(r#"{{"event":{EVENT}}}"#)).expect("bare request");
+        for nulls in [
+            r#""job_run":null,"logs":null,"catalog":null,"history":null,"job":null,"context":null"#,
+            r#""job_run":{"id":null,"arguments":null,"error_message":null,"worker_type":null,"number_of_workers":null,
+               "execution_time_s":null,"timeout_minutes":null},
+               "logs":{"error":null,"output":null},"catalog":[],"history":{"attempt":null,"actions_taken":null,"recent_runs":null},
+               "job":{"risk_tier":null,"max_workers":null},"context":{"source_last_modified_age_s":null}"#,
+        ] {
+            let mut request: DecideRequest =
+                serde_json::from_str(&format!(r#"{{"id":null,"event":{EVENT},{nulls}}}"#)).unwrap_or_else(|error| panic!("{nulls}: {error}"));
+            // An all-null job_run is present but empty; everything else equals absence.
+            if request.job_run.is_some() {
+                assert_eq!(request.job_run.take(), Some(JobRunEvidence::default()));
+            }
+            assert_eq!(request, absent, "{nulls}");
+        }
+        let deep: DecideRequest = serde_json::from_str(&format!(
+            r#"{{"event":{EVENT},"catalog":[{{"database":"d","table":"t","versions":[{{"version_id":"1","updated_at":null,"columns":[{{"name":"c","type":null}}]}},{{"version_id":"0","columns":null}}]}}],
+               "history":{{"recent_runs":[{{"state":null,"started_at":null,"execution_time_s":null,"error_message":null}}]}}}}"#
+        ))
+        .expect("nested nulls");
+        assert_eq!(deep.catalog[0].versions[0].columns[0].data_type, "");
+        assert!(deep.catalog[0].versions[1].columns.is_empty());
+        assert_eq!(deep.history.recent_runs[0], RunSummary::default());
+    }
+
+    #[test]
+    fn required_fields_stay_required() {
+        let missing_table = format!(r#"{{"event":{EVENT},"catalog":[{{"database":"d","table":null}}]}}"#);
+        assert!(serde_json::from_str::<DecideRequest>(&missing_table).is_err());
+        assert!(serde_json::from_str::<DecideRequest>(r#"{"event":null}"#).is_err());
     }
 }

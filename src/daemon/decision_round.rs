@@ -70,8 +70,10 @@ pub async fn decide_and_act(
 ) -> Result<RoundEnd, StepError> {
     let run_id = change.job_run_id.as_str();
     audit(context, record, Stage::Intake, run_id, json!({"event": envelope, "state": record.state.as_str()})).await?;
-    let gathered = gather(context, record, change, envelope).await?;
+    let mut gathered = gather(context, record, change, envelope).await?;
     let fleet = fleet_context(context, &change.job_name, &gathered).await?;
+    // Recorded with the request, so the audit record replays to this decision.
+    gathered.request.context.fleet = Some(fleet.clone());
     context.metrics.circuit_breaker_open.set(i64::from(breaker_open(&context.safety, &fleet)));
     let DecideOutcome { decision, permit } = timed_decide(context, &gathered, &fleet);
     audit(context, record, Stage::Request, run_id, serde_json::to_value(&gathered.request).unwrap_or_default()).await?;

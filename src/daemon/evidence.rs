@@ -86,7 +86,7 @@ pub async fn gather(
             recent_runs: history_runs.iter().filter(|run| run.id != run_id).take(HISTORY_RUNS as usize).map(run_summary).collect(),
         },
         job: JobProfile { risk_tier: job_settings.risk_tier, max_workers: job_settings.max_workers },
-        context: ContextEvidence { source_last_modified_age_s: source_age_s },
+        context: ContextEvidence { source_last_modified_age_s: source_age_s, fleet: None },
     };
     Ok(Gathered { request, failed_run, job, glue_retry_pending, input_object_count })
 }

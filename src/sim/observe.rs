@@ -96,6 +96,7 @@ pub fn build_request(incident: &SimIncident, account: &str, region: &str) -> Dec
         job: JobProfile { risk_tier: Some(job.risk_tier), max_workers: Some(job.max_workers) },
         context: ContextEvidence {
             source_last_modified_age_s: (!truth.context_missing).then(|| source_age_s(incident)),
+            fleet: None,
         },
     }
 }

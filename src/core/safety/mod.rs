@@ -28,8 +28,11 @@ use rules::{BlockedTo, Check, RuleInput};
 /// Fleet-wide facts the safety layer needs that one request does not carry.
 /// `Default` means nothing is known yet: zero usage, no outcomes, no pending
 /// Glue retry, unknown input size. The daemon fills it from the incident
-/// store (shared by all workers, so budgets hold across the fleet).
-#[derive(Debug, Clone, PartialEq, Default)]
+/// store (shared by all workers, so budgets hold across the fleet) and
+/// records it in the request's `context.fleet`, so that `decide` and
+/// `replay` reach the same decision from the audit record alone.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FleetContext {
     /// Mutating actions etl-medic took on this job within the last
     /// `job_budget_window_s`, by any worker.
