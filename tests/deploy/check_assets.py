@@ -148,11 +148,21 @@ def check_template():
     catalog_text = " ".join(strings_in(catalog.get("Resource", [])))
     check("catalog permissions are on the catalog, database and table ARNs",
           ":catalog" in catalog_text and ":database/" in catalog_text and ":table/" in catalog_text)
-    quarantine = next((s for s in statements if s.get("Sid") == "QuarantineBadInputObjects"), {})
-    check("quarantine grant is Get/Put/Delete on its two prefixes only",
-          sorted(as_list(quarantine.get("Action", []))) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-          and sorted(r["Fn::Sub"].rsplit("/", 1)[1] for r in as_list(quarantine.get("Resource", [])))
-          == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+    def prefixes(statement):
+        return sorted(r["Fn::Sub"].rsplit("/", 1)[1] for r in as_list(statement.get("Resource", [])))
+    sources = next((s for s in statements if s.get("Sid") == "QuarantineMoveSources"), {})
+    destination = next((s for s in statements if s.get("Sid") == "QuarantineMoveDestination"), {})
+    check("quarantine move: Get/Delete on its source prefixes (input and quarantine) only",
+          sorted(as_list(sources.get("Action", []))) == ["s3:DeleteObject", "s3:GetObject"]
+          and prefixes(sources) == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+    check("quarantine move: Put on the quarantine prefix only",
+          as_list(destination.get("Action", [])) == ["s3:PutObject"]
+          and prefixes(destination) == ["${QuarantinePrefix}*"])
+    audit = next((s for s in statements if s.get("Sid") == "WriteAuditRecords"), {})
+    check("audit records are append only: PutObject under audit/ of the audit bucket",
+          as_list(audit.get("Action", [])) == ["s3:PutObject"]
+          and audit.get("Resource") == {"Fn::Sub": "${AuditBucket.Arn}/audit/*"})
+    check_role_matches_sdk_calls(actions)
     listing = next((s for s in statements if s.get("Sid") == "ListInputAndQuarantinePrefixes"), {})
     check("listing the data bucket is limited to the same two prefixes",
           listing.get("Action") == "s3:ListBucket"
@@ -178,6 +188,64 @@ def check_template():
     check("alarm on the age of the oldest message", any(m == "ApproximateAgeOfOldestMessage" for m, _ in alarm_metrics))
     check("log group has a retention", "RetentionInDays" in props["ServiceLogGroup"])
     check_alertmanager_definition(props["PrometheusWorkspace"]["AlertManagerDefinition"]["Fn::Sub"])
+
+
+# IAM actions for the SDK operations whose authorisation is not simply the
+# operation's own name.
+IAM_ACTIONS_OF = {
+    "sqs:DeleteMessageBatch": ["sqs:DeleteMessage"],
+    "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"],
+    "sqs:SendMessageBatch": ["sqs:SendMessage"],
+    "s3:ListObjectsV2": ["s3:ListBucket"],
+    "s3:ListObjects": ["s3:ListBucket"],
+    "s3:HeadObject": ["s3:GetObject"],
+    "s3:CopyObject": ["s3:GetObject", "s3:PutObject"],
+    "dynamodb:TransactWriteItems": ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+}
+# Granted without an SDK call of etl-medic's: what the encrypted resources
+# need of the caller, and the collector's remote write.
+IMPLICIT_ACTIONS = {
+    "kms:Decrypt": "reading the KMS-encrypted queue",
+    "kms:GenerateDataKey": "sending to the encrypted queue and topic, writing the encrypted bucket",
+    "kms:DescribeKey": "the encrypted incident table",
+    "aps:RemoteWrite": "the ADOT collector sidecar",
+}
+SERVICE_OF_ADAPTER = {
+    "sqs.rs": "sqs", "s3.rs": "s3", "sns.rs": "sns", "glue_jobs.rs": "glue", "glue_catalog.rs": "glue",
+    "cloudwatch_logs.rs": "logs", "dynamodb": "dynamodb",
+}
+
+
+def sdk_operations():
+    """Every `client.<operation>()` call in src/adapters/aws, as
+    service:Operation."""
+    operations = {}
+    for source in sorted((ROOT / "src/adapters/aws").rglob("*.rs")):
+        text = source.read_text()
+        relative = source.relative_to(ROOT / "src/adapters/aws")
+        for match in re.finditer(r"\bclient\s*\.\s*([a-z0-9_]+)\(\)", text):
+            service = SERVICE_OF_ADAPTER.get(relative.parts[0])
+            name = "".join(part.capitalize() for part in match.group(1).split("_"))
+            operations.setdefault(f"{service}:{name}", set()).add(str(relative))
+    return operations
+
+
+def check_role_matches_sdk_calls(granted_actions):
+    """The task role grants exactly what the AWS adapters call (mapped to IAM
+    actions) plus the implicit actions above: nothing missing, nothing more."""
+    operations = sdk_operations()
+    unknown = sorted(op for op, files in operations.items() if op.startswith("None:"))
+    check("every AWS adapter file has a known service" + (f": {unknown}" if unknown else ""), not unknown)
+    needed = {}
+    for operation, files in operations.items():
+        for action in IAM_ACTIONS_OF.get(operation, [operation]):
+            needed.setdefault(action, set()).add(operation)
+    granted = set(granted_actions)
+    missing = sorted(set(needed) - granted)
+    extra = sorted(granted - set(needed) - set(IMPLICIT_ACTIONS))
+    check("task role grants every action the AWS adapters call" + (f"; missing {missing}" if missing else ""), not missing)
+    check("task role grants no action the AWS adapters do not call" + (f"; extra {extra}" if extra else ""), not extra)
+    check(f"the adapters' calls were found ({len(operations)} operations)", len(operations) >= 20)
 
 
 def check_collector_config(collector, app_listen):
