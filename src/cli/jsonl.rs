@@ -1,10 +1,13 @@
 //! The JSON-lines conversation of `classify` and `decide` (spec/decide.md):
 //! one output line per input line, in order; a line that cannot be handled
 //! gets `{"id": ..., "error": "..."}` and the loop goes on. Output is flushed
-//! whenever the input has nothing more buffered, so a caller holding a
-//! conversation over a pipe gets each answer at once, while a bulk pipe is
-//! not slowed by a write per line. Lines are bounded: a longer line is
-//! answered with an error and skipped without being held in memory.
+//! after every answer, so a caller holding a conversation over a pipe gets
+//! each answer at once, even when it has already written part of its next
+//! line (one write per line; the buffers are reused, nothing is allocated per
+//! line). Lines are bounded: a longer line is answered with an error and
+//! skipped without being held in memory. Every request is a JSON object: a
+//! line holding another JSON value is answered with an error before any
+//! parsing. A UTF-8 byte order mark before the first line is skipped.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
@@ -48,23 +51,36 @@ pub fn converse<R: Read, W: Write>(
     loop {
         line.clear();
         answer.clear();
+        let first_line = stats.lines == 0;
         let outcome = match read_bounded_line(&mut reader, &mut line, max_line_bytes)? {
             LineRead::End => break,
             LineRead::TooLong { bytes } => Answer::Error {
                 id: serde_json::Value::Null,
                 message: format!("line of {bytes} bytes is longer than the limit of {max_line_bytes} bytes"),
             },
-            LineRead::Line => match std::str::from_utf8(trim_line_end(&line)) {
-                Err(error) => Answer::Error {
-                    id: serde_json::Value::Null,
-                    message: format!("line is not valid UTF-8 ({error})"),
-                },
-                Ok(text) if text.trim().is_empty() => Answer::Error {
-                    id: serde_json::Value::Null,
-                    message: "empty line: expected one JSON object".to_string(),
-                },
-                Ok(text) => handle(text, &mut answer),
-            },
+            LineRead::Line => {
+                let mut bytes = trim_line_end(&line);
+                if first_line {
+                    bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+                }
+                match std::str::from_utf8(bytes) {
+                    Err(error) => Answer::Error {
+                        id: serde_json::Value::Null,
+                        message: format!("line is not valid UTF-8 ({error})"),
+                    },
+                    Ok(text) if text.trim().is_empty() => Answer::Error {
+                        id: serde_json::Value::Null,
+                        message: "empty line: expected one JSON object".to_string(),
+                    },
+                    Ok(text) => match not_an_object(text) {
+                        Some(kind) => Answer::Error {
+                            id: serde_json::Value::Null,
+                            message: format!("request must be a JSON object, got {kind}"),
+                        },
+                        None => handle(text, &mut answer),
+                    },
+                }
+            }
         };
         stats.lines += 1;
         if let Answer::Error { id, message } = outcome {
@@ -74,19 +90,45 @@ pub fn converse<R: Read, W: Write>(
         }
         answer.push(b'\n');
         writer.write_all(&answer)?;
-        if reader.buffer().is_empty() {
-            writer.flush()?;
-        }
+        // Every answer goes out now: the caller may be waiting for it before
+        // it writes the rest of its next line.
+        writer.flush()?;
     }
     writer.flush()?;
     Ok(stats)
 }
 
+const UTF8_BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// The kind of JSON value a line holds when it plainly is not an object,
+/// judged from its first byte without parsing (the handler's parse reports
+/// anything malformed). `None` for an object, or for what is not JSON at all.
+fn not_an_object(text: &str) -> Option<&'static str> {
+    let trimmed = text.trim_ascii();
+    match trimmed.as_bytes().first()? {
+        b'{' => None,
+        b'[' => Some("an array"),
+        b'"' => Some("a string"),
+        b'-' | b'0'..=b'9' => Some("a number"),
+        _ => match trimmed {
+            "true" | "false" => Some("a boolean"),
+            "null" => Some("null"),
+            _ => None,
+        },
+    }
+}
+
+/// An error answer, `id` first as the spec writes it.
+#[derive(serde::Serialize)]
+struct ErrorLine<'a> {
+    id: &'a serde_json::Value,
+    error: &'a str,
+}
+
 /// Append `{"id": id, "error": message}`.
 pub fn write_error(buffer: &mut Vec<u8>, id: serde_json::Value, message: &str) {
-    let object = serde_json::json!({ "id": id, "error": message });
-    // Serialising a Value built from a Value and a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(buffer, &object);
+    // Serialising a Value and a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(buffer, &ErrorLine { id: &id, error: message });
 }
 
 /// Explain why `text` is not a valid `T`, naming the field path
@@ -197,6 +239,35 @@ mod tests {
         assert!(lines[0]["error"].as_str().expect("error").contains("longer than the limit of 100 bytes"));
         assert!(lines[1]["error"].as_str().expect("error").contains("not valid UTF-8"));
         assert_eq!(lines[2]["id"], "after");
+    }
+
+    #[test]
+    fn json_that_is_not_an_object_is_refused_before_the_handler_sees_it() {
+        let (output, stats) = run(b"[1,2]\n \"x\"\n-1\nfalse\nnull\n{\"id\":\"ok\"}\nnullish\n", 1024);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines[0], r#"{"id":null,"error":"request must be a JSON object, got an array"}"#);
+        assert!(lines[1].ends_with("got a string\"}"), "{}", lines[1]);
+        assert!(lines[2].ends_with("got a number\"}"), "{}", lines[2]);
+        assert!(lines[3].ends_with("got a boolean\"}"), "{}", lines[3]);
+        assert!(lines[4].ends_with("got null\"}"), "{}", lines[4]);
+        assert_eq!(lines[5], r#"{"id":"ok"}"#);
+        assert!(lines[6].contains("trailing characters"), "not JSON at all is the parser's to explain: {}", lines[6]);
+        assert_eq!(stats, LineStats { lines: 7, errors: 6 });
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_on_the_first_line_only() {
+        let (output, _) = run("\u{feff}{\"id\":1}\n\u{feff}{\"id\":2}\n".as_bytes(), 1024);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines[0], r#"{"id":1}"#);
+        assert!(lines[1].starts_with(r#"{"id":null,"error":"#), "{}", lines[1]);
+    }
+
+    #[test]
+    fn error_lines_put_the_id_first() {
+        let mut buffer = Vec::new();
+        write_error(&mut buffer, serde_json::json!("inc-1"), "bad \"thing\"");
+        assert_eq!(String::from_utf8(buffer).expect("utf-8"), r#"{"id":"inc-1","error":"bad \"thing\""}"#);
     }
 
     #[test]
