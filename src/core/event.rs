@@ -27,7 +27,8 @@ pub struct EventEnvelope {
     pub time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// `null` reads as empty, like a missing field.
+    #[serde(default, deserialize_with = "crate::core::evidence::null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<serde_json::Value>,
     #[serde(default)]
     pub detail: serde_json::Value,
