@@ -1,18 +1,20 @@
 //! `etl-medic decide`: the decision core over JSON lines (spec/decide.md).
 //! Each line is a failed run with its gathered evidence; the answer is the
 //! diagnosis, the policy's proposal, the safety verdict and the final action.
-//! A line whose event is explicitly not a failure (another source, a
-//! SUCCEEDED or STOPPED run) is answered `{"id", "ignored": "<why>"}`.
+//! The event is read by the daemon's own rules (`core::event::interpret`):
+//! a line whose event needs no action (another source, another Glue
+//! detail-type such as a crawler or catalog change, a run that did not fail)
+//! is answered `{"id", "ignored": "<why>"}`; a "Glue Job State Change"
+//! without the fields it needs is answered with an error naming the field.
 
 use std::io::{Read, Write};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::config::Settings;
 use crate::core::decide::decide;
-use crate::core::event::{GLUE_SOURCE, JobRunState};
+use crate::core::event::{EventError, Interpretation, interpret};
 use crate::core::evidence::DecideRequest;
 use crate::core::policy::Policy;
-use crate::core::safety::FleetContext;
 
 /// Everything a decision depends on besides the request; fixed for a conversation.
 pub struct Decider {
@@ -33,12 +35,22 @@ impl Decider {
                 return Answer::Error { id: jsonl::salvage_id(text), message: format!("invalid decide request: {}", jsonl::explain_parse_error::<DecideRequest>(text, &error)) };
             }
         };
-        if let Some(reason) = ignored_reason(&request) {
-            let answer = serde_json::json!({ "id": request.id, "ignored": reason });
-            return write(output, &answer, request.id);
+        match interpret(&request.event) {
+            Ok(Interpretation::Failure(_)) => {}
+            Ok(Interpretation::Terminal(change)) => {
+                let reason = format!("state {} needs no action", change.state.as_str());
+                return write(output, &IgnoredLine { id: &request.id, ignored: &reason }, request.id.clone());
+            }
+            Ok(Interpretation::Ignored(reason)) => {
+                return write(output, &IgnoredLine { id: &request.id, ignored: &reason }, request.id.clone());
+            }
+            Err(error) => {
+                let message = format!("invalid decide request: {}", event_error(&request, error));
+                return Answer::Error { id: request.id, message };
+            }
         }
         self.settings.fill_job_profile(&mut request);
-        let outcome = decide(&request, &self.policy, &self.settings.safety, &FleetContext::default());
+        let outcome = decide(&request, &self.policy, &self.settings.safety, &request.fleet_context());
         write(output, &outcome.decision, request.id)
     }
 }
@@ -50,17 +62,31 @@ fn write<T: serde::Serialize>(output: &mut Vec<u8>, value: &T, id: serde_json::V
     }
 }
 
-/// `decide` is lenient: it decides unless the event says plainly that there
-/// is nothing to decide (another source, or a state that is not a failure).
-fn ignored_reason(request: &DecideRequest) -> Option<String> {
-    if let Some(source) = request.event.source.as_deref()
-        && source != GLUE_SOURCE
-    {
-        return Some(format!("event source {source:?} is not aws.glue"));
-    }
-    let state_text = request.event.detail_str("state")?;
-    match JobRunState::parse(state_text) {
-        Some(state) if !state.is_failure() => Some(format!("state {} needs no action", state.as_str())),
-        _ => None,
+/// The answer to a line whose event needs no action.
+#[derive(serde::Serialize)]
+struct IgnoredLine<'a> {
+    id: &'a serde_json::Value,
+    ignored: &'a str,
+}
+
+/// Say what is wrong with the event, naming the field by its path in the request.
+fn event_error(request: &DecideRequest, error: EventError) -> String {
+    let event = &request.event;
+    match error {
+        EventError::MissingField(field) => format!(
+            "event.detail.{field} is missing: a Glue Job State Change event needs detail.jobName, detail.jobRunId and detail.state"
+        ),
+        EventError::WrongType { field } => format!("event.detail.{field} must be a string"),
+        EventError::UnknownState(state) => format!("event.detail.state {state:?} is not a Glue job run state"),
+        EventError::NotEnvelope(_) | EventError::NotJson(_) if event.source.is_none() => {
+            "event.source is missing (expected \"aws.glue\")".to_string()
+        }
+        EventError::NotEnvelope(_) | EventError::NotJson(_) if event.detail_type.is_none() => {
+            "event.detail-type is missing (expected \"Glue Job State Change\")".to_string()
+        }
+        EventError::NotEnvelope(_) | EventError::NotJson(_) if event.detail.is_null() => {
+            "event.detail is missing: a Glue Job State Change event needs detail.jobName, detail.jobRunId and detail.state".to_string()
+        }
+        EventError::NotEnvelope(reason) | EventError::NotJson(reason) => format!("event: {reason}"),
     }
 }
