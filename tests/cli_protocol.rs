@@ -233,8 +233,250 @@ fn config_shows_effective_settings_with_overrides() {
     assert!(output.status.success());
     let settings: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON settings");
     assert_eq!(settings["queue"]["url"], "https://example.invalid/q");
-    // No global mode is set by default: shadow unless a job or class says auto.
-    assert!(settings["safety"]["mode"].is_null(), "{}", settings["safety"]);
+    // Shadow globally by default; a job or class can still say auto.
+    assert_eq!(settings["safety"]["mode"], "shadow", "{}", settings["safety"]);
     assert_eq!(settings["safety"]["max_attempts_per_incident"], 3);
     assert_eq!(settings["logs"]["error_group"], "/aws-glue/jobs/error");
+}
+
+/// Like [`run`], but the raw standard output, for checks on the bytes.
+fn run_raw(arguments: &[&str], input: &[u8]) -> String {
+    let mut child = Command::new(BINARY)
+        .args(arguments)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input_owned = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input_owned);
+    });
+    let output = child.wait_with_output().expect("binary ends");
+    writer.join().expect("writer thread");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).expect("utf-8 stdout")
+}
+
+/// Read one answer line from a child's stdout, or `None` if none came within `seconds`.
+fn answer_within(reader: std::sync::mpsc::Receiver<String>, seconds: u64) -> (Option<String>, std::sync::mpsc::Receiver<String>) {
+    let answer = reader.recv_timeout(std::time::Duration::from_secs(seconds)).ok();
+    (answer, reader)
+}
+
+#[test]
+fn an_answer_is_flushed_even_when_part_of_the_next_line_is_already_written() {
+    for (arguments, first, second) in [
+        (
+            vec!["classify"],
+            serde_json::json!({"id": "first", "text": "java.lang.OutOfMemoryError: Java heap space"}),
+            serde_json::json!({"id": "second", "text": "Connection reset by peer"}),
+        ),
+        (
+            vec!["decide", "--policy", "rules"],
+            serde_json::json!({"id": "first", "event": failure_event("FAILED")}),
+            serde_json::json!({"id": "second", "event": failure_event("TIMEOUT")}),
+        ),
+    ] {
+        let mut child = Command::new(BINARY)
+            .args(&arguments)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in stdout.lines() {
+                if sender.send(line.expect("read answer")).is_err() {
+                    break;
+                }
+            }
+        });
+        // One full line and the first half of the next, in one write.
+        let second_text = second.to_string();
+        let (head, tail) = second_text.split_at(second_text.len() / 2);
+        stdin.write_all(format!("{first}\n{head}").as_bytes()).expect("write");
+        stdin.flush().expect("flush");
+        let (answer, receiver) = answer_within(receiver, 20);
+        let answer = answer.unwrap_or_else(|| panic!("{arguments:?}: no answer to a complete line while the next is partial"));
+        let parsed: serde_json::Value = serde_json::from_str(&answer).expect("JSON answer");
+        assert_eq!(parsed["id"], "first", "{answer}");
+        assert!(parsed.get("error").is_none(), "{answer}");
+        stdin.write_all(format!("{tail}\n").as_bytes()).expect("write rest");
+        drop(stdin);
+        let (answer, _receiver) = answer_within(receiver, 20);
+        let parsed: serde_json::Value = serde_json::from_str(&answer.expect("second answer")).expect("JSON answer");
+        assert_eq!(parsed["id"], "second", "{parsed}");
+        assert!(child.wait().expect("exit").success());
+        reader.join().expect("reader thread");
+    }
+}
+
+#[test]
+fn a_line_that_is_json_but_not_an_object_gets_an_error_line() {
+    let input = "[\"a\",\"java.lang.OutOfMemoryError\"]\n\"java.lang.OutOfMemoryError\"\n42\n  true\nnull\n";
+    for command in ["classify", "decide"] {
+        let (code, answers, _) = run(&[command], input, &[]);
+        assert_eq!(code, 0);
+        assert_eq!(answers.len(), 5, "{command}: {answers:?}");
+        for (answer, kind) in answers.iter().zip(["an array", "a string", "a number", "a boolean", "null"]) {
+            assert_eq!(answer["id"], serde_json::Value::Null, "{command}: {answer}");
+            let error = answer["error"].as_str().unwrap_or_else(|| panic!("{command}: not an error: {answer}"));
+            assert!(error.contains("must be a JSON object") && error.contains(kind), "{command}: {error}");
+            assert!(answer.get("class").is_none() && answer.get("action").is_none(), "{command}: {answer}");
+        }
+    }
+}
+
+#[test]
+fn error_lines_put_id_first_and_echo_an_id_that_could_be_read() {
+    let wrong = serde_json::json!({"id": "wrong", "event": failure_event("FAILED"), "history": {"attempt": "two"}});
+    let stdout = run_raw(&["decide"], format!("{{broken\n{wrong}\n[1]\n").as_bytes());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with(r#"{"id":null,"error":""#), "{}", lines[0]);
+    assert!(lines[1].starts_with(r#"{"id":"wrong","error":""#), "{}", lines[1]);
+    assert!(lines[1].contains("history.attempt"), "{}", lines[1]);
+    assert!(lines[2].starts_with(r#"{"id":null,"error":""#), "{}", lines[2]);
+    let stdout = run_raw(&["classify"], b"{\"id\":\"no-text\"}\n");
+    assert!(stdout.starts_with(r#"{"id":"no-text","error":""#), "{stdout}");
+}
+
+#[test]
+fn explicit_null_optional_evidence_is_absent_evidence() {
+    let event = || failure_event("FAILED");
+    let bare = serde_json::json!({"id": "n", "event": event()});
+    let mut event_with_nulls = event();
+    event_with_nulls["resources"] = serde_json::Value::Null;
+    event_with_nulls["account"] = serde_json::Value::Null;
+    event_with_nulls["detail"]["severity"] = serde_json::Value::Null;
+    let top_level_nulls = serde_json::json!({"id": "n", "event": event_with_nulls, "job_run": null, "logs": null,
+        "catalog": null, "history": null, "job": null, "context": null});
+    let nested_nulls = serde_json::json!({"id": "n", "event": event(),
+        "job_run": {"id": null, "arguments": null, "error_message": null, "worker_type": null, "number_of_workers": null,
+                    "execution_time_s": null, "timeout_minutes": null},
+        "logs": {"error": null, "output": null},
+        "catalog": [{"database": "sales", "table": "orders", "versions": null}],
+        "history": {"attempt": null, "actions_taken": null, "recent_runs": null},
+        "job": {"risk_tier": null, "max_workers": null},
+        "context": {"source_last_modified_age_s": null}});
+    let deep_nulls = serde_json::json!({"id": "n", "event": event(),
+        "job_run": {"arguments": {"--source_path": "s3://lake/raw/"}},
+        "catalog": [{"database": "sales", "table": "orders",
+                     "versions": [{"version_id": "2", "updated_at": null, "columns": null},
+                                  {"version_id": "1", "updated_at": null, "columns": [{"name": "id", "type": null}]}]}],
+        "history": {"recent_runs": [{"state": null, "started_at": null, "execution_time_s": null, "error_message": null}]}});
+    let input = format!("{bare}\n{top_level_nulls}\n{nested_nulls}\n{deep_nulls}\n");
+    let (code, answers, _) = run(&["decide", "--policy", "rules"], &input, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(answers.len(), 4);
+    for answer in &answers {
+        assert!(answer.get("error").is_none(), "null must read as absent evidence: {answer}");
+        assert!(ACTIONS.contains(&answer["action"]["kind"].as_str().expect("action")), "{answer}");
+    }
+    assert_eq!(answers[1], answers[0], "top-level nulls decide as if the fields were absent");
+    assert_eq!(answers[2]["diagnosis"], answers[0]["diagnosis"], "nested nulls read as absent");
+    assert_eq!(answers[2]["action"], answers[0]["action"]);
+
+    let classify = "{\"id\":\"w\",\"text\":\"java.lang.OutOfMemoryError: Java heap space\",\"where\":null}\n\
+                    {\"id\":\"w\",\"text\":\"java.lang.OutOfMemoryError: Java heap space\"}\n";
+    let (code, answers, _) = run(&["classify"], classify, &[]);
+    assert_eq!(code, 0);
+    assert!(answers[0].get("error").is_none(), "{}", answers[0]);
+    assert_eq!(answers[0], answers[1]);
+}
+
+fn fixture_events() -> Vec<serde_json::Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eventbridge_glue_events.json");
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture present")).expect("fixture is JSON");
+    document["events"].as_array().expect("events").clone()
+}
+
+#[test]
+fn decide_decides_only_failed_glue_job_runs_of_the_documented_events() {
+    let events = fixture_events();
+    assert!(events.len() >= 10);
+    let input: String = events
+        .iter()
+        .enumerate()
+        .map(|(index, example)| serde_json::json!({"id": index, "event": example["event"]}).to_string() + "\n")
+        .collect();
+    let (code, answers, _) = run(&["decide", "--policy", "rules"], &input, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(answers.len(), events.len());
+    for (index, (example, answer)) in events.iter().zip(&answers).enumerate() {
+        let title = example["title"].as_str().expect("title");
+        assert_eq!(answer["id"], index, "{title}: {answer}");
+        assert!(answer.get("error").is_none(), "{title}: a documented event is never an error: {answer}");
+        let detail_type = example["detail_type"].as_str().expect("detail_type");
+        let state = example["state"].as_str().expect("state");
+        match (detail_type, state) {
+            ("Glue Job State Change", "FAILED" | "TIMEOUT") => {
+                assert!(answer.get("ignored").is_none(), "{title}: {answer}");
+                assert!(ACTIONS.contains(&answer["action"]["kind"].as_str().expect("action")), "{title}: {answer}");
+            }
+            ("Glue Job State Change", _) => {
+                let reason = answer["ignored"].as_str().unwrap_or_else(|| panic!("{title}: not ignored: {answer}"));
+                assert!(reason.contains(state), "{title}: {reason}");
+                assert_eq!(answer.as_object().expect("object").len(), 2, "{title}: only id and ignored: {answer}");
+            }
+            _ => {
+                let reason = answer["ignored"].as_str().unwrap_or_else(|| panic!("{title}: not ignored: {answer}"));
+                assert!(reason.contains(detail_type), "{title}: {reason}");
+                assert_eq!(answer.as_object().expect("object").len(), 2, "{title}: only id and ignored: {answer}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_job_state_change_missing_a_required_field_gets_an_error_naming_it() {
+    let without = |field: &str| {
+        let mut event = failure_event("FAILED");
+        event["detail"].as_object_mut().expect("detail").remove(field);
+        serde_json::json!({"id": format!("no-{field}"), "event": event})
+    };
+    let mut no_detail = failure_event("FAILED");
+    no_detail.as_object_mut().expect("event").remove("detail");
+    let mut null_detail = failure_event("FAILED");
+    null_detail["detail"] = serde_json::Value::Null;
+    let mut numeric_name = failure_event("FAILED");
+    numeric_name["detail"]["jobName"] = serde_json::json!(5);
+    let mut exploded = failure_event("FAILED");
+    exploded["detail"]["state"] = serde_json::json!("EXPLODED");
+    let cases = [
+        (serde_json::json!({"id": "no-detail", "event": no_detail}), "event.detail"),
+        (serde_json::json!({"id": "null-detail", "event": null_detail}), "event.detail"),
+        (without("jobName"), "event.detail.jobName"),
+        (without("jobRunId"), "event.detail.jobRunId"),
+        (without("state"), "event.detail.state"),
+        (serde_json::json!({"id": "numeric-name", "event": numeric_name}), "event.detail.jobName"),
+        (serde_json::json!({"id": "exploded", "event": exploded}), "event.detail.state"),
+    ];
+    let input: String = cases.iter().map(|(request, _)| request.to_string() + "\n").collect();
+    let (code, answers, _) = run(&["decide", "--policy", "rules"], &input, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(answers.len(), cases.len());
+    for ((request, path), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer["id"], request["id"], "{answer}");
+        let error = answer["error"].as_str().unwrap_or_else(|| panic!("{}: decided instead of an error: {answer}", request["id"]));
+        assert!(error.contains(path), "{}: {error} does not name {path}", request["id"]);
+    }
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_tolerated() {
+    let mut input = "\u{feff}".as_bytes().to_vec();
+    input.extend_from_slice(b"{\"id\":\"bom\",\"text\":\"java.lang.OutOfMemoryError: Java heap space\"}\n");
+    let stdout = run_raw(&["classify"], &input);
+    let answer: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("an answer")).expect("JSON");
+    assert_eq!(answer["id"], "bom", "{answer}");
+    assert_eq!(answer["class"], "resource_exhaustion", "{answer}");
 }
