@@ -31,6 +31,8 @@ pub mod incident_outcome {
     pub const RESOLVED: &str = "resolved";
     pub const ESCALATED: &str = "escalated";
     pub const FAILED: &str = "failed";
+    /// Closed by log_and_wait: left to the job's next run or Glue's own retry.
+    pub const DEFERRED: &str = "deferred";
     pub const SHADOWED: &str = "shadowed";
 }
 

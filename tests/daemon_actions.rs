@@ -348,6 +348,6 @@ async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
     assert_eq!(incident.state, IncidentState::Deferred, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty());
     assert!(harness.estate.notifier.published().is_empty());
-    assert!(harness.metrics_text().contains("etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"failed\"} 1"));
+    assert!(harness.metrics_text().contains("etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"deferred\"} 1"));
     assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
 }

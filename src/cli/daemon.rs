@@ -73,8 +73,9 @@ pub struct DemoArgs {
     /// Simulated seconds per real second (3000: the estate's 45 minutes between failures pass in under a second).
     #[arg(long, default_value_t = 3_000.0)]
     pub speedup: f64,
-    /// Stop after this many real seconds even if incidents are still open.
-    #[arg(long, default_value_t = 120)]
+    /// Stop after this many real seconds even if incidents are still open
+    /// (the summary then says how many did not finish).
+    #[arg(long, default_value_t = 55)]
     pub time_limit_secs: u64,
     /// Simulated estate (TOML, as config/sim.toml); default: the embedded one.
     #[arg(long, value_name = "FILE")]

@@ -31,9 +31,10 @@ pub fn outcome_label(state: IncidentState) -> &'static str {
         IncidentState::Resolved => incident_outcome::RESOLVED,
         IncidentState::Escalated => incident_outcome::ESCALATED,
         IncidentState::Shadowed => incident_outcome::SHADOWED,
-        // Closed without a fix by etl-medic: the action failed, or it was
-        // left to the job's next run (log_and_wait) or Glue's own retry.
-        IncidentState::Failed | IncidentState::Deferred => incident_outcome::FAILED,
+        // Closed without a fix by etl-medic: the action could not be done.
+        IncidentState::Failed => incident_outcome::FAILED,
+        // Left to the job's next run (log_and_wait) or Glue's own retry.
+        IncidentState::Deferred => incident_outcome::DEFERRED,
         IncidentState::Open | IncidentState::Acting | IncidentState::Waiting | IncidentState::Remediating => {
             debug_assert!(false, "only closed states have an outcome label");
             incident_outcome::FAILED

@@ -58,7 +58,7 @@ pub struct DemoIncident {
     pub tables: Vec<String>,
     /// What the daemon did, in order.
     pub actions: Vec<ActionKind>,
-    /// The daemon's closing outcome label (resolved, escalated, failed, shadowed).
+    /// The daemon's closing outcome label (resolved, escalated, failed, deferred, shadowed).
     pub outcome: Option<&'static str>,
     /// The daemon's diagnosis.
     pub diagnosed: Option<FailureClass>,
@@ -66,6 +66,14 @@ pub struct DemoIncident {
     pub resolution: Option<Resolution>,
     /// Minutes from the first failure to the fix, simulated.
     pub minutes_to_fix: Option<f64>,
+}
+
+impl DemoIncident {
+    /// Fixed without a person, and without an action either: etl-medic
+    /// logged and waited, and the job's next run healed it.
+    pub fn healed_by_waiting(&self) -> bool {
+        self.resolution == Some(Resolution::Remediated) && self.outcome == Some(crate::metrics::incident_outcome::DEFERRED)
+    }
 }
 
 pub struct Driver {

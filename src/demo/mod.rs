@@ -85,8 +85,12 @@ fn progress_line(incident: &DemoIncident, total: usize) -> String {
     let actions: Vec<&str> = incident.actions.iter().map(|kind| kind.as_str()).collect();
     let diagnosed = incident.diagnosed.map_or("unknown", |class| class.as_str());
     let fixed = incident.minutes_to_fix.map_or_else(String::new, |minutes| {
-        let who = if incident.resolution == Some(crate::sim::Resolution::Human) { "by a person" } else { "automatically" };
-        if minutes < 120.0 { format!("fixed {who} in {minutes:.0} min") } else { format!("fixed {who} in {:.1} h", minutes / 60.0) }
+        let how = match incident.resolution {
+            Some(crate::sim::Resolution::Human) => "fixed by a person",
+            _ if incident.healed_by_waiting() => "healed by the job's next run",
+            _ => "fixed automatically",
+        };
+        if minutes < 120.0 { format!("{how} in {minutes:.0} min") } else { format!("{how} in {:.1} h", minutes / 60.0) }
     });
     format!(
         "[{:>3}/{total}] {:<20} {:<20} {:<45} {:<10} {fixed}",

@@ -20,6 +20,8 @@ pub struct DemoSummary {
     pub incidents: usize,
     pub finished: usize,
     pub fixed_without_a_person: usize,
+    /// Of those, how many healed by the job's next run after log_and_wait.
+    pub healed_by_waiting: usize,
     pub fixed_by_a_person: usize,
     pub actions: BTreeMap<ActionKind, usize>,
     pub safety_replacements: BTreeMap<String, u64>,
@@ -58,6 +60,7 @@ impl DemoSummary {
         let mut automatic_minutes = Vec::new();
         let mut all_minutes = Vec::new();
         let mut fixed_by_a_person = 0;
+        let mut healed_by_waiting = 0;
         for incident in finished {
             for kind in &incident.actions {
                 *actions.entry(*kind).or_default() += 1;
@@ -69,7 +72,10 @@ impl DemoSummary {
             let Some(minutes) = incident.minutes_to_fix else { continue };
             all_minutes.push(minutes);
             match incident.resolution {
-                Some(Resolution::Remediated) => automatic_minutes.push(minutes),
+                Some(Resolution::Remediated) => {
+                    automatic_minutes.push(minutes);
+                    healed_by_waiting += usize::from(incident.healed_by_waiting());
+                }
                 Some(Resolution::Human) => fixed_by_a_person += 1,
                 None => {}
             }
@@ -81,6 +87,7 @@ impl DemoSummary {
             incidents,
             finished: finished.len(),
             fixed_without_a_person: automatic_minutes.len(),
+            healed_by_waiting,
             fixed_by_a_person,
             actions,
             safety_replacements,
@@ -102,7 +109,14 @@ impl fmt::Display for DemoSummary {
         if self.finished < self.incidents {
             writeln!(out, "  unfinished:              {} (the demo's time limit ran out)", self.incidents - self.finished)?;
         }
-        writeln!(out, "  fixed without a person:  {} ({:.0}%)", self.fixed_without_a_person, 100.0 * self.auto_resolution_rate())?;
+        writeln!(
+            out,
+            "  fixed without a person:  {} ({:.0}%): {} by an action, {} by the job's next run after log_and_wait",
+            self.fixed_without_a_person,
+            100.0 * self.auto_resolution_rate(),
+            self.fixed_without_a_person - self.healed_by_waiting,
+            self.healed_by_waiting
+        )?;
         writeln!(out, "  fixed by a person:       {}", self.fixed_by_a_person)?;
         let actions: Vec<String> = self.actions.iter().map(|(kind, count)| format!("{kind} {count}")).collect();
         let verb = if self.mode == Mode::Shadow { "would have done" } else { "actions" };
