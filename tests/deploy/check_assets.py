@@ -108,14 +108,29 @@ def check_template():
             entry = entry["Fn::If"][1]
         env[entry["Name"]] = entry["Value"]
     conditions = template["Conditions"]
-    # An explicit safety.mode = shadow overrides every per-class auto in the
-    # daemon, so the default must leave the key unset (shadow by default).
-    check("safety.mode is set only to auto (AutonomyMode=auto) or to shadow (ForceShadow=true)",
-          env_conditions.get("ETL_MEDIC__SAFETY__MODE") == "SetGlobalMode"
-          and env.get("ETL_MEDIC__SAFETY__MODE") == {"Fn::If": ["ForceShadowOn", "shadow", "auto"]}
-          and conditions["SetGlobalMode"] == {"Fn::Or": [{"Condition": "ForceShadowOn"}, {"Condition": "AutonomyAuto"}]}
-          and conditions["AutonomyAuto"] == {"Fn::Equals": [{"Ref": "AutonomyMode"}, "auto"]}
-          and conditions["ForceShadowOn"] == {"Fn::Equals": [{"Ref": "ForceShadow"}, "true"]})
+    # safety.mode is the global default that class and job modes override;
+    # force_shadow is the kill switch over every auto. Both always set.
+    check("safety.mode is always AutonomyMode",
+          "ETL_MEDIC__SAFETY__MODE" not in env_conditions
+          and env.get("ETL_MEDIC__SAFETY__MODE") == {"Ref": "AutonomyMode"})
+    check("safety.force_shadow is always ForceShadow",
+          "ETL_MEDIC__SAFETY__FORCE_SHADOW" not in env_conditions
+          and env.get("ETL_MEDIC__SAFETY__FORCE_SHADOW") == {"Ref": "ForceShadow"}
+          and sorted(params["ForceShadow"]["AllowedValues"]) == ["false", "true"])
+    class_params = [name for name in params if name.startswith("ClassMode")]
+    check("there is a ClassMode parameter for each of the 9 failure classes", len(class_params) == 9)
+    for name in class_params:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name[len("ClassMode"):]).upper()
+        variable = f"ETL_MEDIC__SAFETY__CLASS_MODES__{snake}"
+        check(f"{name}: inherit (the default) leaves {variable} unset, shadow/auto set it",
+              params[name]["Default"] == "inherit"
+              and sorted(params[name]["AllowedValues"]) == ["auto", "inherit", "shadow"]
+              and env.get(variable) == {"Ref": name}
+              and conditions.get(env_conditions.get(variable)) == {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, "inherit"]}]})
+    allowed = env.get("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES", {}).get("Fn::Sub", "")
+    check("quarantine.allowed_prefixes is set (with a data bucket) to the input and quarantine prefixes",
+          env_conditions.get("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES") == "HasDataBucket"
+          and allowed == "s3://${DataBucketName}/${DataInputPrefix},s3://${DataBucketName}/${QuarantinePrefix}")
     check("ForceShadow defaults to false", params["ForceShadow"]["Default"] == "false")
     for key in ["ETL_MEDIC__QUEUE__URL", "ETL_MEDIC__QUEUE__CONCURRENCY", "ETL_MEDIC__INCIDENTS__TABLE",
                 "ETL_MEDIC__AUDIT__BUCKET", "ETL_MEDIC__ESCALATION__SNS_TOPIC_ARN", "ETL_MEDIC__HTTP__LISTEN"]:
@@ -155,6 +170,12 @@ def check_template():
     check("quarantine move: Get/Delete on its source prefixes (input and quarantine) only",
           sorted(as_list(sources.get("Action", []))) == ["s3:DeleteObject", "s3:GetObject"]
           and prefixes(sources) == ["${DataInputPrefix}*", "${QuarantinePrefix}*"])
+    allowed = next((e["Fn::If"][1]["Value"]["Fn::Sub"] for c in props["TaskDefinition"]["ContainerDefinitions"]
+                    for e in c.get("Environment", []) if "Fn::If" in e
+                    and e["Fn::If"][1].get("Name") == "ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES"), "")
+    check("the role's quarantine sources are exactly quarantine.allowed_prefixes",
+          sorted("arn:${AWS::Partition}:s3:::" + entry[len("s3://"):] + "*" for entry in allowed.split(","))
+          == sorted(r["Fn::Sub"] for r in as_list(sources.get("Resource", []))))
     check("quarantine move: Put on the quarantine prefix only",
           as_list(destination.get("Action", [])) == ["s3:PutObject"]
           and prefixes(destination) == ["${QuarantinePrefix}*"])
@@ -262,6 +283,10 @@ def check_collector_config(collector, app_listen):
     check("collector scrapes the app's /metrics address as job etl-medic",
           scrape["job_name"] == "etl-medic" and scrape.get("metrics_path", "/metrics") == "/metrics"
           and scrape["static_configs"][0]["targets"] == [app_listen])
+    alert_jobs = set(re.findall(r'up\{job="([^"]+)"\}', (ROOT / "deploy/prometheus/alerts.yml").read_text()))
+    e2e_jobs = [job["job_name"] for job in yaml.safe_load((ROOT / "deploy/prometheus/prometheus-e2e.yml").read_text())["scrape_configs"]]
+    check("the target alerts' up{job=...} and the e2e Prometheus use the collector's scrape job",
+          alert_jobs == {scrape["job_name"]} and e2e_jobs == [scrape["job_name"]])
     service = config["service"]
     check("every extension the collector enables is configured",
           all(name in config["extensions"] for name in service["extensions"]))
