@@ -116,8 +116,8 @@ async fn gather_logs(context: &PipelineContext, run_id: &str) -> Result<LogsEvid
     let settings = &context.settings.logs;
     let limits = LogLimits { max_lines: settings.max_lines, max_line_bytes: settings.max_line_bytes };
     let logs = &context.ports.logs;
-    let error_lines = optional(context.timed("FilterLogEvents", logs.run_lines(&settings.error_group, run_id, limits)).await, "error log")?;
-    let output_lines = optional(context.timed("FilterLogEvents", logs.run_lines(&settings.output_group, run_id, limits)).await, "output log")?;
+    let error_lines = optional(context.timed("GetLogEvents", logs.run_lines(&settings.error_group, run_id, limits)).await, "error log")?;
+    let output_lines = optional(context.timed("GetLogEvents", logs.run_lines(&settings.output_group, run_id, limits)).await, "output log")?;
     Ok(LogsEvidence {
         error: error_lines.map(|lines| lines.lines).unwrap_or_default(),
         output: output_lines.map(|lines| lines.lines).unwrap_or_default(),

@@ -164,7 +164,7 @@ async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_
             .iter()
             .find(|object| object.key == key)
             .map(|object| object.size_bytes)
-            .ok_or_else(|| PortError::not_found("HeadObject", uri.clone()))?;
+            .ok_or_else(|| PortError::not_found("ListObjectsV2", uri.clone()))?;
         total_bytes = total_bytes.saturating_add(size);
         planned.push((bucket.to_string(), key.to_string(), size));
     }

@@ -51,7 +51,7 @@ fn is_finished(state: JobRunState) -> bool {
 pub async fn reconcile_once(context: &PipelineContext) -> Result<usize, PortError> {
     let now = context.ports.clock.now();
     let overdue_after = ChronoDuration::seconds(i64::try_from(context.settings.incidents.reconcile_after_secs).unwrap_or(i64::MAX / 2_000));
-    let open = context.timed("Query", context.ports.incidents.list_open_runs(OPEN_RUNS_PER_PASS)).await?;
+    let open = context.timed("Scan", context.ports.incidents.list_open_runs(OPEN_RUNS_PER_PASS)).await?;
     let mut replayed = 0;
     for record in open {
         let (Some(run_id), Some(started_at)) = (record.current_run_id.as_deref(), record.run_started_at) else { continue };

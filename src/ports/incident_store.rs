@@ -151,7 +151,10 @@ pub struct FleetCounters {
 ///   run nobody has linked yet is looked at again while an entry noted before
 ///   the event is fresh: the run may be ours, not yet linked.
 /// - `list_open_runs` returns up to `limit` incidents in state `Remediating`
-///   (for the reconciler), in no particular order.
+///   (for the reconciler), in no particular order. One call may read only
+///   part of a large store; successive calls go on where the last stopped
+///   and start over at the end, so every such incident is returned within a
+///   bounded number of calls.
 /// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
 ///   if fewer than `limit` were granted for `job` in the aligned window of
 ///   `window_secs` containing `now`, shared by every worker.

@@ -48,8 +48,9 @@ const RECORD_RETENTION_SECS: i64 = 90 * 24 * 3600;
 const STARTING_RETENTION_SECS: i64 = 24 * 3600;
 /// How long fleet events stay: longer than any safety window.
 const FLEET_EVENT_RETENTION_SECS: i64 = 7 * 24 * 3600;
-/// Scan pages read at most per `list_open_runs`.
-const MAX_SCAN_PAGES: usize = 50;
+/// Scan pages (up to 1 MB each) read at most per `list_open_runs`; the next
+/// call goes on where this one stopped.
+const MAX_SCAN_PAGES: usize = 10;
 /// Outcomes read at most to count consecutive failures.
 const MAX_OUTCOMES_FOR_STREAK: usize = 500;
 
@@ -59,6 +60,9 @@ pub struct DynamoIncidentStore {
     table: String,
     nonce_counter: AtomicU64,
     nonce_seed: u64,
+    /// Where the reconciler's walk over the table stopped: the next
+    /// `list_open_runs` continues from here, and starts over at the end.
+    scan_cursor: std::sync::Mutex<Option<Item>>,
 }
 
 impl DynamoIncidentStore {
@@ -72,6 +76,7 @@ impl DynamoIncidentStore {
             table: table.to_string(),
             nonce_counter: AtomicU64::new(0),
             nonce_seed,
+            scan_cursor: std::sync::Mutex::new(None),
         }
     }
 
@@ -345,7 +350,7 @@ impl IncidentStore for DynamoIncidentStore {
         self.observer
             .call("Scan", async {
                 let mut records = Vec::new();
-                let mut start_key: Option<Item> = None;
+                let mut start_key: Option<Item> = self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 for _ in 0..MAX_SCAN_PAGES {
                     let output = self
                         .client
@@ -367,7 +372,10 @@ impl IncidentStore for DynamoIncidentStore {
                         break;
                     }
                 }
+                // Records past `limit` on the last page are found again on a
+                // later walk; the walk itself goes on from the last page read.
                 records.truncate(limit as usize);
+                *self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = start_key;
                 Ok(records)
             })
             .await
