@@ -45,6 +45,28 @@ async fn the_same_event_three_times_across_concurrent_handlers_starts_one_run() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn events_that_need_nothing_are_acknowledged_counted_and_touch_nothing() {
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    // The schedule's own run succeeded: not a run etl-medic started.
+    harness.estate.queue.push(event("orders_daily", "jr_scheduled", "SUCCEEDED", "", "2026-11-29T02:00:00Z"));
+    // A crawler failed: a Glue event, but not a job run.
+    let crawler = serde_json::json!({
+        "version": "0", "id": "c0", "detail-type": "Glue Crawler State Change", "source": "aws.glue",
+        "account": "123456789012", "time": "2026-11-29T02:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"crawlerName": "orders_crawler", "state": "Failed", "message": "Internal Service Exception"}
+    });
+    harness.estate.queue.push(crawler.to_string());
+    let (drained, _) = harness.run_pool_until(30, |harness| harness.estate.queue.is_empty()).await;
+    assert!(drained, "both were acknowledged: {:?}", harness.estate.queue.pending_bodies());
+    assert!(harness.metrics_text().contains("etl_medic_events_ignored_total 2"), "{}", harness.metrics_text());
+    assert!(harness.estate.incidents.incidents().is_empty(), "no incident for events that need nothing");
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    assert!(harness.estate.notifier.published().is_empty());
+    assert!(harness.estate.queue.dead_letter_bodies().is_empty(), "ignored is not poison");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_malformed_message_is_never_deleted_and_the_worker_goes_on() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
