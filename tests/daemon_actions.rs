@@ -170,6 +170,79 @@ async fn a_rollback_never_overwrites_a_schema_change_made_after_the_decision() {
     assert!(harness.estate.job_control.started_requests().is_empty(), "no rerun on a refused rollback");
 }
 
+/// S3 that refuses to move one key (a bucket policy, an outage).
+struct RefusesOneMove {
+    inner: std::sync::Arc<etl_medic::adapters::memory::MemoryObjectStore>,
+    refused_key: &'static str,
+}
+
+#[async_trait::async_trait]
+impl etl_medic::ports::ObjectStore for RefusesOneMove {
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), etl_medic::ports::PortError> {
+        self.inner.put_object(bucket, key, body, content_type).await
+    }
+    async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, etl_medic::ports::PortError> {
+        self.inner.get_object(bucket, key).await
+    }
+    async fn list_objects(&self, bucket: &str, prefix: &str, max_keys: u32) -> Result<Vec<etl_medic::ports::ObjectSummary>, etl_medic::ports::PortError> {
+        self.inner.list_objects(bucket, prefix, max_keys).await
+    }
+    async fn move_object(&self, bucket: &str, from_key: &str, to_key: &str) -> Result<(), etl_medic::ports::PortError> {
+        if from_key == self.refused_key {
+            return Err(etl_medic::ports::PortError::rejected("CopyObject", "AccessDenied"));
+        }
+        self.inner.move_object(bucket, from_key, to_key).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quarantine_that_fails_halfway_puts_back_what_it_moved_and_goes_to_a_person() {
+    use etl_medic::ports::ObjectStore;
+    let harness = Harness::new(Mode::Auto);
+    harness.job("orders_daily", 0);
+    for part in 7..47 {
+        let key = format!("raw/orders/2026-11-28/part-{part:04}.json");
+        harness.estate.objects.put_object("lake", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        &[
+            "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json",
+            "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0008.json",
+        ],
+        &[("--source_path", "s3://lake/raw/orders/2026-11-28/")],
+    );
+    harness.estate.queue.push(body);
+    let mut ports = harness.estate.ports();
+    ports.objects = std::sync::Arc::new(RefusesOneMove { inner: harness.estate.objects.clone(), refused_key: "raw/orders/2026-11-28/part-0008.json" });
+    let registry = prometheus::Registry::new();
+    let context = std::sync::Arc::new(
+        etl_medic::daemon::context::PipelineContext::new(ports, daemon_support::settings(), daemon_support::safety(Mode::Auto), etl_medic::core::policy::Policy::rules(), &registry, None).unwrap(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(etl_medic::daemon::pool::WorkerPool::new(context, etl_medic::daemon::pool::Health::new()).run(shutdown.clone()));
+    for _ in 0..300 {
+        if !harness.estate.notifier.published().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    let executions: Vec<String> = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "execution").map(|(_, record)| record["body"].to_string()).collect();
+    assert!(executions.iter().any(|body| body.contains("AccessDenied")), "the move was tried and refused: {executions:?}");
+    let keys: Vec<String> = harness.estate.objects.objects_under("lake", "").into_iter().map(|(key, _)| key).collect();
+    assert!(keys.contains(&"raw/orders/2026-11-28/part-0007.json".to_string()), "the object moved first is back in the input: {keys:?}");
+    assert!(keys.iter().all(|key| key.starts_with("raw/")), "nothing is left in quarantine: {keys:?}");
+    let decided: String = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "decision").map(|(_, record)| record["body"]["action"].to_string()).collect();
+    assert!(decided.contains("part-0007.json") && decided.contains("part-0008.json"), "the plan moves both: {decided}");
+    assert!(decided.find("part-0007") < decided.find("part-0008"), "part-0007 is moved before part-0008 fails: {decided}");
+    assert_eq!(harness.estate.notifier.published().len(), 1, "a person takes over");
+    assert!(harness.estate.job_control.started_requests().is_empty(), "no rerun on a failed quarantine");
+}
+
 #[tokio::test(start_paused = true)]
 async fn bad_records_named_in_the_error_are_moved_to_quarantine_then_rerun() {
     use etl_medic::ports::ObjectStore;

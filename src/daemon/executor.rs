@@ -172,10 +172,29 @@ async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_
         return Err(ExecutionError::OutOfBounds(format!("{total_bytes} bytes exceed max_bytes {}", bounds.max_bytes)));
     }
     let mut moved = Vec::with_capacity(planned.len());
+    let mut done: Vec<(String, String, String)> = Vec::with_capacity(planned.len());
     for (bucket, key, size) in planned {
         let destination = format!("{quarantine_prefix}{key}");
-        context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await?;
+        if let Err(error) = context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await {
+            // Put back what this plan already moved, so that a failed plan
+            // leaves the input as it was (and a retry finds every object).
+            let mut not_restored = Vec::new();
+            for (bucket, key, destination) in done.iter().rev() {
+                if context.timed("CopyObject", context.ports.objects.move_object(bucket, destination, key)).await.is_err() {
+                    not_restored.push(format!("s3://{bucket}/{destination}"));
+                }
+            }
+            if !not_restored.is_empty() {
+                tracing::error!(error = %error, ?not_restored, "quarantine failed halfway and some objects could not be moved back");
+                return Err(ExecutionError::OutOfBounds(format!(
+                    "quarantine failed halfway ({error}); these objects stay in quarantine and need a person: {}",
+                    not_restored.join(", ")
+                )));
+            }
+            return Err(error.into());
+        }
         moved.push(json!({"from": format!("s3://{bucket}/{key}"), "to": format!("s3://{bucket}/{destination}"), "bytes": size}));
+        done.push((bucket, key, destination));
     }
     Ok(moved)
 }

@@ -100,7 +100,10 @@ pub struct IncidentRecord {
     /// The run we started last and wait for.
     pub current_run_id: Option<String>,
     pub run_started_at: Option<DateTime<Utc>>,
-    /// The permitted action a `Waiting` incident carries out when it is due.
+    /// The permitted action a `Waiting` incident was waiting to carry out,
+    /// for people reading the record. When the wait is over the round
+    /// gathers evidence and decides again (the world may have changed, e.g.
+    /// the source landed), and carries out that decision.
     pub planned_action: Option<Action>,
     pub wait_until: Option<DateTime<Utc>>,
     /// The message whose redeliveries may resume this incident.
