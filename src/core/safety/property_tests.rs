@@ -126,11 +126,38 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         })
 }
 
+/// Safety settings anywhere within their hard limits.
+fn any_limits() -> impl Strategy<Value = SafetySettings> {
+    (
+        (1_u32..=10, 1_u32..=50, 1_u32..=100),
+        (1_u32..=10, 0.1_f64..0.9),
+        (2_u32..=500, prop::sample::select(vec!["G.1X", "G.2X", "G.4X"]), prop_oneof![Just(OverCeiling::Clamp), Just(OverCeiling::Replace)]),
+        (1_u32..=20, 0.01_f64..0.2),
+        prop_oneof![Just(Replacement::Escalate), Just(Replacement::LogAndWait)],
+    )
+        .prop_map(|((attempts, job_budget, fleet_limit), (breaker_min, breaker_ratio), (ceiling, worker_type, over_ceiling), (objects, fraction), replacement)| {
+            SafetySettings {
+                max_attempts_per_incident: attempts,
+                job_action_budget: job_budget,
+                fleet_action_limit: fleet_limit,
+                breaker_min_outcomes: breaker_min,
+                breaker_failure_ratio: breaker_ratio,
+                max_workers_ceiling: ceiling,
+                max_worker_type: worker_type.to_string(),
+                over_ceiling,
+                quarantine_max_objects: objects,
+                quarantine_max_fraction: fraction,
+                replacement,
+                ..SafetySettings::default()
+            }
+        })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
-    fn no_final_action_breaks_an_invariant(proposal in any_action(), evidence in any_evidence()) {
+    fn no_final_action_breaks_an_invariant(proposal in any_action(), evidence in any_evidence(), limits in any_limits()) {
         let mut incident = request();
         incident.job.risk_tier = Some(evidence.risk);
         incident.job.max_workers = evidence.max_workers;
@@ -140,7 +167,8 @@ proptest! {
         diagnosed.evidence_sources = evidence.sources.clone();
         diagnosed.bad_objects = evidence.bad_objects.clone();
         let log_lines_alone = diagnosed.rests_on_log_lines_alone() || diagnosed.evidence_sources.is_empty();
-        let mut settings = SafetySettings { mode: evidence.mode, force_shadow: evidence.force_shadow, ..SafetySettings::default() };
+        let mut settings = SafetySettings { mode: evidence.mode, force_shadow: evidence.force_shadow, ..limits };
+        prop_assert_eq!(settings.validate(), Ok(()));
         if let Some(job_mode) = evidence.job_mode {
             settings.job_modes.insert("orders_daily".to_string(), job_mode);
         }
