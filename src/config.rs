@@ -127,6 +127,12 @@ impl Settings {
         if self.policy.path.trim().is_empty() {
             return Err(key_error("policy.path", "must name a policy file or `rules`"));
         }
+        // Blank means "no webhook" (deploy templates pass ""). The message
+        // never repeats the value: the URL is a secret.
+        if let Some(url) = self.escalation.webhook_url.as_deref().filter(|url| !url.trim().is_empty()) {
+            crate::adapters::webhook::WebhookUrl::parse(url)
+                .map_err(|error| key_error("escalation.webhook_url", &error.to_string()))?;
+        }
         for (job_name, job) in &self.jobs {
             if job.max_workers == Some(0) {
                 return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
@@ -270,6 +276,20 @@ mod tests {
         for (name, value, expected) in cases {
             let error = Settings::load(None, &environment(&[(name, value)])).expect_err("invalid");
             assert!(error.to_string().contains(expected), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_must_be_http_or_https_and_is_never_echoed() {
+        for bad in ["hooks.slack.com/services/T0/B0/secret-token", "ftp://hooks.example/secret-token", "https://"] {
+            let error = Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", bad)])).expect_err(bad);
+            let message = error.to_string();
+            assert!(message.contains("escalation.webhook_url"), "{message}");
+            assert!(!message.contains("secret-token"), "the URL is a secret: {message}");
+        }
+        for good in ["https://hooks.slack.com/services/T0/B0/x", "http://127.0.0.1:8080/hook", ""] {
+            let settings = Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", good)])).expect(good);
+            assert_eq!(settings.escalation.webhook_url.as_deref(), Some(good));
         }
     }
 

@@ -18,12 +18,14 @@ const MTTR_BUCKETS_SECS: [f64; 14] = [
 const DECISION_BUCKETS_SECS: [f64; 10] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25];
 const AWS_BUCKETS_SECS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 25.0];
 
-/// Every AWS operation the daemon calls (the `operation` label's closed set).
-pub const AWS_OPERATIONS: [&str; 23] = [
+/// Every AWS operation the daemon calls (the `operation` label's closed set),
+/// and `WebhookPost`: the escalation webhook is not AWS, but it is an outside
+/// call that fails and is watched the same way.
+pub const AWS_OPERATIONS: [&str; 24] = [
     "ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "SendMessage", "GetQueueAttributes",
     "GetJobRun", "GetJob", "GetJobRuns", "StartJobRun", "GetTable", "GetTableVersions", "UpdateTable",
     "GetLogEvents", "ListObjectsV2", "PutObject", "CopyObject", "GetItem", "PutItem", "UpdateItem", "DeleteItem",
-    "Query", "Scan", "Publish",
+    "Query", "Scan", "Publish", "WebhookPost",
 ];
 
 /// Outcome label values of `etl_medic_incidents_total`.

@@ -11,10 +11,9 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::aws::{
-    AwsConnection, CloudWatchRunLogs, DynamoIncidentStore, GlueCatalog, GlueJobControl, S3ObjectStore, SnsNotifier,
-    SqsIncidentQueue,
-};
+use crate::adapters::aws::AwsConnection;
+use crate::adapters::fan_out::escalation_notifier;
+use crate::adapters::webhook::WebhookTimeouts;
 use crate::core::model::Mode;
 use crate::core::policy::Policy;
 use crate::core::safety::SafetySettings;
@@ -22,7 +21,6 @@ use crate::daemon::context::{PipelineContext, Ports};
 use crate::daemon::pool::{Health, WorkerPool};
 use crate::daemon::settings::DaemonSettings;
 use crate::demo::DemoOptions;
-use crate::ports::SystemClock;
 use crate::sim::SimConfig;
 
 /// How logs are written.
@@ -148,19 +146,14 @@ pub fn check_run_settings(settings: &DaemonSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn aws_ports(settings: &DaemonSettings) -> Ports {
+/// Every port on AWS; escalations also go to `[escalation] webhook_url`
+/// when it is set (a URL without TLS roots to check it against stops here).
+async fn aws_ports(settings: &DaemonSettings) -> anyhow::Result<Ports> {
     let connection = AwsConnection::from_environment().await;
-    let topic = settings.escalation.sns_topic_arn.clone().unwrap_or_default();
-    Ports {
-        queue: Arc::new(SqsIncidentQueue::new(&connection, &settings.queue.url, settings.queue.dead_letter_url.as_deref())),
-        job_control: Arc::new(GlueJobControl::new(&connection)),
-        logs: Arc::new(CloudWatchRunLogs::new(&connection)),
-        catalog: Arc::new(GlueCatalog::new(&connection)),
-        objects: Arc::new(S3ObjectStore::new(&connection)),
-        incidents: Arc::new(DynamoIncidentStore::new(&connection, &settings.incidents.table)),
-        notifier: Arc::new(SnsNotifier::new(&connection, &topic)),
-        clock: Arc::new(SystemClock),
-    }
+    let mut ports = crate::adapters::aws::aws_ports(&connection, settings);
+    ports.notifier = escalation_notifier(ports.notifier, &settings.escalation, WebhookTimeouts::default())
+        .context("escalation.webhook_url")?;
+    Ok(ports)
 }
 
 /// Cancel `root` on SIGTERM (ECS stopping the task) or Ctrl-C.
@@ -184,7 +177,7 @@ pub fn run_daemon(args: &RunArgs, mut settings: DaemonSettings, safety: SafetySe
     check_run_settings(&settings)?;
     init_tracing(args.log_format, "info");
     runtime()?.block_on(async move {
-        let ports = aws_ports(&settings).await;
+        let ports = aws_ports(&settings).await?;
         let registry = prometheus::Registry::new();
         let listen = settings.http.listen.clone();
         let context = Arc::new(PipelineContext::new(ports, settings, safety, policy, &registry, None).context("declaring metrics")?);

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use crate::adapters::webhook;
 use crate::audit::Stage;
 use crate::core::decision::Decision;
 use crate::core::evidence::DecideRequest;
@@ -82,7 +83,15 @@ fn subject(record: &IncidentRecord) -> String {
 pub async fn escalate_and_close(context: &PipelineContext, record: &mut IncidentRecord, input: EscalationInput<'_>) -> Result<(), StepError> {
     let escalation = Escalation { subject: subject(record), packet: packet(context, record, &input) };
     let run_id = escalation.packet.run_id.clone();
-    let published = context.timed("Publish", context.ports.notifier.publish(&escalation)).await;
+    let started = tokio::time::Instant::now();
+    let published = context.ports.notifier.publish(&escalation).await;
+    let elapsed_secs = started.elapsed().as_secs_f64();
+    // The notifier may fan out to SNS and the webhook: a webhook failure is
+    // counted as such, so SNS's series does not take the blame.
+    match &published {
+        Err(error) if error.operation() == webhook::OPERATION => context.metrics.observe_aws_call("WebhookPost", elapsed_secs, true),
+        _ => context.metrics.observe_aws_call("Publish", elapsed_secs, published.is_err()),
+    }
     let now = context.ports.clock.now();
     match published {
         Ok(()) => {
