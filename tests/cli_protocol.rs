@@ -228,10 +228,13 @@ fn config_shows_effective_settings_with_overrides() {
     let output = Command::new(BINARY)
         .arg("config")
         .env("ETL_MEDIC__QUEUE__URL", "https://example.invalid/q")
+        .env("ETL_MEDIC__ESCALATION__WEBHOOK_URL", "https://hooks.example.invalid/services/T0/B0/s3cr3t")
         .output()
         .expect("runs");
     assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("s3cr3t"), "the webhook URL is a credential and never printed");
     let settings: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON settings");
+    assert_eq!(settings["escalation"]["webhook_url"], "<set, not shown>");
     assert_eq!(settings["queue"]["url"], "https://example.invalid/q");
     // Shadow globally by default; a job or class can still say auto.
     assert_eq!(settings["safety"]["mode"], "shadow", "{}", settings["safety"]);
