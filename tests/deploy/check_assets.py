@@ -209,6 +209,105 @@ def check_template():
     check("alarm on the age of the oldest message", any(m == "ApproximateAgeOfOldestMessage" for m, _ in alarm_metrics))
     check("log group has a retention", "RetentionInDays" in props["ServiceLogGroup"])
     check_alertmanager_definition(props["PrometheusWorkspace"]["AlertManagerDefinition"]["Fn::Sub"])
+    check_webhook_secret(template)
+
+
+WEBHOOK_VARIABLE = "ETL_MEDIC__ESCALATION__WEBHOOK_URL"
+SECRET_PARAMETER, SECRET_KEY_PARAMETER = "EscalationWebhookSecretArn", "EscalationWebhookSecretKmsKeyArn"
+
+
+def refs_to(node, name, path=()):
+    """Where in `node` the parameter `name` is used (Ref or ${name} in a
+    Sub), as key paths."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("Ref") == name or (isinstance(node.get("Fn::Sub"), str) and "${" + name + "}" in node["Fn::Sub"]):
+            found.append(path)
+        for key, value in node.items():
+            found.extend(refs_to(value, name, path + (key,)))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found.extend(refs_to(item, name, path + (index,)))
+    return found
+
+
+def check_webhook_secret(template):
+    """The escalation webhook URL is a credential: optional, from Secrets
+    Manager through the task definition's Secrets only, read by the
+    execution role on exactly that secret (and kms:Decrypt on exactly the
+    optional key, through Secrets Manager only), never by the task role,
+    never in an environment variable."""
+    params, res, conditions = template["Parameters"], template["Resources"], template["Conditions"]
+    secret, key = params.get(SECRET_PARAMETER, {}), params.get(SECRET_KEY_PARAMETER, {})
+    check(f"{SECRET_PARAMETER} and {SECRET_KEY_PARAMETER} exist, both empty by default (no webhook)",
+          secret.get("Default") == "" and key.get("Default") == "")
+    secret_pattern, key_pattern = re.compile(secret.get("AllowedPattern", "x^")), re.compile(key.get("AllowedPattern", "x^"))
+    good = ["", "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl-medic/escalation-webhook-AbC123",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:hook-a1B2c3"]
+    # A name, a partial ARN (no suffix: the grant would not match the real
+    # ARN), a JSON key selector, another service's ARN, a wildcard.
+    bad = ["etl-medic/escalation-webhook",
+           "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl-medic/escalation-webhook",
+           "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbC123:url::",
+           "arn:aws:ssm:us-east-1:123456789012:parameter/hook-AbC123",
+           "arn:aws:secretsmanager:us-east-1:123456789012:secret:*"]
+    check(f"{SECRET_PARAMETER} admits empty or one full secret ARN, nothing broader",
+          all(secret_pattern.fullmatch(v) for v in good) and not any(secret_pattern.fullmatch(v) for v in bad))
+    check(f"{SECRET_KEY_PARAMETER} admits empty or one key ARN (no alias, no wildcard)",
+          all(key_pattern.fullmatch(v) for v in ["", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"])
+          and not any(key_pattern.fullmatch(v) for v in ["alias/aws/secretsmanager", "arn:aws:kms:us-east-1:123456789012:alias/hook",
+                                                           "arn:aws:kms:us-east-1:123456789012:key/*"]))
+    check("HasEscalationWebhookSecret is the secret parameter being non-empty",
+          conditions.get("HasEscalationWebhookSecret") == {"Fn::Not": [{"Fn::Equals": [{"Ref": SECRET_PARAMETER}, ""]}]})
+    check("the KMS key counts only together with the secret",
+          conditions.get("HasEscalationWebhookSecretKey") == {"Fn::And": [
+              {"Condition": "HasEscalationWebhookSecret"},
+              {"Fn::Not": [{"Fn::Equals": [{"Ref": SECRET_KEY_PARAMETER}, ""]}]}]})
+
+    containers = res["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    app = next(c for c in containers if c["Name"] == "etl-medic")
+    check(f"{WEBHOOK_VARIABLE} comes from the task definition's Secrets, only when the secret is set",
+          app.get("Secrets") == {"Fn::If": ["HasEscalationWebhookSecret",
+                                            [{"Name": WEBHOOK_VARIABLE, "ValueFrom": {"Ref": SECRET_PARAMETER}}],
+                                            {"Ref": "AWS::NoValue"}]})
+    environments = [c.get("Environment", []) for c in containers]
+    check(f"{WEBHOOK_VARIABLE} is in no container's Environment, and no Environment names the secret",
+          WEBHOOK_VARIABLE not in list(strings_in(environments))
+          and not refs_to(environments, SECRET_PARAMETER)
+          and all("Secrets" not in c for c in containers if c is not app))
+    check("the secret parameter is used only by the condition, the app's Secrets and the execution role",
+          sorted(path[:2] for path in refs_to(res, SECRET_PARAMETER))
+          == [("ExecutionRole", "Properties"), ("TaskDefinition", "Properties")]
+          and not refs_to(template.get("Outputs", {}), SECRET_PARAMETER)
+          and len(refs_to(res["TaskDefinition"], SECRET_PARAMETER)) == 1)
+    check("the task role has no Secrets Manager grant and does not name the secret or its key",
+          not any(s.startswith("secretsmanager:") for s in strings_in(res["TaskRole"]))
+          and not refs_to(res["TaskRole"], SECRET_PARAMETER) and not refs_to(res["TaskRole"], SECRET_KEY_PARAMETER))
+
+    execution = res["ExecutionRole"]["Properties"]
+    policies = execution.get("Policies", [])
+    conditional = [p["Fn::If"] for p in policies if isinstance(p, dict) and "Fn::If" in p]
+    check("the execution role's secret policy is its only inline policy, present only with the secret",
+          len(policies) == 1 and len(conditional) == 1
+          and conditional[0][0] == "HasEscalationWebhookSecret" and conditional[0][2] == {"Ref": "AWS::NoValue"})
+    document = conditional[0][1]["PolicyDocument"] if conditional else {"Statement": []}
+    plain = [s for s in document["Statement"] if "Fn::If" not in s]
+    keyed = [s["Fn::If"] for s in document["Statement"] if "Fn::If" in s]
+    check("execution role: secretsmanager:GetSecretValue on exactly the parameter's ARN, nothing else",
+          plain == [{"Sid": "ReadEscalationWebhookSecret", "Effect": "Allow",
+                     "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": SECRET_PARAMETER}}])
+    decrypt = keyed[0][1] if len(keyed) == 1 else {}
+    check("execution role: kms:Decrypt only with the key parameter, on exactly that key, via Secrets Manager only",
+          len(keyed) == 1 and keyed[0][0] == "HasEscalationWebhookSecretKey" and keyed[0][2] == {"Ref": "AWS::NoValue"}
+          and decrypt.get("Effect") == "Allow" and decrypt.get("Action") == "kms:Decrypt"
+          and decrypt.get("Resource") == {"Ref": SECRET_KEY_PARAMETER}
+          and decrypt.get("Condition") == {"StringLike": {"kms:ViaService": "secretsmanager.*.amazonaws.com"}})
+    check("the key parameter is used only by the condition and that statement",
+          sorted(path[:2] for path in refs_to(res, SECRET_KEY_PARAMETER)) == [("ExecutionRole", "Properties")]
+          and len(refs_to(res, SECRET_KEY_PARAMETER)) == 1)
+    check("the execution role keeps only the AWS managed task execution policy besides",
+          execution.get("ManagedPolicyArns") == [
+              {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}])
 
 
 # IAM actions for the SDK operations whose authorisation is not simply the
@@ -363,6 +462,27 @@ def check_dashboard():
         ("etl_medic_worker_slots", "worker slots"),
     ]:
         check(f"dashboard shows {what}", needle in exprs)
+    # Webhook failures are etl_medic_aws_errors_total{operation="WebhookPost"}:
+    # the panel must not filter operations, and the label value must be one
+    # the daemon pre-registers (so the series is there at 0 from start-up).
+    errors_panel = next((p for p in panels if any("etl_medic_aws_errors_total" in t["expr"] for t in p["targets"])), None)
+    operations = aws_operations()
+    check("the AWS errors panel shows every operation, the escalation webhook (WebhookPost) included",
+          errors_panel is not None and "WebhookPost" in operations and "Publish" in operations
+          and all("operation" not in re.sub(r"by \(operation\)", "", t["expr"]) for t in errors_panel["targets"]))
+    alerts = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]["rules"]
+    delivery = next((r for r in alerts if r["alert"] == "EtlMedicEscalationDeliveryFailing"), {})
+    watched = re.findall(r'operation=~"([^"]+)"', delivery.get("expr", ""))
+    check("an alert watches escalation delivery (Publish and WebhookPost), pre-registered operations only",
+          watched and set(watched[0].split("|")) == {"Publish", "WebhookPost"}
+          and set(watched[0].split("|")) <= set(operations))
+
+
+def aws_operations():
+    """src/metrics.rs AWS_OPERATIONS: the operation label values registered at 0."""
+    text = (ROOT / "src/metrics.rs").read_text()
+    block = re.search(r"AWS_OPERATIONS: \[&str; \d+\] = \[(.*?)\];", text, re.S)
+    return re.findall(r'"([A-Za-z0-9]+)"', block.group(1)) if block else []
 
 
 def check_dockerfile():

@@ -13,6 +13,13 @@ variable must show up at its key path (a comma list as a list, true/false as
 a boolean), and the autonomy and quarantine settings must be what that
 parameter set means.
 
+The task definition's Secrets (the escalation webhook URL, from Secrets
+Manager) are resolved by ECS at task start, so `etl-medic config` cannot see
+them through the template: each secret the parameter set produces is
+simulated by setting its variable to a sample value, as ECS would, and the
+output must show "<set, not shown>" and never the value itself. A secret
+value that is not a URL must be refused (exit 64) without being repeated.
+
 Usage (deploy venv's Python, for cfn-lint's YAML loader):
     check_config_env.py <etl-medic binary>
 """
@@ -48,6 +55,14 @@ REQUIRED = {
     "SubnetIds": "subnet-0aaa",
     "SecurityGroupIds": "sg-0ccc",
 }
+# Secrets Manager ARNs the scenarios pass, and the plain-text value ECS would
+# put in the container's environment for each.
+WEBHOOK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:etl-medic/escalation-webhook-AbC123"
+WEBHOOK_SECRET_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+SECRET_SAMPLES = {
+    WEBHOOK_SECRET_ARN: "https://hooks.slack.com/services/T00000000/B00000000/sampleSecretToken123",
+}
+NOT_SHOWN = "<set, not shown>"
 CLASS_PARAMETERS = {
     "ClassModeTransientInfra": "transient_infra",
     "ClassModeResourceExhaustion": "resource_exhaustion",
@@ -75,6 +90,7 @@ def scenarios(params):
             "safety.class_modes": {},
             "quarantine.allowed_prefixes": [lake + defaults["DataInputPrefix"], lake + defaults["QuarantinePrefix"]],
             "safety.quarantine_prefix": defaults["QuarantinePrefix"],
+            "escalation.webhook_url": None,
         }),
         ("AutonomyMode=auto, ForceShadow=true, every class set", {**base, "AutonomyMode": "auto", "ForceShadow": "true", **classes}, {
             "safety.mode": "auto",
@@ -83,6 +99,18 @@ def scenarios(params):
         }),
         ("no data bucket", {**base, "DataBucketName": ""}, {
             "quarantine.allowed_prefixes": [],
+        }),
+        ("escalation webhook secret, customer managed key", {
+            **base,
+            "EscalationWebhookSecretArn": WEBHOOK_SECRET_ARN,
+            "EscalationWebhookSecretKmsKeyArn": WEBHOOK_SECRET_KEY_ARN,
+        }, {
+            "escalation.webhook_url": NOT_SHOWN,
+            "escalation.sns_topic_arn": RESOURCE_SAMPLES["EscalationTopic"],
+        }),
+        # A key without a secret is ignored: still no webhook.
+        ("a webhook key but no secret", {**base, "EscalationWebhookSecretKmsKeyArn": WEBHOOK_SECRET_KEY_ARN}, {
+            "escalation.webhook_url": None,
         }),
     ]
 
@@ -148,6 +176,20 @@ def environment_of_app(template, values):
     return variables
 
 
+def secrets_of_app(template, values):
+    """The app container's Secrets as {variable: ValueFrom}, evaluated."""
+    evaluator = Evaluator(template, values)
+    containers = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    app = next(c for c in containers if c["Name"] == "etl-medic")
+    node = app.get("Secrets", [])
+    if isinstance(node, dict) and "Fn::If" in node:
+        name, when_true, when_false = node["Fn::If"]
+        node = when_true if evaluator.condition(name) else when_false
+    if node == {"Ref": "AWS::NoValue"}:
+        return {}
+    return {entry["Name"]: evaluator.value(entry["ValueFrom"]) for entry in node}
+
+
 def lookup(settings, dotted):
     node = settings
     for part in dotted.split("."):
@@ -168,16 +210,46 @@ def as_set_by_environment(landed):
 
 def run_scenario(binary, template, name, values, expectations):
     variables = environment_of_app(template, values)
+    secrets = secrets_of_app(template, values)
     environment = {key: value for key, value in os.environ.items() if not key.startswith("ETL_MEDIC")}
     environment.update(variables)
-    completed = subprocess.run([binary, "config"], env=environment, capture_output=True, text=True, timeout=60)
     print(f"--- {name}")
+    passed = failed = 0
+    for variable, arn in sorted(secrets.items()):
+        # A secret only ever arrives through Secrets, never also in plain text.
+        if variable in variables or arn not in SECRET_SAMPLES:
+            print(f"FAIL  secret {variable} from {arn}: also in Environment, or not the scenario's secret")
+            failed += 1
+            continue
+        environment[variable] = SECRET_SAMPLES[arn]
+        print(f"ok    secret {variable} from {arn} (ECS's part simulated)")
+        passed += 1
+    completed = subprocess.run([binary, "config"], env=environment, capture_output=True, text=True, timeout=60)
     if completed.returncode != 0:
         print(f"FAIL  etl-medic config rejected the stack's environment (exit {completed.returncode}):")
         print("      " + completed.stderr.strip())
-        return 0, len(variables) + len(expectations)
+        return passed, failed + len(variables) + len(expectations)
     settings = json.loads(completed.stdout)
-    passed = failed = 0
+    for variable in sorted(secrets):
+        value = environment.get(variable, "")
+        dotted = variable[len("ETL_MEDIC__"):].lower().replace("__", ".")
+        shown = lookup(settings, dotted)
+        if value and (value in completed.stdout or value in completed.stderr or shown != NOT_SHOWN):
+            print(f"FAIL  {variable}: etl-medic config shows {dotted} as {shown!r} or prints the secret")
+            failed += 1
+        else:
+            print(f"ok    {variable}: {dotted} shows {NOT_SHOWN!r}, the value is printed nowhere")
+            passed += 1
+        # A wrong secret stops the task at start-up, without repeating it.
+        bad_value = "hooks.example.invalid/services/notAUrlSecretToken456"
+        refused = subprocess.run([binary, "config"], env={**environment, variable: bad_value},
+                                 capture_output=True, text=True, timeout=60)
+        if refused.returncode != 64 or bad_value in refused.stdout + refused.stderr or dotted not in refused.stderr:
+            print(f"FAIL  {variable}=<not a URL>: exit {refused.returncode}, expected 64 naming {dotted} without the value")
+            failed += 1
+        else:
+            print(f"ok    {variable}=<not a URL>: refused with exit 64, naming {dotted}, not the value")
+            passed += 1
     for variable, value in sorted(variables.items()):
         dotted = variable[len("ETL_MEDIC__"):].lower().replace("__", ".")
         landed = as_set_by_environment(lookup(settings, dotted))
