@@ -109,11 +109,12 @@ async fn an_out_of_memory_failure_reruns_with_more_workers() {
     assert_eq!(rerun.arguments.unwrap_or_default().get("--source_path").map(String::as_str), Some("s3://lake/raw/orders/"));
 }
 
-#[tokio::test]
-async fn a_breaking_schema_change_is_rolled_back_to_the_version_that_worked() {
-    let drift_error = "AnalysisException: cannot resolve 'amount' given input columns; column amount type mismatch: expected double, found string";
-    let estate = Estate::new(json!({JOB: [{"state": "SUCCEEDED"}, {"state": "FAILED", "error_message": drift_error}]}), 30).await;
-    let glue = aws_sdk_glue::Client::new(&estate.config);
+const DRIFT_ERROR: &str = "AnalysisException: cannot resolve 'amount' given input columns; column amount type mismatch: expected double, found string";
+
+/// sales.orders with `amount` double (version 1), a good run, then `amount`
+/// string (version 2) and the run that failed on it, with its event put.
+async fn drifted_orders(estate: &Estate, glue: &aws_sdk_glue::Client) -> String {
+    let drift_error = DRIFT_ERROR;
     glue.create_database()
         .database_input(aws_sdk_glue::types::DatabaseInput::builder().name("sales").build().unwrap())
         .send()
@@ -141,6 +142,14 @@ async fn a_breaking_schema_change_is_rolled_back_to_the_version_that_worked() {
     assert_eq!(estate.run_state(&good_run).await.0, "SUCCEEDED");
     estate.put_error_log(&failed_run, &[drift_error]).await;
     estate.put_glue_event(&failed_run, "FAILED", drift_error).await;
+    failed_run
+}
+
+#[tokio::test]
+async fn a_breaking_schema_change_is_rolled_back_to_the_version_that_worked() {
+    let estate = Estate::new(json!({JOB: [{"state": "SUCCEEDED"}, {"state": "FAILED", "error_message": DRIFT_ERROR}]}), 30).await;
+    let glue = aws_sdk_glue::Client::new(&estate.config);
+    drifted_orders(&estate, &glue).await;
     let (context, _registry) = estate.context(estate.settings(4), estate.safety(Mode::Auto));
 
     let (rerun, _) = run_pool_until(context, POOL_TIMEOUT, || async { estate.runs().await.len() == 3 }).await;
@@ -234,6 +243,46 @@ async fn shadow_mode_records_the_decision_and_changes_nothing() {
     let execution = records.iter().find(|(key, _)| key.ends_with("-execution.json")).map(|(_, value)| value).unwrap();
     assert!(execution.to_string().contains("\"shadow\":true"), "{execution}");
     assert!(execution.to_string().contains("retry_with_more_capacity"), "the would-be action is recorded: {execution}");
+}
+
+#[tokio::test]
+async fn shadow_mode_leaves_the_catalog_and_the_data_as_they_were() {
+    // A breaking schema change and a bad object named by a second failure:
+    // in auto mode these would roll the table back and move the object.
+    let bad_object = format!("s3://{DATA_BUCKET}/raw/orders/part-0007.json");
+    let malformed = format!("Malformed records found in file {bad_object}: JSON parse error at line 12");
+    let estate = Estate::new(
+        json!({JOB: [{"state": "SUCCEEDED"}, {"state": "FAILED", "error_message": DRIFT_ERROR}, {"state": "FAILED", "error_message": malformed}]}),
+        30,
+    )
+    .await;
+    let glue = aws_sdk_glue::Client::new(&estate.config);
+    drifted_orders(&estate, &glue).await;
+    let s3 = estate.moto.s3_setup_client();
+    for index in 0..40 {
+        let key = format!("raw/orders/part-{index:04}.json");
+        s3.put_object().bucket(DATA_BUCKET).key(key).body(b"{}".to_vec().into()).send().await.unwrap();
+    }
+    let second_failure = estate.start_run(&[]).await;
+    estate.put_error_log(&second_failure, &[&malformed]).await;
+    estate.put_glue_event(&second_failure, "FAILED", &malformed).await;
+    let (context, registry) = estate.context(estate.settings(4), estate.safety(Mode::Shadow));
+
+    let (recorded, _) = run_pool_until(context, POOL_TIMEOUT, || async {
+        let text = metrics_text(&registry);
+        text.contains("action=\"rollback_schema\"") && text.contains("action=\"quarantine_bad_records\"")
+    })
+    .await;
+    assert!(recorded, "both would-be actions are recorded: {}", metrics_text(&registry));
+    let table = glue.get_table().database_name("sales").name("orders").send().await.unwrap().table.unwrap();
+    assert_eq!(table.version_id.as_deref(), Some("2"), "no new table version");
+    assert_eq!(table.storage_descriptor.unwrap().columns.unwrap()[1].r#type.as_deref(), Some("string"));
+    let quarantined = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("etl-medic-quarantine/").send().await.unwrap().key_count.unwrap_or(0);
+    assert_eq!(quarantined, 0, "nothing moved to quarantine");
+    let remaining = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("raw/orders/").send().await.unwrap().key_count.unwrap_or(0);
+    assert_eq!(remaining, 40, "every input object stays");
+    assert_eq!(estate.runs().await.len(), 3, "no run started");
+    assert_eq!(estate.depth(&estate.oncall_url).await.0, 0, "no escalation sent");
 }
 
 #[tokio::test]
