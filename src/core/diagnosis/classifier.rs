@@ -33,6 +33,8 @@ const MAX_SIGNALS: usize = 8;
 struct CompiledRules {
     set: RegexSet,
     each: Vec<Regex>,
+    /// Per rule, its `unless` pattern when it has one.
+    unless: Vec<Option<Regex>>,
 }
 
 /// Cache of the rule set's lazy DFA. The default (2 MiB) is too small for
@@ -52,12 +54,14 @@ static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
         .dfa_size_limit(RULE_SET_DFA_CACHE_BYTES)
         .build()
         .ok()?;
-    let each = patterns
+    let build = |pattern: &str| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build();
+    let each = patterns.iter().map(|pattern| build(pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
+    let unless = RULES
         .iter()
-        .map(|pattern| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build())
-        .collect::<Result<Vec<Regex>, _>>()
+        .map(|rule| if rule.unless.is_empty() { Ok(None) } else { build(rule.unless).map(Some) })
+        .collect::<Result<Vec<Option<Regex>>, _>>()
         .ok()?;
-    Some(CompiledRules { set, each })
+    Some(CompiledRules { set, each, unless })
 });
 
 /// One rule matching one evidence item.
@@ -180,6 +184,10 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
             let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
                 continue;
             };
+            let vetoed = compiled.unless.get(rule_index).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
+            if vetoed {
+                continue;
+            }
             let rule = &RULES[rule_index];
             let score = (rule.weight * context.factor_at(found.start())).min(1.0);
             analysis.hits.push(Hit {
@@ -220,6 +228,9 @@ struct ItemContext {
     base: f64,
     caused_by_at: Option<usize>,
     consequence_at: Option<usize>,
+    /// End of the last frame of a Python traceback: what follows is the
+    /// exception line, the traceback's own root cause.
+    python_exception_at: Option<usize>,
 }
 
 static CAUSED_BY: LazyLock<Option<Regex>> =
@@ -237,6 +248,12 @@ static GLUE_ANALYSIS: LazyLock<Option<Regex>> = LazyLock::new(|| {
         .unicode(false)
         .build()
         .ok()
+});
+static PYTHON_TRACEBACK: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r"traceback \(most recent call last\)").case_insensitive(true).unicode(false).build().ok()
+});
+static PYTHON_FRAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    RegexBuilder::new(r#"\bfile "[^"]{0,300}", line \d+"#).case_insensitive(true).unicode(false).build().ok()
 });
 static LOG_LEVEL: LazyLock<Option<Regex>> = LazyLock::new(|| {
     RegexBuilder::new(r"^.{0,48}?\b(warn|warning|info|debug)\b").case_insensitive(true).unicode(false).build().ok()
@@ -259,10 +276,15 @@ impl ItemContext {
         if find(&GLUE_ANALYSIS).is_some() {
             base *= 1.05;
         }
+        let python_exception_at = find(&PYTHON_TRACEBACK).and_then(|traceback| {
+            let frames = PYTHON_FRAME.as_ref()?;
+            frames.find_iter(&bytes[traceback.end()..]).last().map(|frame| traceback.end() + frame.end())
+        });
         ItemContext {
             base,
             caused_by_at: find(&CAUSED_BY).map(|found| found.start()),
             consequence_at: find(&CONSEQUENCE).map(|found| found.start()),
+            python_exception_at,
         }
     }
 
@@ -273,6 +295,9 @@ impl ItemContext {
         }
         if self.consequence_at.is_some_and(|marker| position > marker) {
             factor *= 0.85;
+        }
+        if self.python_exception_at.is_some_and(|marker| position >= marker) {
+            factor *= 1.08;
         }
         factor
     }
@@ -290,6 +315,7 @@ mod tests {
     fn rules_compile() {
         assert!(COMPILED.is_some(), "a rule pattern does not compile");
         assert!(CAUSED_BY.is_some() && CONSEQUENCE.is_some() && GLUE_ANALYSIS.is_some() && LOG_LEVEL.is_some());
+        assert!(PYTHON_TRACEBACK.is_some() && PYTHON_FRAME.is_some());
     }
 
     #[test]

@@ -40,10 +40,25 @@ pub struct Rule {
     pub weight: f64,
     /// ASCII case-insensitive regular expression.
     pub pattern: &'static str,
+    /// ASCII case-insensitive regular expression, or empty: when it matches
+    /// the same piece of evidence, the rule does not fire there. It keeps a
+    /// generic family (a wrapper, a bare exception class) from speaking when
+    /// the text shows that something else explains it.
+    pub unless: &'static str,
 }
 
 const fn rule(name: &'static str, class: FailureClass, weight: f64, pattern: &'static str) -> Rule {
-    Rule { name, class, weight, pattern }
+    Rule { name, class, weight, pattern, unless: "" }
+}
+
+const fn rule_unless(
+    name: &'static str,
+    class: FailureClass,
+    weight: f64,
+    pattern: &'static str,
+    unless: &'static str,
+) -> Rule {
+    Rule { name, class, weight, pattern, unless }
 }
 
 /// Every rule, grouped by class. Order only matters for reading.
@@ -159,6 +174,18 @@ pub const RULES: &[Rule] = &[
         TransientInfra,
         0.72,
         r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|temporary failure in name resolution|sslexception|readtimeouterror|connecttimeouterror|connectionclosederror",
+    ),
+    rule(
+        "db_connection_dropped",
+        TransientInfra,
+        0.78,
+        r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqlrecoverableexception|sqltransientconnectionexception|(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb).{0,200}\beofexception|\beofexception.{0,200}(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb)",
+    ),
+    rule(
+        "jdbc_link_dropped",
+        TransientInfra,
+        0.86,
+        r"last packet successfully received from the server was [1-9][\d,]* (milliseconds|ms|seconds) ago",
     ),
     rule(
         "cluster_peer_unreachable",
