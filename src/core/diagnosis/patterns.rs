@@ -200,6 +200,12 @@ pub const RULES: &[Rule] = &[
         r"concurrentmodificationexception|commitfailedexception|cannot commit .{0,80}because base metadata location|deadlock|lock wait timeout|could not serialize access|transactionconflict|version mismatch",
     ),
     rule(
+        "table_commit_conflict",
+        TransientInfra,
+        0.8,
+        r"concurrent(append|deleteread|deletedelete|transaction|write)exception|(protocol|metadata)changedexception|hoodiewriteconflictexception|writeconflictexception|(changed|modified|deleted|added|updated) .{0,60}by a concurrent (update|transaction|write|commit|operation)|conflicting commit|concurrent (commit|write)s? conflict|commit conflict|cannot resolve conflicts for overlapping writes|commitfailedexception: commit failed|branch \S+ has changed|please try the operation again",
+    ),
+    rule(
         "glue_category_transient",
         TransientInfra,
         0.55,
