@@ -16,8 +16,12 @@
 //!   the job's configuration (`--additional-python-modules`, `--extra-jars`,
 //!   the Glue version, the job type), not its code; a name that cannot be
 //!   imported *from* a module that exists is `code_bug`;
-//! - executor loss, SIGTERM on executors, exit codes 137/143 and a bare
-//!   "Job aborted" are `resource_exhaustion`: on Glue these are the
+//! - a lost executor or a dead Ray node is `transient_infra` (as DESIGN
+//!   lists it) unless the text carries memory evidence: an OOM, "killed by
+//!   YARN for exceeding memory", memoryOverhead, exit code 137/143 or a
+//!   SIGTERM/SIGKILL, which outweigh it and make it `resource_exhaustion`; so
+//!   are a crashed worker process, a heartbeat timeout (GC stalls) and a
+//!   bare "Job aborted" with no nested cause, which on Glue are the
 //!   symptoms of memory pressure far more often than of hardware loss;
 //! - Glue Data Catalog definition problems (table not found, a table without
 //!   an input format) and VPC/security-group setup are `permission_config`;
@@ -96,10 +100,10 @@ pub const RULES: &[Rule] = &[
     ),
     rule("executor_sigterm", ResourceExhaustion, 0.65, r"received signal (term|kill)|\bsigterm\b|\bsigkill\b"),
     rule(
-        "executor_lost",
+        "worker_crashed",
         ResourceExhaustion,
-        0.62,
-        r"executorlostfailure|executor heartbeat timed out|remote rpc client disassociated|missing an output location for shuffle|worker (has )?died|workercrashederror|the worker died unexpectedly|actordiederror|nodediederror|sparkcontext (was|has been) shut ?down|answer from java side is empty|lost executor \d+|raylet .{0,40}(died|crashed)",
+        0.64,
+        r"executor heartbeat timed out|worker (has )?died|workercrashederror|the worker died unexpectedly|sparkcontext (was|has been) shut ?down|answer from java side is empty",
     ),
     rule(
         "concurrency_or_quota_limit",
@@ -144,6 +148,12 @@ pub const RULES: &[Rule] = &[
         TransientInfra,
         0.7,
         r"released on a \*?lost\*? node|exit status: -100\b|node (was )?(lost|decommissioned)|spot (instance )?interruption",
+    ),
+    rule(
+        "executor_lost",
+        TransientInfra,
+        0.6,
+        r"executorlostfailure|remote rpc client disassociated|missing an output location for shuffle|lost executor \d+|(slave|worker|executor) lost\b|actordiederror|nodediederror|node .{0,60}\b(has )?(died|crashed)|raylet .{0,40}(died|crashed)",
     ),
     rule(
         "throttling",
