@@ -26,8 +26,11 @@
 //! - Glue Data Catalog definition problems (table not found, a table without
 //!   an input format) and VPC/security-group setup are `permission_config`;
 //! - a JDBC connection that never got a packet through is `permission_config`
-//!   (security groups, routes), a connection that was reset is
-//!   `transient_infra`.
+//!   (security groups, routes), a connection that was reset, closed or went
+//!   silent after packets had flowed is `transient_infra`;
+//! - a host name that does not resolve is `transient_infra` (DNS), unless
+//!   the name itself is malformed ("null", a placeholder, an empty region),
+//!   which is `permission_config`.
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
@@ -198,6 +201,12 @@ pub const RULES: &[Rule] = &[
         r"last packet successfully received from the server was [1-9][\d,]* (milliseconds|ms|seconds) ago",
     ),
     rule(
+        "dns_resolution_failed",
+        TransientInfra,
+        0.7,
+        r"unknownhostexception|name or service not known|nodename nor servname|could not translate host name|no address associated with hostname|name does not resolve|getaddrinfo failed|dns (resolution|lookup) failed",
+    ),
+    rule(
         "cluster_peer_unreachable",
         TransientInfra,
         0.65,
@@ -334,7 +343,13 @@ pub const RULES: &[Rule] = &[
         "network_setup",
         PermissionConfig,
         0.88,
-        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host|unknownhostexception|name or service not known|nodename nor servname",
+        r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host",
+    ),
+    rule(
+        "host_misconfigured",
+        PermissionConfig,
+        0.9,
+        r#"unknownhostexception: ?(null|none|undefined)\b|unknownhostexception: ?[^\s:;]*(\.(null|none|undefined)\.|[{}$<>]|\.\.|_\S*\.amazonaws)|unknownhostexception: ?($|[:;,)])|could not translate host name "(null|none|undefined)?"|\.(null|none|undefined)\.amazonaws\.com|://(null|none|undefined)[:/]"#,
     ),
     rule(
         "catalog_or_resource_definition",
