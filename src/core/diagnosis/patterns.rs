@@ -268,7 +268,13 @@ pub const RULES: &[Rule] = &[
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '",
+        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '|cannot cast '[^']{0,200}' to|decimal precision \d+ exceeds max(imum)? precision|cannot be represented as decimal|numeric field overflow",
+    ),
+    rule(
+        "warehouse_load_rejected",
+        DataQuality,
+        0.86,
+        r"load into table .{0,200} failed|stl_load_errors|sys_load_error_detail|while loading data into redshift|exceeds ddl length|invalid digit, value|delimiter not found|extra column\(s\) found|missing data for not-null field|data too long for column|incorrect (integer|decimal|double|date|datetime|time|timestamp) value: '|out of range value for column|numeric value '[^']{0,100}' is not recognized|user character length limit",
     ),
     rule(
         "null_in_required_field",
