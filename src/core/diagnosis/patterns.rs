@@ -68,6 +68,16 @@ const fn rule_unless(
     Rule { name, class, weight, pattern, unless }
 }
 
+/// A py4j call into the Glue library (a DynamicFrame read or write): a bare
+/// JVM runtime exception raised there, with no user frame, says nothing about
+/// the job's own code.
+const GLUE_LIBRARY_CALL: &str = r"while calling (o\d+\.)?(pywritedynamicframe\w*|getdynamicframe|get(catalog)?(source|sink)\w*|fromdf|todf)\b";
+
+/// A Spark stage failure that names the exception of its last attempt: the
+/// wrapper is then no evidence of its own; the nested exception decides.
+const NESTED_TASK_FAILURE: &str =
+    r"most recent failure: lost task \S+ in stage \S+ (\([^)]{0,200}\) ?){1,2}: ?[\w.$]*(exception|error|failure)\b";
+
 /// Every rule, grouped by class. Order only matters for reading.
 pub const RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
@@ -127,11 +137,12 @@ pub const RULES: &[Rule] = &[
         r"insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
     ),
     rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
-    rule(
+    rule_unless(
         "spark_job_aborted",
         ResourceExhaustion,
         0.32,
         r"job aborted|stage failure|task \S+ in stage \S+ failed \d+ times|lost task",
+        NESTED_TASK_FAILURE,
     ),
     rule(
         "glue_command_exit",
@@ -299,7 +310,7 @@ pub const RULES: &[Rule] = &[
         "input_path_missing",
         SourceUnavailable,
         0.88,
-        r"path does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
+        r"path does not exist|file does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
     ),
     rule(
         "upstream_not_landed",
@@ -343,7 +354,7 @@ pub const RULES: &[Rule] = &[
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string",
     ),
     rule(
         "network_setup",
@@ -404,7 +415,7 @@ pub const RULES: &[Rule] = &[
         "invalid_configuration",
         PermissionConfig,
         0.5,
-        r"illegalargumentexception|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
+        r"illegalargumentexception: .{0,160}\b(option|argument|parameter|config(uration)?|propert(y|ies)|setting|must be (set|specified|provided|one of)|is required|not (set|specified|provided)|url|uri|endpoint|region)\b|illegal character in (path|scheme|authority|query)|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
     ),
     rule(
         "glue_category_config",
@@ -439,11 +450,12 @@ pub const RULES: &[Rule] = &[
         0.8,
         r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
     ),
-    rule(
+    rule_unless(
         "jvm_runtime_bug",
         CodeBug,
         0.5,
         r"nullpointerexception|illegalstateexception|stackoverflowerror|arrayindexoutofboundsexception|indexoutofboundsexception|unsupportedoperationexception",
+        GLUE_LIBRARY_CALL,
     ),
     rule(
         "sql_syntax",
