@@ -203,7 +203,7 @@ pub const RULES: &[Rule] = &[
         "db_connection_dropped",
         TransientInfra,
         0.78,
-        r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqlrecoverableexception|sqltransientconnectionexception|(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb).{0,200}\beofexception|\beofexception.{0,200}(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb)",
+        r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqltransientconnectionexception|(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb).{0,200}\beofexception|\beofexception.{0,200}(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb)",
     ),
     rule(
         "jdbc_link_dropped",
@@ -246,7 +246,7 @@ pub const RULES: &[Rule] = &[
         "unresolved_column",
         SchemaDrift,
         0.85,
-        r"cannot resolve .{0,100}given input columns|unresolved_column|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (source |target )?schema",
+        r"cannot resolve .{0,100}given input columns|unresolved_column|missing_column|column_not_found|field_not_found|unresolved_field|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (source |target )?schema",
     ),
     rule(
         "schema_mismatch",
@@ -259,6 +259,12 @@ pub const RULES: &[Rule] = &[
         SchemaDrift,
         0.9,
         r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+    ),
+    rule(
+        "table_format_schema_merge",
+        SchemaDrift,
+        0.82,
+        r"failed to merge old record into new file|hoodieschemaexception|schemaevolutionconflictexception|writer ?schema .{0,60}(incompatible|not compatible|mismatch)|expecting union",
     ),
     rule("duplicate_column", SchemaDrift, 0.85, r"duplicate column"),
     rule(
@@ -273,7 +279,7 @@ pub const RULES: &[Rule] = &[
         "malformed_records",
         DataQuality,
         0.9,
-        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|json ?decode ?error|expecting value: line|error parsing (csv|json|record|row|line|field)|unbalanced quote|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
+        r"malformed (record|row|line|csv|json|input|data)|malformed_record|badrecordexception|bad records? found|failfast|_corrupt_record|\bcorrupt(ed)?\b|magic number|not (in )?(a )?gzip format|unexpected end of (zlib|input stream|file)|invalid (stored )?block lengths|crc check failed|checksum (error|mismatch)|not a parquet file|reached the end of stream with \d+ bytes left|unable to parse file|could not parse|cannot parse|failed to parse (value|record|row|date|field|json|csv|line)|jsonparseexception|json ?decode ?error|expecting value: line|error parsing (csv|json|record|row|line|field)|unbalanced quote|unexpected character|unrecognized token|unterminated quoted|textparsingexception|invalid (json|csv|utf-?8)|unicodedecodeerror|malformedinputexception|charconversionexception|invalid byte sequence|input length = 1",
     ),
     rule(
         "cast_or_parse_failure",
@@ -348,7 +354,7 @@ pub const RULES: &[Rule] = &[
         "access_denied",
         PermissionConfig,
         0.92,
-        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
+        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|(token|credentials?|password) (has |have |is |are )?(been )?expired|expired (token|credentials?)|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
     ),
     rule(
         "missing_job_argument",
@@ -372,7 +378,25 @@ pub const RULES: &[Rule] = &[
         "catalog_or_resource_definition",
         PermissionConfig,
         0.92,
-        r"inputformat cannot be null|storage ?descriptor|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,80}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+        r"inputformat cannot be null|storage ?descriptor|entity ?not ?found|no such (table|database)|entitynotfoundexception|database .{0,80}not found|table .{0,80}not found|table_or_view_not_found|schema_not_found|nosuchtableexception|nosuchdatabaseexception|unable to fetch table|could not find (the )?connection|connection \S{1,120} (does not exist|not found)|nosuchbucket|specified bucket does not exist|alreadyexists|already exists",
+    ),
+    rule(
+        "s3_bad_request",
+        PermissionConfig,
+        0.78,
+        r"awsbadrequestexception|bad request \(service: amazon s3|service: (amazon )?s3; status code: 400; error code: (400 bad request|invalidrequest|invalidargument|authorizationheadermalformed|invalidbucketname|illegallocationconstraintexception|invalidtoken)",
+    ),
+    rule(
+        "table_format_not_configured",
+        PermissionConfig,
+        0.82,
+        r"cannot be cast to (class )?org\.apache\.(spark\.sql\.delta|iceberg|hudi)\.|deltasparksessionextension|requires the sparksession to be configured|--datalake-formats",
+    ),
+    rule(
+        "path_not_a_uri",
+        PermissionConfig,
+        0.93,
+        r"does not exist: hdfs:/(/[^/\s]*)?/user/",
     ),
     rule(
         "missing_module_or_driver",
@@ -385,7 +409,13 @@ pub const RULES: &[Rule] = &[
         "job_definition",
         PermissionConfig,
         0.85,
-        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror|deprecated and no longer supported|no longer supported",
+        r"script location|unsupported worker type|worker type .{0,40}(not supported|unsupported)|unsupported (glue|python|spark) version|not supported (in|on|by|with) (this )?(glue|version)|jobdefinitionerror|deprecated and no longer supported|no longer supported|could not find command|invalid command name",
+    ),
+    rule(
+        "job_script_missing",
+        PermissionConfig,
+        0.93,
+        r"(error|failed) (while )?download(ing)? (the )?script|script (file )?\S{0,200} (does not exist|not found)|no such script",
     ),
     rule(
         "referenced_resource_missing",
@@ -415,7 +445,7 @@ pub const RULES: &[Rule] = &[
         "invalid_configuration",
         PermissionConfig,
         0.5,
-        r"illegalargumentexception: .{0,160}\b(option|argument|parameter|config(uration)?|propert(y|ies)|setting|must be (set|specified|provided|one of)|is required|not (set|specified|provided)|url|uri|endpoint|region)\b|illegal character in (path|scheme|authority|query)|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
+        r"illegalargumentexception: .{0,160}\b(option|argument|parameter|config(uration)?|propert(y|ies)|setting|must be (set|specified|provided|one of)|is required|not (set|specified|provided)|url|uri|endpoint|region)\b|illegal character in (path|scheme|authority|query)|urisyntaxexception|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
     ),
     rule(
         "glue_category_config",
@@ -463,6 +493,18 @@ pub const RULES: &[Rule] = &[
         0.85,
         r"mismatched input|extraneous input|no viable alternative|parse_syntax_error|syntax error at or near|undefined function|unresolved_routine",
     ),
+    rule(
+        "spark_plan_misuse",
+        CodeBug,
+        0.72,
+        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression",
+    ),
+    rule(
+        "closure_serialization",
+        CodeBug,
+        0.85,
+        r"picklingerror|could not serialize object|can't pickle|cannot pickle|spark-5063|reference sparkcontext from a broadcast variable|task not serializable|notserializableexception",
+    ),
     rule("glue_category_code", CodeBug, 0.6, r"error category:\s*(syntax_error|compilation_error|query_error)"),
     rule("python_traceback", CodeBug, 0.26, r"traceback \(most recent call last\)"),
     // ---- timeout -------------------------------------------------------
@@ -470,7 +512,7 @@ pub const RULES: &[Rule] = &[
         "job_run_timeout",
         Timeout,
         0.96,
-        r"job run timed out|job (has )?timed out|timeout: job|job exceeded \d+ minutes|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)",
+        r#"job run timed out|job (has )?timed out|timeout: job|job exceeded \d+ minutes|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)|run time exceeded|exceeded its (specified )?timeout|failed to finish within \d+ ?(seconds|minutes|hours)|last state: timeout|(ended|finished|stopped) (in|with) (state|status) timeout|job ?run ?state[\s:="']{1,4}timeout\b"#,
     ),
     rule(
         "future_timeout",
