@@ -273,7 +273,16 @@ pub const RULES: &[Rule] = &[
         0.7,
         r"mutable\w+ cannot be cast|cannot be cast to \S*mutable|parquet.{0,100}cannot be cast|cannot be cast to \S*parquet",
     ),
-    rule("analysis_exception", SchemaDrift, 0.3, r"analysisexception"),
+    rule(
+        "nested_type_changed",
+        SchemaDrift,
+        0.75,
+        r"can't extract value from .{0,120}need (struct|array|map) type|not enough data columns|too many data columns|partition column .{0,80} not found in schema",
+    ),
+    // Spark's AnalysisException covers schema, catalog, path and plan errors
+    // alike: alone it is below `MIN_CLASS_SCORE` (unknown), it only adds its
+    // agreement to a schema family that fired on the same text.
+    rule("analysis_exception", SchemaDrift, 0.2, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
     rule(
         "malformed_records",
@@ -497,7 +506,7 @@ pub const RULES: &[Rule] = &[
         "spark_plan_misuse",
         CodeBug,
         0.72,
-        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression",
+        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression|cannot overwrite (a path|table .{0,80}) that is also being read from",
     ),
     rule(
         "closure_serialization",
