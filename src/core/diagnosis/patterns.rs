@@ -78,6 +78,10 @@ const GLUE_LIBRARY_CALL: &str = r"while calling (o\d+\.)?(pywritedynamicframe\w*
 const NESTED_TASK_FAILURE: &str =
     r"most recent failure: lost task \S+ in stage \S+ (\([^)]{0,200}\) ?){1,2}: ?[\w.$]*(exception|error|failure)\b";
 
+/// A stream that ends early while a file is read is a truncated file (data),
+/// not a connection that went away.
+const FILE_READ_CONTEXT: &str = r"parquet|\borc\b|avro|gzip|compress|\.(gz|snappy|zst|bz2|lz4)\b|end of (input )?stream|sequencefile|hadoop\.io\.|datainputstream|readfully";
+
 /// Every rule, grouped by class. Order only matters for reading.
 pub const RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
@@ -203,7 +207,14 @@ pub const RULES: &[Rule] = &[
         "db_connection_dropped",
         TransientInfra,
         0.78,
-        r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqltransientconnectionexception|(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb).{0,200}\beofexception|\beofexception.{0,200}(jdbc|postgres|pgstream|mysql|redshift|sqlserver|oracle|mariadb)",
+        r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqltransientconnectionexception",
+    ),
+    rule_unless(
+        "eof_on_connection",
+        TransientInfra,
+        0.7,
+        r"\beofexception\b",
+        FILE_READ_CONTEXT,
     ),
     rule(
         "jdbc_link_dropped",
@@ -454,7 +465,7 @@ pub const RULES: &[Rule] = &[
         "invalid_configuration",
         PermissionConfig,
         0.5,
-        r"illegalargumentexception: .{0,160}\b(option|argument|parameter|config(uration)?|propert(y|ies)|setting|must be (set|specified|provided|one of)|is required|not (set|specified|provided)|url|uri|endpoint|region)\b|illegal character in (path|scheme|authority|query)|urisyntaxexception|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
+        r"illegalargumentexception: .{0,80}\b(option|argument|parameter|config(uration)?|propert(y|ies)|setting|must be (set|specified|provided|one of)|is required|not (set|specified|provided)|url|uri|endpoint|region)\b|illegal character in (path|scheme|authority|query)|urisyntaxexception|invalidinputexception|validationexception|invalid (configuration|parameter|value for parameter)",
     ),
     rule(
         "glue_category_config",
