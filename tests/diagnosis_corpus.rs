@@ -2,9 +2,12 @@
 //!
 //! `glue_errors_dev.jsonl` holds 47 messages from public sources, labelled
 //! by someone else; `glue_errors_extra.jsonl` holds our own labelled
-//! paraphrases of messages documented in AWS, Spark and forum pages. Each
-//! test prints its accuracy, the confusion (expected -> got) and every miss,
-//! so `cargo test --test diagnosis_corpus -- --nocapture` doubles as the
+//! paraphrases of messages documented in AWS, Spark and forum pages;
+//! `glue_errors_blind.jsonl` holds 101 verbatim public messages (GitHub
+//! issues, AWS docs) collected apart from the rules, each with its source and
+//! the reason for its label. Each test prints its accuracy, the accuracy per
+//! class, the confusion (expected -> got) and every miss, so
+//! `cargo test --test diagnosis_corpus -- --nocapture` doubles as the
 //! measuring tool.
 
 use std::collections::BTreeMap;
@@ -25,6 +28,8 @@ struct LabelledMessage {
 struct Report {
     total: usize,
     correct: usize,
+    /// Per expected class: (correct, total).
+    per_class: BTreeMap<String, (usize, usize)>,
     confusion: BTreeMap<(String, String), usize>,
     misses: Vec<String>,
 }
@@ -43,15 +48,19 @@ fn load(path: &str) -> Vec<LabelledMessage> {
 }
 
 fn evaluate(messages: &[LabelledMessage]) -> Report {
-    let mut report = Report { total: 0, correct: 0, confusion: BTreeMap::new(), misses: Vec::new() };
+    let mut report =
+        Report { total: 0, correct: 0, per_class: BTreeMap::new(), confusion: BTreeMap::new(), misses: Vec::new() };
     for message in messages {
         let expected = FailureClass::parse(&message.class)
             .unwrap_or_else(|| panic!("{}: unknown label {}", message.id, message.class));
         let classification = classify_text(&message.text, message.source);
         report.total += 1;
         *report.confusion.entry((expected.to_string(), classification.class.to_string())).or_default() += 1;
+        let class_tally = report.per_class.entry(expected.to_string()).or_default();
+        class_tally.1 += 1;
         if classification.class == expected {
             report.correct += 1;
+            class_tally.0 += 1;
         } else {
             let first_signal = classification.signals.first().cloned().unwrap_or_default();
             report.misses.push(format!(
@@ -66,6 +75,10 @@ fn evaluate(messages: &[LabelledMessage]) -> Report {
 fn print(name: &str, report: &Report) -> f64 {
     let accuracy = report.correct as f64 / report.total.max(1) as f64;
     println!("{name}: {}/{} correct = {:.1}%", report.correct, report.total, accuracy * 100.0);
+    println!("per class (correct/total):");
+    for (class, (correct, total)) in &report.per_class {
+        println!("  {class:<20} {correct:>3}/{total:<3} {:>5.1}%", *correct as f64 * 100.0 / (*total).max(1) as f64);
+    }
     println!("confusion (expected -> got: count), off-diagonal only:");
     for ((expected, got), count) in &report.confusion {
         if expected != got {
@@ -94,6 +107,20 @@ fn extra_corpus_is_at_least_ninety_percent_correct() {
     assert!(accuracy >= 0.90, "extra corpus accuracy {:.1}% is below 90%", accuracy * 100.0);
 }
 
+/// The public messages of `glue_errors_blind.jsonl` were blind when first
+/// scored: 67/101 (66.3%) on 2026-11-29, before any rule had seen them. The
+/// rules were then improved against them (as error families, checked on
+/// variant phrasings that are in no corpus), so the figure this test prints
+/// is no longer a blind estimate of accuracy on unseen messages; the floor
+/// only guards the families against regression.
+#[test]
+fn blind_corpus_stays_above_its_floor() {
+    let messages = load("glue_errors_blind.jsonl");
+    assert_eq!(messages.len(), 101);
+    let accuracy = print("blind corpus (no longer blind)", &evaluate(&messages));
+    assert!(accuracy >= 0.95, "blind corpus accuracy {:.1}% is below 95%", accuracy * 100.0);
+}
+
 #[test]
 fn every_class_of_the_extra_corpus_is_represented() {
     let messages = load("glue_errors_extra.jsonl");
@@ -105,7 +132,8 @@ fn every_class_of_the_extra_corpus_is_represented() {
 
 #[test]
 fn confidence_is_a_probability_and_unknown_has_none() {
-    for message in load("glue_errors_dev.jsonl").iter().chain(load("glue_errors_extra.jsonl").iter()) {
+    let corpora = ["glue_errors_dev.jsonl", "glue_errors_extra.jsonl", "glue_errors_blind.jsonl"];
+    for message in corpora.iter().flat_map(|path| load(path)) {
         let classification = classify_text(&message.text, message.source);
         assert!((0.0..=1.0).contains(&classification.confidence), "{}", message.id);
         if classification.class == FailureClass::Unknown {
