@@ -6,8 +6,12 @@
 //! and a WARN or INFO line less than an ERROR one) and by where in the text
 //! the match sits (after a Java "Caused by:" it is closer to the root cause;
 //! after Python's "During handling of the above exception" it is a
-//! consequence; inside a Glue exception-analysis record Glue already picked
-//! it as the failure reason). A class scores its best hit plus a little for
+//! consequence; after the last frame of a Python traceback it is the
+//! exception line itself; inside a Glue exception-analysis record Glue
+//! already picked it as the failure reason). A rule with an `unless` pattern
+//! does not fire on text that the pattern matches: a generic wrapper ("Job
+//! aborted due to stage failure") stays silent when the text names its nested
+//! exception, which then decides. A class scores its best hit plus a little for
 //! each further distinct rule that agrees. The best class wins; its
 //! confidence shrinks with the score of the runner-up, so a close call is
 //! reported as one. Below `MIN_CLASS_SCORE` the answer is `unknown`.
@@ -184,7 +188,8 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
             let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
                 continue;
             };
-            let vetoed = compiled.unless.get(rule_index).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
+            let vetoed =
+                compiled.unless.get(rule_index).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
             if vetoed {
                 continue;
             }
@@ -345,6 +350,45 @@ mod tests {
         )]);
         assert_eq!(analysis.ranking().0, FailureClass::ResourceExhaustion);
         assert_eq!(analysis.hits_for(FailureClass::ResourceExhaustion)[0].rule.name, "disk_full");
+    }
+
+    #[test]
+    fn a_stage_failure_wrapper_is_silent_when_it_names_the_task_exception() {
+        let nested = analyse(&[item(
+            TextSource::ErrorLog,
+            "org.apache.spark.SparkException: Job aborted due to stage failure: Task 1 in stage 4.0 failed 4 times, most recent failure: Lost task 1.3 in stage 4.0 (TID 56) (10.0.0.1 executor 2): java.io.FileNotFoundException: No such file or directory: s3://b/k",
+        )]);
+        assert!(nested.hits.iter().all(|hit| hit.rule.name != "spark_job_aborted"));
+        assert_eq!(nested.ranking().0, FailureClass::SourceUnavailable);
+        let bare = analyse(&[item(
+            TextSource::JobRunErrorMessage,
+            "An error occurred while calling o150.count. Job aborted due to stage failure: Task 0 in stage 5.0 failed 4 times",
+        )]);
+        assert!(bare.hits.iter().any(|hit| hit.rule.name == "spark_job_aborted"));
+    }
+
+    #[test]
+    fn a_runtime_exception_inside_a_glue_call_is_not_blamed_on_the_script() {
+        let glue_call = analyse(&[item(
+            TextSource::JobRunErrorMessage,
+            "An error occurred while calling o12.pyWriteDynamicFrame. : java.lang.NullPointerException",
+        )]);
+        assert_eq!(glue_call.ranking().0, FailureClass::Unknown);
+        let user_code = analyse(&[item(
+            TextSource::JobRunErrorMessage,
+            "Exception in User Class: java.lang.NullPointerException at com.acme.Job$.main(Job.scala:10)",
+        )]);
+        assert_eq!(user_code.ranking().0, FailureClass::CodeBug);
+    }
+
+    #[test]
+    fn the_exception_line_of_a_python_traceback_counts_more_than_its_frames() {
+        let score = |text: &str| analyse(&[item(TextSource::ErrorLog, text)]).score(FailureClass::CodeBug);
+        let exception_line =
+            score(r#"Traceback (most recent call last): File "/tmp/job.py", line 3, in <module> KeyError: 'a'"#);
+        let same_words_in_a_frame =
+            score(r#"Traceback (most recent call last): KeyError: 'a' File "/tmp/job.py", line 3, in <module>"#);
+        assert!(exception_line > same_words_in_a_frame, "{exception_line} vs {same_words_in_a_frame}");
     }
 
     #[test]

@@ -71,7 +71,8 @@ const fn rule_unless(
 /// A py4j call into the Glue library (a DynamicFrame read or write): a bare
 /// JVM runtime exception raised there, with no user frame, says nothing about
 /// the job's own code.
-const GLUE_LIBRARY_CALL: &str = r"while calling (o\d+\.)?(pywritedynamicframe\w*|getdynamicframe|get(catalog)?(source|sink)\w*|fromdf|todf)\b";
+const GLUE_LIBRARY_CALL: &str =
+    r"while calling (o\d+\.)?(pywritedynamicframe\w*|getdynamicframe|get(catalog)?(source|sink)\w*|fromdf|todf)\b";
 
 /// A Spark stage failure that names the exception of its last attempt: the
 /// wrapper is then no evidence of its own; the nested exception decides.
@@ -209,13 +210,7 @@ pub const RULES: &[Rule] = &[
         0.78,
         r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqltransientconnectionexception",
     ),
-    rule_unless(
-        "eof_on_connection",
-        TransientInfra,
-        0.7,
-        r"\beofexception\b",
-        FILE_READ_CONTEXT,
-    ),
+    rule_unless("eof_on_connection", TransientInfra, 0.7, r"\beofexception\b", FILE_READ_CONTEXT),
     rule(
         "jdbc_link_dropped",
         TransientInfra,
@@ -412,12 +407,7 @@ pub const RULES: &[Rule] = &[
         0.82,
         r"cannot be cast to (class )?org\.apache\.(spark\.sql\.delta|iceberg|hudi)\.|deltasparksessionextension|requires the sparksession to be configured|--datalake-formats",
     ),
-    rule(
-        "path_not_a_uri",
-        PermissionConfig,
-        0.93,
-        r"does not exist: hdfs:/(/[^/\s]*)?/user/",
-    ),
+    rule("path_not_a_uri", PermissionConfig, 0.93, r"does not exist: hdfs:/(/[^/\s]*)?/user/"),
     rule(
         "missing_module_or_driver",
         PermissionConfig,
@@ -542,3 +532,7 @@ pub const RULES: &[Rule] = &[
     ),
     rule("glue_category_timeout", Timeout, 0.7, r"error category:\s*timeout_error"),
 ];
+
+#[cfg(test)]
+#[path = "patterns_tests.rs"]
+mod tests;

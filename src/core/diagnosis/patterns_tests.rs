@@ -1,0 +1,235 @@
+//! Variant phrasings of the rule families, written for these tests and in
+//! no corpus: other drivers (PostgreSQL, MySQL, SQL Server, Oracle), other
+//! table formats, other wrappers. A rule that only knew one literal message
+//! of its family fails here. Counter-examples sit next to each family (a
+//! link that never connected, a truncated file, an OOM on a lost node).
+
+use crate::core::diagnosis::classify_text;
+use crate::core::model::FailureClass::{
+    CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
+    TransientInfra, Unknown,
+};
+use crate::core::model::{FailureClass, TextSource};
+
+const VARIANTS: &[(FailureClass, &str)] = &[
+    (TransientInfra, "org.postgresql.util.PSQLException: An I/O error occurred while sending to the backend."),
+    (
+        TransientInfra,
+        "psycopg2.OperationalError: server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
+    ),
+    (
+        TransientInfra,
+        "com.mysql.cj.jdbc.exceptions.CommunicationsException: Communications link failure\n\nThe last packet successfully received from the server was 1,204,511 milliseconds ago. The last packet sent successfully to the server was 1,204,512 milliseconds ago.",
+    ),
+    (TransientInfra, "java.sql.SQLNonTransientConnectionException: No operations allowed after connection closed."),
+    (TransientInfra, "com.microsoft.sqlserver.jdbc.SQLServerException: The connection is closed."),
+    (TransientInfra, "java.sql.SQLRecoverableException: No more data to read from socket"),
+    (TransientInfra, "ORA-03113: end-of-file on communication channel"),
+    (
+        TransientInfra,
+        "An error occurred while calling o230.save. : org.postgresql.util.PSQLException: This connection has been closed.",
+    ),
+    (TransientInfra, "pymysql.err.OperationalError: (2013, 'Lost connection to MySQL server during query')"),
+    (
+        TransientInfra,
+        "Caused by: java.io.EOFException\n\tat org.postgresql.core.PGStream.receiveChar(PGStream.java:455)",
+    ),
+    (
+        PermissionConfig,
+        "com.mysql.cj.jdbc.exceptions.CommunicationsException: Communications link failure\n\nThe last packet sent successfully to the server was 0 milliseconds ago. The driver has not received any packets from the server.",
+    ),
+    (
+        DataQuality,
+        "java.io.EOFException: Unexpected end of input stream\n\tat org.apache.hadoop.io.compress.DecompressorStream.decompress(DecompressorStream.java:165)",
+    ),
+    (
+        TransientInfra,
+        "io.delta.exceptions.ConcurrentDeleteReadException: This transaction attempted to read one or more files that were deleted (for example part-0000.snappy.parquet) by a concurrent update. Please try the operation again.",
+    ),
+    (
+        TransientInfra,
+        "org.apache.iceberg.exceptions.CommitFailedException: Commit failed: Requirement failed: branch main has changed: expected id 1234 != 5678",
+    ),
+    (
+        TransientInfra,
+        "org.apache.hudi.exception.HoodieWriteConflictException: java.util.ConcurrentModificationException: Cannot resolve conflicts for overlapping writes",
+    ),
+    (
+        TransientInfra,
+        "io.delta.exceptions.MetadataChangedException: The metadata of the Delta table has been changed by a concurrent update. Please try the operation again.",
+    ),
+    (
+        TransientInfra,
+        "21/05/02 10:11:12 ERROR YarnScheduler: Lost executor 7 on ip-172-31-1-2.ec2.internal: Slave lost",
+    ),
+    (
+        TransientInfra,
+        "ray.exceptions.NodeDiedError: Task failed because the node 7a3f... where it was running has died.",
+    ),
+    (TransientInfra, "ray.exceptions.ActorDiedError: The actor died because its node has died. Node Id: 5d6e"),
+    (ResourceExhaustion, "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory."),
+    (
+        ResourceExhaustion,
+        "ERROR YarnScheduler: Lost executor 2 on 10.0.0.4: Container killed by YARN for exceeding memory limits. 12.4 GB of 12 GB physical memory used",
+    ),
+    (
+        TransientInfra,
+        "java.net.UnknownHostException: mydb.cluster-abc.us-east-1.rds.amazonaws.com: Name or service not known",
+    ),
+    (PermissionConfig, "Caused by: java.net.UnknownHostException: my-bucket.s3.null.amazonaws.com"),
+    (PermissionConfig, "java.net.UnknownHostException: null"),
+    (
+        TransientInfra,
+        r#"psycopg2.OperationalError: could not translate host name "warehouse.internal" to address: Temporary failure in name resolution"#,
+    ),
+    (DataQuality, "ERROR: Load into table 'orders' failed. Check 'sys_load_error_detail' system table for details."),
+    (DataQuality, "com.amazon.redshift.util.RedshiftException: ERROR: Invalid digit, Value '-', Pos 0, Type: Integer"),
+    (DataQuality, "java.sql.SQLException: Incorrect integer value: 'abc' for column 'qty' at row 3"),
+    (DataQuality, "INVALID_CAST_ARGUMENT: Cannot cast 'n/a' to BIGINT"),
+    (DataQuality, "java.lang.ArithmeticException: Decimal precision 39 exceeds max precision 38"),
+    (PermissionConfig, "java.lang.IllegalArgumentException: Option 'dbtable' is required."),
+    (PermissionConfig, "java.lang.IllegalArgumentException: Can not create a Path from an empty string"),
+    (Unknown, "java.lang.IllegalArgumentException: Unexpected value 42"),
+    (Unknown, "An error occurred while calling o88.getCatalogSource. : java.lang.NullPointerException"),
+    (
+        CodeBug,
+        "Exception in User Class: java.lang.NullPointerException\n\tat com.acme.etl.Transform$.apply(Transform.scala:42)",
+    ),
+    (
+        SourceUnavailable,
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 2.0 failed 4 times, most recent failure: Lost task 3.3 in stage 2.0 (TID 17) (10.0.0.8 executor 2): java.io.FileNotFoundException: No such file or directory: s3://bucket/x/part-0001.parquet",
+    ),
+    (
+        ResourceExhaustion,
+        "An error occurred while calling o99.save. Job aborted due to stage failure: Task 7 in stage 3.0 failed 4 times",
+    ),
+    (
+        SchemaDrift,
+        "Error Category: QUERY_ERROR; Spark Error Class: UNRESOLVED_COLUMN; AnalysisException: A column or function parameter with name `amt` can...",
+    ),
+    (
+        CodeBug,
+        r#"Error Category: QUERY_ERROR; Spark Error Class: MISSING_AGGREGATION; AnalysisException: The non-aggregating expression "a" is based on columns which are not participating in the GROUP BY clause."#,
+    ),
+    (
+        SchemaDrift,
+        "org.apache.hudi.exception.HoodieUpsertException: Error upserting bucketType UPDATE for partition :3\nCaused by: org.apache.hudi.exception.HoodieException: Failed to merge old record into new file for key id:5 from old file s3://lake/t/a.parquet",
+    ),
+    (CodeBug, "_pickle.PicklingError: Could not serialize object: TypeError: cannot pickle '_thread.RLock' object"),
+    (
+        CodeBug,
+        "org.apache.spark.SparkException: Task not serializable\nCaused by: java.io.NotSerializableException: com.acme.Foo",
+    ),
+    (
+        DataQuality,
+        r#"org.apache.spark.api.python.PythonException: Traceback (most recent call last):
+  File "/opt/amazon/spark/python/lib/pyspark.zip/pyspark/worker.py", line 604, in main
+    process()
+  File "/tmp/job.py", line 33, in parse
+    return int(x)
+ValueError: invalid literal for int() with base 10: 'abc'"#,
+    ),
+    (
+        CodeBug,
+        "org.apache.spark.sql.AnalysisException: expression 'orders.`amount`' is neither present in the group by, nor is it an aggregate function. Add to group by or wrap in first() (or first_value) if you don't care which value you get.",
+    ),
+    (
+        CodeBug,
+        "pyspark.sql.utils.AnalysisException: grouping expressions sequence is empty, and 'x' is not an aggregate function.",
+    ),
+    (CodeBug, "AnalysisException: Queries with streaming sources must be executed with writeStream.start();"),
+    (
+        CodeBug,
+        "org.apache.spark.sql.AnalysisException: It is not allowed to use a window function inside an aggregate function. Please use the inner window function in a sub-query.",
+    ),
+    (Timeout, r#"Glue job "load_orders" run with Run Id "jr_1" failed. Last state: TIMEOUT."#),
+    (Timeout, "The run failed to finish within 3600 seconds"),
+    (
+        PermissionConfig,
+        "An error occurred (ExpiredToken) when calling the GetObject operation: The provided token has expired.",
+    ),
+    (
+        PermissionConfig,
+        "org.apache.hadoop.fs.s3a.AWSBadRequestException: getFileStatus on s3a://bucket/key: com.amazonaws.services.s3.model.AmazonS3Exception: Bad Request (Service: Amazon S3; Status Code: 400; Error Code: 400 Bad Request",
+    ),
+    (
+        PermissionConfig,
+        "org.apache.spark.sql.AnalysisException: This Delta operation requires the SparkSession to be configured with the DeltaSparkSessionExtension and the DeltaCatalog.",
+    ),
+    (
+        PermissionConfig,
+        "Error Category: RESOURCE_NOT_FOUND_ERROR; EntityNotFoundException: Database sales_db not found.",
+    ),
+    (PermissionConfig, "pyspark.sql.utils.AnalysisException: Path does not exist: hdfs://10.0.1.2:8020/user/root/None"),
+    (SourceUnavailable, "pyspark.sql.utils.AnalysisException: Path does not exist: s3://bucket/orders/dt=2026-01-01"),
+    (
+        PermissionConfig,
+        "java.sql.SQLRecoverableException: IO Error: The Network Adapter could not establish the connection",
+    ),
+    (
+        PermissionConfig,
+        r#"Error downloading script: fatal error: An error occurred (404) when calling the HeadObject operation: Key "scripts/etl_main.py" does not exist"#,
+    ),
+    (
+        PermissionConfig,
+        "java.lang.IllegalArgumentException: java.net.URISyntaxException: Relative path in absolute URI: s3://bucket/dt=2026-01-01T00:00:00",
+    ),
+    (
+        ResourceExhaustion,
+        "ERROR YarnScheduler: Lost executor 3 on 10.0.0.9: Container marked as failed: container_1 on host: 10.0.0.9. Exit status: 143. Diagnostics: Container killed on request. Exit code is 143",
+    ),
+    (
+        ResourceExhaustion,
+        "21/01/01 ERROR TaskSchedulerImpl: Lost executor 4 on 10.0.0.5: Executor heartbeat timed out after 125000 ms",
+    ),
+    (
+        TransientInfra,
+        "com.amazonaws.services.s3.model.AmazonS3Exception: Please reduce your request rate. (Service: Amazon S3; Status Code: 503; Error Code: SlowDown)",
+    ),
+    (
+        SchemaDrift,
+        "org.apache.spark.sql.AnalysisException: [UNRESOLVED_COLUMN.WITH_SUGGESTION] A column or function parameter with name `order_total` cannot be resolved.",
+    ),
+    (CodeBug, "NameError: name 'glueContxt' is not defined"),
+    (
+        DataQuality,
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 2 in stage 1.0 failed 4 times, most recent failure: Lost task 2.3 in stage 1.0 (TID 9) (10.0.0.3 executor 1): org.apache.spark.SparkException: Malformed records are detected in record parsing. Parse Mode: FAILFAST.",
+    ),
+    (
+        ResourceExhaustion,
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 8 in stage 9.0 failed 4 times, most recent failure: Lost task 8.3 in stage 9.0 (TID 77) (10.0.0.3 executor 5): java.lang.OutOfMemoryError: Java heap space",
+    ),
+    (Timeout, "JobRunState: TIMEOUT"),
+    (
+        Unknown,
+        "An error occurred while calling o91.pyWriteDynamicFrame. : java.lang.IllegalStateException: Unexpected state",
+    ),
+    (PermissionConfig, "java.net.UnknownHostException: {db_host}"),
+    (
+        TransientInfra,
+        "Caused by: org.apache.hudi.exception.HoodieWriteConflictException: java.util.ConcurrentModificationException: Cannot resolve conflicts for overlapping writes",
+    ),
+    (DataQuality, "java.io.EOFException: Reached the end of stream with 1024 bytes left to read"),
+    (CodeBug, "org.apache.spark.sql.AnalysisException: Cannot overwrite a path that is also being read from."),
+    (
+        SchemaDrift,
+        "org.apache.spark.sql.AnalysisException: Cannot insert into table `db`.`t` from query: not enough data columns; target table has 5 column(s) but the inserted data has 4 column(s)",
+    ),
+    (
+        SchemaDrift,
+        "pyspark.sql.utils.AnalysisException: Can't extract value from address#55: need struct type but got string;",
+    ),
+];
+
+#[test]
+fn every_family_generalises_to_phrasings_outside_the_corpora() {
+    let misses: Vec<String> = VARIANTS
+        .iter()
+        .filter_map(|(expected, text)| {
+            let got = classify_text(text, Some(TextSource::ErrorLog));
+            (got.class != *expected)
+                .then(|| format!("expected {expected}, got {} ({:?}): {text}", got.class, got.signals.first()))
+        })
+        .collect();
+    assert!(misses.is_empty(), "{} of {} variants missed:\n{}", misses.len(), VARIANTS.len(), misses.join("\n"));
+}
