@@ -83,6 +83,21 @@ const NESTED_TASK_FAILURE: &str =
 /// not a connection that went away.
 const FILE_READ_CONTEXT: &str = r"parquet|\borc\b|avro|gzip|compress|\.(gz|snappy|zst|bz2|lz4)\b|end of (input )?stream|sequencefile|hadoop\.io\.|datainputstream|readfully";
 
+/// Memory evidence next to a lost executor or node: the loss is then the
+/// symptom of memory pressure (`resource_exhaustion`), not a transient fault.
+const MEMORY_EVIDENCE: &str = r"exceeding (physical |virtual )?memory|memoryoverhead|out[ _-]?of[ _-]?memory|java heap space|gc overhead|heartbeat timed out|exit (code|status)( is)?[:= ]*(137|143|-104)\b|killed by (external )?signal (9|15)\b|\boom\b|oom[ -]?kill|error category:\s*out_of_memory_error";
+
+/// A host name that cannot be right: "null"/"none" (an unset variable or
+/// region), a placeholder left in, an empty label or name. Its lookup failing
+/// is configuration, not DNS weather.
+const MALFORMED_HOST: &str = r#"unknownhostexception: ?(null|none|undefined)\b|unknownhostexception: ?[^\s:;]*(\.(null|none|undefined)\.|[{}$<>]|\.\.|_\S*\.amazonaws)|unknownhostexception: ?($|[:;,)])|could not translate host name "(null|none|undefined)?"|\.(null|none|undefined)\.amazonaws\.com|://(null|none|undefined)[:/]"#;
+
+/// A JDBC link that had carried packets before it failed: it dropped, it did
+/// not fail to connect (MySQL Connector/J's "last packet successfully
+/// received ... N ms ago", N > 0).
+const JDBC_LINK_WAS_LIVE: &str =
+    r"last packet successfully received from the server was [1-9][\d,]* (milliseconds|ms|seconds) ago";
+
 /// Every rule, grouped by class. Order only matters for reading.
 pub const RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
@@ -168,11 +183,12 @@ pub const RULES: &[Rule] = &[
         0.7,
         r"released on a \*?lost\*? node|exit status: -100\b|node (was )?(lost|decommissioned)|spot (instance )?interruption",
     ),
-    rule(
+    rule_unless(
         "executor_lost",
         TransientInfra,
         0.6,
         r"executorlostfailure|remote rpc client disassociated|missing an output location for shuffle|lost executor \d+|(slave|worker|executor) lost\b|actordiederror|nodediederror|node .{0,60}\b(has )?(died|crashed)|raylet .{0,40}(died|crashed)",
+        MEMORY_EVIDENCE,
     ),
     rule(
         "throttling",
@@ -211,17 +227,13 @@ pub const RULES: &[Rule] = &[
         r"(this|the) connection (has been|is|was) closed|server closed the connection unexpectedly|an i/o error occurred while|no operations allowed after connection closed|lost connection to (the )?(mysql )?server|(mysql )?server has gone away|no more data to read from socket|end-of-file on communication channel|ora-031(13|35)|terminating connection due to administrator command|ssl syscall error: eof detected|connection (is )?no longer (valid|usable|available)|connection (was )?forcibly closed|sqltransientconnectionexception",
     ),
     rule_unless("eof_on_connection", TransientInfra, 0.7, r"\beofexception\b", FILE_READ_CONTEXT),
-    rule(
-        "jdbc_link_dropped",
-        TransientInfra,
-        0.86,
-        r"last packet successfully received from the server was [1-9][\d,]* (milliseconds|ms|seconds) ago",
-    ),
-    rule(
+    rule("jdbc_link_dropped", TransientInfra, 0.86, JDBC_LINK_WAS_LIVE),
+    rule_unless(
         "dns_resolution_failed",
         TransientInfra,
         0.7,
         r"unknownhostexception|name or service not known|nodename nor servname|could not translate host name|no address associated with hostname|name does not resolve|getaddrinfo failed|dns (resolution|lookup) failed",
+        MALFORMED_HOST,
     ),
     rule(
         "cluster_peer_unreachable",
@@ -383,12 +395,7 @@ pub const RULES: &[Rule] = &[
         0.88,
         r"security group|ingress|egress|nat gateway|s3 endpoint|vpc endpoint|could not find subnet|describevpcendpoints|describeroutetables|describesubnets|describesecuritygroups|no private dns|enablednshostnames|no route to host",
     ),
-    rule(
-        "host_misconfigured",
-        PermissionConfig,
-        0.9,
-        r#"unknownhostexception: ?(null|none|undefined)\b|unknownhostexception: ?[^\s:;]*(\.(null|none|undefined)\.|[{}$<>]|\.\.|_\S*\.amazonaws)|unknownhostexception: ?($|[:;,)])|could not translate host name "(null|none|undefined)?"|\.(null|none|undefined)\.amazonaws\.com|://(null|none|undefined)[:/]"#,
-    ),
+    rule("host_misconfigured", PermissionConfig, 0.9, MALFORMED_HOST),
     rule(
         "catalog_or_resource_definition",
         PermissionConfig,
@@ -439,11 +446,12 @@ pub const RULES: &[Rule] = &[
         0.9,
         r"awsgluedq|input columns: \[primary\.|evaluatedataquality.{0,80}(not supported|unsupported|not found)",
     ),
-    rule(
+    rule_unless(
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
         r"communications link failure|the connection attempt failed|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        JDBC_LINK_WAS_LIVE,
     ),
     rule(
         "service_endpoint_unreachable",
