@@ -98,6 +98,21 @@ const MALFORMED_HOST: &str = r#"unknownhostexception: ?(null|none|undefined)\b|u
 const JDBC_LINK_WAS_LIVE: &str =
     r"last packet successfully received from the server was [1-9][\d,]* (milliseconds|ms|seconds) ago";
 
+/// A timeout raised by a client of another service (a Kafka consumer or
+/// admin client, the AWS SDK's per-call timeouts, a Cassandra or Netty
+/// read): the broker or endpoint was slow to answer, a transient fault, not
+/// the job run exceeding its own limit.
+const CLIENT_TIMEOUT: &str = r"kafka\.common\.errors\.timeoutexception|kafka\S*: ?timeout(exception)?\b|timeout of \d+ ?ms expired|timed out waiting for (a )?(node assignment|metadata|a response|response|coordinator|the broker)|apicall(attempt)?timeoutexception|operationtimedoutexception|(cassandra|datastax)\S*(read|write)timeoutexception|netty\S*readtimeoutexception";
+
+/// Evidence that a call failed on its way (throttled, refused, timed out,
+/// never dispatched) rather than being refused by the authorizer.
+const TRANSIENT_CALL_FAILURE: &str = r"throttl|rate exceeded|too many requests|dispatch ?failure|\bio ?error\b|timed? ?out\b|connection (reset|refused|closed)|service ?unavailable|internal ?(server|service) ?error|status code: 5\d\d";
+
+/// A JDBC driver failing while it opens a connection: the endpoint could not
+/// be reached at all (security groups, routes, a wrong host), which is
+/// configuration even when the socket reports a timeout.
+const JDBC_CONNECT_PHASE: &str = r"error (setting|opening|establishing)(/closing)? (up )?(the )?connection|network adapter could not establish|the connection attempt failed|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|client\.connect\((unknown source|\w+\.java)";
+
 /// Every rule, grouped by class. Order only matters for reading.
 pub const RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
@@ -148,13 +163,21 @@ pub const RULES: &[Rule] = &[
         "subnet_ip_exhausted",
         ResourceExhaustion,
         0.88,
-        r"(not have|not enough|insufficient|no) (enough )?free (ip )?addresses|insufficientfreeaddresses|run(s)? out of (elastic )?network interfaces|network ?interfaces? .{0,30}limit",
+        r"(not have|not enough|insufficient|no) (enough )?free (ip )?addresses|insufficientfreeaddresses|(number of|no|not enough|insufficient) (free |available )?ip addresses (on|in|for) (the )?subnet( \S+)? is 0\b|(number of|no|not enough|insufficient) (free |available )?ip addresses (left |remaining )?(on|in) (the )?subnet|subnet \S+ (has )?(no|0|insufficient) (free |available )?ip|run(s)? out of (elastic )?network interfaces|network ?interfaces? .{0,30}limit",
     ),
     rule(
         "capacity_unavailable",
         ResourceExhaustion,
         0.85,
         r"insufficient capacity|insufficientcapacity|not enough capacity|(ran|run) out of (resources|capacity)",
+    ),
+    // A managed Spark pool or workspace at its compute limit: the job cannot
+    // run until capacity frees up or is raised (HTTP 430 and friends).
+    rule(
+        "compute_capacity_limit",
+        ResourceExhaustion,
+        0.9,
+        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|capacity (sku|unit)s? .{0,40}(limit|exceeded)|hit a (spark )?(compute|capacity) .{0,30}limit|(compute|capacity) (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
     ),
     rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
     rule_unless(
@@ -202,6 +225,7 @@ pub const RULES: &[Rule] = &[
         0.78,
         r"service ?unavailable|\b503\b|internal ?server ?error|internal[ _]?service[ _]?(error|exception)|we encountered an internal error|an internal error occurred|please retry|internalfailure|status code: 5\d\d|try again later|temporarily unavailable|service is (currently )?unavailable",
     ),
+    rule("client_call_timeout", TransientInfra, 0.84, CLIENT_TIMEOUT),
     rule(
         "broker_metadata_timeout",
         TransientInfra,
@@ -214,11 +238,12 @@ pub const RULES: &[Rule] = &[
         0.8,
         r"requesttimeout|socket connection to the server was not read from or written to",
     ),
-    rule(
+    rule_unless(
         "network_interrupted",
         TransientInfra,
         0.72,
-        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|temporary failure in name resolution|sslexception|readtimeouterror|connecttimeouterror|connectionclosederror",
+        r"connection reset|broken pipe|read timed out|sockettimeoutexception|connect(ion)? timed out|nohttpresponseexception|failed to respond|unable to execute http request|remote host terminated the handshake|premature end of content-length|connection (was )?(closed|aborted) (by peer|unexpectedly)|timeout waiting for connection from pool|temporary failure in name resolution|sslexception|readtimeouterror|connecttimeouterror|connectionclosederror|dispatch ?failure",
+        JDBC_CONNECT_PHASE,
     ),
     rule(
         "db_connection_dropped",
@@ -235,11 +260,12 @@ pub const RULES: &[Rule] = &[
         r"unknownhostexception|name or service not known|nodename nor servname|could not translate host name|no address associated with hostname|name does not resolve|getaddrinfo failed|dns (resolution|lookup) failed",
         MALFORMED_HOST,
     ),
-    rule(
+    rule_unless(
         "cluster_peer_unreachable",
         TransientInfra,
         0.65,
         r"failed to connect to [\w./-]+:\d+|connection refused|connection .{0,80} refused|fetchfailed|failed to send rpc|rpctimeoutexception|cannot receive any reply|java\.net\.connectexception",
+        JDBC_CONNECT_PHASE,
     ),
     rule(
         "concurrent_modification",
@@ -381,7 +407,17 @@ pub const RULES: &[Rule] = &[
         "access_denied",
         PermissionConfig,
         0.92,
-        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|(token|credentials?|password) (has |have |is |are )?(been )?expired|expired (token|credentials?)|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|assume ?role|cannot be assumed|unable to assume|iam:passrole",
+        r"access ?denied|not authorized to (perform|access)|authorizationexception|is not authorized|unauthorized|\bforbidden\b|\(403\)|status code: 403|error code: 403|\b401\b|insufficient (lake formation )?permission|permissions? denied|not have (the )?(required |necessary )?permission|missing permission|\bkms\b|kmsexception|invalidaccesskeyid|signaturedoesnotmatch|expiredtoken|(token|credentials?|password) (has |have |is |are )?(been )?expired|expired (token|credentials?)|security token included in the request is (invalid|expired)|access key id .{0,40}does not exist|lake ?formation|must be authenticated|not authenticated|authentication (failed|required|error)|password authentication failed|login failed|invalid (username|password|credentials)|unable to locate credentials|nocredentialserror|unable to load (aws )?credentials|iam:passrole",
+    ),
+    // A role that cannot be assumed is configuration, unless the STS call
+    // itself was throttled or never got through (the same words then wrap a
+    // transient failure, which its own rule reports).
+    rule_unless(
+        "role_not_assumable",
+        PermissionConfig,
+        0.9,
+        r"assume ?role|cannot be assumed|unable to assume",
+        TRANSIENT_CALL_FAILURE,
     ),
     rule(
         "missing_job_argument",
@@ -450,7 +486,7 @@ pub const RULES: &[Rule] = &[
         "jdbc_never_connected",
         PermissionConfig,
         0.75,
-        r"communications link failure|the connection attempt failed|error setting/closing connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
+        r"communications link failure|the connection attempt failed|error (setting|opening|establishing)(/closing)? (up )?(the )?connection|network adapter could not establish the connection|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|pg_hba\.conf|ora-01017|ora-12505|ora-12514|unknown database|invalid catalog name",
         JDBC_LINK_WAS_LIVE,
     ),
     rule(
@@ -532,11 +568,12 @@ pub const RULES: &[Rule] = &[
         0.96,
         r#"job run timed out|job (has )?timed out|timeout: job|job exceeded \d+ minutes|ran longer than|exceeded (its |the )?(job )?timeout|job run exceeded|execution time (exceeded|out)|run time exceeded|exceeded its (specified )?timeout|failed to finish within \d+ ?(seconds|minutes|hours)|last state: timeout|(ended|finished|stopped) (in|with) (state|status) timeout|job ?run ?state[\s:="']{1,4}timeout\b"#,
     ),
-    rule(
+    rule_unless(
         "future_timeout",
         Timeout,
         0.8,
         r"futures timed out|could not execute broadcast in|\btimeoutexception|broadcast ?timeout|gettimeouterror|deadline exceeded|task timed out|canceling statement due to statement timeout",
+        CLIENT_TIMEOUT,
     ),
     rule("glue_category_timeout", Timeout, 0.7, r"error category:\s*timeout_error"),
 ];

@@ -219,6 +219,68 @@ ValueError: invalid literal for int() with base 10: 'abc'"#,
         SchemaDrift,
         "pyspark.sql.utils.AnalysisException: Can't extract value from address#55: need struct type but got string;",
     ),
+    // Client-side timeouts of another service are transient; the job's own
+    // futures and broadcasts timing out stay `timeout`.
+    (
+        TransientInfra,
+        "org.apache.kafka.common.errors.TimeoutException: Timeout of 30000ms expired before successfully committing offsets {orders-3=OffsetAndMetadata{offset=88}}",
+    ),
+    (
+        TransientInfra,
+        "software.amazon.awssdk.core.exception.ApiCallTimeoutException: Client execution did not complete before the specified timeout configuration: 60000 millis",
+    ),
+    (
+        TransientInfra,
+        "com.datastax.oss.driver.api.core.servererrors.ReadTimeoutException: Cassandra timeout during read query at consistency LOCAL_QUORUM (2 responses were required but only 1 replica responded)",
+    ),
+    (
+        Timeout,
+        "org.apache.spark.SparkException: Exception thrown in awaitResult: java.util.concurrent.TimeoutException: Futures timed out after [300 seconds]",
+    ),
+    // An STS call that was throttled or never dispatched is transient; a
+    // refusal to let the caller assume the role is configuration.
+    (
+        TransientInfra,
+        "botocore.exceptions.ClientError: An error occurred (Throttling) when calling the AssumeRole operation: Rate exceeded",
+    ),
+    (
+        TransientInfra,
+        r#"Failed to assume role via STS: DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io, source: hyper::Error(Connect, ConnectError("tcp connect error", Os { code: 110, kind: TimedOut })) } })"#,
+    ),
+    (
+        PermissionConfig,
+        "An error occurred (AccessDenied) when calling the AssumeRole operation: User: arn:aws:iam::1:user/ci is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::1:role/GlueRole",
+    ),
+    (PermissionConfig, "Role arn:aws:iam::1:role/GlueJobRole cannot be assumed by principal glue.amazonaws.com"),
+    // A JDBC driver that times out while opening its connection never reached
+    // the endpoint (configuration); a read that times out mid-query is
+    // transient.
+    (
+        PermissionConfig,
+        "org.postgresql.util.PSQLException: The connection attempt failed.\nCaused by: java.net.SocketTimeoutException: connect timed out",
+    ),
+    (
+        PermissionConfig,
+        "java.sql.SQLException: [Amazon](500150) Error opening connection: Connection timed out.\n\tat com.amazon.redshift.client.PGClient.connect(Unknown Source)\nCaused by: java.net.ConnectException: Connection timed out (Connection timed out)",
+    ),
+    (
+        TransientInfra,
+        "org.postgresql.util.PSQLException: An I/O error occurred while sending to the backend.\nCaused by: java.net.SocketTimeoutException: Read timed out",
+    ),
+    // Capacity limits: a subnet without free addresses, a compute pool at its
+    // limit, Glue's worker limits.
+    (
+        ResourceExhaustion,
+        "InvalidInputException: Not enough available IP addresses in subnet subnet-0a1b2c3d to launch 40 workers (Service: AWSGlueJobExecutor; Status Code: 400)",
+    ),
+    (
+        ResourceExhaustion,
+        "Spark job rejected: the capacity limit has been reached for this workspace. Cancel a running job or choose a larger capacity SKU.",
+    ),
+    (
+        ResourceExhaustion,
+        "JobRunId jr_1 failed to execute with exception Exceeded maximum number of workers for this account (Service: AWSGlueJobExecutor; Status Code: 400; Error Code: InvalidInputException)",
+    ),
 ];
 
 #[test]
