@@ -290,19 +290,19 @@ pub const RULES: &[Rule] = &[
         "unresolved_column",
         SchemaDrift,
         0.85,
-        r"cannot resolve .{0,100}given input columns|unresolved_column|missing_column|column_not_found|field_not_found|unresolved_field|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (source |target )?schema",
+        r"cannot resolve .{0,100}given input columns|unresolved_column|missing_column|column_not_found|field_not_found|unresolved_field|cannot be resolved\. did you mean|column .{0,80}(does not exist|not found|cannot be resolved)|no such struct field|cannot resolve column|field .{0,80} does not exist|cannot find (field|column)|not found in (the )?(source |target |log |file |table |reader |writer |data |avro |parquet )?schema",
     ),
     rule(
         "schema_mismatch",
         SchemaDrift,
         0.88,
-        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between",
+        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between|cannot_merge_schemas|failed merging schemas|cannot_merge_incompatible_data_type|differing column (data )?types|column (data )?types? (differ|do not match|don't match|mismatch)|(unmatched|mismatched) number of columns|number of columns .{0,40}(should|must) match|number of jsonpaths and the number of columns|possible loss of precision for (target )?(table|column)|would need to be cast to|incompatible_data_to_table|schema compatibility check|validate(insert|upsert)?schema|schema (is )?incompatible with",
     ),
     rule(
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+, found: \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+(\(\d+(, ?\d+)?\))?, found: \w+|column: \[[^\]]{1,200}\],? expected:? [\w<>(), ]{1,80}?,? found:? \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
     rule(
         "table_format_schema_merge",
@@ -338,7 +338,7 @@ pub const RULES: &[Rule] = &[
         "cast_or_parse_failure",
         DataQuality,
         0.82,
-        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '|cannot cast '[^']{0,200}' to|decimal precision \d+ exceeds max(imum)? precision|cannot be represented as decimal|numeric field overflow",
+        r"numberformatexception|for input string|is not a valid external type for schema|could not convert string to|invalid literal for int\(\)|cast_invalid_input|invalid input syntax|unparseable (date|number)|datetimeparseexception|cannot be parsed|arithmeticexception|arithmetic overflow|numeric_value_out_of_range|value out of range|out of range for|(\[|error class:? )divide_by_zero|data truncation|would be truncated|value too long for|invalid (date|timestamp|datetime|number|numeric|decimal)\b|arrowinvalid|could not convert '|cannot cast '[^']{0,200}' to|decimal precision \d+ exceeds max(imum)? precision|cannot be represented as decimal|numeric field overflow|given value of type \S+ from the data source cannot be converted|cannot be converted to type \S+ of the specified target column|received an invalid column length from the bcp client|value too large for column|ora-12899|string or binary data would be truncated",
     ),
     rule(
         "warehouse_load_rejected",
@@ -350,7 +350,7 @@ pub const RULES: &[Rule] = &[
         "null_in_required_field",
         DataQuality,
         0.85,
-        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert",
+        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert|non-?null (column|field)|nullable values to|null[- ]value for (a )?(required|non-?nullable) field|null of \w+ in field|hoodiekeyexception|record ?key .{0,120}(has to be|must be) non-?null|cannot be entirely null|(has to|must) be non-?null",
     ),
     rule(
         "data_quality_rule_failed",

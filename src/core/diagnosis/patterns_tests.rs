@@ -281,6 +281,56 @@ ValueError: invalid literal for int() with base 10: 'abc'"#,
         ResourceExhaustion,
         "JobRunId jr_1 failed to execute with exception Exceeded maximum number of workers for this account (Service: AWSGlueJobExecutor; Status Code: 400; Error Code: InvalidInputException)",
     ),
+    // Schema drift: physical type differs, table formats refusing the writer
+    // schema, column types or counts that no longer line up.
+    (
+        SchemaDrift,
+        "Caused by: org.apache.spark.sql.execution.QueryExecutionException: Column: [order_ts], Expected: timestamp, Found: INT64",
+    ),
+    (SchemaDrift, "org.apache.hudi.exception.HoodieUpsertException: Failed upsert schema compatibility check"),
+    (SchemaDrift, "org.apache.hudi.exception.HoodieException: Field customer_tier not found in file schema"),
+    (
+        SchemaDrift,
+        r#"org.apache.spark.SparkException: [CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE] Failed to merge incompatible data types "BIGINT" and "STRING"."#,
+    ),
+    (
+        SchemaDrift,
+        "java.sql.SQLException: Spark Dataframe and PostgreSQL table have differing column data types at column index 2",
+    ),
+    (
+        SchemaDrift,
+        "org.apache.spark.sql.AnalysisException: Possible loss of precision for target column 'amount'. Expression 'amount' (type: DOUBLE) would need to be cast to DECIMAL(10,2)",
+    ),
+    (SchemaDrift, "HIVE_BAD_SCHEMA: Mismatched number of columns between table and file: table has 12, file has 11"),
+    // Data quality: values too long, keys or required fields that are null.
+    (
+        DataQuality,
+        "com.microsoft.sqlserver.jdbc.SQLServerException: Received an invalid column length from the bcp client for colid 6.",
+    ),
+    (
+        DataQuality,
+        r#"java.sql.SQLException: ORA-12899: value too large for column "APP"."CUSTOMERS"."NAME" (actual: 300, maximum: 255)"#,
+    ),
+    (
+        DataQuality,
+        r#"org.apache.hudi.exception.HoodieKeyException: recordKey value: "null" for field: "order_id" cannot be null or empty."#,
+    ),
+    (
+        DataQuality,
+        "org.apache.avro.file.DataFileWriter$AppendWriteException: java.lang.NullPointerException: null of string in field email of com.acme.Customer",
+    ),
+    (DataQuality, "java.lang.IllegalArgumentException: Cannot write null values to non-null field 'customer_id'"),
+    (
+        DataQuality,
+        "org.apache.spark.SparkArithmeticException: [DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0.",
+    ),
+    (
+        CodeBug,
+        r#"Traceback (most recent call last):
+  File "/tmp/job.py", line 12, in safe_divide_by_zero
+    return a / b
+ZeroDivisionError: float division by zero"#,
+    ),
 ];
 
 #[test]
