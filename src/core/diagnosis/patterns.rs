@@ -113,6 +113,10 @@ const TRANSIENT_CALL_FAILURE: &str = r"throttl|rate exceeded|too many requests|d
 /// configuration even when the socket reports a timeout.
 const JDBC_CONNECT_PHASE: &str = r"error (setting|opening|establishing)(/closing)? (up )?(the )?connection|network adapter could not establish|the connection attempt failed|tcp/ip connection to the host .{0,80}has failed|last packet sent successfully to the server was 0 milliseconds ago|client\.connect\((unknown source|\w+\.java)";
 
+/// A streaming source (Kinesis stream or shard, Kafka topic, DynamoDB
+/// stream) that does not exist.
+const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|(stream|shard) \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
+
 /// Every rule, grouped by class. Order only matters for reading.
 pub const RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
@@ -401,6 +405,16 @@ pub const RULES: &[Rule] = &[
         0.95,
         r"storage class|invalidobjectstate|object is (archived|in glacier)|glacier|deep_archive|restore the object",
     ),
+    // The stream, shard or topic a streaming job reads does not exist (any
+    // more): the upstream source is missing, unlike a catalog table or a
+    // secret that the job's definition names (`referenced_resource_missing`).
+    rule("stream_source_missing", SourceUnavailable, 0.85, STREAM_MISSING),
+    rule(
+        "stream_data_aged_out",
+        SourceUnavailable,
+        0.88,
+        r"cannot fetch offset|failondataloss|some data may have been lost|offsetoutofrange|offsets? (are |is )?out of range|trimmeddataaccessexception|(aged|expired) out by (kafka|the broker|retention)|not available in (kafka|the stream) any ?more",
+    ),
     rule("glue_category_not_found", SourceUnavailable, 0.45, r"error category:\s*resource_not_found_error"),
     // ---- permission_config ---------------------------------------------
     rule(
@@ -423,7 +437,7 @@ pub const RULES: &[Rule] = &[
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string|missing value for (--|argument|parameter|option)|argument --\w+ (is required|not found|missing)",
     ),
     rule(
         "network_setup",
@@ -457,6 +471,16 @@ pub const RULES: &[Rule] = &[
         0.85,
         r"no module named|no filesystem for scheme|wrong fs:|modulenotfounderror|classnotfoundexception|noclassdeffounderror|failed to find data source|no suitable driver|(could not|failed to) load (jdbc )?driver|could not find a version that satisfies the requirement|no matching distribution found",
     ),
+    // Installing or loading the job's Python dependencies failed (a wheel
+    // that does not build, a resolver conflict, a binary built against
+    // another NumPy): the fix is `--additional-python-modules` or the Glue
+    // version, as for a missing module.
+    rule(
+        "python_dependency_setup",
+        PermissionConfig,
+        0.85,
+        r"could not build wheels|failed building wheel|failed to build \S+|subprocess-exited-with-error|(could not|cannot|failed to) install (packages|requirements|dependencies)|resolutionimpossible|conflicting dependencies|pip install .{0,80}failed|multiarray failed to import|compiled using numpy \S+ cannot be run|numpy\.dtype size changed|importerror: .{0,120}(undefined symbol|dll load failed)",
+    ),
     rule("native_library_missing", PermissionConfig, 0.95, r"cannot open shared object file|importerror: lib\S*\.so"),
     rule(
         "job_definition",
@@ -470,11 +494,12 @@ pub const RULES: &[Rule] = &[
         0.93,
         r"(error|failed) (while )?download(ing)? (the )?script|script (file )?\S{0,200} (does not exist|not found)|no such script",
     ),
-    rule(
+    rule_unless(
         "referenced_resource_missing",
         PermissionConfig,
         0.75,
         r"resourcenotfoundexception|can't find the specified secret|secret .{0,60}not found",
+        STREAM_MISSING,
     ),
     rule(
         "glue_data_quality_setup",
@@ -508,11 +533,14 @@ pub const RULES: &[Rule] = &[
         r"error category:\s*(permission_error|invalid_argument_error|import_error|glue_validation_error|resources_already_exists_error|launch_error|lakeformation_error|unsupported_operation_error)",
     ),
     // ---- code_bug ------------------------------------------------------
-    rule(
+    // A Java parser's `syntaxError(...)` callback in a stack frame is not a
+    // Python SyntaxError in the script.
+    rule_unless(
         "python_syntax",
         CodeBug,
         0.92,
         r"syntaxerror|indentationerror|taberror|invalid syntax|missing parentheses in call to|unexpected indent|unindent does not match",
+        r"\.syntaxerror\((unknown source|\w+\.java)",
     ),
     rule(
         "python_runtime_bug",
@@ -551,7 +579,7 @@ pub const RULES: &[Rule] = &[
         "spark_plan_misuse",
         CodeBug,
         0.72,
-        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression|cannot overwrite (a path|table .{0,80}) that is also being read from",
+        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression|cannot overwrite (a path|table .{0,80}) that is also being read from|resolved attribute\(s\) .{0,400}missing from|resolved_attribute_(appear_in_operation|missing_from_input)|(doesn't|does not) implement any udf interface|no_handler_for_ud\w+|no handler for (udf|udaf|udtf)|cannot_load_function_class|invalid_udf_implementation",
     ),
     rule(
         "closure_serialization",

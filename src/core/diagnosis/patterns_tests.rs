@@ -331,6 +331,53 @@ ValueError: invalid literal for int() with base 10: 'abc'"#,
     return a / b
 ZeroDivisionError: float division by zero"#,
     ),
+    // Streaming sources that are gone, or whose data aged out.
+    (
+        SourceUnavailable,
+        "software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException: Stream clicks under account 123456789012 not found.",
+    ),
+    (
+        SourceUnavailable,
+        "org.apache.kafka.common.errors.UnknownTopicOrPartitionException: This server does not host this topic-partition.",
+    ),
+    (
+        SourceUnavailable,
+        "org.apache.kafka.clients.consumer.OffsetOutOfRangeException: Offsets out of range with no configured reset policy for partitions: {events-2=1200}",
+    ),
+    (
+        PermissionConfig,
+        "com.amazonaws.services.glue.model.EntityNotFoundException: Table orders not found. (Service: AWSGlue; Status Code: 400; Error Code: EntityNotFoundException)",
+    ),
+    (
+        PermissionConfig,
+        "software.amazon.awssdk.services.secretsmanager.model.ResourceNotFoundException: Secrets Manager can't find the specified secret.",
+    ),
+    // Job arguments and Python dependencies: the job's configuration.
+    (PermissionConfig, "java.lang.RuntimeException: missing value for --target_bucket"),
+    (PermissionConfig, "awsglue.utils.GlueArgumentError: argument --source_path: expected one argument"),
+    (
+        PermissionConfig,
+        "ERROR: Failed building wheel for psycopg2\nERROR: Could not build wheels for psycopg2, which is required to install pyproject.toml-based projects",
+    ),
+    (
+        PermissionConfig,
+        "ERROR: Cannot install awswrangler==3.4.0 and pandas==1.1.5 because these package versions have conflicting dependencies. ERROR: ResolutionImpossible",
+    ),
+    (PermissionConfig, "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.0.0 as it may crash."),
+    (CodeBug, "ImportError: cannot import name 'DynamicFrameWriter' from 'awsglue.dynamicframe'"),
+    // Plan and API misuse in the job's code.
+    (
+        CodeBug,
+        "org.apache.spark.sql.AnalysisException: [MISSING_ATTRIBUTES.RESOLVED_ATTRIBUTE_APPEAR_IN_OPERATION] Resolved attribute(s) \"id\" missing from \"id\", \"amount\" in operator !Join Inner.",
+    ),
+    (
+        CodeBug,
+        "org.apache.spark.sql.AnalysisException: No handler for UDAF 'com.acme.udf.Median'. Use sparkSession.udf.register(...) instead.",
+    ),
+    (
+        Unknown,
+        "org.antlr.v4.runtime.misc.ParseCancellationException: line 1:7 token recognition error at: '#'\n\tat com.amazonaws.services.glue.schema.io.ThrowingErrorListener.syntaxError(ThrowingErrorListener.java:15)",
+    ),
 ];
 
 #[test]
