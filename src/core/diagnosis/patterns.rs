@@ -181,7 +181,7 @@ pub const RULES: &[Rule] = &[
         "compute_capacity_limit",
         ResourceExhaustion,
         0.9,
-        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|capacity (sku|unit)s? .{0,40}(limit|exceeded)|hit a (spark )?(compute|capacity) .{0,30}limit|(compute|capacity) (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
+        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|hit a (spark )?(compute|capacity) (or api )?(rate )?limit|(compute|capacity) (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
     ),
     rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
     rule_unless(
@@ -300,13 +300,13 @@ pub const RULES: &[Rule] = &[
         "schema_mismatch",
         SchemaDrift,
         0.88,
-        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between|cannot_merge_schemas|failed merging schemas|cannot_merge_incompatible_data_type|differing column (data )?types|column (data )?types? (differ|do not match|don't match|mismatch)|(unmatched|mismatched) number of columns|number of columns .{0,40}(should|must) match|number of jsonpaths and the number of columns|possible loss of precision for (target )?(table|column)|would need to be cast to|incompatible_data_to_table|schema compatibility check|validate(insert|upsert)?schema|schema (is )?incompatible with",
+        r"schema mismatch|failed to merge schema|type changed from|schema (is )?not compatible|incompatible schema|not compatible with the table|schemacompatibilityexception|failed to merge (fields|incompatible)|cannot write incompatible data|delta_failed_to_merge|schema of (your|the) .{0,40}table has changed|unsupported schema (change|evolution)|cannot evolve schema|column count mismatch|number of columns (doesn't|does not|do not) match|incompatible_data_for_table|partition_schema_mismatch|avrotypeexception|type mismatch between|cannot_merge_schemas|failed merging schemas|cannot_merge_incompatible_data_type|differing column (data )?types|column (data )?types? (differ|do not match|don't match|mismatch)|(unmatched|mismatched) number of columns|number of columns[\w ]* (should|must) match|number of jsonpaths and the number of columns|possible loss of precision for (target )?(table|column)|would need to be cast to|incompatible_data_to_table|schema compatibility check|validate(insert|upsert)?schema|schema (is )?incompatible with",
     ),
     rule(
         "parquet_type_conversion",
         SchemaDrift,
         0.9,
-        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+(\(\d+(, ?\d+)?\))?, found: \w+|column: \[[^\]]{1,200}\],? expected:? [\w<>(), ]{1,80}?,? found:? \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
+        r"parquet column cannot be converted|parquetdecodingexception|can ?not read value at \d+ in block|unsupported type conversion|in parquet is incompatible with type|unable to convert type|expected \w+, got \w+ for (field|column)|plain\w*dictionary|schemacolumnconvertnotsupportedexception|expected: \w+(\(\d+(, ?\d+)?\))?, found: \w+|column: \[[^\]]+\],? expected:? [\w<>(), ]+?,? found:? \w+|column .{0,60}cannot be converted|cannot up ?cast|cannot_up_cast|cannot safely cast",
     ),
     rule(
         "table_format_schema_merge",
@@ -354,7 +354,7 @@ pub const RULES: &[Rule] = &[
         "null_in_required_field",
         DataQuality,
         0.85,
-        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert|non-?null (column|field)|nullable values to|null[- ]value for (a )?(required|non-?nullable) field|null of \w+ in field|hoodiekeyexception|record ?key .{0,120}(has to be|must be) non-?null|cannot be entirely null|(has to|must) be non-?null",
+        r"can ?not be null|cannot insert (the value )?null|must not be null|null value in column|violates not-null|not null constraint|non-nullable|null_in_non_nullable|not_null_assert|non-?null (column|field)|nullable values to|null[- ]value for (a )?(required|non-?nullable) field|null of \w+ in field|hoodiekeyexception|cannot be entirely null|(has to|must) be non-?null",
     ),
     rule(
         "data_quality_rule_failed",
@@ -479,7 +479,7 @@ pub const RULES: &[Rule] = &[
         "python_dependency_setup",
         PermissionConfig,
         0.85,
-        r"could not build wheels|failed building wheel|failed to build \S+|subprocess-exited-with-error|(could not|cannot|failed to) install (packages|requirements|dependencies)|resolutionimpossible|conflicting dependencies|pip install .{0,80}failed|multiarray failed to import|compiled using numpy \S+ cannot be run|numpy\.dtype size changed|importerror: .{0,120}(undefined symbol|dll load failed)",
+        r"could not build wheels|failed building wheel|failed to build \S+|subprocess-exited-with-error|(could not|cannot|failed to) install (packages|requirements|dependencies)|resolutionimpossible|conflicting dependencies|pip install( of)? \S+ failed|multiarray failed to import|compiled using numpy \S+ cannot be run|numpy\.dtype size changed|undefined symbol: \w|dll load failed",
     ),
     rule("native_library_missing", PermissionConfig, 0.95, r"cannot open shared object file|importerror: lib\S*\.so"),
     rule(
@@ -579,7 +579,7 @@ pub const RULES: &[Rule] = &[
         "spark_plan_misuse",
         CodeBug,
         0.72,
-        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression|cannot overwrite (a path|table .{0,80}) that is also being read from|resolved attribute\(s\) .{0,400}missing from|resolved_attribute_(appear_in_operation|missing_from_input)|(doesn't|does not) implement any udf interface|no_handler_for_ud\w+|no handler for (udf|udaf|udtf)|cannot_load_function_class|invalid_udf_implementation",
+        r"implicit cartesian product|join condition is missing or trivial|is not an aggregate function|neither present in the group by|grouping expressions sequence is empty|missing_aggregation|missing_group_by|not allowed to use a window function|window function .{0,60}not (allowed|supported)|queries with streaming sources must be executed|nondeterministic expressions? .{0,80}only allowed|aggregate functions? (is|are) not allowed|nested_aggregate_function|inside (of )?another aggregate function|unsupported_generator|unsupported_subquery_expression|cannot overwrite (a path|table .{0,80}) that is also being read from|resolved attribute\(s\) \S|resolved_attribute_(appear_in_operation|missing_from_input)|(doesn't|does not) implement any udf interface|no_handler_for_ud\w+|no handler for (udf|udaf|udtf)|cannot_load_function_class|invalid_udf_implementation",
     ),
     rule(
         "closure_serialization",
