@@ -5,7 +5,9 @@
 //! paraphrases of messages documented in AWS, Spark and forum pages;
 //! `glue_errors_blind.jsonl` holds 101 verbatim public messages (GitHub
 //! issues, AWS docs) collected apart from the rules, each with its source and
-//! the reason for its label. Each test prints its accuracy, the accuracy per
+//! the reason for its label; `glue_errors_blind2.jsonl` holds 101 more,
+//! collected the same way after the first round of improvements, with
+//! `ambiguous` marking the labels a second reader could dispute. Each test prints its accuracy, the accuracy per
 //! class, the confusion (expected -> got) and every miss, so
 //! `cargo test --test diagnosis_corpus -- --nocapture` doubles as the
 //! measuring tool.
@@ -23,6 +25,9 @@ struct LabelledMessage {
     #[serde(rename = "where", default)]
     source: Option<TextSource>,
     class: String,
+    /// The label is debatable (blind2 only; false elsewhere).
+    #[serde(default)]
+    ambiguous: bool,
 }
 
 struct Report {
@@ -121,6 +126,25 @@ fn blind_corpus_stays_above_its_floor() {
     assert!(accuracy >= 0.95, "blind corpus accuracy {:.1}% is below 95%", accuracy * 100.0);
 }
 
+/// The public messages of `glue_errors_blind2.jsonl` were blind when first
+/// scored: 60/101 (59.4%) with the classifier of the commit before 0c89674,
+/// and 67/101 (66.3%) after the first round of improvements (3da3969). The
+/// rules were then improved against them (as error families, checked on
+/// variant phrasings that are in no corpus), so the figure this test prints
+/// is no longer a blind estimate of accuracy on unseen messages; the floor
+/// only guards the families against regression. Accuracy is also printed
+/// apart for the messages whose label is not marked ambiguous.
+#[test]
+fn second_blind_corpus_stays_above_its_floor() {
+    let messages = load("glue_errors_blind2.jsonl");
+    assert_eq!(messages.len(), 101);
+    let accuracy = print("second blind corpus (no longer blind)", &evaluate(&messages));
+    let clear: Vec<LabelledMessage> = messages.into_iter().filter(|message| !message.ambiguous).collect();
+    let clear_accuracy = print("second blind corpus, unambiguous labels only", &evaluate(&clear));
+    assert!(accuracy >= 0.91, "second blind corpus accuracy {:.1}% is below 91%", accuracy * 100.0);
+    assert!(clear_accuracy >= 0.95, "unambiguous accuracy {:.1}% is below 95%", clear_accuracy * 100.0);
+}
+
 #[test]
 fn every_class_of_the_extra_corpus_is_represented() {
     let messages = load("glue_errors_extra.jsonl");
@@ -132,7 +156,8 @@ fn every_class_of_the_extra_corpus_is_represented() {
 
 #[test]
 fn confidence_is_a_probability_and_unknown_has_none() {
-    let corpora = ["glue_errors_dev.jsonl", "glue_errors_extra.jsonl", "glue_errors_blind.jsonl"];
+    let corpora =
+        ["glue_errors_dev.jsonl", "glue_errors_extra.jsonl", "glue_errors_blind.jsonl", "glue_errors_blind2.jsonl"];
     for message in corpora.iter().flat_map(|path| load(path)) {
         let classification = classify_text(&message.text, message.source);
         assert!((0.0..=1.0).contains(&classification.confidence), "{}", message.id);
