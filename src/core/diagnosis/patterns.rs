@@ -30,7 +30,16 @@
 //!   silent after packets had flowed is `transient_infra`;
 //! - a host name that does not resolve is `transient_infra` (DNS), unless
 //!   the name itself is malformed ("null", a placeholder, an empty region),
-//!   which is `permission_config`.
+//!   which is `permission_config`;
+//! - a timeout raised by a client of another service (Kafka, an AWS SDK call)
+//!   is `transient_infra`; `timeout` is the job run (or its own futures and
+//!   broadcasts) running out of time;
+//! - a stream, shard or topic that does not exist, or whose data aged out of
+//!   retention, is `source_unavailable`; a catalog table, connection or
+//!   secret that does not exist is `permission_config` (the job's definition);
+//! - a Python dependency that does not install or load (wheels, resolver
+//!   conflicts, a binary built for another NumPy) is `permission_config`,
+//!   like a missing module.
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
