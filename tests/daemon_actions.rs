@@ -146,20 +146,7 @@ async fn a_rollback_never_overwrites_a_schema_change_made_after_the_decision() {
     harness.estate.queue.push(body);
     let mut ports = harness.estate.ports();
     ports.catalog = std::sync::Arc::new(FixedAfterTheLook { inner: harness.estate.catalog.clone() });
-    let registry = prometheus::Registry::new();
-    let context = std::sync::Arc::new(
-        etl_medic::daemon::context::PipelineContext::new(ports, daemon_support::settings(), daemon_support::safety(Mode::Auto), etl_medic::core::policy::Policy::rules(), &registry, None).unwrap(),
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(etl_medic::daemon::pool::WorkerPool::new(context, etl_medic::daemon::pool::Health::new()).run(shutdown.clone()));
-    for _ in 0..300 {
-        if !harness.estate.notifier.published().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    shutdown.cancel();
-    running.await.unwrap();
+    harness.run_pool_on_until(ports, 30, |harness| !harness.estate.notifier.published().is_empty()).await;
     let published = harness.estate.notifier.published();
     assert_eq!(published.len(), 1, "the refused rollback goes to a person");
     let packet = format!("{:?}", published[0].packet);
@@ -217,20 +204,7 @@ async fn a_quarantine_that_fails_halfway_puts_back_what_it_moved_and_goes_to_a_p
     harness.estate.queue.push(body);
     let mut ports = harness.estate.ports();
     ports.objects = std::sync::Arc::new(RefusesOneMove { inner: harness.estate.objects.clone(), refused_key: "raw/orders/2026-11-28/part-0008.json" });
-    let registry = prometheus::Registry::new();
-    let context = std::sync::Arc::new(
-        etl_medic::daemon::context::PipelineContext::new(ports, daemon_support::settings(), daemon_support::safety(Mode::Auto), etl_medic::core::policy::Policy::rules(), &registry, None).unwrap(),
-    );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(etl_medic::daemon::pool::WorkerPool::new(context, etl_medic::daemon::pool::Health::new()).run(shutdown.clone()));
-    for _ in 0..300 {
-        if !harness.estate.notifier.published().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    shutdown.cancel();
-    running.await.unwrap();
+    harness.run_pool_on_until(ports, 30, |harness| !harness.estate.notifier.published().is_empty()).await;
     let executions: Vec<String> = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "execution").map(|(_, record)| record["body"].to_string()).collect();
     assert!(executions.iter().any(|body| body.contains("AccessDenied")), "the move was tried and refused: {executions:?}");
     let keys: Vec<String> = harness.estate.objects.objects_under("lake", "").into_iter().map(|(key, _)| key).collect();

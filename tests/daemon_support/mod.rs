@@ -19,6 +19,7 @@ use etl_medic::daemon::context::PipelineContext;
 use etl_medic::daemon::pool::{DrainReport, Health, WorkerPool};
 use etl_medic::daemon::settings::{DaemonSettings, JobSettings};
 use etl_medic::daemon::wiring::InMemoryEstate;
+use etl_medic::daemon::context::Ports;
 use etl_medic::ports::{JobDefinition, JobRun};
 use tokio_util::sync::CancellationToken;
 
@@ -113,8 +114,22 @@ impl Harness {
     /// Run the real pool until `done` holds (checked every simulated 100 ms,
     /// at most `max_secs` simulated seconds), then shut it down and drain.
     pub async fn run_pool_until(&self, max_secs: u64, done: impl Fn(&Harness) -> bool) -> (bool, DrainReport) {
+        self.run_until(self.pool(), max_secs, done).await
+    }
+
+    /// Like [`Harness::run_pool_until`], on `ports` in place of the estate's
+    /// (a test that wraps one adapter to inject a failure or a race), with
+    /// the harness' settings and safety, the rules policy and its own
+    /// registry.
+    pub async fn run_pool_on_until(&self, ports: Ports, max_secs: u64, done: impl Fn(&Harness) -> bool) -> (bool, DrainReport) {
+        let registry = prometheus::Registry::new();
+        let context = PipelineContext::new(ports, self.context.settings.clone(), self.context.safety.clone(), Policy::rules(), &registry, None)
+            .expect("metrics register once per registry");
+        self.run_until(WorkerPool::new(Arc::new(context), Health::new()), max_secs, done).await
+    }
+
+    async fn run_until(&self, pool: WorkerPool, max_secs: u64, done: impl Fn(&Harness) -> bool) -> (bool, DrainReport) {
         let shutdown = CancellationToken::new();
-        let pool = self.pool();
         let running = tokio::spawn(pool.run(shutdown.clone()));
         let mut reached = false;
         for _ in 0..max_secs * 10 {
