@@ -35,26 +35,35 @@ fn example(name: &str) -> String {
 
 /// Run the binary with `input` on stdin and extra environment; returns (exit code, stdout lines, stderr).
 fn run(arguments: &[&str], input: &str, environment: &[(&str, &str)]) -> (i32, Vec<serde_json::Value>, String) {
-    let mut command = Command::new(BINARY);
-    command.args(arguments).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (name, value) in environment {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("binary starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input_owned = input.to_string();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input_owned.as_bytes());
-    });
-    let output = child.wait_with_output().expect("binary ends");
-    writer.join().expect("writer thread");
+    let output = run_output(arguments, input.as_bytes(), environment);
     let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
     let lines = stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("answer is not JSON ({error}): {line}")))
         .collect();
     (output.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Run the binary with `input` on stdin (written from another thread, so a
+/// large input cannot deadlock against a full stdout pipe) until it ends.
+fn run_output(arguments: &[&str], input: &[u8], environment: &[(&str, &str)]) -> std::process::Output {
+    let mut child = Command::new(BINARY)
+        .args(arguments)
+        .envs(environment.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input_owned = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input_owned);
+    });
+    let output = child.wait_with_output().expect("binary ends");
+    writer.join().expect("writer thread");
+    output
 }
 
 fn failure_event(state: &str) -> serde_json::Value {
@@ -244,21 +253,7 @@ fn config_shows_effective_settings_with_overrides() {
 
 /// Like [`run`], but the raw standard output, for checks on the bytes.
 fn run_raw(arguments: &[&str], input: &[u8]) -> String {
-    let mut child = Command::new(BINARY)
-        .args(arguments)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input_owned = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input_owned);
-    });
-    let output = child.wait_with_output().expect("binary ends");
-    writer.join().expect("writer thread");
+    let output = run_output(arguments, input, &[]);
     assert!(output.status.success());
     String::from_utf8(output.stdout).expect("utf-8 stdout")
 }
