@@ -129,7 +129,7 @@ impl Settings {
         }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.
-        if let Some(url) = self.escalation.webhook_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        if let Some(url) = self.escalation.webhook() {
             crate::adapters::webhook::WebhookUrl::parse(url)
                 .map_err(|error| key_error("escalation.webhook_url", &error.to_string()))?;
         }

@@ -67,7 +67,7 @@ pub fn escalation_notifier(
     settings: &EscalationSettings,
     timeouts: WebhookTimeouts,
 ) -> Result<Arc<dyn Notifier>, WebhookError> {
-    let Some(url) = settings.webhook_url.as_deref().filter(|url| !url.trim().is_empty()) else {
+    let Some(url) = settings.webhook() else {
         return Ok(sns);
     };
     let webhook = WebhookNotifier::new(WebhookUrl::parse(url)?, timeouts)?;

@@ -255,8 +255,8 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let mut settings = load_settings(args.config.config.as_deref(), environment)?;
             // The webhook URL is a credential (whoever has it can post):
             // say that one is set, never what it is.
-            if let Some(url) = settings.escalation.webhook_url.as_mut().filter(|url| !url.trim().is_empty()) {
-                *url = "<set, not shown>".to_string();
+            if settings.escalation.webhook().is_some() {
+                settings.escalation.webhook_url = Some("<set, not shown>".to_string());
             }
             let text = serde_json::to_string_pretty(&settings)
                 .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("encoding settings")))?;

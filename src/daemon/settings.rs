@@ -80,6 +80,14 @@ pub struct EscalationSettings {
     pub webhook_url: Option<String>,
 }
 
+impl EscalationSettings {
+    /// The webhook URL when one is set; blank means none (deploy templates
+    /// pass an empty string).
+    pub fn webhook(&self) -> Option<&str> {
+        self.webhook_url.as_deref().filter(|url| !url.trim().is_empty())
+    }
+}
+
 /// `[logs]`: the CloudWatch log groups Glue writes to, and evidence bounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
