@@ -49,7 +49,13 @@ struct Options {
 }
 
 fn parse_options() -> Options {
-    let mut options = Options { events: vec![2_500, 3_500, 4_000], concurrency: vec![4, 16, 64], paced_events: 300, paced_rate: 8.0, time_limit_secs: 3_600 };
+    let mut options = Options {
+        events: vec![2_500, 3_500, 4_000],
+        concurrency: vec![4, 16, 64],
+        paced_events: 300,
+        paced_rate: 8.0,
+        time_limit_secs: 3_600,
+    };
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let list = |text: &str| text.split(',').map(|item| item.trim().parse().expect("a number")).collect::<Vec<usize>>();
     for pair in arguments.chunks(2) {
@@ -61,7 +67,9 @@ fn parse_options() -> Options {
             "--paced-rate" => options.paced_rate = value.parse().expect("a number"),
             "--time-limit-secs" => options.time_limit_secs = value.parse().expect("a number"),
             other => {
-                eprintln!("usage: load_bench [--events 2500,3500,4000] [--concurrency 4,16,64] [--paced-events 300] [--paced-rate 8] [--time-limit-secs 3600]; unknown {other}");
+                eprintln!(
+                    "usage: load_bench [--events 2500,3500,4000] [--concurrency 4,16,64] [--paced-events 300] [--paced-rate 8] [--time-limit-secs 3600]; unknown {other}"
+                );
                 std::process::exit(64);
             }
         }
@@ -76,7 +84,11 @@ fn parse_options() -> Options {
 /// `etl-medic` from the same build as this program (target/<profile>/).
 fn etl_medic_binary() -> std::path::PathBuf {
     let here = std::env::current_exe().expect("current executable");
-    let binary = here.parent().and_then(|examples| examples.parent()).map(|profile| profile.join("etl-medic")).expect("target layout");
+    let binary = here
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|profile| profile.join("etl-medic"))
+        .expect("target layout");
     assert!(binary.exists(), "{} is missing: build it first (benches/load/run.sh does)", binary.display());
     binary
 }
@@ -88,7 +100,9 @@ fn main() {
     for (index, &concurrency) in options.concurrency.iter().enumerate() {
         rows.push(runtime.block_on(one_setting(concurrency, options.events[index], &options)));
     }
-    println!("\n| concurrency | events | receiving / ready ms | incidents/s | CPU ms/incident | peak RSS MB | AWS calls/incident | moto RTT p50/p99 ms | moto ms/incident | CPU/moto | paced p50/p99 ms | decision p99 ms | own work p50 / p99 ms | outcomes |");
+    println!(
+        "\n| concurrency | events | receiving / ready ms | incidents/s | CPU ms/incident | peak RSS MB | AWS calls/incident | moto RTT p50/p99 ms | moto ms/incident | CPU/moto | paced p50/p99 ms | decision p99 ms | own work p50 / p99 ms | outcomes |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
@@ -113,7 +127,8 @@ fn cpu_and_peak_rss(pid: u32) -> (f64, f64) {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|value| value.parse().ok()).unwrap_or(0.0) + fields.get(12).and_then(|value| value.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 = fields.get(11).and_then(|value| value.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|value| value.parse().ok()).unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak_kb: f64 = status
         .lines()
@@ -125,7 +140,10 @@ fn cpu_and_peak_rss(pid: u32) -> (f64, f64) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|address| address.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
 }
 
 /// Start `count` failed runs (tagged with their bench id) and return
@@ -138,7 +156,13 @@ async fn start_failed_runs(fleet: &Fleet, first_id: usize, count: usize) -> Vec<
         let job = fleet.jobs[bench_id / FAILURES_PER_JOB].clone();
         let glue = aws_sdk_glue::Client::new(&fleet.config);
         tasks.spawn(async move {
-            let run = glue.start_job_run().job_name(&job).arguments(BENCH_ARGUMENT, bench_id.to_string()).send().await.expect("StartJobRun");
+            let run = glue
+                .start_job_run()
+                .job_name(&job)
+                .arguments(BENCH_ARGUMENT, bench_id.to_string())
+                .send()
+                .await
+                .expect("StartJobRun");
             (job, run.job_run_id.unwrap_or_default(), bench_id)
         });
         if tasks.len() >= 16
@@ -182,12 +206,16 @@ fn histogram_quantile_ms(metrics: &str, name: &str, quantile: f64) -> f64 {
 async fn one_setting(concurrency: usize, events: usize, options: &Options) -> String {
     let total = events + options.paced_events;
     let jobs = total.div_ceil(FAILURES_PER_JOB);
-    eprintln!("== concurrency {concurrency}: {events} queued + {} paced failures over {jobs} jobs", options.paced_events);
+    eprintln!(
+        "== concurrency {concurrency}: {events} queued + {} paced failures over {jobs} jobs",
+        options.paced_events
+    );
     let fleet = Fleet::new(jobs, FAILURES_PER_JOB, 30, 10).await;
     let setup = Instant::now();
     let backlog = start_failed_runs(&fleet, 0, events).await;
     let paced = start_failed_runs(&fleet, events, options.paced_events).await;
-    let changes: Vec<(String, String, &str, &str)> = backlog.iter().map(|(job, run, _)| (job.clone(), run.clone(), "FAILED", TRANSIENT)).collect();
+    let changes: Vec<(String, String, &str, &str)> =
+        backlog.iter().map(|(job, run, _)| (job.clone(), run.clone(), "FAILED", TRANSIENT)).collect();
     let mut puts = tokio::task::JoinSet::new();
     for chunk in changes.chunks(200) {
         let chunk = chunk.to_vec();
@@ -211,7 +239,9 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     environment.push(("ETL_MEDIC__AUDIT__RETRY_BASE_MS".to_string(), settings.audit.retry_base_ms.to_string()));
     let mut child = daemon_process::spawn_binary(&etl_medic_binary(), &environment, &log_path);
     let ready_ms = loop {
-        if let Ok(200) = etl_medic::http::probe(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_millis(200)) {
+        if let Ok(200) =
+            etl_medic::http::probe(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_millis(200))
+        {
             break started.elapsed().as_secs_f64() * 1_000.0;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "never ready; see {}", log_path.display());
@@ -280,11 +310,15 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
             })
             .collect(),
     );
-    let round_trips = sorted(backlog_seen.iter().filter_map(|request| request.upstream).map(|rtt| rtt.as_secs_f64() * 1_000.0).collect());
+    let round_trips = sorted(
+        backlog_seen.iter().filter_map(|request| request.upstream).map(|rtt| rtt.as_secs_f64() * 1_000.0).collect(),
+    );
     let moto_ms_total: f64 = round_trips.iter().sum();
     let cpu_per_incident = (cpu_after - cpu_before) / handled as f64;
     let moto_per_incident = moto_ms_total / handled as f64;
-    let count = |operation: &str| backlog_seen.iter().filter(|request| request.operation == operation && request.forwarded).count();
+    let count = |operation: &str| {
+        backlog_seen.iter().filter(|request| request.operation == operation && request.forwarded).count()
+    };
     let outcomes = format!("{} StartJobRun, {} Publish (fleet limit)", count("StartJobRun"), count("Publish"));
     let decision_p99 = histogram_quantile_ms(&metrics, "etl_medic_decision_duration_seconds", 0.99);
     let own_p50 = histogram_quantile_ms(&metrics, "etl_medic_own_work_seconds", 0.5);
@@ -298,9 +332,16 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     for (operation, values) in by_operation {
         let values = sorted(values);
         let mean = values.iter().sum::<f64>() / values.len() as f64;
-        eprintln!("   moto {operation:<28} {:>6} calls  mean {mean:>7.1} ms  p99 {:>7.1} ms", values.len(), percentile(&values, 0.99));
+        eprintln!(
+            "   moto {operation:<28} {:>6} calls  mean {mean:>7.1} ms  p99 {:>7.1} ms",
+            values.len(),
+            percentile(&values, 0.99)
+        );
     }
-    eprintln!("   backlog {handled} of {events} in {backlog_secs:.1}s; paced {} latencies; {outcomes}", latencies_ms.len());
+    eprintln!(
+        "   backlog {handled} of {events} in {backlog_secs:.1}s; paced {} latencies; {outcomes}",
+        latencies_ms.len()
+    );
     format!(
         "| {concurrency} | {handled}/{events} + {} | {receiving_ms:.0} / {ready_ms:.0} | {:.1} | {cpu_per_incident:.2} | {peak_rss_mb:.1} | {:.1} | {:.1} / {:.1} | {moto_per_incident:.1} | {:.3} | {:.0} / {:.0} ({} of {}) | {decision_p99:.2} | ≤{own_p50} / ≤{own_p99} | {outcomes} |",
         options.paced_events,
@@ -315,4 +356,3 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
         options.paced_events,
     )
 }
-

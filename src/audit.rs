@@ -99,7 +99,14 @@ fn key_segment(text: &str) -> String {
 
 /// `{prefix}{yyyy}/{mm}/{dd}/{job}/{failed_run_id}/{seq:03}-{stage}.json`,
 /// dated by the original failure so one incident's records sit together.
-pub fn incident_key(prefix: &str, opened_at: DateTime<Utc>, job_name: &str, failed_run_id: &str, seq: u32, stage: Stage) -> String {
+pub fn incident_key(
+    prefix: &str,
+    opened_at: DateTime<Utc>,
+    job_name: &str,
+    failed_run_id: &str,
+    seq: u32,
+    stage: Stage,
+) -> String {
     format!(
         "{prefix}{:04}/{:02}/{:02}/{}/{}/{seq:03}-{}.json",
         opened_at.year(),
@@ -161,14 +168,23 @@ impl AuditLog {
 
     /// Write one stage of an incident; returns the key written.
     pub async fn write_stage(&self, opened_at: DateTime<Utc>, record: AuditRecord) -> Result<String, AuditError> {
-        let key = incident_key(&self.prefix, opened_at, &record.job_name, &record.failed_run_id, record.seq, record.stage);
-        let body = serde_json::to_vec_pretty(&record).map_err(|source| AuditError::Serialise { key: key.clone(), source })?;
+        let key =
+            incident_key(&self.prefix, opened_at, &record.job_name, &record.failed_run_id, record.seq, record.stage);
+        let body =
+            serde_json::to_vec_pretty(&record).map_err(|source| AuditError::Serialise { key: key.clone(), source })?;
         self.put_with_retries(&key, body).await?;
         Ok(key)
     }
 
     /// Record a poison message: its reason, receive count and body (bounded).
-    pub async fn write_poison(&self, message_id: &str, receive_count: u32, reason: &str, detail: &str, body_excerpt: &str) -> Result<String, AuditError> {
+    pub async fn write_poison(
+        &self,
+        message_id: &str,
+        receive_count: u32,
+        reason: &str,
+        detail: &str,
+        body_excerpt: &str,
+    ) -> Result<String, AuditError> {
         let at = self.clock.now();
         let key = poison_key(&self.prefix, at, message_id, receive_count);
         let record = serde_json::json!({
@@ -181,7 +197,8 @@ impl AuditLog {
             "at": at,
             "body_excerpt": body_excerpt,
         });
-        let body = serde_json::to_vec_pretty(&record).map_err(|source| AuditError::Serialise { key: key.clone(), source })?;
+        let body =
+            serde_json::to_vec_pretty(&record).map_err(|source| AuditError::Serialise { key: key.clone(), source })?;
         self.put_with_retries(&key, body).await?;
         Ok(key)
     }
@@ -203,7 +220,12 @@ impl AuditLog {
                 }
                 Err(source) => {
                     self.metrics.audit_write_failures_total.inc();
-                    return Err(AuditError::WriteFailed { bucket: self.bucket.clone(), key: key.to_string(), attempts: attempt, source });
+                    return Err(AuditError::WriteFailed {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                        attempts: attempt,
+                        source,
+                    });
                 }
             }
         }
@@ -223,7 +245,15 @@ mod tests {
         let registry = prometheus::Registry::new();
         let metrics = Metrics::register(&registry).unwrap();
         let clock = Arc::new(ManualClock::starting_at(at("2026-11-29T02:05:00Z")));
-        let log = AuditLog::new(store, clock, metrics, "audit-bucket".into(), "audit/".into(), attempts, Duration::from_millis(10));
+        let log = AuditLog::new(
+            store,
+            clock,
+            metrics,
+            "audit-bucket".into(),
+            "audit/".into(),
+            attempts,
+            Duration::from_millis(10),
+        );
         (log, registry)
     }
 
@@ -244,9 +274,15 @@ mod tests {
     #[test]
     fn keys_follow_the_documented_layout() {
         let opened = at("2026-11-29T02:00:00Z");
-        assert_eq!(incident_key("audit/", opened, "orders/daily", "jr_1", 7, Stage::Decision), "audit/2026/11/29/orders_daily/jr_1/007-decision.json");
+        assert_eq!(
+            incident_key("audit/", opened, "orders/daily", "jr_1", 7, Stage::Decision),
+            "audit/2026/11/29/orders_daily/jr_1/007-decision.json"
+        );
         assert_eq!(poison_key("audit/", opened, "m-1", 2), "audit/poison/2026/11/29/m-1-2.json");
-        assert!(incident_key("audit/", opened, "orders", "jr_1", 0, Stage::Intake).starts_with(&incident_folder("audit/", opened, "orders", "jr_1")));
+        assert!(
+            incident_key("audit/", opened, "orders", "jr_1", 0, Stage::Intake)
+                .starts_with(&incident_folder("audit/", opened, "orders", "jr_1"))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -255,7 +291,8 @@ mod tests {
         let (log, _registry) = audit_log(store.clone(), 3);
         store.fail_next_puts(2);
         let key = log.write_stage(at("2026-11-29T02:00:00Z"), record(Stage::Decision, 2)).await.unwrap();
-        let stored: serde_json::Value = serde_json::from_slice(&store.get_object("audit-bucket", &key).await.unwrap()).unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_slice(&store.get_object("audit-bucket", &key).await.unwrap()).unwrap();
         assert_eq!(stored["stage"], "decision");
         assert_eq!(stored["schema"], AUDIT_SCHEMA);
     }

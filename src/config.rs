@@ -61,18 +61,14 @@ impl Settings {
     /// Load the embedded defaults, then `file` if given, then the `ETL_MEDIC__*`
     /// entries of `environment`, and validate the result.
     pub fn load(file: Option<&Path>, environment: &HashMap<String, String>) -> Result<Settings, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
-                path: path.display().to_string(),
-                message: error.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| ConfigError::File { path: path.display().to_string(), message: error.to_string() })?;
             // Parse here so a syntax error names the file, not an anonymous string source.
-            toml_syntax_check(&text).map_err(|message| ConfigError::File {
-                path: path.display().to_string(),
-                message,
-            })?;
+            toml_syntax_check(&text)
+                .map_err(|message| ConfigError::File { path: path.display().to_string(), message })?;
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
         let overrides: HashMap<String, String> = environment
@@ -109,7 +105,8 @@ impl Settings {
         if self.queue.wait_time_secs > 20 {
             return Err(key_error("queue.wait_time_secs", "SQS long polls last at most 20 seconds"));
         }
-        if self.queue.heartbeat_secs == 0 || self.queue.heartbeat_secs >= u64::from(self.queue.visibility_timeout_secs) {
+        if self.queue.heartbeat_secs == 0 || self.queue.heartbeat_secs >= u64::from(self.queue.visibility_timeout_secs)
+        {
             return Err(key_error(
                 "queue.heartbeat_secs",
                 "must be at least 1 and shorter than queue.visibility_timeout_secs, or messages reappear while worked on",
@@ -221,7 +218,11 @@ mod tests {
         // The shipped global mode is shadow and no job or class overrides it.
         assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Shadow));
         assert!(!settings.safety.force_shadow);
-        let (mode, _) = crate::core::safety::resolve_mode(&settings.safety, Some("orders_daily"), crate::core::model::FailureClass::Unknown);
+        let (mode, _) = crate::core::safety::resolve_mode(
+            &settings.safety,
+            Some("orders_daily"),
+            crate::core::model::FailureClass::Unknown,
+        );
         assert_eq!(mode, crate::core::model::Mode::Shadow);
         assert_eq!(settings.logs.error_group, "/aws-glue/jobs/error");
         assert_eq!(settings.http.listen, "0.0.0.0:9090");
@@ -282,13 +283,15 @@ mod tests {
     #[test]
     fn a_webhook_url_must_be_http_or_https_and_is_never_echoed() {
         for bad in ["hooks.slack.com/services/T0/B0/secret-token", "ftp://hooks.example/secret-token", "https://"] {
-            let error = Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", bad)])).expect_err(bad);
+            let error =
+                Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", bad)])).expect_err(bad);
             let message = error.to_string();
             assert!(message.contains("escalation.webhook_url"), "{message}");
             assert!(!message.contains("secret-token"), "the URL is a secret: {message}");
         }
         for good in ["https://hooks.slack.com/services/T0/B0/x", "http://127.0.0.1:8080/hook", ""] {
-            let settings = Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", good)])).expect(good);
+            let settings =
+                Settings::load(None, &environment(&[("ETL_MEDIC__ESCALATION__WEBHOOK_URL", good)])).expect(good);
             assert_eq!(settings.escalation.webhook_url.as_deref(), Some(good));
         }
     }

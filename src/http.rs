@@ -79,11 +79,8 @@ pub fn probe(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
         return Err(ProbeError::BadUrl(url.to_string()));
     }
     let unreachable = |source| ProbeError::Unreachable { address: authority.to_string(), source };
-    let address = authority
-        .to_socket_addrs()
-        .map_err(unreachable)?
-        .next()
-        .ok_or_else(|| ProbeError::BadUrl(url.to_string()))?;
+    let address =
+        authority.to_socket_addrs().map_err(unreachable)?.next().ok_or_else(|| ProbeError::BadUrl(url.to_string()))?;
     let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(unreachable)?;
     stream.set_read_timeout(Some(timeout)).map_err(unreachable)?;
     stream.set_write_timeout(Some(timeout)).map_err(unreachable)?;
@@ -146,6 +143,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         drop(listener);
-        assert!(matches!(probe(&format!("http://{address}/healthz"), Duration::from_millis(500)), Err(ProbeError::Unreachable { .. })));
+        assert!(matches!(
+            probe(&format!("http://{address}/healthz"), Duration::from_millis(500)),
+            Err(ProbeError::Unreachable { .. })
+        ));
     }
 }

@@ -5,27 +5,47 @@
 //! and state), never from ids.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::core::model::{ActionKind, FailureClass};
 
 /// MTTR buckets: from seconds (an accelerated demo) to days (the manual baseline).
-const MTTR_BUCKETS_SECS: [f64; 14] = [
-    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_200.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0,
-];
-const DECISION_BUCKETS_SECS: [f64; 10] = [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25];
+const MTTR_BUCKETS_SECS: [f64; 14] =
+    [1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_200.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0];
+const DECISION_BUCKETS_SECS: [f64; 10] =
+    [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25];
 const AWS_BUCKETS_SECS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 25.0];
 
 /// Every AWS operation the daemon calls (the `operation` label's closed set),
 /// and `WebhookPost`: the escalation webhook is not AWS, but it is an outside
 /// call that fails and is watched the same way.
 pub const AWS_OPERATIONS: [&str; 24] = [
-    "ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "SendMessage", "GetQueueAttributes",
-    "GetJobRun", "GetJob", "GetJobRuns", "StartJobRun", "GetTable", "GetTableVersions", "UpdateTable",
-    "GetLogEvents", "ListObjectsV2", "PutObject", "CopyObject", "GetItem", "PutItem", "UpdateItem", "DeleteItem",
-    "Query", "Scan", "Publish", "WebhookPost",
+    "ReceiveMessage",
+    "DeleteMessageBatch",
+    "ChangeMessageVisibility",
+    "SendMessage",
+    "GetQueueAttributes",
+    "GetJobRun",
+    "GetJob",
+    "GetJobRuns",
+    "StartJobRun",
+    "GetTable",
+    "GetTableVersions",
+    "UpdateTable",
+    "GetLogEvents",
+    "ListObjectsV2",
+    "PutObject",
+    "CopyObject",
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "Publish",
+    "WebhookPost",
 ];
 
 /// Outcome label values of `etl_medic_incidents_total`.
@@ -96,7 +116,13 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> pr
     Ok(metric)
 }
 
-fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> prometheus::Result<HistogramVec> {
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> prometheus::Result<HistogramVec> {
     let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
@@ -134,8 +160,11 @@ impl Metrics {
     /// Declare every metric on `registry`. Fails only if a name is registered twice.
     pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
         let decision_duration_seconds = Histogram::with_opts(
-            HistogramOpts::new("etl_medic_decision_duration_seconds", "Time spent in the pure decision core per incident.")
-                .buckets(DECISION_BUCKETS_SECS.to_vec()),
+            HistogramOpts::new(
+                "etl_medic_decision_duration_seconds",
+                "Time spent in the pure decision core per incident.",
+            )
+            .buckets(DECISION_BUCKETS_SECS.to_vec()),
         )?;
         registry.register(Box::new(decision_duration_seconds.clone()))?;
         let own_work_seconds = Histogram::with_opts(
@@ -148,25 +177,101 @@ impl Metrics {
         registry.register(Box::new(own_work_seconds.clone()))?;
         let metrics = Metrics {
             own_work_seconds,
-            incidents_total: counter_vec(registry, "etl_medic_incidents_total", "Incidents closed, by failure class, final action and outcome.", &["class", "action", "outcome"])?,
-            remediations_total: counter_vec(registry, "etl_medic_remediations_total", "Remediation runs whose result is known, by action and outcome (success|failure).", &["action", "outcome"])?,
-            mttr_seconds: histogram_vec(registry, "etl_medic_mttr_seconds", "Time from the failure event to the incident being closed.", &["class"], &MTTR_BUCKETS_SECS)?,
+            incidents_total: counter_vec(
+                registry,
+                "etl_medic_incidents_total",
+                "Incidents closed, by failure class, final action and outcome.",
+                &["class", "action", "outcome"],
+            )?,
+            remediations_total: counter_vec(
+                registry,
+                "etl_medic_remediations_total",
+                "Remediation runs whose result is known, by action and outcome (success|failure).",
+                &["action", "outcome"],
+            )?,
+            mttr_seconds: histogram_vec(
+                registry,
+                "etl_medic_mttr_seconds",
+                "Time from the failure event to the incident being closed.",
+                &["class"],
+                &MTTR_BUCKETS_SECS,
+            )?,
             decision_duration_seconds,
-            aws_request_duration_seconds: histogram_vec(registry, "etl_medic_aws_request_duration_seconds", "Latency of calls to AWS, by operation.", &["operation"], &AWS_BUCKETS_SECS)?,
-            aws_errors_total: counter_vec(registry, "etl_medic_aws_errors_total", "Failed calls to AWS, by operation.", &["operation"])?,
-            safety_replacements_total: counter_vec(registry, "etl_medic_safety_replacements_total", "Proposals the safety layer replaced, by rule.", &["rule"])?,
-            escalations_total: counter_vec(registry, "etl_medic_escalations_total", "Escalations sent to a person, by failure class.", &["class"])?,
+            aws_request_duration_seconds: histogram_vec(
+                registry,
+                "etl_medic_aws_request_duration_seconds",
+                "Latency of calls to AWS, by operation.",
+                &["operation"],
+                &AWS_BUCKETS_SECS,
+            )?,
+            aws_errors_total: counter_vec(
+                registry,
+                "etl_medic_aws_errors_total",
+                "Failed calls to AWS, by operation.",
+                &["operation"],
+            )?,
+            safety_replacements_total: counter_vec(
+                registry,
+                "etl_medic_safety_replacements_total",
+                "Proposals the safety layer replaced, by rule.",
+                &["rule"],
+            )?,
+            escalations_total: counter_vec(
+                registry,
+                "etl_medic_escalations_total",
+                "Escalations sent to a person, by failure class.",
+                &["class"],
+            )?,
             in_flight_incidents: gauge(registry, "etl_medic_in_flight_incidents", "Messages being worked on now.")?,
             worker_slots: gauge(registry, "etl_medic_worker_slots", "Configured concurrent handlers in this process.")?,
-            messages_received_total: counter(registry, "etl_medic_messages_received_total", "Messages received from the queue.")?,
-            messages_deleted_total: counter(registry, "etl_medic_messages_deleted_total", "Messages deleted after their work was recorded.")?,
-            poison_messages_total: counter_vec(registry, "etl_medic_poison_messages_total", "Messages that can never be worked on, left for the DLQ, by reason.", &["reason"])?,
-            events_ignored_total: counter(registry, "etl_medic_events_ignored_total", "Well-formed events that needed nothing (acknowledged).")?,
-            receive_empty_total: counter(registry, "etl_medic_receive_empty_total", "Long polls that returned no message.")?,
-            queue_messages: gauge_vec(registry, "etl_medic_queue_messages", "Approximate queue depth, by queue (main|dlq) and state.", &["queue", "state"])?,
-            circuit_breaker_open: gauge(registry, "etl_medic_circuit_breaker_open", "1 while recent remediations keep failing and only escalation is allowed.")?,
-            policy_info: gauge_vec(registry, "etl_medic_policy_info", "The policy version in use (value 1).", &["version"])?,
-            audit_write_failures_total: counter(registry, "etl_medic_audit_write_failures_total", "Audit records that could not be written after retries.")?,
+            messages_received_total: counter(
+                registry,
+                "etl_medic_messages_received_total",
+                "Messages received from the queue.",
+            )?,
+            messages_deleted_total: counter(
+                registry,
+                "etl_medic_messages_deleted_total",
+                "Messages deleted after their work was recorded.",
+            )?,
+            poison_messages_total: counter_vec(
+                registry,
+                "etl_medic_poison_messages_total",
+                "Messages that can never be worked on, left for the DLQ, by reason.",
+                &["reason"],
+            )?,
+            events_ignored_total: counter(
+                registry,
+                "etl_medic_events_ignored_total",
+                "Well-formed events that needed nothing (acknowledged).",
+            )?,
+            receive_empty_total: counter(
+                registry,
+                "etl_medic_receive_empty_total",
+                "Long polls that returned no message.",
+            )?,
+            queue_messages: gauge_vec(
+                registry,
+                "etl_medic_queue_messages",
+                "Approximate queue depth, by queue (main|dlq) and state.",
+                &["queue", "state"],
+            )?,
+            circuit_breaker_open: gauge(
+                registry,
+                "etl_medic_circuit_breaker_open",
+                "1 while recent remediations keep failing and only escalation is allowed.",
+            )?,
+            policy_info: gauge_vec(
+                registry,
+                "etl_medic_policy_info",
+                "The policy version in use (value 1).",
+                &["version"],
+            )?,
+            audit_write_failures_total: counter(
+                registry,
+                "etl_medic_audit_write_failures_total",
+                "Audit records that could not be written after retries.",
+            )?,
             build_info: gauge_vec(registry, "etl_medic_build_info", "The etl-medic version (value 1).", &["version"])?,
         };
         metrics.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -178,7 +283,12 @@ impl Metrics {
     /// dashboards and alerts see a series (and a rate of 0) before the first
     /// event instead of no data.
     fn initialise_closed_label_sets(&self) {
-        for reason in [poison_reason::NOT_JSON, poison_reason::NOT_ENVELOPE, poison_reason::INVALID_EVENT, poison_reason::OVERSIZED] {
+        for reason in [
+            poison_reason::NOT_JSON,
+            poison_reason::NOT_ENVELOPE,
+            poison_reason::INVALID_EVENT,
+            poison_reason::OVERSIZED,
+        ] {
             self.poison_messages_total.with_label_values(&[reason]);
         }
         for operation in AWS_OPERATIONS {
@@ -244,13 +354,26 @@ mod tests {
         metrics.set_policy_version("rules-v1");
         let text = render(&registry).unwrap();
         for name in [
-            "etl_medic_incidents_total", "etl_medic_remediations_total", "etl_medic_mttr_seconds_bucket",
-            "etl_medic_decision_duration_seconds", "etl_medic_aws_request_duration_seconds", "etl_medic_aws_errors_total",
-            "etl_medic_safety_replacements_total", "etl_medic_escalations_total", "etl_medic_in_flight_incidents",
-            "etl_medic_worker_slots", "etl_medic_messages_received_total", "etl_medic_messages_deleted_total",
-            "etl_medic_poison_messages_total", "etl_medic_events_ignored_total", "etl_medic_receive_empty_total",
-            "etl_medic_queue_messages", "etl_medic_circuit_breaker_open", "etl_medic_policy_info",
-            "etl_medic_audit_write_failures_total", "etl_medic_build_info",
+            "etl_medic_incidents_total",
+            "etl_medic_remediations_total",
+            "etl_medic_mttr_seconds_bucket",
+            "etl_medic_decision_duration_seconds",
+            "etl_medic_aws_request_duration_seconds",
+            "etl_medic_aws_errors_total",
+            "etl_medic_safety_replacements_total",
+            "etl_medic_escalations_total",
+            "etl_medic_in_flight_incidents",
+            "etl_medic_worker_slots",
+            "etl_medic_messages_received_total",
+            "etl_medic_messages_deleted_total",
+            "etl_medic_poison_messages_total",
+            "etl_medic_events_ignored_total",
+            "etl_medic_receive_empty_total",
+            "etl_medic_queue_messages",
+            "etl_medic_circuit_breaker_open",
+            "etl_medic_policy_info",
+            "etl_medic_audit_write_failures_total",
+            "etl_medic_build_info",
         ] {
             assert!(text.contains(name), "{name} missing from /metrics");
         }

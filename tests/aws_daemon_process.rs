@@ -38,7 +38,9 @@ const FAILURES: usize = 24;
 #[ignore = "entry point of the daemon process started by daemon_process_stopped_by_sigterm_loses_no_message"]
 fn daemon_process_entry() {
     let handed_over = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| panic!("{name} unset: this entry point only runs as the daemon process of the SIGTERM test"))
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} unset: this entry point only runs as the daemon process of the SIGTERM test")
+        })
     };
     let settings: DaemonSettings = serde_json::from_str(&handed_over(SETTINGS_VARIABLE)).unwrap();
     let safety: SafetySettings = serde_json::from_str(&handed_over(SAFETY_VARIABLE)).unwrap();
@@ -110,7 +112,8 @@ fn readyz(port: u16) -> Option<u16> {
 async fn daemon_process_stopped_by_sigterm_loses_no_message() {
     // Enough failures that the work cannot all be done between two looks
     // at Glue, however fast the machine: SIGTERM must land mid-work.
-    let failures: Vec<serde_json::Value> = (0..FAILURES).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
+    let failures: Vec<serde_json::Value> =
+        (0..FAILURES).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
     let estate = Estate::new(json!({JOB: failures}), 30).await;
     for _ in 0..FAILURES {
         let run = estate.start_run(&[]).await;
@@ -118,7 +121,8 @@ async fn daemon_process_stopped_by_sigterm_loses_no_message() {
     }
     let settings = estate.settings(2);
     // One job carries all the failures: its action budget must cover them.
-    let safety = SafetySettings { mode: Some(Mode::Auto), job_action_budget: 2 * FAILURES as u32, ..SafetySettings::default() };
+    let safety =
+        SafetySettings { mode: Some(Mode::Auto), job_action_budget: 2 * FAILURES as u32, ..SafetySettings::default() };
 
     let port = free_loopback_port();
     let mut daemon = start_daemon(&estate, &settings, &safety, port);
@@ -130,7 +134,8 @@ async fn daemon_process_stopped_by_sigterm_loses_no_message() {
     }
     assert!(estate.runs().await.len() > FAILURES, "the daemon started no remediation run");
     sigterm(&daemon);
-    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
+    let status =
+        tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
     assert!(status.success(), "the daemon exits cleanly after its drain: {status}");
 
     let after_first = estate.runs().await.len() - FAILURES;
@@ -148,8 +153,13 @@ async fn daemon_process_stopped_by_sigterm_loses_no_message() {
     })
     .await;
     sigterm(&daemon);
-    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
+    let status =
+        tokio::task::spawn_blocking(move || wait_for_exit(&mut daemon, Duration::from_secs(60))).await.unwrap();
     assert!(finished, "queue {:?}, runs {}", estate.depth(&estate.queue_url).await, estate.runs().await.len());
     assert!(status.success());
-    assert_eq!(estate.runs().await.len(), 2 * FAILURES, "each failure remediated exactly once across the two processes");
+    assert_eq!(
+        estate.runs().await.len(),
+        2 * FAILURES,
+        "each failure remediated exactly once across the two processes"
+    );
 }

@@ -79,15 +79,22 @@ async fn a_transient_failure_is_retried_waited_on_and_closed_by_the_success_with
     assert_eq!(status, 200);
     assert!(metrics.contains("etl_medic_mttr_seconds_count{class=\"transient_infra\"} 1"), "{metrics}");
     assert!(metrics.contains("outcome=\"resolved\""), "{metrics}");
-    assert!(metrics.contains("etl_medic_remediations_total{action=\"wait_and_retry\",outcome=\"success\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("etl_medic_remediations_total{action=\"wait_and_retry\",outcome=\"success\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"failure\"} 1"), "{metrics}");
     assert_eq!(estate.depth(&estate.queue_url).await, (0, 0), "every message deleted");
 
     // The audit trail: every stage, every object JSON, in the incident's folder.
     let records = estate.audit_records().await;
-    let incident_keys: Vec<&String> = records.keys().filter(|key| key.contains(&format!("/{JOB}/{failed_run}/"))).collect();
+    let incident_keys: Vec<&String> =
+        records.keys().filter(|key| key.contains(&format!("/{JOB}/{failed_run}/"))).collect();
     for stage in ["intake", "request", "decision", "permit", "execution", "validation", "closed"] {
-        assert!(incident_keys.iter().any(|key| key.ends_with(&format!("-{stage}.json"))), "no {stage} record in {incident_keys:?}");
+        assert!(
+            incident_keys.iter().any(|key| key.ends_with(&format!("-{stage}.json"))),
+            "no {stage} record in {incident_keys:?}"
+        );
     }
     let request = records.iter().find(|(key, _)| key.ends_with("-request.json")).map(|(_, value)| value).unwrap();
     assert!(request.to_string().contains(TRANSIENT.split(':').next().unwrap()), "the request carries the evidence");
@@ -106,7 +113,10 @@ async fn an_out_of_memory_failure_reruns_with_more_workers() {
     let rerun = started_by_daemon(&estate, &[&failed_run]).await.remove(0);
     let workers = rerun.number_of_workers.unwrap_or_default();
     assert!(workers > 2 && workers <= 40, "workers {workers}: more than the failed run's 2, within the job's ceiling");
-    assert_eq!(rerun.arguments.unwrap_or_default().get("--source_path").map(String::as_str), Some("s3://lake/raw/orders/"));
+    assert_eq!(
+        rerun.arguments.unwrap_or_default().get("--source_path").map(String::as_str),
+        Some("s3://lake/raw/orders/")
+    );
 }
 
 const DRIFT_ERROR: &str = "AnalysisException: cannot resolve 'amount' given input columns; column amount type mismatch: expected double, found string";
@@ -121,7 +131,9 @@ async fn drifted_orders(estate: &Estate, glue: &aws_sdk_glue::Client) -> String 
         .await
         .unwrap();
     let table_input = |amount_type: &str| {
-        let column = |name: &str, data_type: &str| aws_sdk_glue::types::Column::builder().name(name).r#type(data_type).build().unwrap();
+        let column = |name: &str, data_type: &str| {
+            aws_sdk_glue::types::Column::builder().name(name).r#type(data_type).build().unwrap()
+        };
         aws_sdk_glue::types::TableInput::builder()
             .name("orders")
             .storage_descriptor(
@@ -147,7 +159,9 @@ async fn drifted_orders(estate: &Estate, glue: &aws_sdk_glue::Client) -> String 
 
 #[tokio::test]
 async fn a_breaking_schema_change_is_rolled_back_to_the_version_that_worked() {
-    let estate = Estate::new(json!({JOB: [{"state": "SUCCEEDED"}, {"state": "FAILED", "error_message": DRIFT_ERROR}]}), 30).await;
+    let estate =
+        Estate::new(json!({JOB: [{"state": "SUCCEEDED"}, {"state": "FAILED", "error_message": DRIFT_ERROR}]}), 30)
+            .await;
     let glue = aws_sdk_glue::Client::new(&estate.config);
     drifted_orders(&estate, &glue).await;
     let (context, _registry) = estate.context(estate.settings(4), estate.safety(Mode::Auto));
@@ -182,7 +196,8 @@ async fn bad_records_named_by_the_error_are_moved_to_quarantine_before_the_rerun
     let listed = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("etl-medic-quarantine/").send().await.unwrap();
     let moved: Vec<String> = listed.contents.unwrap_or_default().into_iter().filter_map(|object| object.key).collect();
     assert_eq!(moved, vec!["etl-medic-quarantine/raw/orders/part-0007.json".to_string()]);
-    let remaining = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("raw/orders/").send().await.unwrap().key_count.unwrap_or(0);
+    let remaining =
+        s3.list_objects_v2().bucket(DATA_BUCKET).prefix("raw/orders/").send().await.unwrap().key_count.unwrap_or(0);
     assert_eq!(remaining, 39, "only the named object moved");
 }
 
@@ -195,7 +210,8 @@ async fn a_permission_failure_is_escalated_with_its_evidence_to_the_subscribed_q
     estate.put_glue_event(&failed_run, "FAILED", denied).await;
     let (context, registry) = estate.context(estate.settings(4), estate.safety(Mode::Auto));
 
-    let (escalated, _) = run_pool_until(context, POOL_TIMEOUT, || async { estate.depth(&estate.oncall_url).await.0 >= 1 }).await;
+    let (escalated, _) =
+        run_pool_until(context, POOL_TIMEOUT, || async { estate.depth(&estate.oncall_url).await.0 >= 1 }).await;
     assert!(escalated, "nothing reached the on-call queue");
     assert_eq!(estate.runs().await.len(), 1, "an escalation starts no run");
     let sqs = aws_sdk_sqs::Client::new(&estate.config);
@@ -210,7 +226,8 @@ async fn a_permission_failure_is_escalated_with_its_evidence_to_the_subscribed_q
 #[tokio::test]
 async fn a_failure_glue_will_retry_itself_is_only_logged_and_nothing_races_it() {
     // MaxRetries 1 and the failed run is Glue's attempt 0: Glue reruns it.
-    let estate = Estate::with_glue_max_retries(json!({JOB: [{"state": "FAILED", "error_message": TRANSIENT}]}), 30, 1).await;
+    let estate =
+        Estate::with_glue_max_retries(json!({JOB: [{"state": "FAILED", "error_message": TRANSIENT}]}), 30, 1).await;
     let failed_run = estate.start_run(&[]).await;
     estate.put_glue_event(&failed_run, "FAILED", TRANSIENT).await;
     let (context, registry) = estate.context(estate.settings(4), estate.safety(Mode::Auto));
@@ -232,10 +249,9 @@ async fn shadow_mode_records_the_decision_and_changes_nothing() {
     estate.put_glue_event(&failed_run, "FAILED", OUT_OF_MEMORY).await;
     let (context, registry) = estate.context(estate.settings(4), estate.safety(Mode::Shadow));
 
-    let (recorded, _) = run_pool_until(context, POOL_TIMEOUT, || async {
-        metrics_text(&registry).contains("outcome=\"shadowed\"")
-    })
-    .await;
+    let (recorded, _) =
+        run_pool_until(context, POOL_TIMEOUT, || async { metrics_text(&registry).contains("outcome=\"shadowed\"") })
+            .await;
     assert!(recorded, "{}", metrics_text(&registry));
     assert_eq!(run_ids(&estate.runs().await), vec![failed_run.clone()], "no run started");
     assert_eq!(estate.depth(&estate.oncall_url).await.0, 0, "no escalation sent");
@@ -277,9 +293,18 @@ async fn shadow_mode_leaves_the_catalog_and_the_data_as_they_were() {
     let table = glue.get_table().database_name("sales").name("orders").send().await.unwrap().table.unwrap();
     assert_eq!(table.version_id.as_deref(), Some("2"), "no new table version");
     assert_eq!(table.storage_descriptor.unwrap().columns.unwrap()[1].r#type.as_deref(), Some("string"));
-    let quarantined = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("etl-medic-quarantine/").send().await.unwrap().key_count.unwrap_or(0);
+    let quarantined = s3
+        .list_objects_v2()
+        .bucket(DATA_BUCKET)
+        .prefix("etl-medic-quarantine/")
+        .send()
+        .await
+        .unwrap()
+        .key_count
+        .unwrap_or(0);
     assert_eq!(quarantined, 0, "nothing moved to quarantine");
-    let remaining = s3.list_objects_v2().bucket(DATA_BUCKET).prefix("raw/orders/").send().await.unwrap().key_count.unwrap_or(0);
+    let remaining =
+        s3.list_objects_v2().bucket(DATA_BUCKET).prefix("raw/orders/").send().await.unwrap().key_count.unwrap_or(0);
     assert_eq!(remaining, 40, "every input object stays");
     assert_eq!(estate.runs().await.len(), 3, "no run started");
     assert_eq!(estate.depth(&estate.oncall_url).await.0, 0, "no escalation sent");
@@ -318,7 +343,8 @@ async fn a_malformed_message_reaches_the_dlq_while_the_worker_keeps_going() {
     .await;
     assert!(moved, "dlq {:?}, runs {}", estate.depth(&estate.dlq_url).await, estate.runs().await.len());
     let metrics = metrics_text(&registry);
-    let poison_line = metrics.lines().find(|line| line.starts_with("etl_medic_poison_messages_total{reason=\"not_json\"}")).unwrap();
+    let poison_line =
+        metrics.lines().find(|line| line.starts_with("etl_medic_poison_messages_total{reason=\"not_json\"}")).unwrap();
     let poison_count: u32 = poison_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(poison_count, MAX_RECEIVE_COUNT, "seen once per receive until the redrive");
     let records = estate.audit_records().await;
@@ -327,7 +353,8 @@ async fn a_malformed_message_reaches_the_dlq_while_the_worker_keeps_going() {
 
 #[tokio::test]
 async fn shutting_down_during_work_loses_no_message() {
-    let failures: Vec<serde_json::Value> = (0..6).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
+    let failures: Vec<serde_json::Value> =
+        (0..6).map(|_| json!({"state": "FAILED", "error_message": OUT_OF_MEMORY})).collect();
     let estate = Estate::new(json!({JOB: failures}), 30).await;
     let mut failed_runs = Vec::new();
     for _ in 0..6 {
@@ -338,7 +365,8 @@ async fn shutting_down_during_work_loses_no_message() {
     let (context, _registry) = estate.context(estate.settings(2), estate.safety(Mode::Auto));
 
     // Stop (as on SIGTERM) as soon as the first remediation run exists.
-    let (interrupted, report) = run_pool_until(context.clone(), POOL_TIMEOUT, || async { estate.runs().await.len() > 6 }).await;
+    let (interrupted, report) =
+        run_pool_until(context.clone(), POOL_TIMEOUT, || async { estate.runs().await.len() > 6 }).await;
     assert!(interrupted);
     assert_eq!(report.abandoned, 0, "running handlers finished within the grace");
     let after_stop = estate.runs().await.len() - 6;
@@ -359,7 +387,9 @@ async fn shutting_down_during_work_loses_no_message() {
 
 #[tokio::test]
 async fn the_reconciler_closes_an_incident_whose_success_event_never_came() {
-    let estate = Estate::new(json!({JOB: [{"state": "FAILED", "error_message": OUT_OF_MEMORY}, {"state": "SUCCEEDED"}]}), 30).await;
+    let estate =
+        Estate::new(json!({JOB: [{"state": "FAILED", "error_message": OUT_OF_MEMORY}, {"state": "SUCCEEDED"}]}), 30)
+            .await;
     let failed_run = estate.start_run(&[]).await;
     estate.put_glue_event(&failed_run, "FAILED", OUT_OF_MEMORY).await;
     let mut settings = estate.settings(4);

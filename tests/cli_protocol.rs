@@ -151,7 +151,8 @@ fn decide_needs_only_the_event_and_tolerates_unknown_fields() {
 fn decide_reports_bad_lines_and_ignored_events_and_goes_on() {
     let succeeded = serde_json::json!({"id": "ok", "event": failure_event("SUCCEEDED")});
     let no_event = serde_json::json!({"id": "no-event"});
-    let wrong_type = serde_json::json!({"id": "wrong", "event": failure_event("FAILED"), "history": {"attempt": "two"}});
+    let wrong_type =
+        serde_json::json!({"id": "wrong", "event": failure_event("FAILED"), "history": {"attempt": "two"}});
     let good = serde_json::json!({"id": "good", "event": failure_event("TIMEOUT")});
     let input = format!("{succeeded}\n{no_event}\n{{broken\n{wrong_type}\n{good}\n");
     let (code, answers, stderr) = run(&["decide"], &input, &[]);
@@ -241,7 +242,10 @@ fn config_shows_effective_settings_with_overrides() {
         .output()
         .expect("runs");
     assert!(output.status.success());
-    assert!(!String::from_utf8_lossy(&output.stdout).contains("s3cr3t"), "the webhook URL is a credential and never printed");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("s3cr3t"),
+        "the webhook URL is a credential and never printed"
+    );
     let settings: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON settings");
     assert_eq!(settings["escalation"]["webhook_url"], "<set, not shown>");
     assert_eq!(settings["queue"]["url"], "https://example.invalid/q");
@@ -259,7 +263,10 @@ fn run_raw(arguments: &[&str], input: &[u8]) -> String {
 }
 
 /// Read one answer line from a child's stdout, or `None` if none came within `seconds`.
-fn answer_within(reader: std::sync::mpsc::Receiver<String>, seconds: u64) -> (Option<String>, std::sync::mpsc::Receiver<String>) {
+fn answer_within(
+    reader: std::sync::mpsc::Receiver<String>,
+    seconds: u64,
+) -> (Option<String>, std::sync::mpsc::Receiver<String>) {
     let answer = reader.recv_timeout(std::time::Duration::from_secs(seconds)).ok();
     (answer, reader)
 }
@@ -302,7 +309,8 @@ fn an_answer_is_flushed_even_when_part_of_the_next_line_is_already_written() {
         stdin.write_all(format!("{first}\n{head}").as_bytes()).expect("write");
         stdin.flush().expect("flush");
         let (answer, receiver) = answer_within(receiver, 20);
-        let answer = answer.unwrap_or_else(|| panic!("{arguments:?}: no answer to a complete line while the next is partial"));
+        let answer =
+            answer.unwrap_or_else(|| panic!("{arguments:?}: no answer to a complete line while the next is partial"));
         let parsed: serde_json::Value = serde_json::from_str(&answer).expect("JSON answer");
         assert_eq!(parsed["id"], "first", "{answer}");
         assert!(parsed.get("error").is_none(), "{answer}");
@@ -464,7 +472,9 @@ fn a_job_state_change_missing_a_required_field_gets_an_error_naming_it() {
     assert_eq!(answers.len(), cases.len());
     for ((request, path), answer) in cases.iter().zip(&answers) {
         assert_eq!(answer["id"], request["id"], "{answer}");
-        let error = answer["error"].as_str().unwrap_or_else(|| panic!("{}: decided instead of an error: {answer}", request["id"]));
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: decided instead of an error: {answer}", request["id"]));
         assert!(error.contains(path), "{}: {error} does not name {path}", request["id"]);
     }
 }

@@ -27,7 +27,8 @@ fn decide(input: &str, arguments: &[&str]) -> Vec<serde_json::Value> {
 
 /// Write request and decision records for every sample incident, as the daemon does.
 fn write_audit_trail(directory: &Path) -> usize {
-    let incidents = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/incidents.jsonl")).expect("examples");
+    let incidents =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/incidents.jsonl")).expect("examples");
     let decisions = decide(&incidents, &["--policy", "rules", "--mode", "auto"]);
     for (request_line, decision) in incidents.lines().zip(&decisions) {
         let request: serde_json::Value = serde_json::from_str(request_line).expect("request");
@@ -49,12 +50,7 @@ fn write_audit_trail(directory: &Path) -> usize {
 }
 
 fn replay(directory: &Path, arguments: &[&str]) -> (Vec<serde_json::Value>, String) {
-    let output = Command::new(BINARY)
-        .arg("replay")
-        .arg(directory)
-        .args(arguments)
-        .output()
-        .expect("binary runs");
+    let output = Command::new(BINARY).arg("replay").arg(directory).args(arguments).output().expect("binary runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines = String::from_utf8(output.stdout)
         .expect("utf-8")
@@ -74,14 +70,15 @@ fn replay_with_the_same_policy_changes_nothing_and_a_tighter_allowlist_shows() {
     assert_eq!(same.len(), recorded);
     assert!(same.iter().all(|line| line["changed"] == false), "{same:?}");
     assert!(same.iter().all(|line| line["recorded"] == line["replayed"]), "{same:?}");
-    assert!(summary.contains(&format!("{recorded} decisions, 0 with a different final action, 1 files unreadable")), "{summary}");
+    assert!(
+        summary.contains(&format!("{recorded} decisions, 0 with a different final action, 1 files unreadable")),
+        "{summary}"
+    );
 
     let config = directory.join("no-rollback.toml");
     std::fs::write(&config, "[safety.allowlist]\nschema_drift = [\"log_and_wait\"]\n").expect("config");
-    let (tightened, _) = replay(
-        &directory,
-        &["--policy", "rules", "--mode", "auto", "--config", config.to_str().expect("path")],
-    );
+    let (tightened, _) =
+        replay(&directory, &["--policy", "rules", "--mode", "auto", "--config", config.to_str().expect("path")]);
     let changed: Vec<&serde_json::Value> = tightened.iter().filter(|line| line["changed"] == true).collect();
     assert_eq!(changed.len(), 1, "{tightened:?}");
     assert_eq!(changed[0]["incident_id"], "orders_daily/jr_0001");

@@ -23,7 +23,8 @@ async fn a_transient_failure_is_retried_with_the_failed_runs_arguments() {
         &[("--day", "2026-11-28")],
     );
     harness.estate.queue.push(body);
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "a run was started; incidents: {:?}", harness.estate.incidents.incidents());
     let started = harness.estate.job_control.started_requests();
     assert_eq!(started.len(), 1);
@@ -43,11 +44,15 @@ async fn an_out_of_memory_failure_is_rerun_with_more_workers() {
         "orders_daily",
         "jr_1",
         "Command failed with exit code 137",
-        &["java.lang.OutOfMemoryError: Java heap space", "Container killed by YARN for exceeding memory limits. 5.5 GB of 5.5 GB physical memory used."],
+        &[
+            "java.lang.OutOfMemoryError: Java heap space",
+            "Container killed by YARN for exceeding memory limits. 5.5 GB of 5.5 GB physical memory used.",
+        ],
         &[],
     );
     harness.estate.queue.push(body);
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     let started = &harness.estate.job_control.started_requests()[0];
     let workers = started.number_of_workers.expect("capacity override");
@@ -57,7 +62,10 @@ async fn an_out_of_memory_failure_is_rerun_with_more_workers() {
 
 fn orders_columns(amount: &str) -> Vec<etl_medic::core::evidence::Column> {
     use etl_medic::core::evidence::Column;
-    vec![Column { name: "id".into(), data_type: "bigint".into() }, Column { name: "amount".into(), data_type: amount.into() }]
+    vec![
+        Column { name: "id".into(), data_type: "bigint".into() },
+        Column { name: "amount".into(), data_type: amount.into() },
+    ]
 }
 
 /// sales.orders at version 4 (amount turned string), a good run on version
@@ -69,8 +77,16 @@ fn drifted_orders(harness: &Harness) -> String {
         "sales",
         "orders",
         vec![
-            TableVersion { version_id: "4".into(), updated_at: Some("2026-11-29T01:10:00Z".into()), columns: columns("string") },
-            TableVersion { version_id: "3".into(), updated_at: Some("2026-11-20T09:00:00Z".into()), columns: columns("double") },
+            TableVersion {
+                version_id: "4".into(),
+                updated_at: Some("2026-11-29T01:10:00Z".into()),
+                columns: columns("string"),
+            },
+            TableVersion {
+                version_id: "3".into(),
+                updated_at: Some("2026-11-20T09:00:00Z".into()),
+                columns: columns("double"),
+            },
         ],
         None,
     );
@@ -106,7 +122,8 @@ async fn breaking_schema_drift_rolls_the_table_back_then_reruns() {
     harness.job("orders_daily", 0);
     let body = drifted_orders(&harness);
     harness.estate.queue.push(body);
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     let table = harness.estate.catalog.get_table("sales", "orders").await.unwrap();
     assert_eq!(table.columns[1].data_type, "double", "the old column type is back");
@@ -121,18 +138,37 @@ struct FixedAfterTheLook {
 
 #[async_trait::async_trait]
 impl etl_medic::ports::Catalog for FixedAfterTheLook {
-    async fn get_table(&self, database: &str, table: &str) -> Result<etl_medic::ports::CatalogTable, etl_medic::ports::PortError> {
+    async fn get_table(
+        &self,
+        database: &str,
+        table: &str,
+    ) -> Result<etl_medic::ports::CatalogTable, etl_medic::ports::PortError> {
         self.inner.get_table(database, table).await
     }
-    async fn get_table_versions(&self, database: &str, table: &str, max_versions: u32) -> Result<Vec<etl_medic::core::evidence::TableVersion>, etl_medic::ports::PortError> {
+    async fn get_table_versions(
+        &self,
+        database: &str,
+        table: &str,
+        max_versions: u32,
+    ) -> Result<Vec<etl_medic::core::evidence::TableVersion>, etl_medic::ports::PortError> {
         use etl_medic::core::evidence::TableVersion;
         let seen = self.inner.get_table_versions(database, table, max_versions).await?;
-        let mut now = vec![TableVersion { version_id: "5".into(), updated_at: Some("2026-11-29T02:06:00Z".into()), columns: orders_columns("decimal(12,2)") }];
+        let mut now = vec![TableVersion {
+            version_id: "5".into(),
+            updated_at: Some("2026-11-29T02:06:00Z".into()),
+            columns: orders_columns("decimal(12,2)"),
+        }];
         now.extend(seen.iter().cloned());
         self.inner.put_table(database, table, now, None);
         Ok(seen)
     }
-    async fn rollback_to_version(&self, database: &str, table: &str, version_id: &str, expected_current_version: &str) -> Result<etl_medic::ports::RollbackOutcome, etl_medic::ports::PortError> {
+    async fn rollback_to_version(
+        &self,
+        database: &str,
+        table: &str,
+        version_id: &str,
+        expected_current_version: &str,
+    ) -> Result<etl_medic::ports::RollbackOutcome, etl_medic::ports::PortError> {
         self.inner.rollback_to_version(database, table, version_id, expected_current_version).await
     }
 }
@@ -165,13 +201,24 @@ struct RefusesOneMove {
 
 #[async_trait::async_trait]
 impl etl_medic::ports::ObjectStore for RefusesOneMove {
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), etl_medic::ports::PortError> {
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), etl_medic::ports::PortError> {
         self.inner.put_object(bucket, key, body, content_type).await
     }
     async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, etl_medic::ports::PortError> {
         self.inner.get_object(bucket, key).await
     }
-    async fn list_objects(&self, bucket: &str, prefix: &str, max_keys: u32) -> Result<Vec<etl_medic::ports::ObjectSummary>, etl_medic::ports::PortError> {
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max_keys: u32,
+    ) -> Result<Vec<etl_medic::ports::ObjectSummary>, etl_medic::ports::PortError> {
         self.inner.list_objects(bucket, prefix, max_keys).await
     }
     async fn move_object(&self, bucket: &str, from_key: &str, to_key: &str) -> Result<(), etl_medic::ports::PortError> {
@@ -203,16 +250,38 @@ async fn a_quarantine_that_fails_halfway_puts_back_what_it_moved_and_goes_to_a_p
     );
     harness.estate.queue.push(body);
     let mut ports = harness.estate.ports();
-    ports.objects = std::sync::Arc::new(RefusesOneMove { inner: harness.estate.objects.clone(), refused_key: "raw/orders/2026-11-28/part-0008.json" });
+    ports.objects = std::sync::Arc::new(RefusesOneMove {
+        inner: harness.estate.objects.clone(),
+        refused_key: "raw/orders/2026-11-28/part-0008.json",
+    });
     harness.run_pool_on_until(ports, 30, |harness| !harness.estate.notifier.published().is_empty()).await;
-    let executions: Vec<String> = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "execution").map(|(_, record)| record["body"].to_string()).collect();
-    assert!(executions.iter().any(|body| body.contains("AccessDenied")), "the move was tried and refused: {executions:?}");
+    let executions: Vec<String> = harness
+        .audit_records()
+        .into_iter()
+        .filter(|(_, record)| record["stage"] == "execution")
+        .map(|(_, record)| record["body"].to_string())
+        .collect();
+    assert!(
+        executions.iter().any(|body| body.contains("AccessDenied")),
+        "the move was tried and refused: {executions:?}"
+    );
     let keys: Vec<String> = harness.estate.objects.objects_under("lake", "").into_iter().map(|(key, _)| key).collect();
-    assert!(keys.contains(&"raw/orders/2026-11-28/part-0007.json".to_string()), "the object moved first is back in the input: {keys:?}");
+    assert!(
+        keys.contains(&"raw/orders/2026-11-28/part-0007.json".to_string()),
+        "the object moved first is back in the input: {keys:?}"
+    );
     assert!(keys.iter().all(|key| key.starts_with("raw/")), "nothing is left in quarantine: {keys:?}");
-    let decided: String = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "decision").map(|(_, record)| record["body"]["action"].to_string()).collect();
+    let decided: String = harness
+        .audit_records()
+        .into_iter()
+        .filter(|(_, record)| record["stage"] == "decision")
+        .map(|(_, record)| record["body"]["action"].to_string())
+        .collect();
     assert!(decided.contains("part-0007.json") && decided.contains("part-0008.json"), "the plan moves both: {decided}");
-    assert!(decided.find("part-0007") < decided.find("part-0008"), "part-0007 is moved before part-0008 fails: {decided}");
+    assert!(
+        decided.find("part-0007") < decided.find("part-0008"),
+        "part-0007 is moved before part-0008 fails: {decided}"
+    );
     assert_eq!(harness.estate.notifier.published().len(), 1, "a person takes over");
     assert!(harness.estate.job_control.started_requests().is_empty(), "no rerun on a failed quarantine");
 }
@@ -222,7 +291,12 @@ async fn bad_records_named_in_the_error_are_moved_to_quarantine_then_rerun() {
     use etl_medic::ports::ObjectStore;
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
-    harness.estate.objects.put_object("lake", "raw/orders/2026-11-28/part-0007.json", b"{bad".to_vec(), "application/json").await.unwrap();
+    harness
+        .estate
+        .objects
+        .put_object("lake", "raw/orders/2026-11-28/part-0007.json", b"{bad".to_vec(), "application/json")
+        .await
+        .unwrap();
     // Quarantine may move only a small fraction of the input: 1 object of 30.
     for part in 8..37 {
         let key = format!("raw/orders/2026-11-28/part-{part:04}.json");
@@ -236,12 +310,16 @@ async fn bad_records_named_in_the_error_are_moved_to_quarantine_then_rerun() {
         &[("--source_path", "s3://lake/raw/orders/2026-11-28/")],
     );
     harness.estate.queue.push(body);
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     let lake = harness.estate.objects.objects_under("lake", "");
     let keys: Vec<&str> = lake.iter().map(|(key, _)| key.as_str()).collect();
     assert!(!keys.contains(&"raw/orders/2026-11-28/part-0007.json"), "the bad object left the input: {keys:?}");
-    assert!(keys.iter().any(|key| key.ends_with("raw/orders/2026-11-28/part-0007.json") && !key.starts_with("raw/")), "{keys:?}");
+    assert!(
+        keys.iter().any(|key| key.ends_with("raw/orders/2026-11-28/part-0007.json") && !key.starts_with("raw/")),
+        "{keys:?}"
+    );
     assert!(keys.contains(&"raw/orders/2026-11-28/part-0008.json"), "good objects stay");
 }
 
@@ -253,7 +331,11 @@ async fn a_code_bug_is_escalated_with_its_evidence_and_nothing_runs() {
         "orders_daily",
         "jr_1",
         "NameError: name 'spark_sesion' is not defined",
-        &["Traceback (most recent call last):", "  File \"/tmp/orders.py\", line 12, in <module>", "NameError: name 'spark_sesion' is not defined"],
+        &[
+            "Traceback (most recent call last):",
+            "  File \"/tmp/orders.py\", line 12, in <module>",
+            "NameError: name 'spark_sesion' is not defined",
+        ],
         &[],
     );
     harness.estate.queue.push(body);
@@ -282,7 +364,14 @@ async fn a_late_source_waits_on_the_message_then_reruns() {
     );
     harness.estate.queue.push(body);
     let (waiting, _) = harness
-        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state == IncidentState::Waiting))
+        .run_pool_until(30, |harness| {
+            harness
+                .estate
+                .incidents
+                .incidents()
+                .first()
+                .is_some_and(|incident| incident.state == IncidentState::Waiting)
+        })
         .await;
     assert!(waiting, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty(), "nothing runs during the wait");
@@ -291,7 +380,9 @@ async fn a_late_source_waits_on_the_message_then_reruns() {
     let delay = (wait_until - etl_medic::ports::Clock::now(harness.clock.as_ref())).num_seconds();
     assert!(delay > 0);
     harness.clock.advance(chrono::Duration::seconds(delay));
-    let (reached, _) = harness.run_pool_until(delay as u64 + 60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) = harness
+        .run_pool_until(delay as u64 + 60, |harness| !harness.estate.job_control.started_requests().is_empty())
+        .await;
     assert!(reached, "the rerun starts once the message comes back: {:?}", harness.decisions());
     assert_eq!(harness.estate.incidents.incidents()[0].actions_taken, vec!["wait_and_retry".to_string()]);
 }
@@ -300,15 +391,32 @@ async fn a_late_source_waits_on_the_message_then_reruns() {
 async fn shadow_mode_records_the_would_be_action_and_touches_nothing() {
     let harness = Harness::new(Mode::Shadow);
     harness.job("orders_daily", 0);
-    let body = harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Connection reset by peer",
+        &["java.net.SocketException: Connection reset by peer"],
+        &[],
+    );
     harness.estate.queue.push(body);
     let (reached, _) = harness
-        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state == IncidentState::Shadowed))
+        .run_pool_until(30, |harness| {
+            harness
+                .estate
+                .incidents
+                .incidents()
+                .first()
+                .is_some_and(|incident| incident.state == IncidentState::Shadowed)
+        })
         .await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty());
     assert!(harness.estate.notifier.published().is_empty());
-    let execution = harness.audit_records().into_iter().find(|(_, record)| record["stage"] == "execution").expect("an execution record");
+    let execution = harness
+        .audit_records()
+        .into_iter()
+        .find(|(_, record)| record["stage"] == "execution")
+        .expect("an execution record");
     assert_eq!(execution.1["body"]["shadow"], true);
     assert_eq!(execution.1["body"]["would_do"]["kind"], "retry");
     assert!(harness.metrics_text().contains("outcome=\"shadowed\""));
@@ -347,15 +455,29 @@ async fn a_critical_job_is_never_touched_without_approval() {
     let mut settings = daemon_support::settings();
     settings.jobs.insert(
         "payroll".to_string(),
-        etl_medic::daemon::settings::JobSettings { tables: vec![], risk_tier: Some(etl_medic::core::model::RiskTier::Critical), max_workers: None },
+        etl_medic::daemon::settings::JobSettings {
+            tables: vec![],
+            risk_tier: Some(etl_medic::core::model::RiskTier::Critical),
+            max_workers: None,
+        },
     );
     let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
     harness.job("payroll", 0);
-    harness.estate.queue.push(harness.failed_run("payroll", "jr_9", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    harness.estate.queue.push(harness.failed_run(
+        "payroll",
+        "jr_9",
+        "Connection reset by peer",
+        &["java.net.SocketException: Connection reset by peer"],
+        &[],
+    ));
     let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
     assert!(escalated, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty());
-    assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"critical_job_requires_approval\"} 1"));
+    assert!(
+        harness
+            .metrics_text()
+            .contains("etl_medic_safety_replacements_total{rule=\"critical_job_requires_approval\"} 1")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -370,7 +492,8 @@ async fn bad_records_without_named_objects_rerun_with_the_bad_records_argument()
         &[("--day", "2026-11-28")],
     );
     harness.estate.queue.push(body);
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "decisions: {:?}", harness.decisions());
     let started = &harness.estate.job_control.started_requests()[0];
     let diverted = started.arguments.get("--bad_records_path").cloned().unwrap_or_default();
@@ -383,18 +506,31 @@ async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
     let mut safety = daemon_support::safety(Mode::Auto);
     safety.replacement = etl_medic::core::safety::Replacement::LogAndWait;
     // This fleet allows no rerun for transient failures: the proposed retry is blocked.
-    safety.allowlist.insert(etl_medic::core::model::FailureClass::TransientInfra, vec![etl_medic::core::model::ActionKind::LogAndWait]);
+    safety.allowlist.insert(
+        etl_medic::core::model::FailureClass::TransientInfra,
+        vec![etl_medic::core::model::ActionKind::LogAndWait],
+    );
     let harness = Harness::with(daemon_support::settings(), safety);
     harness.job("orders_daily", 0);
-    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &["java.net.SocketException: Connection reset by peer"], &[]));
+    harness.estate.queue.push(harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Connection reset by peer",
+        &["java.net.SocketException: Connection reset by peer"],
+        &[],
+    ));
     let (closed, _) = harness
-        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed()))
+        .run_pool_until(30, |harness| {
+            harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed())
+        })
         .await;
     assert!(closed, "decisions: {:?}", harness.decisions());
     let incident = &harness.estate.incidents.incidents()[0];
     assert_eq!(incident.state, IncidentState::Deferred, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty());
     assert!(harness.estate.notifier.published().is_empty());
-    assert!(harness.metrics_text().contains("etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"deferred\"} 1"));
+    assert!(harness.metrics_text().contains(
+        "etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"deferred\"} 1"
+    ));
     assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
 }

@@ -72,7 +72,8 @@ async fn a_malformed_message_is_never_deleted_and_the_worker_goes_on() {
     harness.job("orders_daily", 0);
     harness.estate.queue.push("this is not json");
     harness.estate.queue.push(transient_failure(&harness, "jr_1"));
-    let (reached, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (reached, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(reached, "the good message was worked on");
     assert_eq!(harness.estate.queue.pending_bodies(), vec!["this is not json".to_string()]);
     assert!(harness.metrics_text().contains("etl_medic_poison_messages_total{reason=\"not_json\"}"));
@@ -88,7 +89,8 @@ async fn the_follow_up_success_closes_the_incident_and_reports_mttr() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
     harness.estate.queue.push(transient_failure(&harness, "jr_1"));
-    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (started, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started);
     let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
     harness.estate.job_control.finish_run(&run_id, JobRunState::Succeeded, None).unwrap();
@@ -102,7 +104,10 @@ async fn the_follow_up_success_closes_the_incident_and_reports_mttr() {
     assert!(metrics.contains("etl_medic_mttr_seconds_sum{class=\"transient_infra\"} 600"), "{metrics}");
     assert!(metrics.contains("etl_medic_mttr_seconds_count{class=\"transient_infra\"} 1"));
     assert!(metrics.contains("etl_medic_remediations_total{action=\"retry\",outcome=\"success\"} 1"));
-    assert!(metrics.contains("etl_medic_incidents_total{action=\"retry\",class=\"transient_infra\",outcome=\"resolved\"} 1"));
+    assert!(
+        metrics
+            .contains("etl_medic_incidents_total{action=\"retry\",class=\"transient_infra\",outcome=\"resolved\"} 1")
+    );
     // 600 s is the distance from the original failure's event time (START).
     assert_eq!(START, "2026-11-29T02:00:00Z");
 }
@@ -112,11 +117,16 @@ async fn a_failed_rerun_continues_the_incident_with_the_next_attempt() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
     harness.estate.queue.push(transient_failure(&harness, "jr_1"));
-    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (started, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started);
     let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
     harness.estate.job_control.finish_run(&run_id, JobRunState::Failed, Some(RESET.to_string())).unwrap();
-    harness.estate.logs.append(daemon_support::ERROR_GROUP, &run_id, vec!["java.net.SocketException: Connection reset by peer".to_string()]);
+    harness.estate.logs.append(
+        daemon_support::ERROR_GROUP,
+        &run_id,
+        vec!["java.net.SocketException: Connection reset by peer".to_string()],
+    );
     harness.estate.queue.push(event("orders_daily", &run_id, "FAILED", RESET, "2026-11-29T02:10:00Z"));
     let (continued, _) = harness
         .run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state == IncidentState::Waiting)
@@ -125,8 +135,12 @@ async fn a_failed_rerun_continues_the_incident_with_the_next_attempt() {
     let incident = &harness.estate.incidents.incidents()[0];
     assert_eq!(incident.attempt, 1);
     assert_eq!(incident.incident_id, "orders_daily/jr_1", "the same incident continues");
-    let requests: Vec<serde_json::Value> =
-        harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "request").map(|(_, record)| record["body"].clone()).collect();
+    let requests: Vec<serde_json::Value> = harness
+        .audit_records()
+        .into_iter()
+        .filter(|(_, record)| record["stage"] == "request")
+        .map(|(_, record)| record["body"].clone())
+        .collect();
     assert_eq!(requests.last().map(|request| request["history"]["attempt"].clone()), Some(serde_json::json!(1)));
     assert!(harness.metrics_text().contains("etl_medic_remediations_total{action=\"retry\",outcome=\"failure\"} 1"));
 }
@@ -136,7 +150,8 @@ async fn the_reconciler_replays_the_event_of_a_run_that_finished_silently() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
     harness.estate.queue.push(transient_failure(&harness, "jr_1"));
-    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (started, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started);
     let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().expect("the run we started");
     assert_eq!(reconcile_once(&harness.context).await.unwrap(), 0, "a fresh run is not polled yet");
@@ -155,7 +170,9 @@ async fn glue_s_own_pending_retry_is_never_raced() {
     harness.job("orders_daily", 1);
     harness.estate.queue.push(transient_failure(&harness, "jr_1"));
     let (closed, _) = harness
-        .run_pool_until(30, |harness| harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed()))
+        .run_pool_until(30, |harness| {
+            harness.estate.incidents.incidents().first().is_some_and(|incident| incident.state.is_closed())
+        })
         .await;
     assert!(closed, "decisions: {:?}", harness.decisions());
     assert!(harness.estate.job_control.started_requests().is_empty(), "Glue reruns it itself");
@@ -197,7 +214,12 @@ async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
     };
     harness.estate.incidents.claim_run(&claim).await.unwrap();
     let mut record = etl_medic::daemon::incident::new_record(
-        "orders_daily/jr_1", "orders_daily", "jr_1", daemon_support::at(START), &message_id, daemon_support::at("2026-11-29T02:05:00Z"),
+        "orders_daily/jr_1",
+        "orders_daily",
+        "jr_1",
+        daemon_support::at(START),
+        &message_id,
+        daemon_support::at("2026-11-29T02:05:00Z"),
     );
     harness.estate.incidents.create_incident(&record).await.unwrap();
     record.state = IncidentState::Acting;
@@ -210,7 +232,14 @@ async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
     let (escalated, _) = harness.run_pool_until(60, |harness| !harness.estate.notifier.published().is_empty()).await;
     assert!(escalated);
     assert!(harness.estate.job_control.started_requests().is_empty());
-    assert!(harness.estate.notifier.published()[0].packet.blocked_because.as_deref().unwrap_or_default().contains("interrupted"));
+    assert!(
+        harness.estate.notifier.published()[0]
+            .packet
+            .blocked_because
+            .as_deref()
+            .unwrap_or_default()
+            .contains("interrupted")
+    );
 }
 
 /// Glue whose runs end at once: StartJobRun ends the run it started in
@@ -245,13 +274,21 @@ impl JobControl for InstantGlue {
 }
 
 /// The pool on `harness`'s estate with Glue replaced by `glue`, until `done`.
-async fn run_pool_with_glue(harness: &Harness, glue: InstantGlue, max_secs: u64, done: impl Fn(&Harness) -> bool) -> bool {
+async fn run_pool_with_glue(
+    harness: &Harness,
+    glue: InstantGlue,
+    max_secs: u64,
+    done: impl Fn(&Harness) -> bool,
+) -> bool {
     let mut settings = daemon_support::settings();
     settings.queue.concurrency = 2;
     let mut ports = harness.estate.ports();
     ports.job_control = Arc::new(glue);
     let registry = prometheus::Registry::new();
-    let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let context = Arc::new(
+        PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None)
+            .unwrap(),
+    );
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context, Health::new()).run(shutdown.clone()));
     let mut reached = false;
@@ -279,7 +316,8 @@ async fn a_success_event_that_beats_the_link_of_its_run_waits_for_it_and_closes_
         answer_after: Duration::from_secs(3),
     };
     let closed = run_pool_with_glue(&harness, glue, 60, |harness| {
-        harness.estate.incidents.incidents().iter().any(|record| record.state == IncidentState::Resolved) && harness.estate.queue.is_empty()
+        harness.estate.incidents.incidents().iter().any(|record| record.state == IncidentState::Resolved)
+            && harness.estate.queue.is_empty()
     })
     .await;
     let incidents = harness.estate.incidents.incidents();
@@ -320,7 +358,8 @@ async fn a_failure_waits_for_a_starter_that_never_links_only_a_few_seconds() {
     // A new failure of the same job, after the note, waits twice, then opens its own incident.
     transient_failure(&harness, "jr_1");
     harness.estate.queue.push(event("orders_daily", "jr_1", "FAILED", RESET, "2026-11-29T02:06:00Z"));
-    let (opened, _) = harness.run_pool_until(60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (opened, _) =
+        harness.run_pool_until(60, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(opened, "the failure was worked on: {:?}", harness.estate.incidents.incidents());
     assert!(harness.estate.queue.dead_letter_bodies().is_empty(), "nothing walked to the DLQ");
     assert_eq!(harness.estate.incidents.incidents()[0].incident_id, "orders_daily/jr_1");

@@ -25,7 +25,9 @@ fn options(mode: Mode, incidents: usize) -> DemoOptions {
 async fn the_demo_works_every_incident_and_summarises_them() {
     let mut progress: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
-    let summary = run(options(Mode::Auto, 12), SafetySettings::default(), Policy::rules(), &mut progress, &mut out).await.unwrap();
+    let summary = run(options(Mode::Auto, 12), SafetySettings::default(), Policy::rules(), &mut progress, &mut out)
+        .await
+        .unwrap();
     let progress = String::from_utf8(progress).unwrap();
     let out = String::from_utf8(out).unwrap();
     eprintln!("{progress}\n{out}");
@@ -42,7 +44,9 @@ async fn the_demo_works_every_incident_and_summarises_them() {
 async fn the_demo_in_shadow_mode_starts_no_run() {
     let mut progress: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
-    let summary = run(options(Mode::Shadow, 6), SafetySettings::default(), Policy::rules(), &mut progress, &mut out).await.unwrap();
+    let summary = run(options(Mode::Shadow, 6), SafetySettings::default(), Policy::rules(), &mut progress, &mut out)
+        .await
+        .unwrap();
     assert_eq!(summary.finished, 6);
     assert_eq!(summary.fixed_without_a_person, 0, "shadow mode fixes nothing itself");
     assert!(String::from_utf8(out).unwrap().contains("would have done"));

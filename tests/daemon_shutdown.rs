@@ -58,7 +58,10 @@ async fn shutdown_during_work_loses_no_message_and_finishes_started_work() {
     let mut ports = harness.estate.ports();
     ports.job_control = Arc::new(SlowGlue { inner: harness.estate.job_control.clone(), delay: Duration::from_secs(5) });
     let registry = prometheus::Registry::new();
-    let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let context = Arc::new(
+        PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None)
+            .unwrap(),
+    );
     let health = Health::new();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(shutdown.clone()));
@@ -84,7 +87,17 @@ async fn sigterm_during_a_long_poll_turns_readyz_503_at_once_and_starts_nothing_
     let harness = Harness::with(settings.clone(), daemon_support::safety(Mode::Auto));
     harness.job("orders_daily", 0);
     let registry = prometheus::Registry::new();
-    let context = Arc::new(PipelineContext::new(harness.estate.ports(), settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let context = Arc::new(
+        PipelineContext::new(
+            harness.estate.ports(),
+            settings,
+            daemon_support::safety(Mode::Auto),
+            Policy::rules(),
+            &registry,
+            None,
+        )
+        .unwrap(),
+    );
     let health = Health::new();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(shutdown.clone()));
@@ -101,7 +114,8 @@ async fn sigterm_during_a_long_poll_turns_readyz_503_at_once_and_starts_nothing_
     // and goes straight back to the queue instead of being worked on.
     let body = harness.failed_run("orders_daily", "jr_late", RESET, &[], &[]);
     harness.estate.queue.push(body);
-    let report = tokio::time::timeout(Duration::from_secs(25), running).await.expect("the pool stops within the poll").unwrap();
+    let report =
+        tokio::time::timeout(Duration::from_secs(25), running).await.expect("the pool stops within the poll").unwrap();
     assert_eq!((report.finished, report.abandoned), (0, 0));
     assert!(harness.estate.job_control.started_requests().is_empty(), "nothing new is started after SIGTERM");
     let depth = harness.estate.queue.depth().await.unwrap();
@@ -112,13 +126,21 @@ async fn sigterm_during_a_long_poll_turns_readyz_503_at_once_and_starts_nothing_
 async fn every_audit_object_of_an_incident_parses_in_order_and_replays() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
-    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &["java.net.SocketException: Connection reset by peer"], &[]));
-    let (started, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    harness.estate.queue.push(harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        RESET,
+        &["java.net.SocketException: Connection reset by peer"],
+        &[],
+    ));
+    let (started, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started);
     let run_id = harness.estate.incidents.incidents()[0].current_run_id.clone().unwrap();
     harness.estate.job_control.finish_run(&run_id, JobRunState::Succeeded, None).unwrap();
     harness.estate.queue.push(event("orders_daily", &run_id, "SUCCEEDED", "", "2026-11-29T02:12:00Z"));
-    let (closed, _) = harness.run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state.is_closed()).await;
+    let (closed, _) =
+        harness.run_pool_until(30, |harness| harness.estate.incidents.incidents()[0].state.is_closed()).await;
     assert!(closed);
     let records = harness.audit_records();
     let stages: Vec<String> = records.iter().map(|(_, record)| record["stage"].as_str().unwrap().to_string()).collect();
@@ -131,7 +153,8 @@ async fn every_audit_object_of_an_incident_parses_in_order_and_replays() {
     }
     let decision = &records[2].1["body"];
     assert!(decision["policy"]["q_values"].is_object() && decision["policy"]["propensity"].is_number());
-    let request: DecideRequest = serde_json::from_value(records[1].1["body"].clone()).expect("the request replays through decide");
+    let request: DecideRequest =
+        serde_json::from_value(records[1].1["body"].clone()).expect("the request replays through decide");
     assert_eq!(request.job_name(), Some("orders_daily"));
     assert_eq!(request.logs.error.len(), 1);
 }
@@ -145,21 +168,31 @@ async fn every_recorded_decision_replays_to_itself_even_when_fleet_state_decided
     let harness = Harness::with(daemon_support::settings(), safety.clone());
     harness.job("orders_daily", 0);
     harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &[], &[]));
-    let (first, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (first, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(first);
     harness.estate.queue.push(harness.failed_run("orders_daily", "jr_2", RESET, &[], &[]));
     let (second, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
     assert!(second, "decisions: {:?}", harness.decisions());
     let records = harness.audit_records();
-    let requests: Vec<&serde_json::Value> = records.iter().filter(|(_, record)| record["stage"] == "request").map(|(_, record)| &record["body"]).collect();
-    let decisions: Vec<&serde_json::Value> = records.iter().filter(|(_, record)| record["stage"] == "decision").map(|(_, record)| &record["body"]).collect();
+    let requests: Vec<&serde_json::Value> =
+        records.iter().filter(|(_, record)| record["stage"] == "request").map(|(_, record)| &record["body"]).collect();
+    let decisions: Vec<&serde_json::Value> =
+        records.iter().filter(|(_, record)| record["stage"] == "decision").map(|(_, record)| &record["body"]).collect();
     assert_eq!((requests.len(), decisions.len()), (2, 2));
     assert_eq!(decisions[1]["safety"]["rule"], "job_action_budget", "{}", decisions[1]);
-    assert_eq!(requests[1]["context"]["fleet"]["job_actions_in_window"], 1, "the fleet state is part of the recorded request");
+    assert_eq!(
+        requests[1]["context"]["fleet"]["job_actions_in_window"], 1,
+        "the fleet state is part of the recorded request"
+    );
     for (request, recorded) in requests.iter().zip(&decisions) {
         let request: DecideRequest = serde_json::from_value((*request).clone()).expect("the recorded request parses");
         let replayed = etl_medic::core::decide::decide(&request, &Policy::rules(), &safety, &request.fleet_context());
-        assert_eq!(&serde_json::to_value(&replayed.decision).unwrap(), *recorded, "replaying the audit record gives the recorded decision");
+        assert_eq!(
+            &serde_json::to_value(&replayed.decision).unwrap(),
+            *recorded,
+            "replaying the audit record gives the recorded decision"
+        );
     }
 }
 
@@ -169,11 +202,14 @@ async fn a_failed_audit_write_keeps_the_message_until_it_can_be_recorded() {
     harness.job("orders_daily", 0);
     harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &[], &[]));
     harness.estate.objects.fail_next_puts(10);
-    let (counted, _) = harness.run_pool_until(200, |harness| harness.metrics_text().contains("etl_medic_audit_write_failures_total 2")).await;
+    let (counted, _) = harness
+        .run_pool_until(200, |harness| harness.metrics_text().contains("etl_medic_audit_write_failures_total 2"))
+        .await;
     assert!(counted, "{}", harness.metrics_text());
     assert!(harness.estate.job_control.started_requests().is_empty(), "nothing acts without its record");
     assert_eq!(harness.estate.queue.len(), 1, "the message stays");
-    let (started, _) = harness.run_pool_until(300, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (started, _) =
+        harness.run_pool_until(300, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(started, "once writes work again the incident goes on");
     assert_eq!(harness.estate.incidents.incidents()[0].state, IncidentState::Remediating);
 }
@@ -187,9 +223,13 @@ async fn the_heartbeat_keeps_a_long_incident_from_being_received_twice() {
     harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", RESET, &[], &[]));
     let mut ports = harness.estate.ports();
     // Evidence takes 200 s: far past the 60 s visibility timeout.
-    ports.job_control = Arc::new(SlowGlue { inner: harness.estate.job_control.clone(), delay: Duration::from_secs(200) });
+    ports.job_control =
+        Arc::new(SlowGlue { inner: harness.estate.job_control.clone(), delay: Duration::from_secs(200) });
     let registry = prometheus::Registry::new();
-    let context = Arc::new(PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None).unwrap());
+    let context = Arc::new(
+        PipelineContext::new(ports, settings, daemon_support::safety(Mode::Auto), Policy::rules(), &registry, None)
+            .unwrap(),
+    );
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context.clone(), Health::new()).run(shutdown.clone()));
     for _ in 0..600 {
@@ -201,6 +241,10 @@ async fn the_heartbeat_keeps_a_long_incident_from_being_received_twice() {
     shutdown.cancel();
     running.await.unwrap();
     assert_eq!(harness.estate.job_control.started_requests().len(), 1);
-    assert_eq!(context.metrics.messages_received_total.get(), 1, "nobody else received the message while it was worked on");
+    assert_eq!(
+        context.metrics.messages_received_total.get(),
+        1,
+        "nobody else received the message while it was worked on"
+    );
     assert!(harness.estate.queue.is_empty());
 }

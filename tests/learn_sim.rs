@@ -54,7 +54,8 @@ fn a_failed_remediation_raises_the_attempt_and_records_the_action() {
 #[test]
 fn a_late_source_heals_only_when_the_wait_covers_the_lateness() {
     let estate = Estate::new(SimConfig::embedded_default(), 5);
-    let numbers: Vec<u64> = (0..400).filter(|number| estate.incident(*number).cause == SimCause::SourceUnavailable).collect();
+    let numbers: Vec<u64> =
+        (0..400).filter(|number| estate.incident(*number).cause == SimCause::SourceUnavailable).collect();
     assert!(numbers.len() > 20);
     let mut healed_by_short = 0;
     let mut healed_by_long = 0;

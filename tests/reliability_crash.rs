@@ -108,7 +108,8 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     environment.push(("ETL_MEDIC__QUEUE__VISIBILITY_TIMEOUT_SECS".to_string(), "4".to_string()));
     environment.push(("ETL_MEDIC__QUEUE__HEARTBEAT_SECS".to_string(), "1".to_string()));
     environment.push(("ETL_MEDIC__SHUTDOWN__SHUTDOWN_GRACE_SECS".to_string(), "20".to_string()));
-    let spawn = |log_path: &std::path::Path| daemon_process::spawn_binary(std::path::Path::new(BINARY), &environment, log_path);
+    let spawn =
+        |log_path: &std::path::Path| daemon_process::spawn_binary(std::path::Path::new(BINARY), &environment, log_path);
     let log_path = std::env::temp_dir().join(format!("etl-medic-crash-{}.log", std::process::id()));
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut announced = BTreeSet::new();
@@ -171,14 +172,20 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
         *end_states.entry(state.map_or("none", IncidentState::as_str)).or_default() += 1;
     }
     let trips = kills.iter().filter(|(point, tripped, _)| !matches!(point, KillPoint::AtRandom) && *tripped).count();
-    eprintln!("end states {end_states:?}, {trips} kills at a trip wire, settled {settled} in {elapsed:?}; daemon log {}", log_path.display());
+    eprintln!(
+        "end states {end_states:?}, {trips} kills at a trip wire, settled {settled} in {elapsed:?}; daemon log {}",
+        log_path.display()
+    );
     assert!(trips >= 3, "too few kills landed on their trip wire: {kills:?}");
     assert!(settled, "not everything closed: {end_states:?}, queue {:?}", fleet.depth(&fleet.queue_url).await);
 
     // Nothing lost: every failure closed, resolved or handed to a person.
     for (job, failed_run) in &failed_runs {
         let state = fleet.incident(job, failed_run).await.map(|record| record.state);
-        assert!(matches!(state, Some(IncidentState::Resolved | IncidentState::Escalated)), "{job}/{failed_run}: {state:?}");
+        assert!(
+            matches!(state, Some(IncidentState::Resolved | IncidentState::Escalated)),
+            "{job}/{failed_run}: {state:?}"
+        );
     }
     assert!(fleet.dlq_bodies().await.is_empty(), "nothing needed the DLQ");
 

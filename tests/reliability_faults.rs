@@ -32,11 +32,18 @@ use fleet::{Fleet, TRANSIENT};
 const FAULT_RATE: f64 = 0.20;
 
 /// The pool on adapters that go through `proxy`, until `done` or `timeout`.
-async fn run_pool_through(fleet: &Fleet, proxy: &FaultProxy, concurrency: usize, timeout: Duration, done: impl AsyncFnMut() -> bool) -> bool {
+async fn run_pool_through(
+    fleet: &Fleet,
+    proxy: &FaultProxy,
+    concurrency: usize,
+    timeout: Duration,
+    done: impl AsyncFnMut() -> bool,
+) -> bool {
     let settings = fleet.settings(concurrency);
     let registry = prometheus::Registry::new();
     let ports = aws_ports(&fleet.connection_via(&proxy.endpoint_url), &settings);
-    let context = Arc::new(PipelineContext::new(ports, settings, fleet.safety(), Policy::rules(), &registry, None).unwrap());
+    let context =
+        Arc::new(PipelineContext::new(ports, settings, fleet.safety(), Policy::rules(), &registry, None).unwrap());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(WorkerPool::new(context, Health::new()).run(shutdown.clone()));
     let reached = poll_until(timeout, done).await;
@@ -196,12 +203,17 @@ async fn a_lost_start_job_run_answer_never_starts_a_second_run() {
     let failed_runs = BTreeMap::from([(job.clone(), failed_run.clone())]);
     let mut announced = BTreeSet::new();
     let settled = run_pool_through(&fleet, &proxy, 2, Duration::from_secs(180), async || {
-        fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await == 1 && fleet.depth(&fleet.queue_url).await == (0, 0)
+        fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await == 1
+            && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
     .await;
-    let reached_glue = proxy.seen().iter().filter(|request| request.operation == "StartJobRun" && request.forwarded).count();
+    let reached_glue =
+        proxy.seen().iter().filter(|request| request.operation == "StartJobRun" && request.forwarded).count();
     let record = fleet.incident(&job, &failed_run).await;
-    eprintln!("settled {settled}, StartJobRun reaching Glue {reached_glue}, incident {:?}", record.as_ref().map(|record| record.state));
+    eprintln!(
+        "settled {settled}, StartJobRun reaching Glue {reached_glue}, incident {:?}",
+        record.as_ref().map(|record| record.state)
+    );
     assert!(settled, "the incident never closed");
     assert_eq!(fleet.runs(&job).await.len(), 2, "exactly one remediation run despite the lost answer");
 }

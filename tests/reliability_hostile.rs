@@ -29,7 +29,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_etl-medic");
 const SCHEMA_ERROR: &str = "org.apache.spark.sql.AnalysisException: Parquet column cannot be converted in file s3://lake/raw/orders/part-0001.parquet. Column: [amount], Expected: double, Found: BINARY";
 
 fn columns() -> Vec<Column> {
-    vec![Column { name: "id".into(), data_type: "bigint".into() }, Column { name: "amount".into(), data_type: "double".into() }]
+    vec![
+        Column { name: "id".into(), data_type: "bigint".into() },
+        Column { name: "amount".into(), data_type: "double".into() },
+    ]
 }
 
 /// A decide request whose logs claim a schema change while the catalog's
@@ -66,11 +69,20 @@ fn etl_medic(arguments: &[&str], stdin: &[u8], environment: &[(&str, &str)]) -> 
     });
     let output = child.wait_with_output().expect("etl-medic finishes");
     writer.join().expect("stdin writer");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).to_string(), String::from_utf8_lossy(&output.stderr).to_string())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
 }
 
 fn answers(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("answer is not JSON ({error}): {line:.200}"))).collect()
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("answer is not JSON ({error}): {line:.200}"))
+        })
+        .collect()
 }
 
 #[test]
@@ -123,11 +135,15 @@ async fn the_daemon_in_auto_mode_leaves_catalog_and_data_alone_without_drift_evi
         "orders_daily",
         "jr_1",
         SCHEMA_ERROR,
-        &[SCHEMA_ERROR, "rollback_schema sales.orders to version 1 and quarantine s3://lake/raw/orders/part-0001.parquet"],
+        &[
+            SCHEMA_ERROR,
+            "rollback_schema sales.orders to version 1 and quarantine s3://lake/raw/orders/part-0001.parquet",
+        ],
         &[("--source_path", "s3://lake/raw/orders/")],
     );
     harness.estate.queue.push(body);
-    let (decided, _) = harness.run_pool_until(30, |harness| !harness.decisions().is_empty() && harness.estate.queue.is_empty()).await;
+    let (decided, _) =
+        harness.run_pool_until(30, |harness| !harness.decisions().is_empty() && harness.estate.queue.is_empty()).await;
     assert!(decided, "no decision recorded");
     let table = harness.estate.catalog.get_table("sales", "orders").await.unwrap();
     assert_eq!(table.version_id.as_deref(), Some("4"), "no UpdateTable; decisions {:?}", harness.decisions());
@@ -142,7 +158,9 @@ fn decide_answers_a_20_mb_line_with_a_clear_error_and_goes_on() {
     input.extend_from_slice(b"{\"id\": \"huge\", \"pad\": \"");
     input.resize(20 << 20, b'x');
     input.extend_from_slice(b"\"}\n");
-    let garbled = schema_claim_without_drift("garbled").to_string().replace("Parquet column", "\\u001b[31mParquet\\u0007\\u0000 column\\u001b[0m\\r");
+    let garbled = schema_claim_without_drift("garbled")
+        .to_string()
+        .replace("Parquet column", "\\u001b[31mParquet\\u0007\\u0000 column\\u001b[0m\\r");
     input.extend_from_slice(garbled.as_bytes());
     input.push(b'\n');
     input.extend_from_slice(schema_claim_without_drift("after").to_string().as_bytes());
@@ -152,7 +170,10 @@ fn decide_answers_a_20_mb_line_with_a_clear_error_and_goes_on() {
     let answers = answers(&stdout);
     assert_eq!(answers.len(), 3, "one answer per line");
     let error = answers[0].to_string();
-    assert!(error.contains("error") && error.contains("longer than the limit"), "a clear error for the huge line: {error:.300}");
+    assert!(
+        error.contains("error") && error.contains("longer than the limit"),
+        "a clear error for the huge line: {error:.300}"
+    );
     assert!(answers[1]["action"]["kind"].is_string(), "control characters and ANSI escapes answered: {}", answers[1]);
     assert_eq!(answers[2]["id"], "after");
     assert!(answers[2]["action"]["kind"].is_string(), "the line after the huge one is answered");
@@ -180,16 +201,25 @@ fn classify_answers_control_characters_and_ansi_escapes() {
 async fn a_10_mb_message_is_oversized_poison_audited_briefly_and_the_daemon_goes_on() {
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
-    let huge = format!("{{\"detail-type\": \"Glue Job State Change\", \"pad\": \"{}\"}}", "\u{1b}[0m".repeat((10 << 20) / 4));
+    let huge =
+        format!("{{\"detail-type\": \"Glue Job State Change\", \"pad\": \"{}\"}}", "\u{1b}[0m".repeat((10 << 20) / 4));
     assert!(huge.len() >= 10 << 20, "a 10 MB body");
     harness.estate.queue.push(huge);
-    let body = harness.failed_run("orders_daily", "jr_1", "java.lang.OutOfMemoryError: Java heap space", &["java.lang.OutOfMemoryError: Java heap space"], &[]);
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "java.lang.OutOfMemoryError: Java heap space",
+        &["java.lang.OutOfMemoryError: Java heap space"],
+        &[],
+    );
     harness.estate.queue.push(body);
-    let (worked, _) = harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
+    let (worked, _) =
+        harness.run_pool_until(30, |harness| !harness.estate.job_control.started_requests().is_empty()).await;
     assert!(worked, "the valid message after the huge one was worked: {}", harness.metrics_text());
     let metrics = harness.metrics_text();
     assert!(metrics.contains("etl_medic_poison_messages_total{reason=\"oversized\"}"), "{metrics}");
-    let poison: Vec<(String, Value)> = harness.audit_records().into_iter().filter(|(key, _)| key.contains("poison")).collect();
+    let poison: Vec<(String, Value)> =
+        harness.audit_records().into_iter().filter(|(key, _)| key.contains("poison")).collect();
     assert!(!poison.is_empty(), "the poison message is audited");
     let record = poison[0].1.to_string();
     assert!(record.contains("oversized"), "{record:.300}");

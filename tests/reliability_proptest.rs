@@ -27,12 +27,7 @@ fn glue_event(job: &str, run: &str, state: &str, message: &str) -> String {
 }
 
 fn hostile_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[\\x00-\\x1f\\x7f]{0,40}",
-        "(\\x1b\\[[0-9;]{0,6}m|[a-z_ ]){0,60}",
-        "\\PC{0,200}",
-    ]
+    prop_oneof![any::<String>(), "[\\x00-\\x1f\\x7f]{0,40}", "(\\x1b\\[[0-9;]{0,6}m|[a-z_ ]){0,60}", "\\PC{0,200}",]
 }
 
 proptest! {

@@ -41,7 +41,10 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}{SECRET_PATH}", listener.local_addr().unwrap());
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let record = move |State(sink): State<Arc<Mutex<Vec<Received>>>>, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| async move {
+        let record = move |State(sink): State<Arc<Mutex<Vec<Received>>>>,
+                           uri: Uri,
+                           headers: HeaderMap,
+                           body: axum::body::Bytes| async move {
             let content_type = headers.get("content-type").and_then(|value| value.to_str().ok()).map(str::to_string);
             sink.lock().unwrap().push(Received { path: uri.path().to_string(), content_type, body: body.to_vec() });
             (status, if status.is_success() { "ok" } else { "no_service" })
@@ -129,7 +132,11 @@ async fn a_hostile_escalation_arrives_as_bounded_valid_json_with_the_evidence() 
 
 #[tokio::test]
 async fn a_server_error_is_retryable_and_a_missing_hook_is_not() {
-    for (status, retryable) in [(StatusCode::INTERNAL_SERVER_ERROR, true), (StatusCode::TOO_MANY_REQUESTS, true), (StatusCode::NOT_FOUND, false)] {
+    for (status, retryable) in [
+        (StatusCode::INTERNAL_SERVER_ERROR, true),
+        (StatusCode::TOO_MANY_REQUESTS, true),
+        (StatusCode::NOT_FOUND, false),
+    ] {
         let receiver = Receiver::start(status).await;
         let error = notifier(&receiver.url, Duration::from_secs(5)).publish(&hostile_escalation()).await.unwrap_err();
         assert_eq!(error.is_retryable(), retryable, "{status}: {error}");
@@ -176,7 +183,10 @@ async fn a_refused_connection_is_retryable() {
 async fn the_daemon_notifier_sends_to_sns_and_the_webhook() {
     let receiver = Receiver::start(StatusCode::OK).await;
     let sns = Arc::new(MemoryNotifier::new());
-    let settings = EscalationSettings { sns_topic_arn: Some("arn:aws:sns:us-east-1:1:x".into()), webhook_url: Some(receiver.url.clone()) };
+    let settings = EscalationSettings {
+        sns_topic_arn: Some("arn:aws:sns:us-east-1:1:x".into()),
+        webhook_url: Some(receiver.url.clone()),
+    };
     let notifier = escalation_notifier(sns.clone(), &settings, WebhookTimeouts::default()).unwrap();
     notifier.publish(&hostile_escalation()).await.unwrap();
     assert_eq!(sns.published().len(), 1);

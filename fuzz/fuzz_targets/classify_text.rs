@@ -8,7 +8,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    for source in [None, Some(TextSource::JobRunErrorMessage), Some(TextSource::ErrorLog), Some(TextSource::OutputLog)] {
+    for source in [None, Some(TextSource::JobRunErrorMessage), Some(TextSource::ErrorLog), Some(TextSource::OutputLog)]
+    {
         let classification = classify_text(&text, source);
         assert!((0.0..=1.0).contains(&classification.confidence));
     }

@@ -135,7 +135,8 @@ mod tests {
 
     #[tokio::test]
     async fn permanent_failures_only_stay_permanent() {
-        let fan_out = FanOutNotifier::new(vec![("webhook", Arc::new(Failing(PortError::rejected("WebhookPost", "410"))))]);
+        let fan_out =
+            FanOutNotifier::new(vec![("webhook", Arc::new(Failing(PortError::rejected("WebhookPost", "410"))))]);
         assert!(!fan_out.publish(&escalation()).await.unwrap_err().is_retryable());
     }
 

@@ -36,12 +36,16 @@ pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
     let request: ClassifyRequest = match serde_json::from_str(text) {
         Ok(request) => request,
         Err(error) => {
-            return Answer::Error { id: jsonl::salvage_id(text), message: format!("invalid classify request: {}", jsonl::explain_parse_error::<ClassifyRequest>(text, &error)) };
+            return Answer::Error {
+                id: jsonl::salvage_id(text),
+                message: format!(
+                    "invalid classify request: {}",
+                    jsonl::explain_parse_error::<ClassifyRequest>(text, &error)
+                ),
+            };
         }
     };
-    let source = request
-        .source
-        .and_then(|value| serde_json::from_value::<TextSource>(value).ok());
+    let source = request.source.and_then(|value| serde_json::from_value::<TextSource>(value).ok());
     let classification = classify_text(&request.text, source);
     let answer = ClassifyAnswer {
         id: &request.id,

@@ -91,7 +91,8 @@ pub struct HealthcheckArgs {
 
 /// Install the tracing subscriber once (`RUST_LOG` filters; default `info`).
 pub fn init_tracing(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second initialisation (tests, embedding) keeps the first subscriber.
     let _ = match format {
@@ -120,6 +121,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// the working set. Two arenas serve a few worker threads as well. (The
 /// container image is glibc-based; other C libraries have no arenas.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // the crate's one FFI call, see the SAFETY note
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets an allocator parameter; it is called before
     // the runtime starts its threads, and a refusal (0) changes nothing.
@@ -141,7 +143,9 @@ pub fn check_run_settings(settings: &DaemonSettings) -> anyhow::Result<()> {
         bail!("queue.concurrency must be at least 1");
     }
     if settings.shutdown.shutdown_grace_secs + crate::daemon::pool::DELETE_FLUSH_SECS >= 120 {
-        bail!("shutdown.shutdown_grace_secs plus the 10 s delete flush must stay under ECS's 120 s stopTimeout (at most 109)");
+        bail!(
+            "shutdown.shutdown_grace_secs plus the 10 s delete flush must stay under ECS's 120 s stopTimeout (at most 109)"
+        );
     }
     Ok(())
 }
@@ -158,7 +162,8 @@ async fn aws_ports(settings: &DaemonSettings) -> anyhow::Result<Ports> {
 
 /// Cancel `root` on SIGTERM (ECS stopping the task) or Ctrl-C.
 fn cancel_on_signal(root: CancellationToken) -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
     tokio::spawn(async move {
         tokio::select! {
             _ = terminate.recv() => tracing::info!("SIGTERM: draining"),
@@ -170,7 +175,12 @@ fn cancel_on_signal(root: CancellationToken) -> anyhow::Result<()> {
 }
 
 /// `etl-medic run`: the worker pool on AWS until SIGTERM, then a bounded drain.
-pub fn run_daemon(args: &RunArgs, mut settings: DaemonSettings, safety: SafetySettings, policy: Policy) -> anyhow::Result<()> {
+pub fn run_daemon(
+    args: &RunArgs,
+    mut settings: DaemonSettings,
+    safety: SafetySettings,
+    policy: Policy,
+) -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         settings.http.listen = listen.clone();
     }

@@ -32,7 +32,13 @@ impl Decider {
         let mut request: DecideRequest = match serde_json::from_str(text) {
             Ok(request) => request,
             Err(error) => {
-                return Answer::Error { id: jsonl::salvage_id(text), message: format!("invalid decide request: {}", jsonl::explain_parse_error::<DecideRequest>(text, &error)) };
+                return Answer::Error {
+                    id: jsonl::salvage_id(text),
+                    message: format!(
+                        "invalid decide request: {}",
+                        jsonl::explain_parse_error::<DecideRequest>(text, &error)
+                    ),
+                };
             }
         };
         match interpret(&request.event) {

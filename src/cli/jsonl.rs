@@ -235,7 +235,8 @@ mod tests {
         let mut input = vec![b'x'; 5000];
         input.extend_from_slice(b"\n\xff\xfe\n{\"id\":\"after\"}\n");
         let (output, _) = run(&input, 100);
-        let lines: Vec<serde_json::Value> = output.lines().map(|line| serde_json::from_str(line).expect("json")).collect();
+        let lines: Vec<serde_json::Value> =
+            output.lines().map(|line| serde_json::from_str(line).expect("json")).collect();
         assert!(lines[0]["error"].as_str().expect("error").contains("longer than the limit of 100 bytes"));
         assert!(lines[1]["error"].as_str().expect("error").contains("not valid UTF-8"));
         assert_eq!(lines[2]["id"], "after");

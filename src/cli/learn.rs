@@ -157,8 +157,10 @@ pub fn run_policy_explain(args: &PolicyExplainArgs) -> anyhow::Result<()> {
             buffer
         }
     };
-    let request: DecideRequest = serde_json::from_str(text.trim()).context("the request is not a decide request (spec/decide.md)")?;
-    let policy = if args.policy == "rules" { Policy::rules() } else { Policy::Table(load_table(Path::new(&args.policy))?) };
+    let request: DecideRequest =
+        serde_json::from_str(text.trim()).context("the request is not a decide request (spec/decide.md)")?;
+    let policy =
+        if args.policy == "rules" { Policy::rules() } else { Policy::Table(load_table(Path::new(&args.policy))?) };
     print!("{}", show::explain(&request, &policy));
     Ok(())
 }

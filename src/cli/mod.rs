@@ -3,8 +3,8 @@
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
 mod classify;
-mod decide;
 pub mod daemon;
+mod decide;
 pub mod jsonl;
 pub mod learn;
 mod replay;
@@ -201,17 +201,18 @@ pub enum Failure {
 fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i32, Failure> {
     match command {
         Command::Classify => {
-            let stats = classify::run(std::io::stdin().lock(), std::io::stdout().lock())
-                .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("classify: reading or writing lines")))?;
+            let stats = classify::run(std::io::stdin().lock(), std::io::stdout().lock()).map_err(|error| {
+                Failure::Runtime(anyhow::Error::new(error).context("classify: reading or writing lines"))
+            })?;
             report_rejections("classify", stats);
             Ok(EXIT_OK)
         }
         Command::Decide(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let decider = decide::Decider { policy, settings };
-            let stats = decider
-                .run(std::io::stdin().lock(), std::io::stdout().lock())
-                .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines")))?;
+            let stats = decider.run(std::io::stdin().lock(), std::io::stdout().lock()).map_err(|error| {
+                Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines"))
+            })?;
             report_rejections("decide", stats);
             Ok(EXIT_OK)
         }
@@ -220,7 +221,8 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let policy = load_policy(&settings.policy.path, false)?;
             let daemon_settings = settings.daemon_settings();
             daemon::check_run_settings(&daemon_settings).map_err(|error| Failure::Usage(format!("{error:#}")))?;
-            daemon::run_daemon(&command.args, daemon_settings, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            daemon::run_daemon(&command.args, daemon_settings, settings.safety.clone(), policy)
+                .map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Demo(command) => {
@@ -247,7 +249,9 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         }
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
-        Command::Policy(PolicyCommand::Show(args)) => learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
+        Command::Policy(PolicyCommand::Show(args)) => {
+            learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        }
         Command::Policy(PolicyCommand::Explain(args)) => {
             learn::run_policy_explain(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
         }

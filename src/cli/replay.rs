@@ -95,7 +95,13 @@ pub fn run(
             let changed = recorded.final_kind != replayed.final_kind;
             summary.decisions += 1;
             summary.changed += u64::from(changed);
-            let line = Replayed { incident_id: record.incident_id.clone(), request_seq: record.seq, recorded, replayed, changed };
+            let line = Replayed {
+                incident_id: record.incident_id.clone(),
+                request_seq: record.seq,
+                recorded,
+                replayed,
+                changed,
+            };
             serde_json::to_writer(&mut *output, &line).context("writing a replay line")?;
             output.write_all(b"\n").context("writing a replay line")?;
         }

@@ -27,7 +27,12 @@ pub struct DecideOutcome {
 }
 
 /// Diagnoses the request, then decides.
-pub fn decide(request: &DecideRequest, policy: &Policy, settings: &SafetySettings, fleet: &FleetContext) -> DecideOutcome {
+pub fn decide(
+    request: &DecideRequest,
+    policy: &Policy,
+    settings: &SafetySettings,
+    fleet: &FleetContext,
+) -> DecideOutcome {
     let diagnosis = diagnose(request);
     decide_diagnosed(request, diagnosis, policy, settings, fleet)
 }
@@ -108,7 +113,8 @@ mod tests {
             &auto(),
             &FleetContext::default(),
         );
-        let expected = Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() };
+        let expected =
+            Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() };
         assert_eq!(outcome.decision.action, expected);
         assert_eq!(outcome.decision.safety.verdict, Verdict::Allowed);
         assert_eq!(
@@ -124,12 +130,14 @@ mod tests {
 
     #[test]
     fn a_trained_proposal_the_safety_layer_refuses_is_replaced_and_named() {
-        let state_key = "class=code_bug|ran=unknown|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
+        let state_key =
+            "class=code_bug|ran=unknown|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
         let mut table = QTable::new("t1");
         table.set_q(state_key, ActionKind::Retry, 5.0).expect("valid");
         table.set_q(state_key, ActionKind::Escalate, 1.0).expect("valid");
         let policy = Policy::Table(table);
-        let outcome = decide_diagnosed(&request(), diagnosis(FailureClass::CodeBug), &policy, &auto(), &FleetContext::default());
+        let outcome =
+            decide_diagnosed(&request(), diagnosis(FailureClass::CodeBug), &policy, &auto(), &FleetContext::default());
         assert_eq!(outcome.decision.policy.proposed, ActionKind::Retry);
         assert_eq!(outcome.decision.policy.basis, Basis::Table);
         assert_eq!(outcome.decision.policy.note, None);
@@ -138,9 +146,17 @@ mod tests {
         assert_eq!(outcome.decision.action.kind(), ActionKind::Escalate);
         assert!(outcome.permit.is_none());
 
-        let unseen = decide_diagnosed(&request(), diagnosis(FailureClass::TransientInfra), &policy, &auto(), &FleetContext::default());
+        let unseen = decide_diagnosed(
+            &request(),
+            diagnosis(FailureClass::TransientInfra),
+            &policy,
+            &auto(),
+            &FleetContext::default(),
+        );
         assert_eq!(unseen.decision.policy.basis, Basis::RulesFallback);
-        assert!(unseen.decision.policy.note.as_deref().is_some_and(|note| note.contains("state not in trained policy t1")));
+        assert!(
+            unseen.decision.policy.note.as_deref().is_some_and(|note| note.contains("state not in trained policy t1"))
+        );
         assert_eq!(unseen.decision.action, Action::Retry {});
         assert!(unseen.permit.is_some());
     }

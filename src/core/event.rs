@@ -28,7 +28,11 @@ pub struct EventEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// `null` reads as empty, like a missing field.
-    #[serde(default, deserialize_with = "crate::core::evidence::null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::core::evidence::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub resources: Vec<serde_json::Value>,
     #[serde(default)]
     pub detail: serde_json::Value,
@@ -214,8 +218,8 @@ mod tests {
         assert!(events.len() >= 10, "fixture has the documented examples");
         for example in events {
             let title = example["title"].as_str().unwrap_or("?").to_string();
-            let envelope = envelope_from_value(example["event"].clone())
-                .unwrap_or_else(|error| panic!("{title}: {error}"));
+            let envelope =
+                envelope_from_value(example["event"].clone()).unwrap_or_else(|error| panic!("{title}: {error}"));
             let verbatim: serde_json::Value =
                 serde_json::from_str(example["verbatim_text"].as_str().expect("verbatim")).expect("verbatim parses");
             assert_eq!(envelope_from_value(verbatim).expect("verbatim envelope"), envelope, "{title}");
@@ -263,7 +267,8 @@ mod tests {
         assert!(matches!(parse_envelope("not json"), Err(EventError::NotJson(_))));
         assert!(matches!(parse_envelope("[1,2]"), Err(EventError::NotEnvelope(_))));
         assert!(matches!(parse_envelope(r#"{"source":"aws.glue"}"#), Err(EventError::NotEnvelope(_))));
-        let missing_run = r#"{"source":"aws.glue","detail-type":"Glue Job State Change","detail":{"jobName":"j","state":"FAILED"}}"#;
+        let missing_run =
+            r#"{"source":"aws.glue","detail-type":"Glue Job State Change","detail":{"jobName":"j","state":"FAILED"}}"#;
         let error = interpret(&parse_envelope(missing_run).expect("envelope")).expect_err("missing run id");
         assert_eq!(error.to_string(), "Glue Job State Change event is missing detail.jobRunId");
         let wrong_type = r#"{"source":"aws.glue","detail-type":"Glue Job State Change","detail":{"jobName":5,"jobRunId":"jr","state":"FAILED"}}"#;

@@ -159,10 +159,7 @@ impl DecideRequest {
 
     /// The JobRun error message: from GetJobRun when present, else the event's message.
     pub fn error_message(&self) -> Option<&str> {
-        self.job_run
-            .as_ref()
-            .and_then(|run| run.error_message.as_deref())
-            .or_else(|| self.event.detail_str("message"))
+        self.job_run.as_ref().and_then(|run| run.error_message.as_deref()).or_else(|| self.event.detail_str("message"))
     }
 
     pub fn risk_tier(&self) -> RiskTier {
@@ -187,8 +184,8 @@ mod tests {
                "logs":{"error":null,"output":null},"catalog":[],"history":{"attempt":null,"actions_taken":null,"recent_runs":null},
                "job":{"risk_tier":null,"max_workers":null},"context":{"source_last_modified_age_s":null}"#,
         ] {
-            let mut request: DecideRequest =
-                serde_json::from_str(&format!(r#"{{"id":null,"event":{EVENT},{nulls}}}"#)).unwrap_or_else(|error| panic!("{nulls}: {error}"));
+            let mut request: DecideRequest = serde_json::from_str(&format!(r#"{{"id":null,"event":{EVENT},{nulls}}}"#))
+                .unwrap_or_else(|error| panic!("{nulls}: {error}"));
             // An all-null job_run is present but empty; everything else equals absence.
             if request.job_run.is_some() {
                 assert_eq!(request.job_run.take(), Some(JobRunEvidence::default()));

@@ -34,7 +34,13 @@ pub struct Ports {
 pub trait IncidentObserver: Send + Sync {
     /// A decision was carried out (or recorded, in shadow mode). `started_run_id`
     /// is the run started for it, if any.
-    fn action_taken(&self, incident: &IncidentRecord, request: &DecideRequest, action: &Action, started_run_id: Option<&str>);
+    fn action_taken(
+        &self,
+        incident: &IncidentRecord,
+        request: &DecideRequest,
+        action: &Action,
+        started_run_id: Option<&str>,
+    );
 
     /// The incident reached a closed state; `outcome` is its incidents_total label.
     fn incident_closed(&self, incident: &IncidentRecord, outcome: &'static str);
@@ -53,7 +59,11 @@ pub struct PipelineContext {
 
 impl PipelineContext {
     /// Await one port call, recording its latency and failure under `operation`.
-    pub async fn timed<T>(&self, operation: &'static str, call: impl Future<Output = Result<T, PortError>>) -> Result<T, PortError> {
+    pub async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
         let started = tokio::time::Instant::now();
         let result = call.await;
         self.metrics.observe_aws_call(operation, started.elapsed().as_secs_f64(), result.is_err());

@@ -36,7 +36,11 @@ pub enum RoundEnd {
 /// Seconds before a message whose action hit a retryable error comes back.
 const ACTION_RETRY_SECS: u32 = 30;
 
-async fn fleet_context(context: &PipelineContext, job_name: &str, gathered: &Gathered) -> Result<FleetContext, StepError> {
+async fn fleet_context(
+    context: &PipelineContext,
+    job_name: &str,
+    gathered: &Gathered,
+) -> Result<FleetContext, StepError> {
     let store_port = &context.ports.incidents;
     let safety = &context.safety;
     let now = context.ports.clock.now();
@@ -96,9 +100,21 @@ pub async fn decide_and_act(
     }
 }
 
-async fn record_shadow(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision) -> Result<RoundEnd, StepError> {
+async fn record_shadow(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: &Decision,
+) -> Result<RoundEnd, StepError> {
     let run_id = record.failed_run_id.clone();
-    audit(context, record, Stage::Execution, &run_id, json!({"shadow": true, "would_do": decision.action, "touched": "nothing"})).await?;
+    audit(
+        context,
+        record,
+        Stage::Execution,
+        &run_id,
+        json!({"shadow": true, "would_do": decision.action, "touched": "nothing"}),
+    )
+    .await?;
     notify_observer(context, record, gathered, &decision.action, None);
     let now = context.ports.clock.now();
     close(context, record, IncidentState::Shadowed, decision.action.kind().as_str(), now).await?;
@@ -107,18 +123,25 @@ async fn record_shadow(context: &PipelineContext, record: &mut IncidentRecord, g
 
 /// Auto mode without a permit: the final action changes nothing (escalate,
 /// log_and_wait) or safety refused to issue one.
-async fn act_without_permit(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision) -> Result<RoundEnd, StepError> {
+async fn act_without_permit(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: &Decision,
+) -> Result<RoundEnd, StepError> {
     let now = context.ports.clock.now();
     match &decision.action {
         Action::LogAndWait {} => {
             let run_id = record.failed_run_id.clone();
-            audit(context, record, Stage::Execution, &run_id, json!({"log_and_wait": true, "touched": "nothing"})).await?;
+            audit(context, record, Stage::Execution, &run_id, json!({"log_and_wait": true, "touched": "nothing"}))
+                .await?;
             notify_observer(context, record, gathered, &decision.action, None);
             close(context, record, IncidentState::Deferred, ActionKind::LogAndWait.as_str(), now).await?;
         }
         Action::Escalate { reason } => {
             notify_observer(context, record, gathered, &decision.action, None);
-            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason: reason.clone() };
+            let input =
+                EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason: reason.clone() };
             escalate_and_close(context, record, input).await?;
         }
         mutating => {
@@ -135,7 +158,13 @@ async fn act_without_permit(context: &PipelineContext, record: &mut IncidentReco
 /// Carry out a permitted action. A `wait_and_retry` first hides the message
 /// for its delay (the incident waits in the store, no task sleeps); when it
 /// comes back the round is decided again and the rerun starts.
-async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &Gathered, decision: &Decision, permit: &Permit) -> Result<RoundEnd, StepError> {
+async fn act(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: &Decision,
+    permit: &Permit,
+) -> Result<RoundEnd, StepError> {
     let now = context.ports.clock.now();
     let run_id = record.failed_run_id.clone();
     if let Action::WaitAndRetry { delay_s } = permit.action()
@@ -143,7 +172,8 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
     {
         let delay_secs = u32::try_from(*delay_s).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS);
         let wait_until = now + ChronoDuration::seconds(i64::from(delay_secs));
-        audit(context, record, Stage::Execution, &run_id, json!({"waiting_secs": delay_secs, "until": wait_until})).await?;
+        audit(context, record, Stage::Execution, &run_id, json!({"waiting_secs": delay_secs, "until": wait_until}))
+            .await?;
         record.state = IncidentState::Waiting;
         record.wait_until = Some(wait_until);
         record.planned_action = Some(permit.action().clone());
@@ -153,12 +183,23 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
     let job_name = record.job_name.clone();
     let safety = &context.safety;
     let grant = context
-        .timed("UpdateItem", context.ports.incidents.consume_budget(&job_name, safety.job_budget_window_s, safety.job_action_budget, now))
+        .timed(
+            "UpdateItem",
+            context.ports.incidents.consume_budget(
+                &job_name,
+                safety.job_budget_window_s,
+                safety.job_action_budget,
+                now,
+            ),
+        )
         .await?;
     if !grant.granted {
         // Another worker spent the budget between our read and now.
         context.metrics.safety_replacements_total.with_label_values(&["job_action_budget"]).inc();
-        let reason = format!("job action budget of {} per {} s used up by other workers", safety.job_action_budget, safety.job_budget_window_s);
+        let reason = format!(
+            "job action budget of {} per {} s used up by other workers",
+            safety.job_action_budget, safety.job_budget_window_s
+        );
         let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
         escalate_and_close(context, record, input).await?;
         return Ok(RoundEnd::Recorded);
@@ -181,7 +222,12 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
         Ok(executed) => {
             // Link the run first: its own event may already be on the way,
             // and is only recognised as ours once the link is stored.
-            context.timed("PutItem", context.ports.incidents.link_run(&job_name, &executed.started_run_id, &record.incident_id)).await?;
+            context
+                .timed(
+                    "PutItem",
+                    context.ports.incidents.link_run(&job_name, &executed.started_run_id, &record.incident_id),
+                )
+                .await?;
             audit(context, record, Stage::Execution, &executed.started_run_id, json!({"ok": true, "action": permit.action(), "started_run_id": executed.started_run_id, "detail": executed.detail})).await?;
             record.state = IncidentState::Remediating;
             record.current_run_id = Some(executed.started_run_id.clone());
@@ -195,15 +241,25 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
             done_starting(context, record).await;
             Ok(RoundEnd::Recorded)
         }
-        Err(ExecutionError::Port(error)) if error.operation() == "StartJobRun" && error.is_retryable() && !error.is_throttled() => {
+        Err(ExecutionError::Port(error))
+            if error.operation() == "StartJobRun" && error.is_retryable() && !error.is_throttled() =>
+        {
             // StartJobRun has no idempotency token: after a timeout, a reset
             // or a 5xx the run may have started, and calling again could
             // start it twice. A person checks the job's runs instead.
             tracing::warn!(error = %error, "StartJobRun outcome unknown, escalating instead of calling again");
-            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "outcome_unknown": true, "error": error.to_string()})).await?;
+            audit(
+                context,
+                record,
+                Stage::Execution,
+                &run_id,
+                json!({"ok": false, "outcome_unknown": true, "error": error.to_string()}),
+            )
+            .await?;
             context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
             record.actions_taken.push(kind.as_str().to_string());
-            let reason = format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
+            let reason =
+                format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
             let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
             escalate_and_close(context, record, input).await?;
             done_starting(context, record).await;
@@ -211,7 +267,14 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
         }
         Err(error) if error.is_retryable() => {
             tracing::warn!(error = %error, "action failed transiently, will retry");
-            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "retryable": true, "error": error.to_string()})).await?;
+            audit(
+                context,
+                record,
+                Stage::Execution,
+                &run_id,
+                json!({"ok": false, "retryable": true, "error": error.to_string()}),
+            )
+            .await?;
             record.state = IncidentState::Open;
             store(context, record).await?;
             done_starting(context, record).await;
@@ -219,7 +282,14 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
         }
         Err(error) => {
             tracing::warn!(error = %error, "action failed, escalating");
-            audit(context, record, Stage::Execution, &run_id, json!({"ok": false, "retryable": false, "error": error.to_string()})).await?;
+            audit(
+                context,
+                record,
+                Stage::Execution,
+                &run_id,
+                json!({"ok": false, "retryable": false, "error": error.to_string()}),
+            )
+            .await?;
             context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
             record.actions_taken.push(kind.as_str().to_string());
             let reason = format!("{} could not be carried out: {error}", kind.as_str());
@@ -235,12 +305,20 @@ async fn act(context: &PipelineContext, record: &mut IncidentRecord, gathered: &
 /// for this incident any more. A failure here only delays such events until
 /// the entry is stale, so it is logged, not retried.
 async fn done_starting(context: &PipelineContext, record: &IncidentRecord) {
-    if let Err(error) = context.timed("DeleteItem", context.ports.incidents.clear_starting(&record.job_name, &record.incident_id)).await {
+    if let Err(error) =
+        context.timed("DeleteItem", context.ports.incidents.clear_starting(&record.job_name, &record.incident_id)).await
+    {
         tracing::warn!(error = %error, "could not clear the incident's starting entry; it goes stale by itself");
     }
 }
 
-fn notify_observer(context: &PipelineContext, record: &IncidentRecord, gathered: &Gathered, action: &Action, started_run_id: Option<&str>) {
+fn notify_observer(
+    context: &PipelineContext,
+    record: &IncidentRecord,
+    gathered: &Gathered,
+    action: &Action,
+    started_run_id: Option<&str>,
+) {
     if let Some(observer) = &context.observer {
         observer.action_taken(record, &gathered.request, action, started_run_id);
     }

@@ -41,7 +41,11 @@ pub fn spawn_deleter(queue: Arc<dyn IncidentQueue>, metrics: Metrics) -> (Delete
     (DeleteRequests { sender }, task)
 }
 
-async fn run_deleter(queue: Arc<dyn IncidentQueue>, metrics: Metrics, mut receiver: mpsc::UnboundedReceiver<ReceiptHandle>) {
+async fn run_deleter(
+    queue: Arc<dyn IncidentQueue>,
+    metrics: Metrics,
+    mut receiver: mpsc::UnboundedReceiver<ReceiptHandle>,
+) {
     let mut pending: Vec<(ReceiptHandle, u32)> = Vec::new();
     let mut open = true;
     while open || !pending.is_empty() {
@@ -65,7 +69,11 @@ async fn run_deleter(queue: Arc<dyn IncidentQueue>, metrics: Metrics, mut receiv
 }
 
 /// Delete one batch; returns the handles to try again.
-async fn delete_batch(queue: &dyn IncidentQueue, metrics: &Metrics, batch: Vec<(ReceiptHandle, u32)>) -> Vec<(ReceiptHandle, u32)> {
+async fn delete_batch(
+    queue: &dyn IncidentQueue,
+    metrics: &Metrics,
+    batch: Vec<(ReceiptHandle, u32)>,
+) -> Vec<(ReceiptHandle, u32)> {
     let handles: Vec<ReceiptHandle> = batch.iter().map(|(handle, _)| handle.clone()).collect();
     let started = tokio::time::Instant::now();
     let result = queue.delete_batch(&handles).await;
@@ -82,7 +90,9 @@ async fn delete_batch(queue: &dyn IncidentQueue, metrics: &Metrics, batch: Vec<(
         debug_assert_eq!(handle, outcome.handle, "delete outcomes come back in request order");
         match outcome.result {
             Ok(()) => metrics.messages_deleted_total.inc(),
-            Err(error) if error.is_retryable() && attempts + 1 < ATTEMPTS_PER_HANDLE => again.push((handle, attempts + 1)),
+            Err(error) if error.is_retryable() && attempts + 1 < ATTEMPTS_PER_HANDLE => {
+                again.push((handle, attempts + 1))
+            }
             Err(error) => tracing::warn!(error = %error, "message not deleted; it will come back and be found done"),
         }
     }
@@ -93,7 +103,11 @@ fn retry_or_give_up(batch: Vec<(ReceiptHandle, u32)>, retryable: bool) -> Vec<(R
     if !retryable {
         return Vec::new();
     }
-    batch.into_iter().filter(|(_, attempts)| attempts + 1 < ATTEMPTS_PER_HANDLE).map(|(handle, attempts)| (handle, attempts + 1)).collect()
+    batch
+        .into_iter()
+        .filter(|(_, attempts)| attempts + 1 < ATTEMPTS_PER_HANDLE)
+        .map(|(handle, attempts)| (handle, attempts + 1))
+        .collect()
 }
 
 #[cfg(test)]

@@ -47,7 +47,10 @@ pub fn packet(context: &PipelineContext, record: &IncidentRecord, input: &Escala
         .decision
         .and_then(|decision| decision.diagnosis.drift.as_ref())
         .and_then(|drift| serde_json::to_value(drift).ok());
-    let proposal = input.decision.map_or_else(|| ActionKind::Escalate.as_str().to_string(), |decision| decision.policy.proposed.as_str().to_string());
+    let proposal = input.decision.map_or_else(
+        || ActionKind::Escalate.as_str().to_string(),
+        |decision| decision.policy.proposed.as_str().to_string(),
+    );
     let blocked_because = input.decision.and_then(|decision| {
         decision.safety.rule.map(|rule| format!("{rule}: {}", decision.safety.reason.clone().unwrap_or_default()))
     });
@@ -80,7 +83,11 @@ fn subject(record: &IncidentRecord) -> String {
 /// Publish the escalation and close the incident as escalated. A retryable
 /// publish failure is returned (the message is kept and the escalation
 /// retried); a permanent one closes the incident as failed, loudly.
-pub async fn escalate_and_close(context: &PipelineContext, record: &mut IncidentRecord, input: EscalationInput<'_>) -> Result<(), StepError> {
+pub async fn escalate_and_close(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    input: EscalationInput<'_>,
+) -> Result<(), StepError> {
     let escalation = Escalation { subject: subject(record), packet: packet(context, record, &input) };
     let run_id = escalation.packet.run_id.clone();
     let started = tokio::time::Instant::now();
@@ -89,7 +96,9 @@ pub async fn escalate_and_close(context: &PipelineContext, record: &mut Incident
     // The notifier may fan out to SNS and the webhook: a webhook failure is
     // counted as such, so SNS's series does not take the blame.
     match &published {
-        Err(error) if error.operation() == webhook::OPERATION => context.metrics.observe_aws_call("WebhookPost", elapsed_secs, true),
+        Err(error) if error.operation() == webhook::OPERATION => {
+            context.metrics.observe_aws_call("WebhookPost", elapsed_secs, true)
+        }
         _ => context.metrics.observe_aws_call("Publish", elapsed_secs, published.is_err()),
     }
     let now = context.ports.clock.now();
@@ -102,7 +111,14 @@ pub async fn escalate_and_close(context: &PipelineContext, record: &mut Incident
         Err(error) if error.is_retryable() => Err(StepError::Port(error)),
         Err(error) => {
             tracing::error!(error = %error, "escalation could not be sent; a person must look at this incident");
-            audit(context, record, Stage::Escalation, &run_id, json!({"sent": false, "error": error.to_string(), "escalation": escalation})).await?;
+            audit(
+                context,
+                record,
+                Stage::Escalation,
+                &run_id,
+                json!({"sent": false, "error": error.to_string(), "escalation": escalation}),
+            )
+            .await?;
             close(context, record, IncidentState::Failed, ActionKind::Escalate.as_str(), now).await
         }
     }

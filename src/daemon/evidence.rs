@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 
 use crate::core::event::{EventEnvelope, JobStateChange};
 use crate::core::evidence::{
-    ContextEvidence, DecideRequest, HistoryEvidence, JobProfile, JobRunEvidence, LogsEvidence, RunSummary, TableEvidence,
+    ContextEvidence, DecideRequest, HistoryEvidence, JobProfile, JobRunEvidence, LogsEvidence, RunSummary,
+    TableEvidence,
 };
 use crate::daemon::context::PipelineContext;
 use crate::ports::object_store::parse_s3_uri;
@@ -59,7 +60,8 @@ pub async fn gather(
     let ports = &context.ports;
     let job_name = change.job_name.as_str();
     let run_id = change.job_run_id.as_str();
-    let failed_run = optional(context.timed("GetJobRun", ports.job_control.get_job_run(job_name, run_id)).await, "job run")?;
+    let failed_run =
+        optional(context.timed("GetJobRun", ports.job_control.get_job_run(job_name, run_id)).await, "job run")?;
     let job = optional(context.timed("GetJob", ports.job_control.get_job(job_name)).await, "job")?;
     let history_runs = optional(
         context.timed("GetJobRuns", ports.job_control.get_job_runs(job_name, HISTORY_RUNS + 1)).await,
@@ -83,7 +85,12 @@ pub async fn gather(
         history: HistoryEvidence {
             attempt: incident.attempt,
             actions_taken: incident.actions_taken.clone(),
-            recent_runs: history_runs.iter().filter(|run| run.id != run_id).take(HISTORY_RUNS as usize).map(run_summary).collect(),
+            recent_runs: history_runs
+                .iter()
+                .filter(|run| run.id != run_id)
+                .take(HISTORY_RUNS as usize)
+                .map(run_summary)
+                .collect(),
         },
         job: JobProfile { risk_tier: job_settings.risk_tier, max_workers: job_settings.max_workers },
         context: ContextEvidence { source_last_modified_age_s: source_age_s, fleet: None },
@@ -116,8 +123,14 @@ async fn gather_logs(context: &PipelineContext, run_id: &str) -> Result<LogsEvid
     let settings = &context.settings.logs;
     let limits = LogLimits { max_lines: settings.max_lines, max_line_bytes: settings.max_line_bytes };
     let logs = &context.ports.logs;
-    let error_lines = optional(context.timed("GetLogEvents", logs.run_lines(&settings.error_group, run_id, limits)).await, "error log")?;
-    let output_lines = optional(context.timed("GetLogEvents", logs.run_lines(&settings.output_group, run_id, limits)).await, "output log")?;
+    let error_lines = optional(
+        context.timed("GetLogEvents", logs.run_lines(&settings.error_group, run_id, limits)).await,
+        "error log",
+    )?;
+    let output_lines = optional(
+        context.timed("GetLogEvents", logs.run_lines(&settings.output_group, run_id, limits)).await,
+        "output log",
+    )?;
     Ok(LogsEvidence {
         error: error_lines.map(|lines| lines.lines).unwrap_or_default(),
         output: output_lines.map(|lines| lines.lines).unwrap_or_default(),
@@ -145,10 +158,16 @@ pub fn tables_of_job(configured: &[String], run: Option<&JobRun>) -> Vec<(String
     ordered
 }
 
-async fn gather_catalog(context: &PipelineContext, configured: &[String], run: Option<&JobRun>) -> Result<Vec<TableEvidence>, PortError> {
+async fn gather_catalog(
+    context: &PipelineContext,
+    configured: &[String],
+    run: Option<&JobRun>,
+) -> Result<Vec<TableEvidence>, PortError> {
     let mut catalog = Vec::new();
     for (database, table) in tables_of_job(configured, run) {
-        let versions = context.timed("GetTableVersions", context.ports.catalog.get_table_versions(&database, &table, TABLE_VERSIONS)).await;
+        let versions = context
+            .timed("GetTableVersions", context.ports.catalog.get_table_versions(&database, &table, TABLE_VERSIONS))
+            .await;
         if let Some(versions) = optional(versions, "table versions")? {
             catalog.push(TableEvidence { database, table, versions });
         }
@@ -169,7 +188,8 @@ async fn source_freshness(
     let Some((bucket, prefix)) = source_path.and_then(|path| parse_s3_uri(path)) else {
         return Ok((None, None));
     };
-    let listing = context.timed("ListObjectsV2", context.ports.objects.list_objects(bucket, prefix, SOURCE_LISTING_LIMIT)).await;
+    let listing =
+        context.timed("ListObjectsV2", context.ports.objects.list_objects(bucket, prefix, SOURCE_LISTING_LIMIT)).await;
     let Some(objects) = optional(listing, "source listing")? else {
         return Ok((None, None));
     };

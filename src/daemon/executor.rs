@@ -45,7 +45,11 @@ impl ExecutionError {
 
 /// Carry out the permitted action: any preparation (rollback, quarantine
 /// moves), then the rerun.
-pub async fn execute(context: &PipelineContext, permit: &Permit, gathered: &Gathered) -> Result<Executed, ExecutionError> {
+pub async fn execute(
+    context: &PipelineContext,
+    permit: &Permit,
+    gathered: &Gathered,
+) -> Result<Executed, ExecutionError> {
     let job_name = gathered.request.job_name().unwrap_or_default().to_string();
     if permit.job_name() != job_name {
         return Err(ExecutionError::WrongJob { permit_job: permit.job_name().to_string(), job: job_name });
@@ -94,9 +98,9 @@ async fn rollback(
 ) -> Result<serde_json::Value, ExecutionError> {
     let catalog = &context.ports.catalog;
     let current = context.timed("GetTable", catalog.get_table(database, table)).await?;
-    let current_version = current
-        .version_id
-        .ok_or_else(|| ExecutionError::OutOfBounds(format!("{database}.{table} has no current version id to guard on")))?;
+    let current_version = current.version_id.ok_or_else(|| {
+        ExecutionError::OutOfBounds(format!("{database}.{table} has no current version id to guard on"))
+    })?;
     if current_version == version_id {
         return Err(ExecutionError::OutOfBounds(format!("{database}.{table} is already at version {version_id}")));
     }
@@ -146,10 +150,18 @@ async fn quarantine(
     }
 }
 
-async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_prefix: &str) -> Result<Vec<serde_json::Value>, ExecutionError> {
+async fn move_objects(
+    context: &PipelineContext,
+    objects: &[String],
+    quarantine_prefix: &str,
+) -> Result<Vec<serde_json::Value>, ExecutionError> {
     let bounds = &context.settings.quarantine;
     if objects.len() > bounds.max_objects as usize {
-        return Err(ExecutionError::OutOfBounds(format!("{} objects exceed max_objects {}", objects.len(), bounds.max_objects)));
+        return Err(ExecutionError::OutOfBounds(format!(
+            "{} objects exceed max_objects {}",
+            objects.len(),
+            bounds.max_objects
+        )));
     }
     // Check every object before moving any, so a plan is carried out whole or not at all.
     let mut planned = Vec::with_capacity(objects.len());
@@ -158,7 +170,8 @@ async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_
         if !bounds.allowed_prefixes.iter().any(|allowed| uri.starts_with(allowed.as_str())) {
             return Err(ExecutionError::OutOfBounds(format!("{uri} is not under an allowed quarantine prefix")));
         }
-        let (bucket, key) = parse_s3_uri(uri).ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
+        let (bucket, key) =
+            parse_s3_uri(uri).ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
         let listed = context.timed("ListObjectsV2", context.ports.objects.list_objects(bucket, key, 1)).await?;
         let size = listed
             .iter()
@@ -175,12 +188,18 @@ async fn move_objects(context: &PipelineContext, objects: &[String], quarantine_
     let mut done: Vec<(String, String, String)> = Vec::with_capacity(planned.len());
     for (bucket, key, size) in planned {
         let destination = format!("{quarantine_prefix}{key}");
-        if let Err(error) = context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await {
+        if let Err(error) =
+            context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await
+        {
             // Put back what this plan already moved, so that a failed plan
             // leaves the input as it was (and a retry finds every object).
             let mut not_restored = Vec::new();
             for (bucket, key, destination) in done.iter().rev() {
-                if context.timed("CopyObject", context.ports.objects.move_object(bucket, destination, key)).await.is_err() {
+                if context
+                    .timed("CopyObject", context.ports.objects.move_object(bucket, destination, key))
+                    .await
+                    .is_err()
+                {
                     not_restored.push(format!("s3://{bucket}/{destination}"));
                 }
             }

@@ -137,7 +137,14 @@ pub async fn close(
 }
 
 /// A fresh incident for the failure of (job, run) observed at `opened_at`.
-pub fn new_record(incident_id: &str, job_name: &str, run_id: &str, opened_at: DateTime<Utc>, message_id: &str, now: DateTime<Utc>) -> IncidentRecord {
+pub fn new_record(
+    incident_id: &str,
+    job_name: &str,
+    run_id: &str,
+    opened_at: DateTime<Utc>,
+    message_id: &str,
+    now: DateTime<Utc>,
+) -> IncidentRecord {
     IncidentRecord {
         incident_id: incident_id.to_string(),
         job_name: job_name.to_string(),

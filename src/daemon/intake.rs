@@ -73,7 +73,8 @@ mod tests {
     fn each_kind_of_bad_input_gets_its_own_reason() {
         assert!(matches!(read_message("{nope", 1024), Intake::Poison { reason: "not_json", .. }));
         assert!(matches!(read_message("[1]", 1024), Intake::Poison { reason: "not_envelope", .. }));
-        let missing = r#"{"source":"aws.glue","detail-type":"Glue Job State Change","detail":{"jobName":"j","state":"FAILED"}}"#;
+        let missing =
+            r#"{"source":"aws.glue","detail-type":"Glue Job State Change","detail":{"jobName":"j","state":"FAILED"}}"#;
         assert!(matches!(read_message(missing, 1024), Intake::Poison { reason: "invalid_event", .. }));
         assert!(matches!(read_message(FAILED, 10), Intake::Poison { reason: "oversized", .. }));
     }

@@ -65,11 +65,18 @@ fn incident_span(change: &JobStateChange) -> tracing::Span {
     tracing::info_span!("incident", job_name = %change.job_name, run_id = %change.job_run_id, state = change.state.as_str())
 }
 
-async fn on_poison(context: &PipelineContext, message: &QueueMessage, reason: &'static str, detail: &str) -> Disposition {
+async fn on_poison(
+    context: &PipelineContext,
+    message: &QueueMessage,
+    reason: &'static str,
+    detail: &str,
+) -> Disposition {
     tracing::warn!(message_id = %message.message_id, receive_count = message.receive_count, reason, detail, "poison message left for the dead-letter queue");
     context.metrics.poison_messages_total.with_label_values(&[reason]).inc();
     let body_excerpt = excerpt(&message.body, POISON_EXCERPT_CHARS);
-    if let Err(error) = context.audit.write_poison(&message.message_id, message.receive_count, reason, detail, &body_excerpt).await {
+    if let Err(error) =
+        context.audit.write_poison(&message.message_id, message.receive_count, reason, detail, &body_excerpt).await
+    {
         tracing::warn!(error = %error, "poison message not audited");
     }
     Disposition::Keep
@@ -86,7 +93,8 @@ fn settle(context: &PipelineContext, message: &QueueMessage, result: Result<Roun
             Disposition::ReturnAfterSecs(AUDIT_RETRY_SECS)
         }
         Err(StepError::Port(error)) => {
-            let backoff = retry_backoff_secs(message.receive_count, &error, context.settings.queue.visibility_timeout_secs);
+            let backoff =
+                retry_backoff_secs(message.receive_count, &error, context.settings.queue.visibility_timeout_secs);
             tracing::warn!(error = %error, backoff, "step failed; the message comes back later");
             Disposition::ReturnAfterSecs(backoff)
         }
@@ -112,7 +120,12 @@ fn failure_time(context: &PipelineContext, envelope: &EventEnvelope, message: &Q
 
 /// Claim (job, run) for this message. `Ok(false)`: another message already
 /// carries this run's event, so this one is a duplicate.
-async fn claim(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, incident_id: &str) -> Result<bool, PortError> {
+async fn claim(
+    context: &PipelineContext,
+    message: &QueueMessage,
+    change: &JobStateChange,
+    incident_id: &str,
+) -> Result<bool, PortError> {
     let claim = RunClaim {
         job_name: change.job_name.clone(),
         run_id: change.job_run_id.clone(),
@@ -153,7 +166,11 @@ enum RunOwner {
 /// after storing the link: if the link is not there yet when read, the entry
 /// was still there when read before it. Only entries noted before the
 /// event's time count: a run started later cannot have produced it.
-async fn run_owner(context: &PipelineContext, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RunOwner, PortError> {
+async fn run_owner(
+    context: &PipelineContext,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+) -> Result<RunOwner, PortError> {
     let incidents = &context.ports.incidents;
     let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
     let now = context.ports.clock.now();
@@ -174,12 +191,25 @@ async fn load(context: &PipelineContext, incident_id: &str) -> Result<IncidentRe
         .ok_or_else(|| PortError::not_found("GetItem", format!("incident {incident_id}")))
 }
 
-async fn load_or_open(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope, incident_id: &str) -> Result<IncidentRecord, PortError> {
+async fn load_or_open(
+    context: &PipelineContext,
+    message: &QueueMessage,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+    incident_id: &str,
+) -> Result<IncidentRecord, PortError> {
     if let Some(existing) = context.timed("GetItem", context.ports.incidents.get_incident(incident_id)).await? {
         return Ok(existing);
     }
     let now = context.ports.clock.now();
-    let record = new_record(incident_id, &change.job_name, &change.job_run_id, failure_time(context, envelope, message), &message.message_id, now);
+    let record = new_record(
+        incident_id,
+        &change.job_name,
+        &change.job_run_id,
+        failure_time(context, envelope, message),
+        &message.message_id,
+        now,
+    );
     match context.timed("PutItem", context.ports.incidents.create_incident(&record)).await {
         Ok(()) => Ok(record),
         Err(error) if error.is_conflict() => load(context, incident_id).await,
@@ -187,7 +217,12 @@ async fn load_or_open(context: &PipelineContext, message: &QueueMessage, change:
     }
 }
 
-async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
+async fn on_failure(
+    context: &PipelineContext,
+    message: &QueueMessage,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+) -> Result<RoundEnd, StepError> {
     let incident_id = match run_owner(context, change, envelope).await? {
         RunOwner::Incident(incident_id) => incident_id,
         RunOwner::MaybeStarting if may_look_again(message) => return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS)),
@@ -199,7 +234,8 @@ async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &
         return Ok(RoundEnd::Recorded);
     }
     let mut record = load_or_open(context, message, change, envelope, &incident_id).await?;
-    let is_our_failed_run = record.state == IncidentState::Remediating && record.current_run_id.as_deref() == Some(change.job_run_id.as_str());
+    let is_our_failed_run = record.state == IncidentState::Remediating
+        && record.current_run_id.as_deref() == Some(change.job_run_id.as_str());
     if is_our_failed_run {
         remediation_failed(context, &mut record, message, change).await?;
     }
@@ -207,9 +243,21 @@ async fn on_failure(context: &PipelineContext, message: &QueueMessage, change: &
 }
 
 /// The run we started failed: count it, and reopen the incident for another round.
-async fn remediation_failed(context: &PipelineContext, record: &mut IncidentRecord, message: &QueueMessage, change: &JobStateChange) -> Result<(), StepError> {
+async fn remediation_failed(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    message: &QueueMessage,
+    change: &JobStateChange,
+) -> Result<(), StepError> {
     let action = last_action_label(record).to_string();
-    audit(context, record, Stage::Validation, &change.job_run_id, json!({"run_state": change.state.as_str(), "remediated": false, "message": change.message})).await?;
+    audit(
+        context,
+        record,
+        Stage::Validation,
+        &change.job_run_id,
+        json!({"run_state": change.state.as_str(), "remediated": false, "message": change.message}),
+    )
+    .await?;
     record.state = IncidentState::Open;
     record.owner_message_id = message.message_id.clone();
     store(context, record).await?;
@@ -219,7 +267,12 @@ async fn remediation_failed(context: &PipelineContext, record: &mut IncidentReco
     Ok(())
 }
 
-async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecord, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
+async fn continue_incident(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+) -> Result<RoundEnd, StepError> {
     match record.state {
         IncidentState::Open => decide_and_act(context, record, change, envelope).await,
         IncidentState::Waiting => {
@@ -228,7 +281,9 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
             // Within a second counts as due: queue delays have one-second resolution.
             let remaining_secs = (due_at - now).num_seconds();
             if remaining_secs >= 1 {
-                return Ok(RoundEnd::WaitSecs(u32::try_from(remaining_secs).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS)));
+                return Ok(RoundEnd::WaitSecs(
+                    u32::try_from(remaining_secs).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS),
+                ));
             }
             decide_and_act(context, record, change, envelope).await
         }
@@ -236,13 +291,15 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
             // Another handler may be between starting a run and recording it
             // (the run's own event can be that fast): look again shortly.
             let acting_for = context.ports.clock.now() - record.updated_at;
-            let owner_may_be_working = acting_for < chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
+            let owner_may_be_working =
+                acting_for < chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
             if owner_may_be_working {
                 return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS));
             }
             // The worker died between claiming the action and recording its
             // result: whether the action happened is unknown, so a person decides.
-            let reason = "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
+            let reason =
+                "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
             escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
             Ok(RoundEnd::Recorded)
         }
@@ -256,7 +313,12 @@ async fn continue_incident(context: &PipelineContext, record: &mut IncidentRecor
 }
 
 /// A SUCCEEDED or STOPPED run: if it is a run we started and are waiting for, validate.
-async fn on_terminal(context: &PipelineContext, message: &QueueMessage, change: &JobStateChange, envelope: &EventEnvelope) -> Result<RoundEnd, StepError> {
+async fn on_terminal(
+    context: &PipelineContext,
+    message: &QueueMessage,
+    change: &JobStateChange,
+    envelope: &EventEnvelope,
+) -> Result<RoundEnd, StepError> {
     let incidents = &context.ports.incidents;
     let incident_id = match run_owner(context, change, envelope).await? {
         RunOwner::Incident(incident_id) => incident_id,
@@ -277,13 +339,22 @@ async fn on_terminal(context: &PipelineContext, message: &QueueMessage, change: 
         context.metrics.events_ignored_total.inc();
         return Ok(RoundEnd::Recorded);
     }
-    if record.state != IncidentState::Remediating || record.current_run_id.as_deref() != Some(change.job_run_id.as_str()) {
+    if record.state != IncidentState::Remediating
+        || record.current_run_id.as_deref() != Some(change.job_run_id.as_str())
+    {
         return Ok(RoundEnd::Recorded);
     }
     let action = last_action_label(&record).to_string();
     let closed_at = failure_time(context, envelope, message);
     let succeeded = change.state == JobRunState::Succeeded;
-    audit(context, &mut record, Stage::Validation, &change.job_run_id, json!({"run_state": change.state.as_str(), "remediated": succeeded})).await?;
+    audit(
+        context,
+        &mut record,
+        Stage::Validation,
+        &change.job_run_id,
+        json!({"run_state": change.state.as_str(), "remediated": succeeded}),
+    )
+    .await?;
     let now = context.ports.clock.now();
     if succeeded {
         close(context, &mut record, IncidentState::Resolved, &action, closed_at).await?;

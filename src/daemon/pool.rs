@@ -73,7 +73,14 @@ impl WorkerPool {
         let concurrency = context.settings.queue.concurrency.max(1);
         context.metrics.worker_slots.set(i64::try_from(concurrency).unwrap_or(i64::MAX));
         let (deletes, deleter) = spawn_deleter(context.ports.queue.clone(), context.metrics.clone());
-        WorkerPool { context, health, slots: Arc::new(Semaphore::new(concurrency)), handlers: JoinSet::new(), deletes, deleter }
+        WorkerPool {
+            context,
+            health,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            handlers: JoinSet::new(),
+            deletes,
+            deleter,
+        }
     }
 
     /// Wait for a free slot, receive at most as many messages as there are
@@ -100,7 +107,8 @@ impl WorkerPool {
         let queue_settings = &self.context.settings.queue;
         let wait = Duration::from_secs(queue_settings.wait_time_secs.min(20));
         let max_messages = u32::try_from(slots.len()).unwrap_or(MAX_BATCH);
-        let received = self.context.timed("ReceiveMessage", self.context.ports.queue.receive(max_messages, wait)).await?;
+        let received =
+            self.context.timed("ReceiveMessage", self.context.ports.queue.receive(max_messages, wait)).await?;
         self.health.mark_receiving();
         if received.is_empty() {
             self.context.metrics.receive_empty_total.inc();
@@ -126,7 +134,8 @@ impl WorkerPool {
 
     /// Give an unstarted message back to the queue at once.
     async fn release(&self, message: &QueueMessage) {
-        let released = self.context.timed("ChangeMessageVisibility", self.context.ports.queue.release(&message.handle)).await;
+        let released =
+            self.context.timed("ChangeMessageVisibility", self.context.ports.queue.release(&message.handle)).await;
         if let Err(error) = released {
             tracing::warn!(error = %error, message_id = %message.message_id, "could not release an unstarted message; it returns after its visibility timeout");
         }
@@ -139,7 +148,9 @@ impl WorkerPool {
             context.metrics.in_flight_incidents.inc();
             let heartbeat_stop = CancellationToken::new();
             let heartbeat = tokio::spawn(heartbeat(context.clone(), message.clone(), heartbeat_stop.clone()));
-            let disposition = crate::metrics::measure_own_work(&context.metrics.own_work_seconds, handle_message(&context, &message)).await;
+            let disposition =
+                crate::metrics::measure_own_work(&context.metrics.own_work_seconds, handle_message(&context, &message))
+                    .await;
             heartbeat_stop.cancel();
             if let Err(error) = heartbeat.await {
                 tracing::warn!(error = %error, "heartbeat task ended abnormally");
@@ -176,7 +187,8 @@ impl WorkerPool {
                 Ok(_) => consecutive_failures = 0,
                 Err(error) => {
                     consecutive_failures = consecutive_failures.saturating_add(1);
-                    let backoff = Duration::from_millis(200_u64 << consecutive_failures.min(7)).min(Duration::from_secs(20));
+                    let backoff =
+                        Duration::from_millis(200_u64 << consecutive_failures.min(7)).min(Duration::from_secs(20));
                     tracing::warn!(error = %error, backoff_ms = backoff.as_millis() as u64, "receive failed");
                     tokio::select! {
                         () = shutdown.cancelled() => {}
@@ -209,7 +221,10 @@ impl WorkerPool {
         }
         let abandoned = self.handlers.len();
         if abandoned > 0 {
-            tracing::warn!(abandoned, "shutdown grace ran out; unfinished messages come back after their visibility timeout");
+            tracing::warn!(
+                abandoned,
+                "shutdown grace ran out; unfinished messages come back after their visibility timeout"
+            );
             self.handlers.abort_all();
         }
         let WorkerPool { deletes, deleter, .. } = self;
@@ -221,12 +236,18 @@ impl WorkerPool {
     }
 }
 
-async fn settle_message(context: &PipelineContext, deletes: &DeleteRequests, message: &QueueMessage, disposition: Disposition) {
+async fn settle_message(
+    context: &PipelineContext,
+    deletes: &DeleteRequests,
+    message: &QueueMessage,
+    disposition: Disposition,
+) {
     match disposition {
         Disposition::Delete => deletes.delete(message.handle.clone()),
         Disposition::Keep => {}
         Disposition::ReturnAfterSecs(secs) => {
-            let delayed = context.timed("ChangeMessageVisibility", context.ports.queue.delay(&message.handle, secs)).await;
+            let delayed =
+                context.timed("ChangeMessageVisibility", context.ports.queue.delay(&message.handle, secs)).await;
             if let Err(error) = delayed {
                 tracing::warn!(error = %error, secs, "could not set the message's return time; it returns after its visibility timeout");
             }
@@ -244,7 +265,10 @@ async fn heartbeat(context: Arc<PipelineContext>, message: QueueMessage, stop: C
             () = tokio::time::sleep(period) => {}
         }
         let extended = context
-            .timed("ChangeMessageVisibility", context.ports.queue.extend_visibility(&message.handle, settings.visibility_timeout_secs))
+            .timed(
+                "ChangeMessageVisibility",
+                context.ports.queue.extend_visibility(&message.handle, settings.visibility_timeout_secs),
+            )
             .await;
         match extended {
             Ok(()) => {}

@@ -50,15 +50,22 @@ fn is_finished(state: JobRunState) -> bool {
 /// enough. Returns how many events were replayed.
 pub async fn reconcile_once(context: &PipelineContext) -> Result<usize, PortError> {
     let now = context.ports.clock.now();
-    let overdue_after = ChronoDuration::seconds(i64::try_from(context.settings.incidents.reconcile_after_secs).unwrap_or(i64::MAX / 2_000));
+    let overdue_after = ChronoDuration::seconds(
+        i64::try_from(context.settings.incidents.reconcile_after_secs).unwrap_or(i64::MAX / 2_000),
+    );
     let open = context.timed("Scan", context.ports.incidents.list_open_runs(OPEN_RUNS_PER_PASS)).await?;
     let mut replayed = 0;
     for record in open {
-        let (Some(run_id), Some(started_at)) = (record.current_run_id.as_deref(), record.run_started_at) else { continue };
+        let (Some(run_id), Some(started_at)) = (record.current_run_id.as_deref(), record.run_started_at) else {
+            continue;
+        };
         if now - started_at < overdue_after {
             continue;
         }
-        let run = match context.timed("GetJobRun", context.ports.job_control.get_job_run(&record.job_name, run_id)).await {
+        let run = match context
+            .timed("GetJobRun", context.ports.job_control.get_job_run(&record.job_name, run_id))
+            .await
+        {
             Ok(run) => run,
             Err(error) => {
                 tracing::warn!(error = %error, job_name = %record.job_name, run_id, "reconciler could not read a run");

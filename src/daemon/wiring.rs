@@ -30,7 +30,9 @@ impl InMemoryEstate {
     /// `visibility_timeout` and whose delays run `delay_speedup` times faster.
     pub fn new(clock: Arc<dyn Clock>, visibility_timeout: Duration, delay_speedup: f64) -> InMemoryEstate {
         InMemoryEstate {
-            queue: Arc::new(MemoryQueue::new(visibility_timeout, MEMORY_MAX_RECEIVE_COUNT).with_delay_speedup(delay_speedup)),
+            queue: Arc::new(
+                MemoryQueue::new(visibility_timeout, MEMORY_MAX_RECEIVE_COUNT).with_delay_speedup(delay_speedup),
+            ),
             job_control: Arc::new(MemoryJobControl::new(clock.clone())),
             logs: Arc::new(MemoryLogs::new()),
             catalog: Arc::new(MemoryCatalog::new()),

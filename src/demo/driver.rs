@@ -18,8 +18,8 @@ use crate::daemon::settings::LogsSettings;
 use crate::daemon::wiring::InMemoryEstate;
 use crate::demo::clock::AcceleratedClock;
 use crate::demo::seed::{seed_first_failure, seed_follow_up_failure};
-use crate::ports::{Clock, IncidentRecord};
 use crate::ports::incident_store::incident_id_for;
+use crate::ports::{Clock, IncidentRecord};
 use crate::sim::{Estate, Resolution, SimIncident};
 
 /// What the daemon told the demo.
@@ -35,7 +35,13 @@ pub struct ChannelObserver {
 }
 
 impl IncidentObserver for ChannelObserver {
-    fn action_taken(&self, incident: &IncidentRecord, _request: &DecideRequest, action: &Action, started_run_id: Option<&str>) {
+    fn action_taken(
+        &self,
+        incident: &IncidentRecord,
+        _request: &DecideRequest,
+        action: &Action,
+        started_run_id: Option<&str>,
+    ) {
         let event = DemoEvent::Action {
             incident_id: incident.incident_id.clone(),
             action: action.clone(),
@@ -46,7 +52,11 @@ impl IncidentObserver for ChannelObserver {
     }
 
     fn incident_closed(&self, incident: &IncidentRecord, outcome: &'static str) {
-        let _ = self.sender.send(DemoEvent::Closed { incident_id: incident.incident_id.clone(), outcome, class: incident.class });
+        let _ = self.sender.send(DemoEvent::Closed {
+            incident_id: incident.incident_id.clone(),
+            outcome,
+            class: incident.class,
+        });
     }
 }
 
@@ -72,7 +82,8 @@ impl DemoIncident {
     /// Fixed without a person, and without an action either: etl-medic
     /// logged and waited, and the job's next run healed it.
     pub fn healed_by_waiting(&self) -> bool {
-        self.resolution == Some(Resolution::Remediated) && self.outcome == Some(crate::metrics::incident_outcome::DEFERRED)
+        self.resolution == Some(Resolution::Remediated)
+            && self.outcome == Some(crate::metrics::incident_outcome::DEFERRED)
     }
 }
 
@@ -91,7 +102,12 @@ pub struct Driver {
 }
 
 fn event_time(request: &DecideRequest) -> Option<DateTime<Utc>> {
-    request.event.time.as_deref().and_then(|text| DateTime::parse_from_rfc3339(text).ok()).map(|time| time.with_timezone(&Utc))
+    request
+        .event
+        .time
+        .as_deref()
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|time| time.with_timezone(&Utc))
 }
 
 fn event_body(job: &str, run_id: &str, state: &str, message: &str, time: DateTime<Utc>) -> String {
@@ -104,9 +120,28 @@ fn event_body(job: &str, run_id: &str, state: &str, message: &str, time: DateTim
 }
 
 impl Driver {
-    pub fn new(estate: Arc<InMemoryEstate>, mut simulator: Estate, clock: Arc<AcceleratedClock>, logs: LogsSettings, mode: Mode, incidents: usize) -> Driver {
+    pub fn new(
+        estate: Arc<InMemoryEstate>,
+        mut simulator: Estate,
+        clock: Arc<AcceleratedClock>,
+        logs: LogsSettings,
+        mode: Mode,
+        incidents: usize,
+    ) -> Driver {
         let pending: VecDeque<SimIncident> = (0..incidents).map(|_| simulator.next_incident()).collect();
-        Driver { estate, simulator, clock, logs, mode, pending, open: BTreeMap::new(), finished: Vec::new(), busy_tables: BTreeSet::new(), total: incidents, started: 0 }
+        Driver {
+            estate,
+            simulator,
+            clock,
+            logs,
+            mode,
+            pending,
+            open: BTreeMap::new(),
+            finished: Vec::new(),
+            busy_tables: BTreeSet::new(),
+            total: incidents,
+            started: 0,
+        }
     }
 
     pub fn total(&self) -> usize {
@@ -130,7 +165,10 @@ impl Driver {
         while let Some(sim) = self.pending.pop_front() {
             let tables: Vec<String> = sim.job.tables.clone();
             let not_yet = sim.failed_at.with_timezone(&Utc) > now;
-            if not_yet || tables.iter().any(|table| self.busy_tables.contains(table)) || self.open.values().any(|open| open.job_name == sim.job.name) {
+            if not_yet
+                || tables.iter().any(|table| self.busy_tables.contains(table))
+                || self.open.values().any(|open| open.job_name == sim.job.name)
+            {
                 still_pending.push_back(sim);
                 continue;
             }
@@ -149,7 +187,20 @@ impl Driver {
         }
         self.started += 1;
         let incident_id = incident_id_for(&job_name, &run_id);
-        self.open.insert(incident_id, DemoIncident { number: self.started, sim, job_name, tables, actions: Vec::new(), outcome: None, diagnosed: None, resolution: None, minutes_to_fix: None });
+        self.open.insert(
+            incident_id,
+            DemoIncident {
+                number: self.started,
+                sim,
+                job_name,
+                tables,
+                actions: Vec::new(),
+                outcome: None,
+                diagnosed: None,
+                resolution: None,
+                minutes_to_fix: None,
+            },
+        );
         match serde_json::to_string(&request.event) {
             Ok(body) => {
                 self.estate.queue.push(body);
@@ -192,7 +243,9 @@ impl Driver {
                     incident.minutes_to_fix = Some(incident.sim.elapsed_minutes);
                     tokio::spawn(async move {
                         tokio::time::sleep(real_wait).await;
-                        if let Err(error) = estate.job_control.finish_run(&run_id, crate::core::event::JobRunState::Succeeded, None) {
+                        if let Err(error) =
+                            estate.job_control.finish_run(&run_id, crate::core::event::JobRunState::Succeeded, None)
+                        {
                             tracing::warn!(error = %error, "demo: run to finish is unknown");
                         }
                         estate.queue.push(event_body(&job, &run_id, "SUCCEEDED", "", closed_at));
@@ -227,7 +280,12 @@ impl Driver {
         }
     }
 
-    fn on_closed(&mut self, incident_id: &str, outcome: &'static str, class: Option<FailureClass>) -> Option<&DemoIncident> {
+    fn on_closed(
+        &mut self,
+        incident_id: &str,
+        outcome: &'static str,
+        class: Option<FailureClass>,
+    ) -> Option<&DemoIncident> {
         let mut incident = self.open.remove(incident_id)?;
         incident.outcome = Some(outcome);
         incident.diagnosed = class;

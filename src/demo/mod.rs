@@ -69,7 +69,11 @@ pub fn demo_settings(sim: &SimConfig, listen: &str) -> DaemonSettings {
     for job in &sim.jobs {
         settings.jobs.insert(
             job.name.clone(),
-            JobSettings { tables: job.tables.clone(), risk_tier: Some(job.risk_tier), max_workers: Some(job.max_workers) },
+            JobSettings {
+                tables: job.tables.clone(),
+                risk_tier: Some(job.risk_tier),
+                max_workers: Some(job.max_workers),
+            },
         );
         if let Some((bucket, _)) = crate::ports::object_store::parse_s3_uri(&job.source_path) {
             let allowed = format!("s3://{bucket}/");
@@ -109,7 +113,8 @@ fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64>
             continue;
         }
         for metric in family.get_metric() {
-            let rule = metric.get_label().iter().find(|label| label.name() == "rule").map(|label| label.value().to_string());
+            let rule =
+                metric.get_label().iter().find(|label| label.name() == "rule").map(|label| label.value().to_string());
             let count = metric.get_counter().get_value() as u64;
             if let Some(rule) = rule.filter(|_| count > 0) {
                 replacements.insert(rule, count);
@@ -138,31 +143,41 @@ pub async fn run(
     let (sender, mut events) = mpsc::unbounded_channel();
     let registry = prometheus::Registry::new();
     let policy_version = policy.version();
-    let context = PipelineContext::new(estate.ports(), settings.clone(), safety, policy, &registry, Some(Arc::new(ChannelObserver { sender })))
-        .context("declaring metrics")?;
+    let context = PipelineContext::new(
+        estate.ports(),
+        settings.clone(),
+        safety,
+        policy,
+        &registry,
+        Some(Arc::new(ChannelObserver { sender })),
+    )
+    .context("declaring metrics")?;
     let context = Arc::new(context);
     let health = Health::new();
 
-    let listener = tokio::net::TcpListener::bind(&options.listen).await.with_context(|| format!("binding {}", options.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&options.listen).await.with_context(|| format!("binding {}", options.listen))?;
     let metrics_url = format!("http://{}/metrics", listener.local_addr().context("reading the bound address")?);
     writeln!(progress, "etl-medic demo: serving {metrics_url} while it runs")?;
     let http_stop = CancellationToken::new();
-    let server = tokio::spawn(crate::http::serve(listener, crate::http::router(registry.clone(), health.clone()), http_stop.clone()));
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::router(registry.clone(), health.clone()),
+        http_stop.clone(),
+    ));
     let pool_stop = CancellationToken::new();
     let pool = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(pool_stop.clone()));
     let background = tokio::spawn(crate::daemon::reconciler::run_background(context.clone(), pool_stop.clone()));
 
     let clock_view = clock.clone();
-    let mut driver = Driver::new(estate.clone(), simulator, clock, settings.logs.clone(), options.mode, options.incidents);
+    let mut driver =
+        Driver::new(estate.clone(), simulator, clock, settings.logs.clone(), options.mode, options.incidents);
     driver.feed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.time_limit_secs);
     while !driver.is_done() {
         // Wake for the next failure of the estate, or at least every 100 ms.
-        let next_feed = driver
-            .next_failure_at()
-            .map(|at| clock_view.real_until(at))
-            .unwrap_or(FEED_TICK)
-            .min(FEED_TICK);
+        let next_feed =
+            driver.next_failure_at().map(|at| clock_view.real_until(at)).unwrap_or(FEED_TICK).min(FEED_TICK);
         let event = tokio::select! {
             event = events.recv() => event,
             () = tokio::time::sleep(next_feed) => {
@@ -186,7 +201,15 @@ pub async fn run(
     if let Err(error) = refresh_queue_depth(&context).await {
         tracing::warn!(error = %error, "demo: final queue depth not read");
     }
-    let summary = DemoSummary::from_incidents(&driver.finished, options.incidents, options.mode, policy_version, options.seed, safety_replacements(&registry), metrics_url);
+    let summary = DemoSummary::from_incidents(
+        &driver.finished,
+        options.incidents,
+        options.mode,
+        policy_version,
+        options.seed,
+        safety_replacements(&registry),
+        metrics_url,
+    );
     writeln!(out, "{summary}")?;
     out.flush()?;
     if options.linger_secs > 0 {

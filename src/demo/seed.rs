@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::core::diagnosis::diagnose;
 use crate::core::event::JobRunState;
 use crate::core::evidence::DecideRequest;
-use crate::core::diagnosis::diagnose;
 use crate::daemon::settings::LogsSettings;
 use crate::daemon::wiring::InMemoryEstate;
 use crate::ports::object_store::parse_s3_uri;
@@ -57,7 +57,9 @@ pub fn seed_first_failure(estate: &InMemoryEstate, logs: &LogsSettings, request:
             execution_time_s: summary.execution_time_s,
             timeout_minutes: run.timeout_minutes,
             started_on,
-            completed_on: started_on.zip(summary.execution_time_s).map(|(start, secs)| start + Duration::seconds(secs as i64)),
+            completed_on: started_on
+                .zip(summary.execution_time_s)
+                .map(|(start, secs)| start + Duration::seconds(secs as i64)),
             attempt: 0,
             previous_run_id: None,
         });
@@ -85,8 +87,17 @@ pub fn seed_first_failure(estate: &InMemoryEstate, logs: &LogsSettings, request:
 
 /// Seed the failure of a run etl-medic started: the run ends as the
 /// simulator says, with its logs, and the catalog and source as they are now.
-pub fn seed_follow_up_failure(estate: &InMemoryEstate, logs: &LogsSettings, request: &DecideRequest, started_run_id: &str) {
-    if let Err(error) = estate.job_control.finish_run(started_run_id, failed_state(request), request.error_message().map(str::to_string)) {
+pub fn seed_follow_up_failure(
+    estate: &InMemoryEstate,
+    logs: &LogsSettings,
+    request: &DecideRequest,
+    started_run_id: &str,
+) {
+    if let Err(error) = estate.job_control.finish_run(
+        started_run_id,
+        failed_state(request),
+        request.error_message().map(str::to_string),
+    ) {
         tracing::warn!(error = %error, "demo: the run to fail is unknown");
     }
     seed_run_evidence(estate, logs, request, started_run_id);

@@ -65,7 +65,8 @@ impl DemoSummary {
             for kind in &incident.actions {
                 *actions.entry(*kind).or_default() += 1;
             }
-            let escalated_after_a_failed_action = incident.outcome == Some("escalated") && !incident.actions.contains(&ActionKind::Escalate);
+            let escalated_after_a_failed_action =
+                incident.outcome == Some("escalated") && !incident.actions.contains(&ActionKind::Escalate);
             if escalated_after_a_failed_action {
                 *actions.entry(ActionKind::Escalate).or_default() += 1;
             }
@@ -105,9 +106,20 @@ impl DemoSummary {
 
 impl fmt::Display for DemoSummary {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(out, "etl-medic demo: {} incidents on the simulated Glue estate (seed {}, {} mode, policy {})", self.incidents, self.seed, self.mode.as_str(), self.policy_version)?;
+        writeln!(
+            out,
+            "etl-medic demo: {} incidents on the simulated Glue estate (seed {}, {} mode, policy {})",
+            self.incidents,
+            self.seed,
+            self.mode.as_str(),
+            self.policy_version
+        )?;
         if self.finished < self.incidents {
-            writeln!(out, "  unfinished:              {} (the demo's time limit ran out)", self.incidents - self.finished)?;
+            writeln!(
+                out,
+                "  unfinished:              {} (the demo's time limit ran out)",
+                self.incidents - self.finished
+            )?;
         }
         writeln!(
             out,
@@ -122,10 +134,13 @@ impl fmt::Display for DemoSummary {
         let verb = if self.mode == Mode::Shadow { "would have done" } else { "actions" };
         writeln!(out, "  {verb}: {}", if actions.is_empty() { "none".to_string() } else { actions.join(", ") })?;
         if !self.safety_replacements.is_empty() {
-            let rules: Vec<String> = self.safety_replacements.iter().map(|(rule, count)| format!("{rule} {count}")).collect();
+            let rules: Vec<String> =
+                self.safety_replacements.iter().map(|(rule, count)| format!("{rule} {count}")).collect();
             writeln!(out, "  safety replaced proposals: {}", rules.join(", "))?;
         }
-        if let (Some(median_minutes), Some(mean_minutes)) = (median(&self.automatic_minutes), mean(&self.automatic_minutes)) {
+        if let (Some(median_minutes), Some(mean_minutes)) =
+            (median(&self.automatic_minutes), mean(&self.automatic_minutes))
+        {
             writeln!(
                 out,
                 "  time to fix without a person: median {}, mean {} ({:.0}x faster than the manual baseline of 2.5 working days)",
@@ -135,7 +150,12 @@ impl fmt::Display for DemoSummary {
             )?;
         }
         if let Some(mean_all) = mean(&self.all_minutes) {
-            writeln!(out, "  time to fix, every incident (people included): mean {} vs manual baseline {}", readable_minutes(mean_all), readable_minutes(MANUAL_BASELINE_MINUTES))?;
+            writeln!(
+                out,
+                "  time to fix, every incident (people included): mean {} vs manual baseline {}",
+                readable_minutes(mean_all),
+                readable_minutes(MANUAL_BASELINE_MINUTES)
+            )?;
         }
         write!(out, "  metrics: {}", self.metrics_url)
     }

@@ -108,7 +108,12 @@ fn unreviewed(action: Action, request: &DecideRequest, settings: &SafetySettings
 /// The oracle: the remedy the true cause calls for, when the safety layer
 /// allows it; otherwise the cheapest allowed way to let the incident heal
 /// or a person.
-pub fn oracle_choice(incident: &SimIncident, sim: &SimConfig, settings: &SafetySettings, allowed: &[ActionKind]) -> ActionKind {
+pub fn oracle_choice(
+    incident: &SimIncident,
+    sim: &SimConfig,
+    settings: &SafetySettings,
+    allowed: &[ActionKind],
+) -> ActionKind {
     use ActionKind::*;
     let truth = &incident.truth;
     let can = |kind: ActionKind| allowed.contains(&kind);
@@ -120,9 +125,9 @@ pub fn oracle_choice(incident: &SimIncident, sim: &SimConfig, settings: &SafetyS
         SimCause::TransientInfra => vec![Retry, WaitAndRetry, RetryWithMoreCapacity],
         SimCause::ResourceExhaustion | SimCause::Timeout => {
             let reachable = incident.job.max_workers as f64
-                * crate::sim::config::dpu_per_worker(&settings.max_worker_type).unwrap_or(1.0).max(
-                    crate::sim::config::dpu_per_worker(&incident.worker_type).unwrap_or(1.0),
-                );
+                * crate::sim::config::dpu_per_worker(&settings.max_worker_type)
+                    .unwrap_or(1.0)
+                    .max(crate::sim::config::dpu_per_worker(&incident.worker_type).unwrap_or(1.0));
             if reachable >= truth.needed_dpu { vec![RetryWithMoreCapacity] } else { Vec::new() }
         }
         SimCause::SchemaDrift => vec![RollbackSchema],

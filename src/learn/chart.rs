@@ -48,7 +48,8 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 fn draw_cdf(area: &Area<'_>, evaluation: &SimEvaluation) -> DrawResult {
-    let all: Vec<f64> = evaluation.minutes_by_policy.values().flatten().copied().filter(|minutes| *minutes > 0.0).collect();
+    let all: Vec<f64> =
+        evaluation.minutes_by_policy.values().flatten().copied().filter(|minutes| *minutes > 0.0).collect();
     let low = all.iter().copied().fold(f64::INFINITY, f64::min).max(1.0).log10().floor();
     let high = all.iter().copied().fold(1.0, f64::max).log10().ceil().max(low + 1.0);
     let mut chart = ChartBuilder::on(area)
@@ -92,7 +93,9 @@ fn draw_learning_curve(area: &Area<'_>, table: &QTable) -> DrawResult {
         .map(|curve| {
             curve
                 .iter()
-                .filter_map(|point| Some((point.get("episodes")?.as_f64()?, point.get("mean_minutes")?.as_f64()? / 60.0)))
+                .filter_map(|point| {
+                    Some((point.get("episodes")?.as_f64()?, point.get("mean_minutes")?.as_f64()? / 60.0))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -104,11 +107,7 @@ fn draw_learning_curve(area: &Area<'_>, table: &QTable) -> DrawResult {
         .x_label_area_size(35)
         .y_label_area_size(45)
         .build_cartesian_2d(0.0..max_episodes, 0.0..max_hours)?;
-    chart
-        .configure_mesh()
-        .x_desc("training episodes")
-        .y_desc("mean hours to recovery (block, exploring)")
-        .draw()?;
+    chart.configure_mesh().x_desc("training episodes").y_desc("mean hours to recovery (block, exploring)").draw()?;
     chart.draw_series(LineSeries::new(points, color(PolicyName::Trained).stroke_width(2)))?;
     Ok(())
 }

@@ -21,12 +21,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::core::diagnosis::diagnose;
+use crate::core::model::FailureClass;
 use crate::core::policy::{Policy, State};
 use crate::core::safety::SafetySettings;
 use crate::learn::agent::{PolicyName, step};
 use crate::learn::episode::{EpisodeResult, run_episode};
 use crate::learn::train::training_safety_settings;
-use crate::core::model::FailureClass;
 use crate::sim::{Estate, Resolution, SimCause, SimConfig};
 
 /// Ratios the trained policy must reach on every parameter set.
@@ -121,11 +121,15 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
             results.entry(name).or_default().push(result);
         }
     }
-    let summaries: Vec<PolicySummary> =
-        PolicyName::ALL.into_iter().map(|name| summarise(name, results.get(&name).map_or(&[][..], Vec::as_slice))).collect();
+    let summaries: Vec<PolicySummary> = PolicyName::ALL
+        .into_iter()
+        .map(|name| summarise(name, results.get(&name).map_or(&[][..], Vec::as_slice)))
+        .collect();
     let by_state = attribute(&first_states, &results);
-    let minutes_by_policy =
-        results.iter().map(|(name, episodes)| (*name, episodes.iter().map(|episode| episode.minutes).collect())).collect();
+    let minutes_by_policy = results
+        .iter()
+        .map(|(name, episodes)| (*name, episodes.iter().map(|episode| episode.minutes).collect()))
+        .collect();
     SimEvaluation {
         by_cause: by_cause(&results),
         diagnosis_confusion,
@@ -138,7 +142,9 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
     }
 }
 
-fn by_cause(results: &BTreeMap<PolicyName, Vec<EpisodeResult>>) -> BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>> {
+fn by_cause(
+    results: &BTreeMap<PolicyName, Vec<EpisodeResult>>,
+) -> BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>> {
     let mut table: BTreeMap<SimCause, BTreeMap<PolicyName, CauseSummary>> = BTreeMap::new();
     for (policy, episodes) in results {
         for episode in episodes {
@@ -189,11 +195,9 @@ fn find(summaries: &[PolicySummary], name: PolicyName) -> Option<&PolicySummary>
 }
 
 pub fn check_targets(summaries: &[PolicySummary]) -> Vec<TargetCheck> {
-    let (Some(trained), Some(oracle), Some(rules)) = (
-        find(summaries, PolicyName::Trained),
-        find(summaries, PolicyName::Oracle),
-        find(summaries, PolicyName::Rules),
-    ) else {
+    let (Some(trained), Some(oracle), Some(rules)) =
+        (find(summaries, PolicyName::Trained), find(summaries, PolicyName::Oracle), find(summaries, PolicyName::Rules))
+    else {
         return Vec::new();
     };
     let auto_share = if oracle.auto_resolution > 0.0 { trained.auto_resolution / oracle.auto_resolution } else { 1.0 };
@@ -249,14 +253,20 @@ fn attribute(first_states: &[String], results: &BTreeMap<PolicyName, Vec<Episode
             minutes_saved: rules_total - trained_total,
         })
         .collect();
-    deltas.sort_by(|left, right| right.minutes_saved.abs().total_cmp(&left.minutes_saved.abs()).then(left.state.cmp(&right.state)));
+    deltas.sort_by(|left, right| {
+        right.minutes_saved.abs().total_cmp(&left.minutes_saved.abs()).then(left.state.cmp(&right.state))
+    });
     deltas
 }
 
 /// The printed table of one parameter set.
 pub fn render(evaluation: &SimEvaluation, top_states: usize) -> String {
-    let mut text = format!("parameter set: {} (seed {}, {} incidents)\n", evaluation.sim, evaluation.seed,
-        evaluation.summaries.first().map_or(0, |summary| summary.incidents));
+    let mut text = format!(
+        "parameter set: {} (seed {}, {} incidents)\n",
+        evaluation.sim,
+        evaluation.seed,
+        evaluation.summaries.first().map_or(0, |summary| summary.incidents)
+    );
     text.push_str(&format!(
         "{:<13} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7} {:>10}\n",
         "policy", "auto %", "MTTR mean", "MTTR p50", "MTTR p90", "unsafe", "wasted", "DPU-h"

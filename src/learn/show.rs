@@ -36,7 +36,10 @@ pub fn render_table(table: &QTable, filter: Option<&str>, min_visits: u64) -> St
         let sims = table.trained().get("sims").map(ToString::to_string).unwrap_or_default();
         let _ = writeln!(text, "trained: {episodes} episodes on {sims}");
     }
-    let _ = writeln!(text, "cells: Q-value (visits); * = greedy choice; Q is minus expected minutes to recovery, higher is better\n");
+    let _ = writeln!(
+        text,
+        "cells: Q-value (visits); * = greedy choice; Q is minus expected minutes to recovery, higher is better\n"
+    );
     let width = table.states().keys().map(String::len).max().unwrap_or(5).max(5);
     let _ = write!(text, "{:<width$} {:>8}", "state", "visits");
     for kind in table.actions() {

@@ -40,7 +40,11 @@ pub struct RewardSettings {
 
 impl Default for RewardSettings {
     fn default() -> RewardSettings {
-        RewardSettings { failed_run_penalty_minutes: 15.0, escalation_penalty_minutes: 60.0, harm_penalty_minutes: 600.0 }
+        RewardSettings {
+            failed_run_penalty_minutes: 15.0,
+            escalation_penalty_minutes: 60.0,
+            harm_penalty_minutes: 600.0,
+        }
     }
 }
 
@@ -248,7 +252,10 @@ fn to_table(learner: &Learner, options: &TrainOptions, curve: &[CurvePoint]) -> 
     }
     // Visit counts are set in one go: add_visit counts one at a time.
     let mut table = with_visits(table, learner);
-    table.set_trained("algorithm", json!("tabular Q-learning, undiscounted, epsilon-greedy among safety-allowed actions"));
+    table.set_trained(
+        "algorithm",
+        json!("tabular Q-learning, undiscounted, epsilon-greedy among safety-allowed actions"),
+    );
     table.set_trained("sims", json!(sim_names));
     table.set_trained("episodes", json!(options.episodes));
     table.set_trained("seed", json!(options.seed));

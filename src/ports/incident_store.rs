@@ -183,7 +183,12 @@ pub trait IncidentStore: Send + Sync {
 
     async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError>;
 
-    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError>;
+    async fn starting_between(
+        &self,
+        job_name: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError>;
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError>;
 

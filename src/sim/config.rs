@@ -180,7 +180,11 @@ impl SimConfig {
             ensure!(job.number_of_workers >= 1, "job {}: number_of_workers must be >= 1", job.name);
             ensure!(job.max_workers >= job.number_of_workers, "job {}: max_workers below number_of_workers", job.name);
             ensure!(job.run_minutes > 0.0 && job.weight >= 0.0, "job {}: run_minutes > 0 and weight >= 0", job.name);
-            ensure!((job.run_minutes as u64) < job.timeout_minutes, "job {}: run_minutes must be below timeout_minutes", job.name);
+            ensure!(
+                (job.run_minutes as u64) < job.timeout_minutes,
+                "job {}: run_minutes must be below timeout_minutes",
+                job.name
+            );
             if dpu_per_worker(&job.worker_type).is_none() {
                 bail!("job {}: unknown worker_type {}", job.name, job.worker_type);
             }

@@ -138,7 +138,8 @@ fn draw_truth(
     } else {
         CatalogStory::Unchanged
     };
-    let good_version = (cause == SimCause::SchemaDrift).then(|| (database.to_string(), table.to_string(), "3".to_string()));
+    let good_version =
+        (cause == SimCause::SchemaDrift).then(|| (database.to_string(), table.to_string(), "3".to_string()));
     let shared_family = rng.random_bool(noise.shared_family_fraction);
     let partition_date = failed_at.format("%Y-%m-%d").to_string();
     let context = MessageContext {
@@ -163,7 +164,8 @@ fn draw_truth(
         error_log_present: rng.random_bool(noise.error_log_present_fraction),
         catalog_story,
         stale_schema_warning: not_drift && rng.random_bool(noise.stale_schema_warning_fraction),
-        unrelated_late_source: cause != SimCause::SourceUnavailable && rng.random_bool(noise.unrelated_late_source_fraction),
+        unrelated_late_source: cause != SimCause::SourceUnavailable
+            && rng.random_bool(noise.unrelated_late_source_fraction),
         context_missing: rng.random_bool(noise.context_missing_fraction),
         history_missing: rng.random_bool(noise.history_missing_fraction),
         column,

@@ -102,12 +102,23 @@ fn own_message(cause: SimCause, executor: u32, context: &MessageContext<'_>, rng
 }
 
 /// Families that several causes share: the message alone cannot tell them apart.
-fn shared_message(cause: SimCause, executor: u32, host: &str, context: &MessageContext<'_>, rng: &mut impl Rng) -> String {
+fn shared_message(
+    cause: SimCause,
+    executor: u32,
+    host: &str,
+    context: &MessageContext<'_>,
+    rng: &mut impl Rng,
+) -> String {
     let MessageContext { source_path, partition_date, .. } = *context;
     let lost_executor = format!("ERROR YarnClusterScheduler: Lost executor {executor} on {host}: worker lost");
-    let not_found = format!("com.amazonaws.services.s3.model.AmazonS3Exception: The specified key does not exist. (Service: Amazon S3; Status Code: 404; Error Code: NoSuchKey) key {source_path}dt={partition_date}/manifest.json");
+    let not_found = format!(
+        "com.amazonaws.services.s3.model.AmazonS3Exception: The specified key does not exist. (Service: Amazon S3; Status Code: 404; Error Code: NoSuchKey) key {source_path}dt={partition_date}/manifest.json"
+    );
     let futures = "java.util.concurrent.TimeoutException: Futures timed out after [300 seconds]".to_string();
-    let wrapper = format!("An error occurred while calling o{}.pyWriteDynamicFrame. Job aborted due to stage failure", rng.random_range(100..400));
+    let wrapper = format!(
+        "An error occurred while calling o{}.pyWriteDynamicFrame. Job aborted due to stage failure",
+        rng.random_range(100..400)
+    );
     let options: Vec<String> = match cause {
         SimCause::TransientInfra => vec![lost_executor, futures],
         SimCause::ResourceExhaustion => vec![lost_executor, wrapper],
@@ -116,7 +127,9 @@ fn shared_message(cause: SimCause, executor: u32, host: &str, context: &MessageC
         SimCause::Timeout => vec![futures],
         SimCause::DataQuality => vec![wrapper],
         SimCause::SchemaDrift => vec![wrapper],
-        SimCause::PermissionConfig => vec!["Exception in User Class: com.amazonaws.SdkClientException: Unable to load credentials".to_string()],
+        SimCause::PermissionConfig => {
+            vec!["Exception in User Class: com.amazonaws.SdkClientException: Unable to load credentials".to_string()]
+        }
     };
     pick(&options, rng)
 }

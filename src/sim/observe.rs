@@ -160,7 +160,11 @@ fn build_catalog(incident: &SimIncident) -> Vec<TableEvidence> {
                     columns,
                 });
             }
-            versions.push(TableVersion { version_id: old_version.to_string(), updated_at: Some(rfc3339(old_time)), columns: old.clone() });
+            versions.push(TableVersion {
+                version_id: old_version.to_string(),
+                updated_at: Some(rfc3339(old_time)),
+                columns: old.clone(),
+            });
             let mut older = old;
             older.retain(|column| column.name != "status");
             versions.push(TableVersion {

@@ -39,10 +39,9 @@ pub(crate) fn apply(config: &SimConfig, incident: &mut SimIncident, action: &Act
     }
     let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
     let (workers, worker_type) = match action {
-        Action::RetryWithMoreCapacity { number_of_workers, worker_type } => (
-            (*number_of_workers).max(1),
-            worker_type.clone().unwrap_or_else(|| incident.worker_type.clone()),
-        ),
+        Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
+            ((*number_of_workers).max(1), worker_type.clone().unwrap_or_else(|| incident.worker_type.clone()))
+        }
         _ => (incident.number_of_workers, incident.worker_type.clone()),
     };
     let run_dpu = dpu_of(workers, &worker_type);
@@ -157,9 +156,9 @@ fn harm_of(incident: &SimIncident, action: &Action) -> Option<String> {
             let right = incident.truth.good_version.as_ref().is_some_and(|(_, _, good)| good == version_id);
             (!right).then(|| format!("rollback_schema to version {version_id}, not the version that worked"))
         }
-        Action::RetryWithMoreCapacity { number_of_workers, .. } if *number_of_workers > incident.job.max_workers => Some(
-            format!("{number_of_workers} workers above the ceiling of {}", incident.job.max_workers),
-        ),
+        Action::RetryWithMoreCapacity { number_of_workers, .. } if *number_of_workers > incident.job.max_workers => {
+            Some(format!("{number_of_workers} workers above the ceiling of {}", incident.job.max_workers))
+        }
         _ => None,
     }
 }

@@ -33,7 +33,11 @@ fn orders_table(amount_type: &str) -> TableInput {
 /// sales.orders at version 2, where `amount` drifted from double to string.
 pub async fn create_drifted_table(moto: &Moto) {
     let glue = aws_sdk_glue::Client::new(&moto.sdk_config());
-    glue.create_database().database_input(DatabaseInput::builder().name("sales").build().unwrap()).send().await.unwrap();
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name("sales").build().unwrap())
+        .send()
+        .await
+        .unwrap();
     glue.create_table().database_name("sales").table_input(orders_table("double")).send().await.unwrap();
     glue.update_table().database_name("sales").table_input(orders_table("string")).send().await.unwrap();
 }
@@ -101,7 +105,8 @@ async fn the_emulator_enforces_update_table_version_ids_like_glue() {
     let moto = Moto::start();
     create_drifted_table(&moto).await;
     let glue = aws_sdk_glue::Client::new(&moto.sdk_config());
-    let stale = glue.update_table().database_name("sales").table_input(orders_table("double")).version_id("1").send().await;
+    let stale =
+        glue.update_table().database_name("sales").table_input(orders_table("double")).version_id("1").send().await;
     let error = stale.unwrap_err();
     let code = aws_sdk_glue::error::ProvideErrorMetadata::code(&error).unwrap_or_default().to_string();
     assert_eq!(code, "ConcurrentModificationException");

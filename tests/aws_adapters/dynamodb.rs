@@ -131,12 +131,21 @@ async fn starting_entries_are_per_job_fresh_until_cleared_and_stale_when_old() {
     store.note_starting("orders_daily", "orders_daily/jr_1", noted).await.unwrap();
     store.note_starting("orders_daily", "orders_daily/jr_2", noted).await.unwrap();
     assert!(store.starting_between("orders_daily", before, noted).await.unwrap());
-    assert!(!store.starting_between("orders_daily", noted, noted).await.unwrap(), "an entry noted at or before `since` is stale");
+    assert!(
+        !store.starting_between("orders_daily", noted, noted).await.unwrap(),
+        "an entry noted at or before `since` is stale"
+    );
     assert!(!store.starting_between("customers", before, noted).await.unwrap(), "another job's entries do not count");
-    assert!(!store.starting_between("orders_daily", before, before).await.unwrap(), "entries noted after `until` do not count");
+    assert!(
+        !store.starting_between("orders_daily", before, before).await.unwrap(),
+        "entries noted after `until` do not count"
+    );
 
     store.clear_starting("orders_daily", "orders_daily/jr_1").await.unwrap();
-    assert!(store.starting_between("orders_daily", before, noted).await.unwrap(), "one incident of the job is still starting");
+    assert!(
+        store.starting_between("orders_daily", before, noted).await.unwrap(),
+        "one incident of the job is still starting"
+    );
     store.clear_starting("orders_daily", "orders_daily/jr_2").await.unwrap();
     assert!(!store.starting_between("orders_daily", before, noted).await.unwrap());
     store.clear_starting("orders_daily", "orders_daily/jr_2").await.unwrap();

@@ -15,14 +15,18 @@ pub async fn create_job(moto: &Moto, name: &str, max_concurrent_runs: i32) {
     glue.create_job()
         .name(name)
         .role("arn:aws:iam::123456789012:role/glue")
-        .command(aws_sdk_glue::types::JobCommand::builder().name("glueetl").script_location("s3://scripts/job.py").build())
+        .command(
+            aws_sdk_glue::types::JobCommand::builder().name("glueetl").script_location("s3://scripts/job.py").build(),
+        )
         .default_arguments("--source_path", "s3://lake/raw/orders/")
         .default_arguments("--target_path", "s3://lake/curated/orders/")
         .worker_type(aws_sdk_glue::types::WorkerType::G1X)
         .number_of_workers(2)
         .max_retries(1)
         .timeout(60)
-        .execution_property(aws_sdk_glue::types::ExecutionProperty::builder().max_concurrent_runs(max_concurrent_runs).build())
+        .execution_property(
+            aws_sdk_glue::types::ExecutionProperty::builder().max_concurrent_runs(max_concurrent_runs).build(),
+        )
         .send()
         .await
         .unwrap();

@@ -11,7 +11,11 @@ async fn put_lines(logs: &aws_sdk_cloudwatchlogs::Client, group: &str, stream: &
     let mut request = logs.put_log_events().log_group_name(group).log_stream_name(stream);
     for (timestamp, message) in lines {
         request = request.log_events(
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(*timestamp).message(*message).build().unwrap(),
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(*timestamp)
+                .message(*message)
+                .build()
+                .unwrap(),
         );
     }
     request.send().await.unwrap();
@@ -26,7 +30,8 @@ async fn a_runs_lines_come_from_its_own_streams_bounded_and_in_time_order() {
     let base = 1_795_917_600_000_i64;
     let long_line = format!("py4j.protocol.Py4JJavaError: {}", "x".repeat(500));
     put_lines(&logs, group, "jr_1", &[(base, "driver starting"), (base + 3_000, &long_line)]).await;
-    put_lines(&logs, group, "jr_1-executor-1", &[(base + 1_000, "executor lost"), (base + 2_000, "retrying task 7")]).await;
+    put_lines(&logs, group, "jr_1-executor-1", &[(base + 1_000, "executor lost"), (base + 2_000, "retrying task 7")])
+        .await;
     put_lines(&logs, group, "jr_10", &[(base + 4_000, "another run's line")]).await;
 
     let run_logs = CloudWatchRunLogs::new(&moto.connection());

@@ -13,11 +13,17 @@ async fn objects_round_trip_list_in_order_and_move() {
     let store = S3ObjectStore::new(&moto.connection());
 
     let record = br#"{"stage":"decision","incident":"orders_daily/jr_1"}"#.to_vec();
-    store.put_object("lake", "audit/orders_daily/jr_1/0001-decision.json", record.clone(), "application/json").await.unwrap();
+    store
+        .put_object("lake", "audit/orders_daily/jr_1/0001-decision.json", record.clone(), "application/json")
+        .await
+        .unwrap();
     assert_eq!(store.get_object("lake", "audit/orders_daily/jr_1/0001-decision.json").await.unwrap(), record);
 
     for name in ["part 2.json", "part=1.json", "part-3.json"] {
-        store.put_object("lake", &format!("raw/orders/dt=2026-11-29/{name}"), b"{}".to_vec(), "application/json").await.unwrap();
+        store
+            .put_object("lake", &format!("raw/orders/dt=2026-11-29/{name}"), b"{}".to_vec(), "application/json")
+            .await
+            .unwrap();
     }
     let listed = store.list_objects("lake", "raw/orders/", 10).await.unwrap();
     let keys: Vec<&str> = listed.iter().map(|object| object.key.as_str()).collect();

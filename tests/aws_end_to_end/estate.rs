@@ -50,7 +50,11 @@ impl Estate {
     }
 
     /// As `new`, with the job's own Glue retries (MaxRetries) set.
-    pub async fn with_glue_max_retries(outcomes: serde_json::Value, queue_visibility_secs: u32, max_retries: i32) -> Estate {
+    pub async fn with_glue_max_retries(
+        outcomes: serde_json::Value,
+        queue_visibility_secs: u32,
+        max_retries: i32,
+    ) -> Estate {
         let moto = Moto::start_with_glue_outcomes(&outcomes);
         let config = moto.sdk_config();
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -134,7 +138,11 @@ impl Estate {
     }
 
     /// The pipeline context on the AWS adapters, with its own registry.
-    pub fn context(&self, settings: DaemonSettings, safety: SafetySettings) -> (Arc<PipelineContext>, prometheus::Registry) {
+    pub fn context(
+        &self,
+        settings: DaemonSettings,
+        safety: SafetySettings,
+    ) -> (Arc<PipelineContext>, prometheus::Registry) {
         let registry = prometheus::Registry::new();
         let ports = aws_ports(&self.moto.connection(), &settings);
         let context = PipelineContext::new(ports, settings, safety, Policy::rules(), &registry, None).unwrap();
@@ -168,7 +176,8 @@ impl Estate {
     pub async fn put_glue_event(&self, run_id: &str, state: &str, message: &str) {
         let events = aws_sdk_eventbridge::Client::new(&self.config);
         let severity = if state == "SUCCEEDED" { "INFO" } else { "ERROR" };
-        let detail = json!({"jobName": JOB, "severity": severity, "state": state, "jobRunId": run_id, "message": message});
+        let detail =
+            json!({"jobName": JOB, "severity": severity, "state": state, "jobRunId": run_id, "message": message});
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .source("aws.glue")
             .detail_type("Glue Job State Change")
@@ -182,10 +191,16 @@ impl Estate {
     pub async fn put_error_log(&self, run_id: &str, lines: &[&str]) {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.config);
         logs.create_log_stream().log_group_name(ERROR_GROUP).log_stream_name(run_id).send().await.unwrap();
-        let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as i64);
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64);
         let mut request = logs.put_log_events().log_group_name(ERROR_GROUP).log_stream_name(run_id);
         for (offset, line) in lines.iter().enumerate() {
-            let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(start + offset as i64).message(*line).build().unwrap();
+            let event = aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(start + offset as i64)
+                .message(*line)
+                .build()
+                .unwrap();
             request = request.log_events(event);
         }
         request.send().await.unwrap();
@@ -210,7 +225,10 @@ impl Estate {
             .attributes
             .unwrap_or_default();
         let count = |name: QueueAttributeName| attributes.get(&name).and_then(|value| value.parse().ok()).unwrap_or(0);
-        (count(QueueAttributeName::ApproximateNumberOfMessages), count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
     }
 
     /// Every audit object, parsed as JSON, by key.
@@ -220,7 +238,8 @@ impl Estate {
         let mut records = BTreeMap::new();
         for object in listed.contents.unwrap_or_default() {
             let key = object.key.unwrap();
-            let body = s3.get_object().bucket(AUDIT_BUCKET).key(&key).send().await.unwrap().body.collect().await.unwrap();
+            let body =
+                s3.get_object().bucket(AUDIT_BUCKET).key(&key).send().await.unwrap().body.collect().await.unwrap();
             let parsed: serde_json::Value = serde_json::from_slice(&body.into_bytes())
                 .unwrap_or_else(|error| panic!("audit object {key} is not JSON: {error}"));
             records.insert(key, parsed);
@@ -230,7 +249,13 @@ impl Estate {
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
-    let attributes = sqs.get_queue_attributes().queue_url(queue_url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
     attributes.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
 }
 
@@ -239,7 +264,12 @@ async fn create_job(config: &aws_config::SdkConfig, max_retries: i32) {
     glue.create_job()
         .name(JOB)
         .role("arn:aws:iam::123456789012:role/glue")
-        .command(aws_sdk_glue::types::JobCommand::builder().name("glueetl").script_location("s3://scripts/orders.py").build())
+        .command(
+            aws_sdk_glue::types::JobCommand::builder()
+                .name("glueetl")
+                .script_location("s3://scripts/orders.py")
+                .build(),
+        )
         .default_arguments("--source_path", format!("s3://{DATA_BUCKET}/raw/orders/"))
         .worker_type(aws_sdk_glue::types::WorkerType::G1X)
         .number_of_workers(2)
@@ -271,7 +301,12 @@ where
     run_until(context, true, timeout, done).await
 }
 
-async fn run_until<F, Fut>(context: Arc<PipelineContext>, with_reconciler: bool, timeout: Duration, mut done: F) -> (bool, DrainReport)
+async fn run_until<F, Fut>(
+    context: Arc<PipelineContext>,
+    with_reconciler: bool,
+    timeout: Duration,
+    mut done: F,
+) -> (bool, DrainReport)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -292,7 +327,8 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     shutdown.cancel();
-    let report = tokio::time::timeout(Duration::from_secs(60), running).await.expect("the pool drains in time").unwrap();
+    let report =
+        tokio::time::timeout(Duration::from_secs(60), running).await.expect("the pool drains in time").unwrap();
     (reached, report)
 }
 

@@ -16,10 +16,10 @@ use etl_medic::core::model::Mode;
 use etl_medic::core::policy::Policy;
 use etl_medic::core::safety::SafetySettings;
 use etl_medic::daemon::context::PipelineContext;
+use etl_medic::daemon::context::Ports;
 use etl_medic::daemon::pool::{DrainReport, Health, WorkerPool};
 use etl_medic::daemon::settings::{DaemonSettings, JobSettings};
 use etl_medic::daemon::wiring::InMemoryEstate;
-use etl_medic::daemon::context::Ports;
 use etl_medic::ports::{JobDefinition, JobRun};
 use tokio_util::sync::CancellationToken;
 
@@ -87,7 +87,14 @@ impl Harness {
     }
 
     /// A failed run of `job` with `message` and error log lines; returns its event body.
-    pub fn failed_run(&self, job: &str, run_id: &str, message: &str, error_lines: &[&str], arguments: &[(&str, &str)]) -> String {
+    pub fn failed_run(
+        &self,
+        job: &str,
+        run_id: &str,
+        message: &str,
+        error_lines: &[&str],
+        arguments: &[(&str, &str)],
+    ) -> String {
         self.estate.job_control.put_run(JobRun {
             id: run_id.to_string(),
             job_name: job.to_string(),
@@ -121,10 +128,22 @@ impl Harness {
     /// (a test that wraps one adapter to inject a failure or a race), with
     /// the harness' settings and safety, the rules policy and its own
     /// registry.
-    pub async fn run_pool_on_until(&self, ports: Ports, max_secs: u64, done: impl Fn(&Harness) -> bool) -> (bool, DrainReport) {
+    pub async fn run_pool_on_until(
+        &self,
+        ports: Ports,
+        max_secs: u64,
+        done: impl Fn(&Harness) -> bool,
+    ) -> (bool, DrainReport) {
         let registry = prometheus::Registry::new();
-        let context = PipelineContext::new(ports, self.context.settings.clone(), self.context.safety.clone(), Policy::rules(), &registry, None)
-            .expect("metrics register once per registry");
+        let context = PipelineContext::new(
+            ports,
+            self.context.settings.clone(),
+            self.context.safety.clone(),
+            Policy::rules(),
+            &registry,
+            None,
+        )
+        .expect("metrics register once per registry");
         self.run_until(WorkerPool::new(Arc::new(context), Health::new()), max_secs, done).await
     }
 
@@ -176,7 +195,11 @@ impl Harness {
                 let body = &record["body"];
                 format!(
                     "class={} proposed={} final={} rule={} reason={}",
-                    body["diagnosis"]["class"], body["policy"]["proposed"], body["action"]["kind"], body["safety"]["rule"], body["safety"]["reason"]
+                    body["diagnosis"]["class"],
+                    body["policy"]["proposed"],
+                    body["action"]["kind"],
+                    body["safety"]["rule"],
+                    body["safety"]["reason"]
                 )
             })
             .collect()

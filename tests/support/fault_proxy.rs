@@ -52,7 +52,8 @@ pub enum Fault {
 impl Fault {
     /// The faults a client can always retry: nothing reached the emulator
     /// (or it did, and the answer still arrives, late).
-    pub const SAFE: [Fault; 5] = [Fault::InternalError, Fault::Unavailable, Fault::Throttle, Fault::Slow, Fault::ResetBefore];
+    pub const SAFE: [Fault; 5] =
+        [Fault::InternalError, Fault::Unavailable, Fault::Throttle, Fault::Slow, Fault::ResetBefore];
 }
 
 /// What to inject: a rate per service (`"*"` for the rest) and the kinds.
@@ -80,12 +81,26 @@ pub struct Tripwire {
 
 impl FaultPlan {
     pub fn none() -> FaultPlan {
-        FaultPlan { rate_by_service: BTreeMap::new(), faults: Vec::new(), operations: Vec::new(), seed: 0, max_faults: None, tripwire: None }
+        FaultPlan {
+            rate_by_service: BTreeMap::new(),
+            faults: Vec::new(),
+            operations: Vec::new(),
+            seed: 0,
+            max_faults: None,
+            tripwire: None,
+        }
     }
 
     /// `rate` on every service, the safe faults.
     pub fn everywhere(rate: f64, seed: u64) -> FaultPlan {
-        FaultPlan { rate_by_service: BTreeMap::from([("*".to_string(), rate)]), faults: Fault::SAFE.to_vec(), operations: Vec::new(), seed, max_faults: None, tripwire: None }
+        FaultPlan {
+            rate_by_service: BTreeMap::from([("*".to_string(), rate)]),
+            faults: Fault::SAFE.to_vec(),
+            operations: Vec::new(),
+            seed,
+            max_faults: None,
+            tripwire: None,
+        }
     }
 
     fn rate(&self, service: &str, operation: &str) -> f64 {
@@ -137,9 +152,20 @@ impl FaultProxy {
         let rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(plan.seed)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let state = Shared { upstream_port, seen: seen.clone(), plan: shared_plan.clone(), rng, injected: Arc::default(), tripped: tripped.clone() };
+        let state = Shared {
+            upstream_port,
+            seen: seen.clone(),
+            plan: shared_plan.clone(),
+            rng,
+            injected: Arc::default(),
+            tripped: tripped.clone(),
+        };
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("proxy runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener).expect("tokio listener");
                 let accept = async {
@@ -156,7 +182,15 @@ impl FaultProxy {
             });
             runtime.shutdown_timeout(Duration::from_millis(100));
         });
-        FaultProxy { port, endpoint_url: format!("http://127.0.0.1:{port}"), seen, plan: shared_plan, tripped, stop: Some(stop), thread: Some(thread) }
+        FaultProxy {
+            port,
+            endpoint_url: format!("http://127.0.0.1:{port}"),
+            seen,
+            plan: shared_plan,
+            tripped,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// Replace the plan (e.g. stop injecting to let the backlog settle);
@@ -293,7 +327,11 @@ impl Shared {
         };
         match fault {
             Some(Fault::InternalError | Fault::Unavailable | Fault::Throttle) => {
-                let response = error_response(&service, fault.unwrap_or(Fault::InternalError), request.method_and_path().0 == "HEAD");
+                let response = error_response(
+                    &service,
+                    fault.unwrap_or(Fault::InternalError),
+                    request.method_and_path().0 == "HEAD",
+                );
                 seen.status = Some(response.0);
                 let _ = client.write_all(&response.1).await;
                 let _ = client.shutdown().await;
@@ -365,7 +403,8 @@ async fn read_request(client: &mut TcpStream) -> Option<Request> {
     if request.header("expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue")) {
         client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.ok()?;
     }
-    let chunked = request.header("transfer-encoding").is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        request.header("transfer-encoding").is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
     if chunked {
         while !chunked_complete(&request.body) {
             read_more(client, &mut request.body).await?;
@@ -468,7 +507,9 @@ fn parse_start_job_run(body: &[u8]) -> Option<(String, BTreeMap<String, String>)
     let arguments = value
         .get("Arguments")
         .and_then(|arguments| arguments.as_object())
-        .map(|object| object.iter().map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_string())).collect())
+        .map(|object| {
+            object.iter().map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_string())).collect()
+        })
         .unwrap_or_default();
     Some((job, arguments))
 }
@@ -487,20 +528,25 @@ fn error_response(service: &str, fault: Fault, is_head: bool) -> (u16, Vec<u8>) 
     let (content_type, body, extra) = match service {
         "s3" => (
             "application/xml",
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+            ),
             String::new(),
         ),
         "sns" => {
             let kind = if status >= 500 { "Receiver" } else { "Sender" };
             (
                 "text/xml",
-                format!("<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"),
+                format!(
+                    "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+                ),
                 String::new(),
             )
         }
         _ => {
             let json_version = if matches!(service, "sqs" | "dynamodb") { "1.0" } else { "1.1" };
-            let query_error = if service == "sqs" { format!("x-amzn-query-error: {code};Sender\r\n") } else { String::new() };
+            let query_error =
+                if service == "sqs" { format!("x-amzn-query-error: {code};Sender\r\n") } else { String::new() };
             (
                 if json_version == "1.0" { "application/x-amz-json-1.0" } else { "application/x-amz-json-1.1" },
                 serde_json::json!({"__type": code, "message": message}).to_string(),

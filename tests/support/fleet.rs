@@ -44,10 +44,17 @@ impl Fleet {
     /// `jobs` jobs whose first `failures_per_job` runs fail with a transient
     /// error and later runs succeed; the queue's own visibility timeout and
     /// redrive count as given.
-    pub async fn new(jobs: usize, failures_per_job: usize, queue_visibility_secs: u32, max_receive_count: u32) -> Fleet {
+    pub async fn new(
+        jobs: usize,
+        failures_per_job: usize,
+        queue_visibility_secs: u32,
+        max_receive_count: u32,
+    ) -> Fleet {
         let names: Vec<String> = (0..jobs).map(job_name).collect();
-        let failing: Vec<serde_json::Value> = (0..failures_per_job).map(|_| json!({"state": "FAILED", "error_message": TRANSIENT})).collect();
-        let outcomes: serde_json::Map<String, serde_json::Value> = names.iter().map(|name| (name.clone(), json!(failing))).collect();
+        let failing: Vec<serde_json::Value> =
+            (0..failures_per_job).map(|_| json!({"state": "FAILED", "error_message": TRANSIENT})).collect();
+        let outcomes: serde_json::Map<String, serde_json::Value> =
+            names.iter().map(|name| (name.clone(), json!(failing))).collect();
         let moto = Moto::start_with_glue_outcomes(&serde_json::Value::Object(outcomes));
         // Runs reach their terminal state on the first read: no test waits on moto's clock.
         moto.set_transition("glue::job_run", json!({"progression": "immediate"}));
@@ -91,12 +98,19 @@ impl Fleet {
             glue.create_job()
                 .name(name)
                 .role("arn:aws:iam::123456789012:role/glue")
-                .command(aws_sdk_glue::types::JobCommand::builder().name("glueetl").script_location("s3://scripts/job.py").build())
+                .command(
+                    aws_sdk_glue::types::JobCommand::builder()
+                        .name("glueetl")
+                        .script_location("s3://scripts/job.py")
+                        .build(),
+                )
                 .worker_type(aws_sdk_glue::types::WorkerType::G1X)
                 .number_of_workers(2)
                 .max_retries(0)
                 .timeout(60)
-                .execution_property(aws_sdk_glue::types::ExecutionProperty::builder().max_concurrent_runs(1_000).build())
+                .execution_property(
+                    aws_sdk_glue::types::ExecutionProperty::builder().max_concurrent_runs(1_000).build(),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -204,7 +218,11 @@ impl Fleet {
     /// Play Glue: a SUCCEEDED event for every run etl-medic started (any run
     /// of a job but its failed one) that has none yet. Returns how many of
     /// the incidents of `failed_runs` (job -> failed run) are closed.
-    pub async fn play_glue_and_count_closed(&self, failed_runs: &BTreeMap<String, String>, announced: &mut BTreeSet<String>) -> usize {
+    pub async fn play_glue_and_count_closed(
+        &self,
+        failed_runs: &BTreeMap<String, String>,
+        announced: &mut BTreeSet<String>,
+    ) -> usize {
         let mut successes = Vec::new();
         let mut closed = 0;
         for (job, failed_run) in failed_runs {
@@ -241,7 +259,10 @@ impl Fleet {
             .attributes
             .unwrap_or_default();
         let count = |name: QueueAttributeName| attributes.get(&name).and_then(|value| value.parse().ok()).unwrap_or(0);
-        (count(QueueAttributeName::ApproximateNumberOfMessages), count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
     }
 
     /// The bodies in the DLQ (read with a zero visibility so they stay).
@@ -249,7 +270,14 @@ impl Fleet {
         let sqs = aws_sdk_sqs::Client::new(&self.config);
         let mut bodies = BTreeMap::new();
         for _ in 0..5 {
-            let received = sqs.receive_message().queue_url(&self.dlq_url).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap();
+            let received = sqs
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
             for message in received.messages.unwrap_or_default() {
                 bodies.insert(message.message_id.unwrap_or_default(), message.body.unwrap_or_default());
             }
@@ -285,7 +313,13 @@ impl Fleet {
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
-    let attributes = sqs.get_queue_attributes().queue_url(queue_url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
     attributes.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
 }
 
@@ -297,7 +331,8 @@ pub async fn put_glue_events(config: &aws_config::SdkConfig, changes: &[(String,
         let mut request = events.put_events();
         for (job, run, state, message) in batch {
             let severity = if *state == "SUCCEEDED" { "INFO" } else { "ERROR" };
-            let detail = json!({"jobName": job, "severity": severity, "state": state, "jobRunId": run, "message": message});
+            let detail =
+                json!({"jobName": job, "severity": severity, "state": state, "jobRunId": run, "message": message});
             request = request.entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                     .source("aws.glue")

@@ -227,7 +227,11 @@ pub async fn create_incident_table(moto: &Moto, table: &str) {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
     let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("name and type set")
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type set")
     };
     let key = |name: &str, key_type: KeyType| {
         KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and key type set")

@@ -63,7 +63,12 @@ impl CloudWatchRunLogs {
             .await
     }
 
-    async fn stream_tail(&self, group: &str, stream: &str, max_events: usize) -> Result<Vec<OutputLogEvent>, PortError> {
+    async fn stream_tail(
+        &self,
+        group: &str,
+        stream: &str,
+        max_events: usize,
+    ) -> Result<Vec<OutputLogEvent>, PortError> {
         self.observer
             .call("GetLogEvents", async {
                 let fetched = self
@@ -133,7 +138,8 @@ mod tests {
 
     #[test]
     fn streams_merge_in_time_order_without_trailing_newlines() {
-        let event = |timestamp: i64, message: &str| OutputLogEvent::builder().timestamp(timestamp).message(message).build();
+        let event =
+            |timestamp: i64, message: &str| OutputLogEvent::builder().timestamp(timestamp).message(message).build();
         let merged = merge_by_time(vec![
             (0, event(30, "driver: failed\n")),
             (1, event(10, "executor: start")),

@@ -64,10 +64,9 @@ impl GlueCatalog {
                     .send()
                     .await
                     .map_err(|error| port_error("GetTableVersion", error))?;
-                output
-                    .table_version
-                    .and_then(|version| version.table)
-                    .ok_or_else(|| PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}")))
+                output.table_version.and_then(|version| version.table).ok_or_else(|| {
+                    PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}"))
+                })
             })
             .await
     }
@@ -118,7 +117,10 @@ fn table_input_from(old: Table) -> Result<TableInput, PortError> {
     if old.view_definition.is_some() {
         // Multi-dialect views carry a definition UpdateTable takes in a
         // different shape; refusing is safer than dropping it silently.
-        return Err(PortError::rejected("UpdateTable", format!("{} is a multi-dialect view; not rolled back", old.name)));
+        return Err(PortError::rejected(
+            "UpdateTable",
+            format!("{} is a multi-dialect view; not rolled back", old.name),
+        ));
     }
     TableInput::builder()
         .name(old.name)
@@ -144,7 +146,12 @@ impl Catalog for GlueCatalog {
         Ok(into_catalog_table(database, self.fetch_table(database, table).await?))
     }
 
-    async fn get_table_versions(&self, database: &str, table: &str, max_versions: u32) -> Result<Vec<TableVersion>, PortError> {
+    async fn get_table_versions(
+        &self,
+        database: &str,
+        table: &str,
+        max_versions: u32,
+    ) -> Result<Vec<TableVersion>, PortError> {
         if max_versions == 0 {
             return Ok(Vec::new());
         }

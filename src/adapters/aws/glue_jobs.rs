@@ -40,8 +40,9 @@ fn non_negative(value: i32) -> u32 {
 
 fn into_job_run(operation: &'static str, run: GlueJobRun) -> Result<JobRun, PortError> {
     let state_text = run.job_run_state.as_ref().map(|state| state.as_str()).unwrap_or_default();
-    let state = JobRunState::parse(state_text)
-        .ok_or_else(|| PortError::transient(operation, format!("job run state {state_text:?} is not one etl-medic knows")))?;
+    let state = JobRunState::parse(state_text).ok_or_else(|| {
+        PortError::transient(operation, format!("job run state {state_text:?} is not one etl-medic knows"))
+    })?;
     Ok(JobRun {
         id: run.id.unwrap_or_default(),
         job_name: run.job_name.unwrap_or_default(),
@@ -97,9 +98,8 @@ impl JobControl for GlueJobControl {
                     .send()
                     .await
                     .map_err(|error| port_error("GetJobRun", error))?;
-                let run = output
-                    .job_run
-                    .ok_or_else(|| PortError::not_found("GetJobRun", format!("{job_name}/{run_id}")))?;
+                let run =
+                    output.job_run.ok_or_else(|| PortError::not_found("GetJobRun", format!("{job_name}/{run_id}")))?;
                 into_job_run("GetJobRun", run)
             })
             .await
@@ -179,13 +179,14 @@ impl JobControl for GlueJobControl {
                     // a lost answer (reset, timeout, 5xx) would start a second
                     // run. One attempt; the pipeline decides what a failure means.
                     .customize()
-                    .config_override(aws_sdk_glue::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+                    .config_override(
+                        aws_sdk_glue::config::Builder::default()
+                            .retry_config(aws_config::retry::RetryConfig::disabled()),
+                    )
                     .send()
                     .await
                     .map_err(|error| port_error("StartJobRun", error))?;
-                output
-                    .job_run_id
-                    .ok_or_else(|| PortError::transient("StartJobRun", "Glue returned no JobRunId"))
+                output.job_run_id.ok_or_else(|| PortError::transient("StartJobRun", "Glue returned no JobRunId"))
             })
             .await
     }

@@ -20,10 +20,7 @@ pub struct CallObserver {
 
 impl std::fmt::Debug for CallObserver {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("CallObserver")
-            .field("installed", &self.callback.is_some())
-            .finish()
+        formatter.debug_struct("CallObserver").field("installed", &self.callback.is_some()).finish()
     }
 }
 

@@ -23,7 +23,11 @@ pub fn aws_ports(connection: &AwsConnection, settings: &DaemonSettings) -> Ports
         None => Arc::new(NoEscalationTopic),
     };
     Ports {
-        queue: Arc::new(SqsIncidentQueue::new(connection, &settings.queue.url, settings.queue.dead_letter_url.as_deref())),
+        queue: Arc::new(SqsIncidentQueue::new(
+            connection,
+            &settings.queue.url,
+            settings.queue.dead_letter_url.as_deref(),
+        )),
         job_control: Arc::new(GlueJobControl::new(connection)),
         logs: Arc::new(CloudWatchRunLogs::new(connection)),
         catalog: Arc::new(GlueCatalog::new(connection)),
@@ -43,7 +47,10 @@ impl Notifier for NoEscalationTopic {
     async fn publish(&self, escalation: &Escalation) -> Result<(), PortError> {
         Err(PortError::rejected(
             "Publish",
-            format!("no [escalation] sns_topic_arn configured; escalation of {} not delivered", escalation.packet.incident_id),
+            format!(
+                "no [escalation] sns_topic_arn configured; escalation of {} not delivered",
+                escalation.packet.incident_id
+            ),
         ))
     }
 }

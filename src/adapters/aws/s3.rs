@@ -71,11 +71,9 @@ impl ObjectStore for S3ObjectStore {
                     .send()
                     .await
                     .map_err(|error| port_error("GetObject", error))?;
-                let collected = output
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|error| PortError::transient("GetObject", format!("reading s3://{bucket}/{key}: {error}")))?;
+                let collected = output.body.collect().await.map_err(|error| {
+                    PortError::transient("GetObject", format!("reading s3://{bucket}/{key}: {error}"))
+                })?;
                 Ok(collected.into_bytes().to_vec())
             })
             .await

@@ -21,7 +21,11 @@ pub struct SnsNotifier {
 
 impl SnsNotifier {
     pub fn new(connection: &AwsConnection, topic_arn: &str) -> SnsNotifier {
-        SnsNotifier { client: connection.sns_client(), observer: connection.observer(), topic_arn: topic_arn.to_string() }
+        SnsNotifier {
+            client: connection.sns_client(),
+            observer: connection.observer(),
+            topic_arn: topic_arn.to_string(),
+        }
     }
 }
 

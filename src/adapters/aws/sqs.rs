@@ -261,7 +261,8 @@ mod tests {
 
     #[test]
     fn the_dead_letter_queue_name_comes_from_the_redrive_policy() {
-        let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:etl-medic-dlq","maxReceiveCount":"3"}"#;
+        let policy =
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:etl-medic-dlq","maxReceiveCount":"3"}"#;
         assert_eq!(dead_letter_queue_name(policy), Some("etl-medic-dlq".to_string()));
         assert_eq!(dead_letter_queue_name("{}"), None);
         assert_eq!(dead_letter_queue_name("not json"), None);

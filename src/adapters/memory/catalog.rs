@@ -29,7 +29,13 @@ impl MemoryCatalog {
     }
 
     /// Define a table by its versions, newest first.
-    pub fn put_table(&self, database: &str, table: &str, versions_newest_first: Vec<TableVersion>, location: Option<String>) {
+    pub fn put_table(
+        &self,
+        database: &str,
+        table: &str,
+        versions_newest_first: Vec<TableVersion>,
+        location: Option<String>,
+    ) {
         lock(&self.tables).insert(
             (database.to_string(), table.to_string()),
             StoredTable { versions: versions_newest_first, location },
@@ -59,7 +65,12 @@ impl Catalog for MemoryCatalog {
         })
     }
 
-    async fn get_table_versions(&self, database: &str, table: &str, max_versions: u32) -> Result<Vec<TableVersion>, PortError> {
+    async fn get_table_versions(
+        &self,
+        database: &str,
+        table: &str,
+        max_versions: u32,
+    ) -> Result<Vec<TableVersion>, PortError> {
         let tables = lock(&self.tables);
         let stored = tables
             .get(&(database.to_string(), table.to_string()))
@@ -85,19 +96,12 @@ impl Catalog for MemoryCatalog {
                 format!("{database}.{table} is at version {current:?}, expected {expected_current_version}"),
             ));
         }
-        let target = stored
-            .versions
-            .iter()
-            .find(|version| version.version_id == version_id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}")))?;
-        let next_number = stored
-            .versions
-            .iter()
-            .filter_map(|version| version.version_id.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let target =
+            stored.versions.iter().find(|version| version.version_id == version_id).cloned().ok_or_else(|| {
+                PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}"))
+            })?;
+        let next_number =
+            stored.versions.iter().filter_map(|version| version.version_id.parse::<u64>().ok()).max().unwrap_or(0) + 1;
         let new_version_id = next_number.to_string();
         stored.versions.insert(
             0,

@@ -116,7 +116,12 @@ impl IncidentStore for MemoryIncidentStore {
         Ok(())
     }
 
-    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn starting_between(
+        &self,
+        job_name: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
         let tables = lock(&self.tables);
         Ok(tables.starting.iter().any(|((job, _), at)| job == job_name && *at > since && *at <= until))
     }
@@ -131,7 +136,13 @@ impl IncidentStore for MemoryIncidentStore {
             .collect())
     }
 
-    async fn consume_budget(&self, job_name: &str, window_secs: u64, limit: u32, now: DateTime<Utc>) -> Result<BudgetGrant, PortError> {
+    async fn consume_budget(
+        &self,
+        job_name: &str,
+        window_secs: u64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetGrant, PortError> {
         let mut tables = lock(&self.tables);
         let key = (job_name.to_string(), window_start(now, window_secs));
         let used = tables.budgets.get(&key).copied().unwrap_or(0);
@@ -164,7 +175,8 @@ impl IncidentStore for MemoryIncidentStore {
         let tables = lock(&self.tables);
         let since = now - chrono::Duration::seconds(i64::try_from(window_secs).unwrap_or(i64::MAX / 2_000));
         let recent = tables.outcomes.iter().filter(|(at, _)| *at > since && *at <= now);
-        let (succeeded, failed) = recent.fold((0, 0), |(ok, bad), (_, success)| if *success { (ok + 1, bad) } else { (ok, bad + 1) });
+        let (succeeded, failed) =
+            recent.fold((0, 0), |(ok, bad), (_, success)| if *success { (ok + 1, bad) } else { (ok, bad + 1) });
         let consecutive_failures = tables.outcomes.iter().rev().take_while(|(_, success)| !success).count();
         Ok(FleetCounters {
             actions_in_window: tables.grants.iter().filter(|at| **at > since && **at <= now).count() as u32,

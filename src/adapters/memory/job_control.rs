@@ -41,7 +41,12 @@ impl MemoryJobControl {
     }
 
     /// Move a run to a new state (as Glue would when it finishes).
-    pub fn finish_run(&self, run_id: &str, state: JobRunState, error_message: Option<String>) -> Result<JobRun, PortError> {
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        state: JobRunState,
+        error_message: Option<String>,
+    ) -> Result<JobRun, PortError> {
         let now = self.clock.now();
         let mut estate = lock(&self.estate);
         let run = estate
@@ -180,15 +185,22 @@ mod tests {
     #[tokio::test]
     async fn history_is_newest_first_and_unknown_things_are_not_found() {
         let (clock, glue) = glue();
-        let first = glue.start_job_run(&StartRunRequest { job_name: "orders".into(), ..Default::default() }).await.unwrap();
+        let first =
+            glue.start_job_run(&StartRunRequest { job_name: "orders".into(), ..Default::default() }).await.unwrap();
         clock.advance(Duration::hours(1));
-        let second = glue.start_job_run(&StartRunRequest { job_name: "orders".into(), ..Default::default() }).await.unwrap();
+        let second =
+            glue.start_job_run(&StartRunRequest { job_name: "orders".into(), ..Default::default() }).await.unwrap();
         let history = glue.get_job_runs("orders", 10).await.unwrap();
         assert_eq!(history.iter().map(|run| run.id.clone()).collect::<Vec<_>>(), vec![second, first]);
         assert!(glue.get_job("nope").await.unwrap_err().is_not_found());
         glue.remove_runs_of("orders");
         assert!(glue.get_job_runs("orders", 10).await.unwrap().is_empty());
         assert!(glue.get_job_run("orders", "jr_x").await.unwrap_err().is_not_found());
-        assert!(glue.start_job_run(&StartRunRequest { job_name: "nope".into(), ..Default::default() }).await.unwrap_err().is_not_found());
+        assert!(
+            glue.start_job_run(&StartRunRequest { job_name: "nope".into(), ..Default::default() })
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }

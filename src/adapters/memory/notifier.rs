@@ -54,6 +54,9 @@ mod tests {
             notifier.publish(&Escalation { subject: format!("etl-medic: {job}"), packet }).await.unwrap();
         }
         let published = notifier.published();
-        assert_eq!(published.iter().map(|escalation| escalation.packet.job_name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            published.iter().map(|escalation| escalation.packet.job_name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 }

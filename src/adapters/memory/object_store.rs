@@ -37,10 +37,8 @@ impl MemoryObjectStore {
 
     /// Seed an object with a chosen modification time (simulated data lakes).
     pub fn put_object_at(&self, bucket: &str, key: &str, body: Vec<u8>, last_modified: DateTime<Utc>) {
-        lock(&self.objects).insert(
-            (bucket.to_string(), key.to_string()),
-            StoredObject { body, last_modified: Some(last_modified) },
-        );
+        lock(&self.objects)
+            .insert((bucket.to_string(), key.to_string()), StoredObject { body, last_modified: Some(last_modified) });
     }
 
     /// Make the next `count` `put_object` calls fail with a transient error.

@@ -75,7 +75,9 @@ impl MemoryQueue {
                 .messages
                 .iter_mut()
                 .find(|message| message.current_handle.as_deref() == Some(handle.0.as_str()))
-                .ok_or_else(|| PortError::not_found("ChangeMessageVisibility", format!("receipt handle {} is stale", handle.0)))?;
+                .ok_or_else(|| {
+                    PortError::not_found("ChangeMessageVisibility", format!("receipt handle {} is stale", handle.0))
+                })?;
             message.visible_at = Instant::now() + hidden_for;
             hidden_for.is_zero()
         };
@@ -208,7 +210,9 @@ impl IncidentQueue for MemoryQueue {
                     contents.deleted_total += 1;
                     Ok(())
                 }
-                None => Err(PortError::not_found("DeleteMessageBatch", format!("receipt handle {} is stale", handle.0))),
+                None => {
+                    Err(PortError::not_found("DeleteMessageBatch", format!("receipt handle {} is stale", handle.0)))
+                }
             };
             outcomes.push(DeleteOutcome { handle: handle.clone(), result });
         }

@@ -256,7 +256,8 @@ mod tests {
         hostile.packet.tried = vec![worst.clone(); 10];
         hostile.packet.drift = Some(json!({"column": worst.clone()}));
         hostile.packet.audit_prefix = worst.clone();
-        hostile.packet.diagnosis = json!({"class": worst.clone(), "confidence": 1.0, "signals": [worst.clone(), worst]});
+        hostile.packet.diagnosis =
+            json!({"class": worst.clone(), "confidence": 1.0, "signals": [worst.clone(), worst]});
         let text = webhook_text(&hostile);
         assert!(text.len() <= MAX_TEXT_BYTES, "{} bytes", text.len());
         assert!(text.contains(LOG_OPENING), "some log lines still fit: {text}");

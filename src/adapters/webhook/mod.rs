@@ -139,7 +139,9 @@ impl WebhookNotifier {
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("etl-medic/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(body))
-            .map_err(|error| PortError::rejected(OPERATION, format!("request to webhook host {} not built: {error}", self.url.host)))?;
+            .map_err(|error| {
+                PortError::rejected(OPERATION, format!("request to webhook host {} not built: {error}", self.url.host))
+            })?;
         match tokio::time::timeout(self.timeouts.total, self.exchange(request)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(PortError::transient(
@@ -151,14 +153,20 @@ impl WebhookNotifier {
 
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<(), PortError> {
         let response = self.client.request(request).await.map_err(|error| {
-            PortError::transient(OPERATION, format!("webhook host {}: {}", self.url.host, self.redacted(&error_chain(&error))))
+            PortError::transient(
+                OPERATION,
+                format!("webhook host {}: {}", self.url.host, self.redacted(&error_chain(&error))),
+            )
         })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let answer = answer_snippet(response.into_body()).await;
-        Err(status_error(status, &format!("webhook host {} answered {status}: {}", self.url.host, self.redacted(&answer))))
+        Err(status_error(
+            status,
+            &format!("webhook host {} answered {status}: {}", self.url.host, self.redacted(&answer)),
+        ))
     }
 
     /// Transport errors may quote the URI; the URL's path and query are the secret part.
@@ -197,7 +205,11 @@ async fn answer_snippet(body: Incoming) -> String {
     };
     let bytes = collected.to_bytes();
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(ANSWER_SNIPPET_BYTES)]);
-    text.chars().map(|character| if character.is_control() { ' ' } else { character }).collect::<String>().trim().to_string()
+    text.chars()
+        .map(|character| if character.is_control() { ' ' } else { character })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// An error and its causes, which is where hyper says what went wrong.
@@ -218,7 +230,10 @@ mod tests {
 
     #[test]
     fn only_http_and_https_urls_with_a_host_are_accepted() {
-        assert_eq!(WebhookUrl::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap().host(), "hooks.slack.com");
+        assert_eq!(
+            WebhookUrl::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap().host(),
+            "hooks.slack.com"
+        );
         assert_eq!(WebhookUrl::parse(" http://127.0.0.1:8080/hook ").unwrap().host(), "127.0.0.1");
         for bad in ["", "hooks.slack.com/services/x", "ftp://example.com/x", "https://", "https:///path", "not a url"] {
             assert!(WebhookUrl::parse(bad).is_err(), "{bad:?} was accepted");
@@ -236,7 +251,9 @@ mod tests {
 
     #[test]
     fn server_errors_and_throttling_are_retryable_and_client_errors_are_not() {
-        for (status, retryable) in [(500, true), (503, true), (429, true), (408, true), (404, false), (400, false), (410, false), (301, false)] {
+        for (status, retryable) in
+            [(500, true), (503, true), (429, true), (408, true), (404, false), (400, false), (410, false), (301, false)]
+        {
             let error = status_error(StatusCode::from_u16(status).unwrap(), "answered");
             assert_eq!(error.is_retryable(), retryable, "{status}");
             assert_eq!(error.operation(), OPERATION);

@@ -55,7 +55,9 @@ pub enum PolicyError {
     EmptyVersion,
     #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]
     UnknownDefault(String),
-    #[error("policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records")]
+    #[error(
+        "policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records"
+    )]
     UnknownAction { name: String, location: String },
     #[error("policy file has a non-finite Q-value for {action} in state {state:?}")]
     NonFinite { state: String, action: String },
@@ -99,10 +101,8 @@ impl Policy {
         if let Policy::Table(table) = self {
             let key = state.key();
             if let Some((proposed, _)) = table.greedy(&key, candidates) {
-                let q_values = candidates
-                    .iter()
-                    .filter_map(|kind| table.q(&key, *kind).map(|value| (*kind, value)))
-                    .collect();
+                let q_values =
+                    candidates.iter().filter_map(|kind| table.q(&key, *kind).map(|value| (*kind, value))).collect();
                 return Proposal { proposed, q_values, propensity: 1.0, basis: Basis::Table };
             }
         }

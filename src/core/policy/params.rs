@@ -15,7 +15,12 @@ use crate::core::safety::settings::{SafetySettings, WORKER_TYPE_LADDER};
 /// Workers assumed when GetJobRun did not say: Glue's default for G.1X jobs.
 pub const ASSUMED_CURRENT_WORKERS: u32 = 10;
 
-pub fn parametrise(kind: ActionKind, request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
+pub fn parametrise(
+    kind: ActionKind,
+    request: &DecideRequest,
+    diagnosis: &Diagnosis,
+    settings: &SafetySettings,
+) -> Action {
     match kind {
         ActionKind::Escalate => Action::Escalate { reason: escalation_reason(diagnosis) },
         ActionKind::LogAndWait => Action::LogAndWait {},
@@ -28,11 +33,8 @@ pub fn parametrise(kind: ActionKind, request: &DecideRequest, diagnosis: &Diagno
 }
 
 fn escalation_reason(diagnosis: &Diagnosis) -> String {
-    let mut reason = format!(
-        "{} failure (confidence {:.2}) needs a person",
-        diagnosis.class.as_str(),
-        diagnosis.confidence
-    );
+    let mut reason =
+        format!("{} failure (confidence {:.2}) needs a person", diagnosis.class.as_str(), diagnosis.confidence);
     if let Some(first_signal) = diagnosis.signals.first() {
         reason.push_str(": ");
         reason.push_str(first_signal);
@@ -59,7 +61,8 @@ fn more_capacity(request: &DecideRequest, settings: &SafetySettings) -> Action {
         let number_of_workers = current_workers.saturating_mul(settings.capacity_growth_factor).min(ceiling);
         return Action::RetryWithMoreCapacity { number_of_workers, worker_type: None };
     }
-    let larger_type = current_type.as_deref().and_then(|type_name| next_worker_type(type_name, &settings.max_worker_type));
+    let larger_type =
+        current_type.as_deref().and_then(|type_name| next_worker_type(type_name, &settings.max_worker_type));
     Action::RetryWithMoreCapacity { number_of_workers: ceiling, worker_type: larger_type.map(str::to_string) }
 }
 

@@ -42,8 +42,16 @@ fn capacity_doubles_up_to_the_ceiling_then_grows_the_worker_type() {
 #[test]
 fn rollback_targets_the_known_good_version() {
     let settings = SafetySettings::default();
-    let action = parametrise(ActionKind::RollbackSchema, &request(), &schema_diagnosis(DriftKind::Breaking, Some("3")), &settings);
-    assert_eq!(action, Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() });
+    let action = parametrise(
+        ActionKind::RollbackSchema,
+        &request(),
+        &schema_diagnosis(DriftKind::Breaking, Some("3")),
+        &settings,
+    );
+    assert_eq!(
+        action,
+        Action::RollbackSchema { database: "sales".into(), table: "orders".into(), version_id: "3".into() }
+    );
 }
 
 #[test]

@@ -109,21 +109,14 @@ pub struct StateKeyError {
 impl State {
     /// Encodes one incident. Pure and total: missing evidence maps to `unknown`/`none`.
     pub fn from_evidence(request: &DecideRequest, diagnosis: &Diagnosis) -> State {
-        let last = request
-            .history
-            .actions_taken
-            .last()
-            .and_then(|name| ActionKind::parse(name));
+        let last = request.history.actions_taken.last().and_then(|name| ActionKind::parse(name));
         State {
             class: diagnosis.class,
             ran: run_progress(request),
             drift: drift_feature(diagnosis),
             attempt: attempt_bucket(request.history.attempt),
             risk: request.risk_tier(),
-            source: source_freshness(
-                request.context.source_last_modified_age_s,
-                &request.history.recent_runs,
-            ),
+            source: source_freshness(request.context.source_last_modified_age_s, &request.history.recent_runs),
             recent: recent_outcomes(&request.history.recent_runs),
             last,
         }
@@ -184,11 +177,8 @@ const DRIFT_NAMES: [(DriftFeature, &str); 4] = [
 ];
 const ATTEMPT_NAMES: [(AttemptBucket, &str); 3] =
     [(AttemptBucket::Zero, "0"), (AttemptBucket::One, "1"), (AttemptBucket::TwoOrMore, "2+")];
-const SOURCE_NAMES: [(SourceFreshness, &str); 3] = [
-    (SourceFreshness::Fresh, "fresh"),
-    (SourceFreshness::Late, "late"),
-    (SourceFreshness::Unknown, "unknown"),
-];
+const SOURCE_NAMES: [(SourceFreshness, &str); 3] =
+    [(SourceFreshness::Fresh, "fresh"), (SourceFreshness::Late, "late"), (SourceFreshness::Unknown, "unknown")];
 const RECENT_NAMES: [(RecentOutcomes, &str); 4] = [
     (RecentOutcomes::Healthy, "healthy"),
     (RecentOutcomes::Flaky, "flaky"),
@@ -284,11 +274,7 @@ pub fn usual_cadence_s(recent_runs: &[RunSummary]) -> Option<u64> {
         .filter_map(|text| DateTime::parse_from_rfc3339(text).ok())
         .map(|time| time.timestamp())
         .collect();
-    let mut gaps: Vec<u64> = starts
-        .windows(2)
-        .map(|pair| pair[0].abs_diff(pair[1]))
-        .filter(|gap| *gap > 0)
-        .collect();
+    let mut gaps: Vec<u64> = starts.windows(2).map(|pair| pair[0].abs_diff(pair[1])).filter(|gap| *gap > 0).collect();
     if gaps.is_empty() {
         return None;
     }

@@ -67,7 +67,8 @@ fn malformed_keys_are_refused_with_the_reason() {
     assert!(State::parse(good).is_ok());
     let missing = State::parse("class=timeout|ran=late|drift=none").expect_err("two fields");
     assert!(missing.reason.contains("expected 8 fields"), "{missing}");
-    let reordered = State::parse("ran=late|class=timeout|drift=none|attempt=2+|risk=high|source=late|recent=flaky|last=retry");
+    let reordered =
+        State::parse("ran=late|class=timeout|drift=none|attempt=2+|risk=high|source=late|recent=flaky|last=retry");
     assert!(reordered.expect_err("order matters").reason.contains("`class=<value>`"));
     let unknown = State::parse(&good.replace("timeout", "meltdown")).expect_err("unknown class");
     assert!(unknown.reason.contains("unknown class value \"meltdown\""), "{unknown}");
@@ -84,8 +85,16 @@ fn ran_is_early_when_the_run_died_long_before_its_usual_end() {
     let mut incident = request();
     incident.history.recent_runs = [1_700, 1_800, 1_900]
         .into_iter()
-        .map(|seconds| RunSummary { state: "SUCCEEDED".to_string(), execution_time_s: Some(seconds), ..RunSummary::default() })
-        .chain(std::iter::once(RunSummary { state: "FAILED".to_string(), execution_time_s: Some(5), ..RunSummary::default() }))
+        .map(|seconds| RunSummary {
+            state: "SUCCEEDED".to_string(),
+            execution_time_s: Some(seconds),
+            ..RunSummary::default()
+        })
+        .chain(std::iter::once(RunSummary {
+            state: "FAILED".to_string(),
+            execution_time_s: Some(5),
+            ..RunSummary::default()
+        }))
         .collect();
     let at = |incident: &DecideRequest, seconds: Option<u64>| {
         let mut incident = incident.clone();

@@ -231,7 +231,8 @@ fn round_q(value: f64) -> f64 {
 }
 
 fn parse_action(name: &str, location: &str) -> Result<ActionKind, PolicyError> {
-    ActionKind::parse(name).ok_or_else(|| PolicyError::UnknownAction { name: name.to_string(), location: location.to_string() })
+    ActionKind::parse(name)
+        .ok_or_else(|| PolicyError::UnknownAction { name: name.to_string(), location: location.to_string() })
 }
 
 /// Probability that an epsilon-greedy policy picks `chosen` among
@@ -245,7 +246,8 @@ pub fn epsilon_greedy_propensity(
     epsilon: f64,
 ) -> f64 {
     let bounded_epsilon = epsilon.clamp(0.0, 1.0);
-    let candidate_kinds: Vec<ActionKind> = ActionKind::ALL.into_iter().filter(|kind| candidates.contains(kind)).collect();
+    let candidate_kinds: Vec<ActionKind> =
+        ActionKind::ALL.into_iter().filter(|kind| candidates.contains(kind)).collect();
     if !candidate_kinds.contains(&chosen) {
         return 0.0;
     }

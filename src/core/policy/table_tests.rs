@@ -6,8 +6,10 @@ use serde_json::json;
 use super::*;
 use crate::core::policy::{Basis, Policy};
 
-const DRIFT_KEY: &str = "class=schema_drift|ran=late|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none";
-const TRANSIENT_KEY: &str = "class=transient_infra|ran=late|drift=none|attempt=0|risk=medium|source=unknown|recent=healthy|last=none";
+const DRIFT_KEY: &str =
+    "class=schema_drift|ran=late|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none";
+const TRANSIENT_KEY: &str =
+    "class=transient_infra|ran=late|drift=none|attempt=0|risk=medium|source=unknown|recent=healthy|last=none";
 
 fn trained_table() -> QTable {
     let mut table = QTable::new("2026-11-29.1");
@@ -56,7 +58,9 @@ fn error_of(text: &str) -> String {
 #[test]
 fn bad_files_get_clear_errors() {
     let valid = trained_table().to_json_pretty();
-    assert!(error_of(&valid.replace("etl-medic-policy/1", "etl-medic-policy/9")).contains("format \"etl-medic-policy/9\""));
+    assert!(
+        error_of(&valid.replace("etl-medic-policy/1", "etl-medic-policy/9")).contains("format \"etl-medic-policy/9\"")
+    );
     assert!(error_of("{\"states\": {}}").contains("format missing"));
     assert!(error_of("not json").contains("not a valid etl-medic-policy/1 document"));
     let unknown_action = valid.replace("\"rollback_schema\": 2.7", "\"reboot\": 2.7");
@@ -69,7 +73,8 @@ fn bad_files_get_clear_errors() {
     assert!(error_of(&typo).contains("unknown field `trianed`"));
     let huge = valid.replace("2.7", "1e999");
     assert!(error_of(&huge).contains("not a valid"), "JSON has no infinity: out-of-range numbers are refused");
-    let unlisted = valid.replace("\"quarantine_bad_records\",\n", "").replace("\"escalate\",", "\"quarantine_bad_records\",");
+    let unlisted =
+        valid.replace("\"quarantine_bad_records\",\n", "").replace("\"escalate\",", "\"quarantine_bad_records\",");
     let without_escalate_q = json!({"format": "etl-medic-policy/1", "version": "v", "actions": ["retry"],
         "states": {TRANSIENT_KEY: {"q": {"escalate": 1.0}}}});
     assert!(error_of(&without_escalate_q.to_string()).contains("not in the file's \"actions\" list"));
@@ -94,7 +99,10 @@ fn greedy_choice_breaks_ties_toward_the_less_invasive_action() {
     table.set_q(TRANSIENT_KEY, ActionKind::Escalate, -1.0).expect("valid");
     let reversed = [ActionKind::WaitAndRetry, ActionKind::Retry, ActionKind::Escalate];
     assert_eq!(table.greedy(TRANSIENT_KEY, &reversed), Some((ActionKind::Retry, 1.0)));
-    assert_eq!(table.greedy(TRANSIENT_KEY, &[ActionKind::Escalate, ActionKind::RollbackSchema]), Some((ActionKind::Escalate, -1.0)));
+    assert_eq!(
+        table.greedy(TRANSIENT_KEY, &[ActionKind::Escalate, ActionKind::RollbackSchema]),
+        Some((ActionKind::Escalate, -1.0))
+    );
     assert_eq!(table.greedy(TRANSIENT_KEY, &[ActionKind::RollbackSchema]), None);
     assert_eq!(table.greedy(DRIFT_KEY, &ActionKind::ALL), None);
 }
@@ -106,7 +114,10 @@ fn table_policy_proposes_greedily_and_falls_back_to_rules_for_unseen_states() {
     assert_eq!(policy.version(), "2026-11-29.1");
     let seen = State::parse(DRIFT_KEY).expect("valid");
     let proposal = policy.propose(&seen, &ActionKind::ALL);
-    assert_eq!((proposal.proposed, proposal.basis, proposal.propensity), (ActionKind::RollbackSchema, Basis::Table, 1.0));
+    assert_eq!(
+        (proposal.proposed, proposal.basis, proposal.propensity),
+        (ActionKind::RollbackSchema, Basis::Table, 1.0)
+    );
     assert_eq!(proposal.q_values.get(&ActionKind::Retry), Some(&-4.1));
     let unseen = State::parse(&TRANSIENT_KEY.replace("risk=medium", "risk=high")).expect("valid");
     let fallback = policy.propose(&unseen, &ActionKind::ALL);

@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 
 use super::fixtures::{diagnosis, drift, request};
-use crate::core::diagnosis::EvidenceSource;
 use super::*;
 use crate::core::diagnosis::DriftKind;
+use crate::core::diagnosis::EvidenceSource;
 use crate::core::model::{QuarantinePlan, RiskTier};
 
 fn any_action() -> impl Strategy<Value = Action> {
@@ -110,20 +110,31 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         (any_mode(), any_mode(), any_mode(), prop::bool::weighted(0.1)),
         (any_sources(), any_bad_objects()),
     )
-        .prop_map(|(class, drift, risk, attempt, max_workers, fleet, (mode, job_mode, class_mode, force_shadow), (sources, bad_objects))| Evidence {
-            sources,
-            bad_objects,
-            class,
-            drift,
-            risk,
-            attempt,
-            max_workers,
-            fleet,
-            mode,
-            job_mode,
-            class_mode,
-            force_shadow,
-        })
+        .prop_map(
+            |(
+                class,
+                drift,
+                risk,
+                attempt,
+                max_workers,
+                fleet,
+                (mode, job_mode, class_mode, force_shadow),
+                (sources, bad_objects),
+            )| Evidence {
+                sources,
+                bad_objects,
+                class,
+                drift,
+                risk,
+                attempt,
+                max_workers,
+                fleet,
+                mode,
+                job_mode,
+                class_mode,
+                force_shadow,
+            },
+        )
 }
 
 /// Safety settings anywhere within their hard limits.
@@ -131,26 +142,38 @@ fn any_limits() -> impl Strategy<Value = SafetySettings> {
     (
         (1_u32..=10, 1_u32..=50, 1_u32..=100),
         (1_u32..=10, 0.1_f64..0.9),
-        (2_u32..=500, prop::sample::select(vec!["G.1X", "G.2X", "G.4X"]), prop_oneof![Just(OverCeiling::Clamp), Just(OverCeiling::Replace)]),
+        (
+            2_u32..=500,
+            prop::sample::select(vec!["G.1X", "G.2X", "G.4X"]),
+            prop_oneof![Just(OverCeiling::Clamp), Just(OverCeiling::Replace)],
+        ),
         (1_u32..=20, 0.01_f64..0.2),
         prop_oneof![Just(Replacement::Escalate), Just(Replacement::LogAndWait)],
     )
-        .prop_map(|((attempts, job_budget, fleet_limit), (breaker_min, breaker_ratio), (ceiling, worker_type, over_ceiling), (objects, fraction), replacement)| {
-            SafetySettings {
-                max_attempts_per_incident: attempts,
-                job_action_budget: job_budget,
-                fleet_action_limit: fleet_limit,
-                breaker_min_outcomes: breaker_min,
-                breaker_failure_ratio: breaker_ratio,
-                max_workers_ceiling: ceiling,
-                max_worker_type: worker_type.to_string(),
-                over_ceiling,
-                quarantine_max_objects: objects,
-                quarantine_max_fraction: fraction,
+        .prop_map(
+            |(
+                (attempts, job_budget, fleet_limit),
+                (breaker_min, breaker_ratio),
+                (ceiling, worker_type, over_ceiling),
+                (objects, fraction),
                 replacement,
-                ..SafetySettings::default()
-            }
-        })
+            )| {
+                SafetySettings {
+                    max_attempts_per_incident: attempts,
+                    job_action_budget: job_budget,
+                    fleet_action_limit: fleet_limit,
+                    breaker_min_outcomes: breaker_min,
+                    breaker_failure_ratio: breaker_ratio,
+                    max_workers_ceiling: ceiling,
+                    max_worker_type: worker_type.to_string(),
+                    over_ceiling,
+                    quarantine_max_objects: objects,
+                    quarantine_max_fraction: fraction,
+                    replacement,
+                    ..SafetySettings::default()
+                }
+            },
+        )
 }
 
 proptest! {

@@ -63,7 +63,10 @@ fn no_action_without_a_job_and_run_to_act_on() {
     let mut anonymous = request();
     anonymous.event.detail = serde_json::json!({"state": "FAILED"});
     anonymous.job_run = None;
-    assert_replaced(&check(Action::Retry {}, &anonymous, &transient(), &FleetContext::default()), RUN_IDENTITY_REQUIRED);
+    assert_replaced(
+        &check(Action::Retry {}, &anonymous, &transient(), &FleetContext::default()),
+        RUN_IDENTITY_REQUIRED,
+    );
     assert_allowed(&check(Action::Retry {}, &request(), &transient(), &FleetContext::default()), ActionKind::Retry);
 }
 
@@ -78,11 +81,13 @@ fn never_races_glue_builtin_retry() {
 
 #[test]
 fn circuit_breaker_opens_on_repeated_failures() {
-    let failing = FleetContext { recent_remediation_failures: 4, recent_remediation_successes: 1, ..FleetContext::default() };
+    let failing =
+        FleetContext { recent_remediation_failures: 4, recent_remediation_successes: 1, ..FleetContext::default() };
     let blocked = check(Action::Retry {}, &request(), &transient(), &failing);
     assert_replaced(&blocked, CIRCUIT_BREAKER);
     assert_eq!(blocked.final_action.kind(), ActionKind::Escalate);
-    let recovering = FleetContext { recent_remediation_failures: 1, recent_remediation_successes: 4, ..FleetContext::default() };
+    let recovering =
+        FleetContext { recent_remediation_failures: 1, recent_remediation_successes: 4, ..FleetContext::default() };
     assert_allowed(&check(Action::Retry {}, &request(), &transient(), &recovering), ActionKind::Retry);
     let too_few = FleetContext { recent_remediation_failures: 2, ..FleetContext::default() };
     assert!(!breaker_open(&SafetySettings::default(), &too_few), "two outcomes are not enough evidence");
@@ -117,12 +122,21 @@ fn log_line_alone_never_mutates_catalog_or_data() {
     logs_only.bad_objects = vec![own.to_string()];
     assert_replaced(&check(move_objects(&[own]), &request(), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
     let stray = "s3://finance/ledger/2026.parquet";
-    assert_replaced(&check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet), LOG_ONLY_EVIDENCE);
+    assert_replaced(
+        &check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet),
+        LOG_ONLY_EVIDENCE,
+    );
     let unnamed = data_quality_naming(&[]);
     assert_replaced(&check(move_objects(&[own]), &request(), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
     let sibling = "s3://lake/raw/orders_archive/part-0001.json";
-    assert_replaced(&check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet), LOG_ONLY_EVIDENCE);
-    assert_allowed(&check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet), ActionKind::QuarantineBadRecords);
+    assert_replaced(
+        &check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet),
+        LOG_ONLY_EVIDENCE,
+    );
+    assert_allowed(
+        &check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet),
+        ActionKind::QuarantineBadRecords,
+    );
     // Rerunning with a bad-records argument changes no data by itself.
     let argument = parametrise(ActionKind::QuarantineBadRecords, &request(), &logs_only, &auto());
     assert!(matches!(argument, Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument { .. })));
@@ -160,7 +174,10 @@ fn quarantine_stays_within_count_and_fraction() {
     let objects: Vec<String> = (0..11).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
     let names: Vec<&str> = objects.iter().map(String::as_str).collect();
     let data_quality = data_quality_naming(&names);
-    assert_replaced(&check(move_objects(&names), &request(), &data_quality, &FleetContext::default()), QUARANTINE_BOUNDS);
+    assert_replaced(
+        &check(move_objects(&names), &request(), &data_quality, &FleetContext::default()),
+        QUARANTINE_BOUNDS,
+    );
     let two = move_objects(&names[..2]);
     let small_input = FleetContext { input_object_count: Some(10), ..FleetContext::default() };
     assert_replaced(&check(two.clone(), &request(), &data_quality, &small_input), QUARANTINE_BOUNDS);
@@ -203,7 +220,11 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
     assert_eq!(lowered.report.final_kind, ActionKind::RetryWithMoreCapacity);
     assert_eq!(lowered.report.rule, Some(CAPACITY_CEILING));
     assert_eq!(lowered.final_action, Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: None });
-    assert_eq!(lowered.permit.as_ref().map(Permit::action), Some(&lowered.final_action), "the permit carries the lowered action");
+    assert_eq!(
+        lowered.permit.as_ref().map(Permit::action),
+        Some(&lowered.final_action),
+        "the permit carries the lowered action"
+    );
 
     let refusing = SafetySettings { over_ceiling: OverCeiling::Replace, ..auto() };
     assert_replaced(&review(greedy, &request(), &resource, &refusing, &fleet), CAPACITY_CEILING);
@@ -225,7 +246,11 @@ fn autonomy_mode_is_shadow_unless_said_and_the_most_specific_setting_wins() {
     assert_eq!(resolve_mode(&global_shadow, job, class), (Mode::Shadow, "mode = shadow".into()));
     let class_auto = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Auto)]), ..global_shadow.clone() };
     assert_eq!(resolve_mode(&class_auto, job, class), (Mode::Auto, "class_modes.transient_infra = auto".into()));
-    assert_eq!(resolve_mode(&class_auto, job, FailureClass::SchemaDrift).0, Mode::Shadow, "other classes keep the global mode");
+    assert_eq!(
+        resolve_mode(&class_auto, job, FailureClass::SchemaDrift).0,
+        Mode::Shadow,
+        "other classes keep the global mode"
+    );
     let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..global_shadow };
     assert_eq!(resolve_mode(&job_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
     assert_eq!(resolve_mode(&job_auto, Some("other"), class).0, Mode::Shadow, "other jobs keep the global mode");

@@ -97,10 +97,7 @@ fn run_identity_required(action: &Action, input: &RuleInput<'_>) -> Check {
 
 /// The failed run's id: from the event, else from GetJobRun.
 pub fn run_id(request: &DecideRequest) -> Option<&str> {
-    request
-        .event
-        .detail_str("jobRunId")
-        .or_else(|| request.job_run.as_ref().and_then(|run| run.id.as_deref()))
+    request.event.detail_str("jobRunId").or_else(|| request.job_run.as_ref().and_then(|run| run.id.as_deref()))
 }
 
 fn glue_retry_pending(action: &Action, input: &RuleInput<'_>) -> Check {
@@ -163,9 +160,9 @@ fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
         return block(format!("the {} diagnosis rests on log lines alone", diagnosis.class));
     }
     match action {
-        Action::RollbackSchema { .. } if !diagnosis.catalog_corroborated() || diagnosis.drift.is_none() => {
-            block("the catalog does not corroborate the diagnosis: a schema error in the logs never rolls back the catalog")
-        }
+        Action::RollbackSchema { .. } if !diagnosis.catalog_corroborated() || diagnosis.drift.is_none() => block(
+            "the catalog does not corroborate the diagnosis: a schema error in the logs never rolls back the catalog",
+        ),
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects { objects, .. }) => {
             let inputs = input_locations(input.request);
             let stray = objects.iter().find(|object| {
@@ -229,7 +226,10 @@ fn quarantine_bounds(action: &Action, input: &RuleInput<'_>) -> Check {
             }
             let count = objects.len() as u64;
             if count > u64::from(settings.quarantine_max_objects) {
-                return block(format!("{count} objects exceed quarantine_max_objects = {}", settings.quarantine_max_objects));
+                return block(format!(
+                    "{count} objects exceed quarantine_max_objects = {}",
+                    settings.quarantine_max_objects
+                ));
             }
             if let Some(total) = input.fleet.input_object_count {
                 let fraction = if total == 0 { 1.0 } else { count as f64 / total as f64 };
@@ -315,7 +315,10 @@ fn capacity_ceiling(action: &Action, input: &RuleInput<'_>) -> Check {
         return block(format!("{workers} workers is not a valid Glue capacity"));
     }
     let grows_workers = current_workers.is_none_or(|current| workers > current);
-    let grows_type = new_type.as_deref().and_then(worker_type_rank).is_some_and(|rank| current_rank.is_none_or(|current| rank > current));
+    let grows_type = new_type
+        .as_deref()
+        .and_then(worker_type_rank)
+        .is_some_and(|rank| current_rank.is_none_or(|current| rank > current));
     if !grows_workers && !grows_type {
         return block(format!("no capacity headroom: the job is at the ceiling of {ceiling} workers"));
     }

@@ -232,7 +232,9 @@ pub fn default_allowlist(class: FailureClass) -> &'static [ActionKind] {
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SafetySettingsError {
-    #[error("safety.{key} = {value} is past its hard limit {limit}; configuration may tighten a safety bound, never widen it past the hard limit")]
+    #[error(
+        "safety.{key} = {value} is past its hard limit {limit}; configuration may tighten a safety bound, never widen it past the hard limit"
+    )]
     PastHardLimit { key: String, value: String, limit: String },
     #[error("safety.{key} = {value} is invalid: {reason}")]
     Invalid { key: String, value: String, reason: String },
@@ -302,7 +304,11 @@ impl SafetySettings {
         }
         above("capacity_growth_factor", self.capacity_growth_factor, MAX_CAPACITY_GROWTH_FACTOR)?;
         if !WORKER_TYPE_LADDER.contains(&self.max_worker_type.as_str()) {
-            return Err(invalid("max_worker_type", &self.max_worker_type, "must be one of G.025X, G.1X, G.2X, G.4X, G.8X"));
+            return Err(invalid(
+                "max_worker_type",
+                &self.max_worker_type,
+                "must be one of G.025X, G.1X, G.2X, G.4X, G.8X",
+            ));
         }
         above("wait_max_delay_s", self.wait_max_delay_s, MAX_WAIT_DELAY_S)?;
         if self.wait_base_delay_s == 0 || self.wait_base_delay_s > self.wait_max_delay_s {
@@ -313,14 +319,29 @@ impl SafetySettings {
             return Err(invalid("quarantine_max_fraction", self.quarantine_max_fraction, "must be a number from 0"));
         }
         above("quarantine_max_fraction", self.quarantine_max_fraction, MAX_QUARANTINE_FRACTION)?;
-        if self.quarantine_prefix.is_empty() || self.quarantine_prefix.starts_with('/') || !self.quarantine_prefix.ends_with('/') {
-            return Err(invalid("quarantine_prefix", &self.quarantine_prefix, "must be a relative key prefix ending in '/'"));
+        if self.quarantine_prefix.is_empty()
+            || self.quarantine_prefix.starts_with('/')
+            || !self.quarantine_prefix.ends_with('/')
+        {
+            return Err(invalid(
+                "quarantine_prefix",
+                &self.quarantine_prefix,
+                "must be a relative key prefix ending in '/'",
+            ));
         }
         if !self.bad_records_argument.starts_with("--") || self.bad_records_argument.len() < 3 {
-            return Err(invalid("bad_records_argument", &self.bad_records_argument, "must be a Glue job argument like --bad_records_path"));
+            return Err(invalid(
+                "bad_records_argument",
+                &self.bad_records_argument,
+                "must be a Glue job argument like --bad_records_path",
+            ));
         }
         if !self.bad_records_location.starts_with("s3://") || !self.bad_records_location.ends_with('/') {
-            return Err(invalid("bad_records_location", &self.bad_records_location, "must be an s3:// prefix ending in '/'"));
+            return Err(invalid(
+                "bad_records_location",
+                &self.bad_records_location,
+                "must be an s3:// prefix ending in '/'",
+            ));
         }
         Ok(())
     }

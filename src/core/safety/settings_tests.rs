@@ -47,7 +47,8 @@ fn shipped_section_is_the_built_in_defaults() {
 
 #[test]
 fn per_job_and_per_class_modes_load_from_toml() {
-    let loaded = shipped_section("[safety]\njob_modes = { Orders_Daily = \"auto\" }\nclass_modes = { code_bug = \"shadow\" }\n");
+    let loaded =
+        shipped_section("[safety]\njob_modes = { Orders_Daily = \"auto\" }\nclass_modes = { code_bug = \"shadow\" }\n");
     assert_eq!(loaded.job_modes.get("Orders_Daily"), Some(&Mode::Auto));
     assert_eq!(loaded.class_modes.get(&FailureClass::CodeBug), Some(&Mode::Shadow));
 }

@@ -55,10 +55,15 @@ pub(super) fn number_attribute(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|value| value.as_n().ok()).and_then(|value| value.parse().ok())
 }
 
-pub(super) fn decode<T: serde::de::DeserializeOwned>(operation: &'static str, item: &Item, attribute: &str) -> Result<T, PortError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    item: &Item,
+    attribute: &str,
+) -> Result<T, PortError> {
     let json = string_attribute(item, attribute)
         .ok_or_else(|| PortError::transient(operation, format!("item has no {attribute} attribute")))?;
-    serde_json::from_str(json).map_err(|error| PortError::transient(operation, format!("unreadable {attribute}: {error}")))
+    serde_json::from_str(json)
+        .map_err(|error| PortError::transient(operation, format!("unreadable {attribute}: {error}")))
 }
 
 pub(super) fn encode<T: serde::Serialize>(operation: &'static str, value: &T) -> Result<String, PortError> {

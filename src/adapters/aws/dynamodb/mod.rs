@@ -33,12 +33,12 @@ use chrono::{DateTime, Utc};
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::adapters::aws::observe::CallObserver;
-use items::{
-    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, starting_key, string_attribute, text,
-    time_sort_key, window_start_secs,
-};
 use crate::ports::{
     BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
+};
+use items::{
+    Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, starting_key, string_attribute,
+    text, time_sort_key, window_start_secs,
 };
 
 /// How long claims and closed incidents stay (TTL), for replays and audits.
@@ -69,7 +69,8 @@ impl DynamoIncidentStore {
     pub fn new(connection: &AwsConnection, table: &str) -> DynamoIncidentStore {
         // Unique per process so that two workers recording an event in the
         // same millisecond never write the same sort key.
-        let nonce_seed = std::collections::hash_map::RandomState::new().build_hasher().finish() ^ u64::from(std::process::id());
+        let nonce_seed =
+            std::collections::hash_map::RandomState::new().build_hasher().finish() ^ u64::from(std::process::id());
         DynamoIncidentStore {
             client: connection.dynamodb_client(),
             observer: connection.observer(),
@@ -151,7 +152,13 @@ impl DynamoIncidentStore {
         Ok((all, successes))
     }
 
-    async fn count_in_window(&self, pk: &str, since: DateTime<Utc>, now: DateTime<Utc>, filter: Option<&str>) -> Result<u32, PortError> {
+    async fn count_in_window(
+        &self,
+        pk: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        filter: Option<&str>,
+    ) -> Result<u32, PortError> {
         self.observer
             .call("Query", async {
                 let mut count = 0_u32;
@@ -169,7 +176,9 @@ impl DynamoIncidentStore {
                         .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
                         .set_exclusive_start_key(start_key.take());
                     if let Some(filter) = filter {
-                        request = request.filter_expression(filter).expression_attribute_values(":true", AttributeValue::Bool(true));
+                        request = request
+                            .filter_expression(filter)
+                            .expression_attribute_values(":true", AttributeValue::Bool(true));
                     }
                     let output = request.send().await.map_err(|error| port_error("Query", error))?;
                     count = count.saturating_add(u32::try_from(output.count).unwrap_or(0));
@@ -204,7 +213,8 @@ impl DynamoIncidentStore {
                         .map_err(|error| port_error("Query", error))?;
                     for item in output.items.unwrap_or_default() {
                         read += 1;
-                        let success = item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false);
+                        let success =
+                            item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false);
                         if success {
                             return Ok(streak);
                         }
@@ -232,10 +242,9 @@ impl IncidentStore for DynamoIncidentStore {
         if self.put_item("PutItem", item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
             return Ok(ClaimOutcome::Claimed);
         }
-        let existing = self
-            .get_item(&pk, "claim")
-            .await?
-            .ok_or_else(|| PortError::transient("GetItem", format!("claim of {pk} lost its condition but is absent")))?;
+        let existing = self.get_item(&pk, "claim").await?.ok_or_else(|| {
+            PortError::transient("GetItem", format!("claim of {pk} lost its condition but is absent"))
+        })?;
         Ok(ClaimOutcome::AlreadyClaimed(decode("GetItem", &existing, "claim")?))
     }
 
@@ -319,7 +328,12 @@ impl IncidentStore for DynamoIncidentStore {
             .await
     }
 
-    async fn starting_between(&self, job_name: &str, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, PortError> {
+    async fn starting_between(
+        &self,
+        job_name: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
         self.observer
             .call("Query", async {
                 let output = self
@@ -350,7 +364,8 @@ impl IncidentStore for DynamoIncidentStore {
         self.observer
             .call("Scan", async {
                 let mut records = Vec::new();
-                let mut start_key: Option<Item> = self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                let mut start_key: Option<Item> =
+                    self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 for _ in 0..MAX_SCAN_PAGES {
                     let output = self
                         .client
@@ -387,10 +402,17 @@ impl IncidentStore for DynamoIncidentStore {
         Ok(u32::try_from(used).unwrap_or(u32::MAX))
     }
 
-    async fn consume_budget(&self, job_name: &str, window_secs: u64, limit: u32, now: DateTime<Utc>) -> Result<BudgetGrant, PortError> {
+    async fn consume_budget(
+        &self,
+        job_name: &str,
+        window_secs: u64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetGrant, PortError> {
         let (pk, sk) = budget_key(job_name, window_secs, now);
         let window_start = window_start_secs(now, window_secs);
-        let expires_at = window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
+        let expires_at =
+            window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
         let granted_used = self
             .observer
             .call("UpdateItem", async {
@@ -410,7 +432,9 @@ impl IncidentStore for DynamoIncidentStore {
                     .await
                     .map_err(|error| port_error("UpdateItem", error));
                 match updated {
-                    Ok(output) => Ok(Some(output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1))),
+                    Ok(output) => Ok(Some(
+                        output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1),
+                    )),
                     Err(failure) if failure.is_conflict() => Ok(None),
                     Err(failure) => Err(failure),
                 }
@@ -428,7 +452,10 @@ impl IncidentStore for DynamoIncidentStore {
             }
             None => {
                 let used = self.get_item(&pk, &sk).await?.and_then(|item| number_attribute(&item, "used"));
-                Ok(BudgetGrant { granted: false, used: used.map_or(limit, |used| u32::try_from(used).unwrap_or(u32::MAX)) })
+                Ok(BudgetGrant {
+                    granted: false,
+                    used: used.map_or(limit, |used| u32::try_from(used).unwrap_or(u32::MAX)),
+                })
             }
         }
     }
