@@ -7,8 +7,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use etl_medic::config::Settings;
 use etl_medic::core::decide::decide;
 use etl_medic::core::evidence::DecideRequest;
+use etl_medic::core::evidence::FleetContext;
 use etl_medic::core::policy::Policy;
-use etl_medic::core::safety::FleetContext;
 
 const INCIDENTS: &str = include_str!("../examples/incidents.jsonl");
 

@@ -302,7 +302,7 @@ impl Metrics {
                 self.remediations_total.with_label_values(&[kind.as_str(), outcome]);
             }
         }
-        for (rule, _) in crate::core::safety::rules::RULES {
+        for (rule, _) in crate::core::safety::rules::SAFETY_RULES {
             self.safety_replacements_total.with_label_values(&[rule]);
         }
         for queue in ["main", "dlq"] {

@@ -7,7 +7,7 @@ use etl_medic::config::Settings;
 use etl_medic::core::decide::decide;
 use etl_medic::core::evidence::DecideRequest;
 use etl_medic::core::policy::Policy;
-use etl_medic::core::safety::FleetContext;
+use etl_medic::core::evidence::FleetContext;
 use libfuzzer_sys::fuzz_target;
 
 static SETTINGS: std::sync::LazyLock<Settings> =

@@ -6,13 +6,15 @@
 //! replaces what it must and says which rule did. Proposing only among
 //! allowed actions would hide why a remedy was not taken.
 
+use crate::core::decision::Basis;
 use crate::core::decision::{Decision, PolicyReport};
 use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::DecideRequest;
+use crate::core::evidence::FleetContext;
 use crate::core::model::ActionKind;
-use crate::core::policy::params::parametrise;
-use crate::core::policy::{Basis, Policy, State};
-use crate::core::safety::{FleetContext, Permit, SafetySettings, review};
+use crate::core::params::parametrise;
+use crate::core::policy::{Policy, State};
+use crate::core::safety::{Permit, SafetySettings, review};
 
 /// Note on a decision made by the rules baseline because no trained policy is loaded.
 pub const UNTRAINED_NOTE: &str = "rules baseline: no trained policy file in use";

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::core::diagnosis::Diagnosis;
 use crate::core::model::{Action, ActionKind, Mode};
-use crate::core::policy::Basis;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
@@ -61,4 +60,17 @@ pub struct SafetyReport {
     pub reason: Option<String>,
     /// Which setting decided the autonomy mode, e.g. `job_modes.orders_daily = auto`.
     pub mode_reason: String,
+}
+
+/// What the policy's choice rests on; reported so a reader knows whether a
+/// learnt value or a hand-written rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The rules baseline is the policy in use.
+    Rules,
+    /// The trained table had values for this state.
+    Table,
+    /// A trained table is in use but never saw this state: the rules decided.
+    RulesFallback,
 }

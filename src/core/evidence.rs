@@ -143,12 +143,12 @@ pub struct ContextEvidence {
     /// breaker counts, a pending Glue retry, input size). Absent: nothing
     /// known, as for a request decided on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fleet: Option<crate::core::safety::FleetContext>,
+    pub fleet: Option<FleetContext>,
 }
 
 impl DecideRequest {
     /// The fleet facts recorded in `context.fleet`; nothing known when absent.
-    pub fn fleet_context(&self) -> crate::core::safety::FleetContext {
+    pub fn fleet_context(&self) -> FleetContext {
         self.context.fleet.clone().unwrap_or_default()
     }
 
@@ -208,4 +208,32 @@ mod tests {
         assert!(serde_json::from_str::<DecideRequest>(&missing_table).is_err());
         assert!(serde_json::from_str::<DecideRequest>(r#"{"event":null}"#).is_err());
     }
+}
+
+/// Fleet-wide facts the safety layer needs that one request does not carry.
+/// `Default` means nothing is known yet: zero usage, no outcomes, no pending
+/// Glue retry, unknown input size. The daemon fills it from the incident
+/// store (shared by all workers, so budgets hold across the fleet) and
+/// records it in the request's `context.fleet`, so that `decide` and
+/// `replay` reach the same decision from the audit record alone.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FleetContext {
+    /// Mutating actions etl-medic took on this job within the last
+    /// `job_budget_window_s`, by any worker.
+    pub job_actions_in_window: u32,
+    /// Mutating actions etl-medic took on any job within the last `fleet_window_s`.
+    pub fleet_actions_in_window: u32,
+    /// Remediations that healed their run, among those finished within the
+    /// last `breaker_window_s` (fleet-wide).
+    pub recent_remediation_successes: u32,
+    /// Remediations whose run failed again, within the same window.
+    pub recent_remediation_failures: u32,
+    /// Glue will retry this run itself (the job's MaxRetries is not used up),
+    /// so anything that starts a run would race Glue's own retry.
+    pub glue_retry_pending: bool,
+    /// Number of objects under the job's input locations, when the daemon
+    /// listed them; bounds a quarantine by fraction. `None`: only the count
+    /// bound applies.
+    pub input_object_count: Option<u64>,
 }

@@ -11,5 +11,7 @@ pub mod diagnosis;
 pub mod event;
 pub mod evidence;
 pub mod model;
+pub mod params;
 pub mod policy;
 pub mod safety;
+pub mod safety_settings;

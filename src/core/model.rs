@@ -105,18 +105,6 @@ impl ActionKind {
     pub fn mutates(self) -> bool {
         !matches!(self, ActionKind::Escalate | ActionKind::LogAndWait)
     }
-
-    /// Whether the action starts a new job run.
-    pub fn starts_run(self) -> bool {
-        matches!(
-            self,
-            ActionKind::Retry
-                | ActionKind::WaitAndRetry
-                | ActionKind::RetryWithMoreCapacity
-                | ActionKind::RollbackSchema
-                | ActionKind::QuarantineBadRecords
-        )
-    }
 }
 
 impl fmt::Display for ActionKind {

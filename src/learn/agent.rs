@@ -13,10 +13,11 @@ use crate::core::decide::decide_diagnosed;
 use crate::core::decision::Verdict;
 use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::DecideRequest;
+use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind};
+use crate::core::params::parametrise;
 use crate::core::policy::Policy;
-use crate::core::policy::params::parametrise;
-use crate::core::safety::{FleetContext, SafetySettings, allowed_actions, review};
+use crate::core::safety::{SafetySettings, allowed_actions, review};
 use crate::sim::{SimCause, SimConfig, SimIncident};
 
 /// Which policy decides.
@@ -134,7 +135,7 @@ pub fn oracle_choice(
         SimCause::DataQuality => vec![QuarantineBadRecords],
         SimCause::SourceUnavailable => {
             let remaining = truth.lateness_minutes - incident.elapsed_minutes - sim.estate.run_start_minutes;
-            let delay_minutes = crate::core::policy::params::wait_delay_s(attempt, settings) as f64 / 60.0;
+            let delay_minutes = crate::core::params::wait_delay_s(attempt, settings) as f64 / 60.0;
             if remaining <= 0.0 {
                 vec![Retry, WaitAndRetry]
             } else if delay_minutes >= remaining {

@@ -8,9 +8,10 @@ use std::fmt::Write as _;
 use crate::core::decide::decide_diagnosed;
 use crate::core::diagnosis::diagnose;
 use crate::core::evidence::DecideRequest;
+use crate::core::evidence::FleetContext;
 use crate::core::model::ActionKind;
 use crate::core::policy::{Policy, QTable, State};
-use crate::core::safety::{FleetContext, allowed_actions};
+use crate::core::safety::allowed_actions;
 use crate::learn::train::training_safety_settings;
 
 /// Short column headers, in [`ActionKind`] order.

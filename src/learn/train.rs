@@ -24,10 +24,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::core::diagnosis::diagnose;
+use crate::core::evidence::FleetContext;
 use crate::core::model::{ActionKind, Mode};
-use crate::core::policy::params::parametrise;
+use crate::core::params::parametrise;
 use crate::core::policy::{QTable, State};
-use crate::core::safety::{FleetContext, SafetySettings, allowed_actions, review};
+use crate::core::safety::{SafetySettings, allowed_actions, review};
 use crate::learn::episode::MAX_STEPS;
 use crate::sim::{Estate, Resolution, SimConfig};
 

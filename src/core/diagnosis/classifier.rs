@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
-use crate::core::diagnosis::patterns::{RULES, Rule};
+use crate::core::diagnosis::patterns::{CLASSIFIER_RULES, Rule};
 use crate::core::diagnosis::text::{EvidenceItem, excerpt};
 use crate::core::model::{FailureClass, TextSource};
 
@@ -51,7 +51,7 @@ const RULE_SET_DFA_CACHE_BYTES: usize = 32 << 20;
 /// checked by `rules_compile` below, so a failure here is a build defect;
 /// it degrades to "no rule matches" rather than panicking.
 static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
-    let patterns: Vec<&str> = RULES.iter().map(|rule| rule.pattern).collect();
+    let patterns: Vec<&str> = CLASSIFIER_RULES.iter().map(|rule| rule.pattern).collect();
     let set = RegexSetBuilder::new(&patterns)
         .case_insensitive(true)
         .unicode(false)
@@ -60,7 +60,7 @@ static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
         .ok()?;
     let build = |pattern: &str| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build();
     let each = patterns.iter().map(|pattern| build(pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
-    let unless = RULES
+    let unless = CLASSIFIER_RULES
         .iter()
         .map(|rule| if rule.unless.is_empty() { Ok(None) } else { build(rule.unless).map(Some) })
         .collect::<Result<Vec<Option<Regex>>, _>>()
@@ -193,7 +193,7 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
             if vetoed {
                 continue;
             }
-            let rule = &RULES[rule_index];
+            let rule = &CLASSIFIER_RULES[rule_index];
             let score = (rule.weight * context.factor_at(found.start())).min(1.0);
             analysis.hits.push(Hit {
                 rule,
@@ -325,19 +325,19 @@ mod tests {
 
     #[test]
     fn rule_names_are_unique_and_weights_in_range() {
-        let mut names: Vec<&str> = RULES.iter().map(|rule| rule.name).collect();
+        let mut names: Vec<&str> = CLASSIFIER_RULES.iter().map(|rule| rule.name).collect();
         names.sort_unstable();
         let count = names.len();
         names.dedup();
         assert_eq!(names.len(), count, "duplicate rule name");
-        assert!(RULES.iter().all(|rule| rule.weight > 0.0 && rule.weight <= 1.0));
-        assert!(RULES.iter().all(|rule| rule.class != FailureClass::Unknown));
+        assert!(CLASSIFIER_RULES.iter().all(|rule| rule.weight > 0.0 && rule.weight <= 1.0));
+        assert!(CLASSIFIER_RULES.iter().all(|rule| rule.class != FailureClass::Unknown));
     }
 
     #[test]
     fn every_failure_class_but_unknown_has_rules() {
         for class in FailureClass::ALL {
-            let has_rule = RULES.iter().any(|rule| rule.class == class);
+            let has_rule = CLASSIFIER_RULES.iter().any(|rule| rule.class == class);
             assert_eq!(has_rule, class != FailureClass::Unknown, "{class}");
         }
     }

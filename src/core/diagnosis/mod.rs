@@ -30,7 +30,7 @@ use crate::core::model::{FailureClass, TextSource};
 
 pub use drift::TypeChange;
 pub use objects::MAX_BAD_OBJECTS;
-pub use patterns::{RULES, Rule};
+pub use patterns::{CLASSIFIER_RULES, Rule};
 pub use text::{MAX_INCIDENT_BYTES, MAX_ITEM_BYTES, MAX_LINES_PER_SOURCE};
 
 /// What the classifier says about one piece of text.

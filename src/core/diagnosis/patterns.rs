@@ -127,7 +127,7 @@ const JDBC_CONNECT_PHASE: &str = r"error (setting|opening|establishing)(/closing
 const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|(stream|shard) \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
 
 /// Every rule, grouped by class. Order only matters for reading.
-pub const RULES: &[Rule] = &[
+pub const CLASSIFIER_RULES: &[Rule] = &[
     // ---- resource_exhaustion -------------------------------------------
     rule(
         "yarn_container_memory",

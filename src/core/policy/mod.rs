@@ -4,35 +4,21 @@
 //! JSON file that falls back to the rules for states it never saw.
 //!
 //! A policy only proposes. It picks a kind among candidates; parameters are
-//! filled by [`params`] and the safety layer has the last word.
+//! filled by [`crate::core::params`] and the safety layer has the last word.
 
-pub mod params;
-pub mod rules;
+pub mod baseline;
 pub mod state;
 pub mod table;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use thiserror::Error;
 
+use crate::core::decision::Basis;
 use crate::core::model::ActionKind;
 
 pub use state::{State, StateKeyError};
 pub use table::{FORMAT_TAG, QTable, epsilon_greedy_propensity};
-
-/// What the policy's choice rests on; reported so a reader knows whether a
-/// learnt value or a hand-written rule decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    /// The rules baseline is the policy in use.
-    Rules,
-    /// The trained table had values for this state.
-    Table,
-    /// A trained table is in use but never saw this state: the rules decided.
-    RulesFallback,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -85,7 +71,7 @@ impl Policy {
 
     pub fn version(&self) -> String {
         match self {
-            Policy::Rules => rules::RULES_VERSION.to_string(),
+            Policy::Rules => baseline::BASELINE_VERSION.to_string(),
             Policy::Table(table) => table.version().to_string(),
         }
     }
@@ -106,8 +92,8 @@ impl Policy {
                 return Proposal { proposed, q_values, propensity: 1.0, basis: Basis::Table };
             }
         }
-        let proposed = rules::choose(state, candidates);
+        let proposed = baseline::choose(state, candidates);
         let basis = if self.is_trained() { Basis::RulesFallback } else { Basis::Rules };
-        Proposal { proposed, q_values: rules::scores(proposed, candidates), propensity: 1.0, basis }
+        Proposal { proposed, q_values: baseline::scores(proposed, candidates), propensity: 1.0, basis }
     }
 }

@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::core::policy::{Basis, Policy};
+use crate::core::decision::Basis;
+use crate::core::policy::Policy;
 
 const DRIFT_KEY: &str =
     "class=schema_drift|ran=late|drift=breaking_known_good|attempt=0|risk=low|source=fresh|recent=healthy|last=none";

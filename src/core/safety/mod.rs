@@ -11,47 +11,18 @@
 
 pub mod permit;
 pub mod rules;
-pub mod settings;
 
 use crate::core::decision::{SafetyReport, Verdict};
 use crate::core::diagnosis::Diagnosis;
-use crate::core::evidence::DecideRequest;
+use crate::core::evidence::{DecideRequest, FleetContext};
 use crate::core::model::{Action, ActionKind, FailureClass, Mode};
-use crate::core::policy::params::parametrise;
+use crate::core::params::parametrise;
 
+pub use crate::core::safety_settings::{OverCeiling, Replacement, SafetySettings, SafetySettingsError};
 pub use permit::Permit;
 pub use rules::breaker_open;
-pub use settings::{OverCeiling, Replacement, SafetySettings, SafetySettingsError};
 
 use rules::{BlockedTo, Check, RuleInput};
-
-/// Fleet-wide facts the safety layer needs that one request does not carry.
-/// `Default` means nothing is known yet: zero usage, no outcomes, no pending
-/// Glue retry, unknown input size. The daemon fills it from the incident
-/// store (shared by all workers, so budgets hold across the fleet) and
-/// records it in the request's `context.fleet`, so that `decide` and
-/// `replay` reach the same decision from the audit record alone.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct FleetContext {
-    /// Mutating actions etl-medic took on this job within the last
-    /// `job_budget_window_s`, by any worker.
-    pub job_actions_in_window: u32,
-    /// Mutating actions etl-medic took on any job within the last `fleet_window_s`.
-    pub fleet_actions_in_window: u32,
-    /// Remediations that healed their run, among those finished within the
-    /// last `breaker_window_s` (fleet-wide).
-    pub recent_remediation_successes: u32,
-    /// Remediations whose run failed again, within the same window.
-    pub recent_remediation_failures: u32,
-    /// Glue will retry this run itself (the job's MaxRetries is not used up),
-    /// so anything that starts a run would race Glue's own retry.
-    pub glue_retry_pending: bool,
-    /// Number of objects under the job's input locations, when the daemon
-    /// listed them; bounds a quarantine by fraction. `None`: only the count
-    /// bound applies.
-    pub input_object_count: Option<u64>,
-}
 
 /// The outcome of a review.
 #[derive(Debug, PartialEq)]
@@ -142,7 +113,7 @@ enum RulesOutcome {
 fn apply_rules(proposal: Action, input: &RuleInput<'_>) -> RulesOutcome {
     let mut current = proposal;
     let mut lowered_by: Option<(&'static str, String)> = None;
-    for (name, rule) in rules::RULES {
+    for (name, rule) in rules::SAFETY_RULES {
         match rule(&current, input) {
             Check::Pass => {}
             Check::Lower { action, reason } => {

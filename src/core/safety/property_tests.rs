@@ -255,8 +255,8 @@ proptest! {
             Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
                 prop_assert!(*number_of_workers <= settings.workers_ceiling(evidence.max_workers));
                 if let Some(type_name) = worker_type {
-                    let rank = crate::core::policy::params::worker_type_rank(type_name);
-                    prop_assert!(rank.is_some() && rank <= crate::core::policy::params::worker_type_rank(&settings.max_worker_type));
+                    let rank = crate::core::params::worker_type_rank(type_name);
+                    prop_assert!(rank.is_some() && rank <= crate::core::params::worker_type_rank(&settings.max_worker_type));
                 }
             }
             _ => {}

@@ -8,7 +8,7 @@ use super::rules::*;
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::model::{QuarantinePlan, RiskTier};
-use crate::core::policy::params::parametrise;
+use crate::core::params::parametrise;
 
 fn auto() -> SafetySettings {
     SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() }

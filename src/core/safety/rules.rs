@@ -3,18 +3,17 @@
 //! docs/safety.md use. A rule looks at the proposed action and the evidence
 //! and either passes it, lowers it (capacity only), or blocks it.
 //!
-//! Rules run in [`RULES`] order and the first block wins, so the reported
+//! Rules run in [`SAFETY_RULES`] order and the first block wins, so the reported
 //! rule is the most fundamental reason: approval before identity, identity
 //! before fleet state, evidence before budgets.
 
 use crate::core::diagnosis::{Diagnosis, DriftKind};
 use crate::core::evidence::DecideRequest;
+use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, FailureClass, QuarantinePlan, RiskTier};
-use crate::core::policy::params::{input_locations, is_under, worker_type_rank};
-use crate::core::safety::FleetContext;
-use crate::core::safety::settings::{OverCeiling, SafetySettings};
+use crate::core::params::{input_locations, is_under, worker_type_rank};
+use crate::core::safety_settings::{OverCeiling, SafetySettings};
 
-pub const AUTONOMY_MODE: &str = "autonomy_mode";
 pub const CRITICAL_JOB_REQUIRES_APPROVAL: &str = "critical_job_requires_approval";
 pub const RUN_IDENTITY_REQUIRED: &str = "run_identity_required";
 pub const GLUE_RETRY_PENDING: &str = "glue_retry_pending";
@@ -58,7 +57,7 @@ pub enum Check {
 pub type Rule = fn(&Action, &RuleInput<'_>) -> Check;
 
 /// Every rule that can change a proposal, in evaluation order.
-pub const RULES: [(&str, Rule); 13] = [
+pub const SAFETY_RULES: [(&str, Rule); 13] = [
     (CRITICAL_JOB_REQUIRES_APPROVAL, critical_job_requires_approval),
     (RUN_IDENTITY_REQUIRED, run_identity_required),
     (GLUE_RETRY_PENDING, glue_retry_pending),

@@ -17,7 +17,7 @@ use ActionKind::{
 };
 
 /// Version string reported when the rules baseline decides.
-pub const RULES_VERSION: &str = "rules-v1";
+pub const BASELINE_VERSION: &str = "rules-v1";
 
 /// The baseline's preferences for a state, most preferred first.
 pub fn preferences(state: &State) -> Vec<ActionKind> {

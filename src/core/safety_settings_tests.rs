@@ -27,7 +27,7 @@ fn widening_past_a_hard_limit_is_refused_naming_the_key() {
 }
 
 fn shipped_section(extra: &str) -> SafetySettings {
-    let shipped = include_str!("../../../config/default.toml");
+    let shipped = include_str!("../../config/default.toml");
     config::Config::builder()
         .add_source(config::File::from_str(shipped, config::FileFormat::Toml))
         .add_source(config::File::from_str(extra, config::FileFormat::Toml))

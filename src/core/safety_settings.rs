@@ -367,5 +367,5 @@ impl SafetySettings {
 }
 
 #[cfg(test)]
-#[path = "settings_tests.rs"]
+#[path = "safety_settings_tests.rs"]
 mod tests;

@@ -10,7 +10,7 @@
 use crate::core::diagnosis::Diagnosis;
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{Action, ActionKind, QuarantinePlan};
-use crate::core::safety::settings::{SafetySettings, WORKER_TYPE_LADDER};
+use crate::core::safety_settings::{SafetySettings, WORKER_TYPE_LADDER};
 
 /// Workers assumed when GetJobRun did not say: Glue's default for G.1X jobs.
 pub const ASSUMED_CURRENT_WORKERS: u32 = 10;
