@@ -20,20 +20,15 @@
 //!
 //! Run: `bash benches/load/run.sh` (or `cargo run --release --example load_bench -- --help`).
 
-#[path = "../tests/support/daemon_process.rs"]
-mod daemon_process;
-#[path = "../tests/support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "../tests/support/fleet.rs"]
-mod fleet;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use fault_proxy::{FaultPlan, FaultProxy};
-use fleet::{Fleet, TRANSIENT};
+use support::daemon_process;
+use support::fault_proxy::{FaultPlan, FaultProxy};
+use support::fleet::{self, Fleet, TRANSIENT};
 
 /// Failures per job: under the per-job action budget (50 per hour).
 const FAILURES_PER_JOB: usize = 40;
@@ -240,7 +235,7 @@ async fn one_setting(concurrency: usize, events: usize, options: &Options) -> St
     let mut child = daemon_process::spawn_binary(&etl_medic_binary(), &environment, &log_path);
     let ready_ms = loop {
         if let Ok(200) =
-            etl_medic::http::probe(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_millis(200))
+            etl_medic::daemon::http::probe(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_millis(200))
         {
             break started.elapsed().as_secs_f64() * 1_000.0;
         }

@@ -7,7 +7,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod demo;
-pub mod http;
+
 pub mod learn;
 pub mod metrics;
 pub mod ports;

@@ -10,6 +10,7 @@ use prometheus::{
 };
 
 use crate::core::model::{ActionKind, FailureClass};
+use crate::ports::Operation;
 
 /// MTTR buckets: from seconds (an accelerated demo) to days (the manual baseline).
 const MTTR_BUCKETS_SECS: [f64; 14] =
@@ -17,36 +18,6 @@ const MTTR_BUCKETS_SECS: [f64; 14] =
 const DECISION_BUCKETS_SECS: [f64; 10] =
     [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25];
 const AWS_BUCKETS_SECS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 25.0];
-
-/// Every AWS operation the daemon calls (the `operation` label's closed set),
-/// and `WebhookPost`: the escalation webhook is not AWS, but it is an outside
-/// call that fails and is watched the same way.
-pub const AWS_OPERATIONS: [&str; 24] = [
-    "ReceiveMessage",
-    "DeleteMessageBatch",
-    "ChangeMessageVisibility",
-    "SendMessage",
-    "GetQueueAttributes",
-    "GetJobRun",
-    "GetJob",
-    "GetJobRuns",
-    "StartJobRun",
-    "GetTable",
-    "GetTableVersions",
-    "UpdateTable",
-    "GetLogEvents",
-    "ListObjectsV2",
-    "PutObject",
-    "CopyObject",
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "Publish",
-    "WebhookPost",
-];
 
 /// Outcome label values of `etl_medic_incidents_total`.
 pub mod incident_outcome {
@@ -291,8 +262,8 @@ impl Metrics {
         ] {
             self.poison_messages_total.with_label_values(&[reason]);
         }
-        for operation in AWS_OPERATIONS {
-            self.aws_errors_total.with_label_values(&[operation]);
+        for operation in Operation::ALL {
+            self.aws_errors_total.with_label_values(&[operation.as_str()]);
         }
         for class in FailureClass::ALL {
             self.escalations_total.with_label_values(&[class.as_str()]);
@@ -312,12 +283,12 @@ impl Metrics {
         }
     }
 
-    /// Record one AWS call's latency, and its failure if it failed.
-    pub fn observe_aws_call(&self, operation: &str, elapsed_secs: f64, failed: bool) {
+    /// Record one outside call's latency, and its failure if it failed.
+    pub fn observe_aws_call(&self, operation: Operation, elapsed_secs: f64, failed: bool) {
         note_awaited(elapsed_secs);
-        self.aws_request_duration_seconds.with_label_values(&[operation]).observe(elapsed_secs);
+        self.aws_request_duration_seconds.with_label_values(&[operation.as_str()]).observe(elapsed_secs);
         if failed {
-            self.aws_errors_total.with_label_values(&[operation]).inc();
+            self.aws_errors_total.with_label_values(&[operation.as_str()]).inc();
         }
     }
 
@@ -346,7 +317,7 @@ mod tests {
         metrics.remediations_total.with_label_values(&["retry", "success"]).inc();
         metrics.mttr_seconds.with_label_values(&["timeout"]).observe(42.0);
         metrics.decision_duration_seconds.observe(0.001);
-        metrics.observe_aws_call("GetJobRun", 0.02, true);
+        metrics.observe_aws_call(Operation::GetJobRun, 0.02, true);
         metrics.safety_replacements_total.with_label_values(&["critical_job"]).inc();
         metrics.escalations_total.with_label_values(&["code_bug"]).inc();
         metrics.poison_messages_total.with_label_values(&["not_json"]).inc();

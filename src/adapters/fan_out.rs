@@ -18,7 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::adapters::webhook::{WebhookError, WebhookNotifier, WebhookTimeouts, WebhookUrl};
-use crate::daemon::settings::EscalationSettings;
+use crate::config::EscalationSettings;
 use crate::ports::{Escalation, Notifier, PortError};
 
 /// A notifier that publishes to each of its channels in order.
@@ -92,6 +92,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryNotifier;
     use crate::ports::EvidencePacket;
+    use crate::ports::Operation;
 
     struct Failing(PortError);
 
@@ -122,21 +123,23 @@ mod tests {
     async fn a_retryable_failure_wins_and_every_channel_is_still_tried() {
         let sns = Arc::new(MemoryNotifier::new());
         let fan_out = FanOutNotifier::new(vec![
-            ("webhook-a", Arc::new(Failing(PortError::rejected("WebhookPost", "404")))),
+            ("webhook-a", Arc::new(Failing(PortError::rejected(Operation::WebhookPost, "404")))),
             ("sns", sns.clone()),
-            ("webhook-b", Arc::new(Failing(PortError::transient("WebhookPost", "503")))),
+            ("webhook-b", Arc::new(Failing(PortError::transient(Operation::WebhookPost, "503")))),
         ]);
         let error = fan_out.publish(&escalation()).await.unwrap_err();
         assert!(error.is_retryable(), "{error}");
-        assert_eq!(error.operation(), "WebhookPost");
+        assert_eq!(error.operation(), Operation::WebhookPost);
         assert!(error.to_string().contains("webhook-a") && error.to_string().contains("delivered to sns"), "{error}");
         assert_eq!(sns.published().len(), 1);
     }
 
     #[tokio::test]
     async fn permanent_failures_only_stay_permanent() {
-        let fan_out =
-            FanOutNotifier::new(vec![("webhook", Arc::new(Failing(PortError::rejected("WebhookPost", "410"))))]);
+        let fan_out = FanOutNotifier::new(vec![(
+            "webhook",
+            Arc::new(Failing(PortError::rejected(Operation::WebhookPost, "410"))),
+        )]);
         assert!(!fan_out.publish(&escalation()).await.unwrap_err().is_retryable());
     }
 

@@ -3,11 +3,12 @@
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
 mod classify;
-pub mod daemon;
 mod decide;
+pub mod demo;
 pub mod jsonl;
 pub mod learn;
 mod replay;
+pub mod run;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +70,7 @@ enum Command {
     /// validates, on an accelerated clock. Ends with a summary.
     Demo(DemoCommand),
     /// Probe /healthz (the container's HEALTHCHECK); exit 0 when healthy.
-    Healthcheck(daemon::HealthcheckArgs),
+    Healthcheck(run::HealthcheckArgs),
     /// Train a Q-table policy on the simulated Glue estate.
     Train(learn::TrainArgs),
     /// Compare manual, glue-retries, rules, the trained policy and an oracle on the same simulated incidents.
@@ -100,7 +101,7 @@ struct RunCommand {
     #[command(flatten)]
     config: ConfigFile,
     #[command(flatten)]
-    args: daemon::RunArgs,
+    args: run::RunArgs,
 }
 
 #[derive(Args)]
@@ -108,7 +109,7 @@ struct DemoCommand {
     #[command(flatten)]
     config: ConfigFile,
     #[command(flatten)]
-    args: daemon::DemoArgs,
+    args: demo::DemoArgs,
 }
 
 #[derive(Subcommand)]
@@ -218,11 +219,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         }
         Command::Run(command) => {
             let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let emulated = environment.keys().any(|name| name.starts_with("AWS_ENDPOINT_URL"));
+            settings.check_daemon(emulated).map_err(|error| Failure::Usage(error.to_string()))?;
             let policy = load_policy(&settings.policy.path, false)?;
-            let daemon_settings = settings.daemon_settings();
-            daemon::check_run_settings(&daemon_settings).map_err(|error| Failure::Usage(format!("{error:#}")))?;
-            daemon::run_daemon(&command.args, daemon_settings, settings.safety.clone(), policy)
-                .map_err(Failure::Runtime)?;
+            run::run_daemon(&command.args, settings, policy).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Demo(command) => {
@@ -230,10 +230,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let explicit = command.args.policy.is_some();
             let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
             let policy = load_policy(&spec, explicit)?;
-            daemon::run_demo(&command.args, settings.safety.clone(), policy).map_err(Failure::Runtime)?;
+            demo::run_demo(&command.args, settings, policy).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
-        Command::Healthcheck(args) => Ok(daemon::run_healthcheck(&args)),
+        Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
         Command::Replay(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())

@@ -30,7 +30,7 @@ pub struct EventEnvelope {
     /// `null` reads as empty, like a missing field.
     #[serde(
         default,
-        deserialize_with = "crate::core::evidence::null_as_default",
+        deserialize_with = "crate::core::lenient::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub resources: Vec<serde_json::Value>,

@@ -7,22 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::core::event::EventEnvelope;
+use crate::core::lenient::null_as_default;
 use crate::core::model::RiskTier;
-
-/// Read an optional field whose absence has a natural empty value: `null`
-/// reads as that value, as a missing field does. Use it with
-/// `#[serde(default, deserialize_with = "null_as_default")]` on every
-/// optional field that is not an `Option` (an `Option` reads `null` as `None`).
-pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecideRequest {

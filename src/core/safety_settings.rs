@@ -37,20 +37,18 @@ pub mod hard_limits {
 pub const WORKER_TYPE_LADDER: [&str; 5] = ["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"];
 
 /// What a blocked proposal becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Replacement {
-    #[default]
     Escalate,
     LogAndWait,
 }
 
 /// What the capacity rule does with a request above the ceiling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OverCeiling {
     /// Lower the request to the ceiling (verdict `replaced`, same action kind).
-    #[default]
     Clamp,
     /// Refuse it (verdict `replaced`).
     Replace,
@@ -60,7 +58,6 @@ pub enum OverCeiling {
 #[serde(deny_unknown_fields)]
 pub struct SafetySettings {
     /// Kill switch: true records only, everywhere, whatever the modes say.
-    #[serde(default)]
     pub force_shadow: bool,
     /// Global autonomy, the default for jobs and classes not set below;
     /// unset means shadow.
@@ -72,104 +69,30 @@ pub struct SafetySettings {
     /// Autonomy per failure class.
     #[serde(default)]
     pub class_modes: BTreeMap<FailureClass, Mode>,
-    #[serde(default)]
     pub replacement: Replacement,
-    /// Actions allowed per failure class; a class not listed keeps its default.
+    /// Actions allowed per failure class; a class not listed allows only
+    /// `escalate` (the shipped defaults list every class).
     #[serde(default)]
     pub allowlist: BTreeMap<FailureClass, Vec<ActionKind>>,
-    #[serde(default = "default_max_attempts_per_incident")]
     pub max_attempts_per_incident: u32,
-    #[serde(default = "default_job_action_budget")]
     pub job_action_budget: u32,
-    #[serde(default = "default_job_budget_window_s")]
     pub job_budget_window_s: u64,
-    #[serde(default = "default_fleet_action_limit")]
     pub fleet_action_limit: u32,
-    #[serde(default = "default_fleet_window_s")]
     pub fleet_window_s: u64,
-    #[serde(default = "default_breaker_min_outcomes")]
     pub breaker_min_outcomes: u32,
-    #[serde(default = "default_breaker_failure_ratio")]
     pub breaker_failure_ratio: f64,
-    #[serde(default = "default_breaker_window_s")]
     pub breaker_window_s: u64,
-    #[serde(default = "default_max_workers_ceiling")]
     pub max_workers_ceiling: u32,
-    #[serde(default = "default_capacity_growth_factor")]
     pub capacity_growth_factor: u32,
-    #[serde(default = "default_max_worker_type")]
     pub max_worker_type: String,
-    #[serde(default)]
     pub over_ceiling: OverCeiling,
-    #[serde(default = "default_wait_base_delay_s")]
     pub wait_base_delay_s: u64,
-    #[serde(default = "default_wait_max_delay_s")]
     pub wait_max_delay_s: u64,
-    #[serde(default = "default_quarantine_max_objects")]
     pub quarantine_max_objects: u32,
-    #[serde(default = "default_quarantine_max_fraction")]
     pub quarantine_max_fraction: f64,
-    #[serde(default = "default_quarantine_prefix")]
     pub quarantine_prefix: String,
-    #[serde(default = "default_bad_records_argument")]
     pub bad_records_argument: String,
-    #[serde(default = "default_bad_records_location")]
     pub bad_records_location: String,
-}
-
-fn default_max_attempts_per_incident() -> u32 {
-    3
-}
-fn default_job_action_budget() -> u32 {
-    6
-}
-fn default_job_budget_window_s() -> u64 {
-    86_400
-}
-fn default_fleet_action_limit() -> u32 {
-    60
-}
-fn default_fleet_window_s() -> u64 {
-    3_600
-}
-fn default_breaker_min_outcomes() -> u32 {
-    5
-}
-fn default_breaker_failure_ratio() -> f64 {
-    0.5
-}
-fn default_breaker_window_s() -> u64 {
-    3_600
-}
-fn default_max_workers_ceiling() -> u32 {
-    100
-}
-fn default_capacity_growth_factor() -> u32 {
-    2
-}
-fn default_max_worker_type() -> String {
-    "G.2X".to_string()
-}
-fn default_wait_base_delay_s() -> u64 {
-    300
-}
-fn default_wait_max_delay_s() -> u64 {
-    3_600
-}
-fn default_quarantine_max_objects() -> u32 {
-    10
-}
-fn default_quarantine_max_fraction() -> f64 {
-    0.05
-}
-fn default_quarantine_prefix() -> String {
-    "etl-medic-quarantine/".to_string()
-}
-fn default_bad_records_argument() -> String {
-    "--bad_records_path".to_string()
-}
-fn default_bad_records_location() -> String {
-    "s3://etl-medic-quarantine/bad-records/".to_string()
 }
 
 impl SafetySettings {
@@ -183,51 +106,30 @@ impl SafetySettings {
     }
 }
 
+/// The shipped `config/default.toml`, whose `[safety]` section is the one
+/// place the safety defaults are written down (compiled in: reading it is
+/// no I/O).
+const SHIPPED_CONFIGURATION: &str = include_str!("../../config/default.toml");
+
 impl Default for SafetySettings {
+    /// The `[safety]` section of the shipped `config/default.toml`.
     fn default() -> SafetySettings {
-        SafetySettings {
-            force_shadow: false,
-            mode: None,
-            job_modes: BTreeMap::new(),
-            class_modes: BTreeMap::new(),
-            replacement: Replacement::default(),
-            allowlist: BTreeMap::new(),
-            max_attempts_per_incident: default_max_attempts_per_incident(),
-            job_action_budget: default_job_action_budget(),
-            job_budget_window_s: default_job_budget_window_s(),
-            fleet_action_limit: default_fleet_action_limit(),
-            fleet_window_s: default_fleet_window_s(),
-            breaker_min_outcomes: default_breaker_min_outcomes(),
-            breaker_failure_ratio: default_breaker_failure_ratio(),
-            breaker_window_s: default_breaker_window_s(),
-            max_workers_ceiling: default_max_workers_ceiling(),
-            capacity_growth_factor: default_capacity_growth_factor(),
-            max_worker_type: default_max_worker_type(),
-            over_ceiling: OverCeiling::default(),
-            wait_base_delay_s: default_wait_base_delay_s(),
-            wait_max_delay_s: default_wait_max_delay_s(),
-            quarantine_max_objects: default_quarantine_max_objects(),
-            quarantine_max_fraction: default_quarantine_max_fraction(),
-            quarantine_prefix: default_quarantine_prefix(),
-            bad_records_argument: default_bad_records_argument(),
-            bad_records_location: default_bad_records_location(),
-        }
+        static SHIPPED: std::sync::OnceLock<SafetySettings> = std::sync::OnceLock::new();
+        SHIPPED
+            .get_or_init(|| {
+                // A unit test loads the compiled-in file, so this cannot fail at run time.
+                shipped_safety_section(SHIPPED_CONFIGURATION)
+                    .unwrap_or_else(|error| unreachable!("config/default.toml [safety] does not load: {error}"))
+            })
+            .clone()
     }
 }
 
-/// The built-in allowlist of a class: the remedies that make sense for it.
-/// `escalate` is always allowed and is not listed.
-pub fn default_allowlist(class: FailureClass) -> &'static [ActionKind] {
-    use ActionKind::*;
-    match class {
-        FailureClass::TransientInfra => &[LogAndWait, Retry, WaitAndRetry],
-        FailureClass::ResourceExhaustion | FailureClass::Timeout => &[LogAndWait, Retry, RetryWithMoreCapacity],
-        FailureClass::SchemaDrift => &[LogAndWait, RollbackSchema],
-        FailureClass::DataQuality => &[LogAndWait, QuarantineBadRecords],
-        FailureClass::SourceUnavailable => &[LogAndWait, Retry, WaitAndRetry],
-        FailureClass::PermissionConfig | FailureClass::CodeBug => &[],
-        FailureClass::Unknown => &[LogAndWait, Retry],
-    }
+/// The `[safety]` section of a whole configuration document.
+fn shipped_safety_section(document: &str) -> Result<SafetySettings, String> {
+    let mut table: toml::Table = toml::from_str(document).map_err(|error| error.to_string())?;
+    let section = table.remove("safety").ok_or("no [safety] section")?;
+    section.try_into().map_err(|error: toml::de::Error| error.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -346,17 +248,11 @@ impl SafetySettings {
         Ok(())
     }
 
-    /// The actions allowed for a class: the configured list, or the
-    /// built-in default when the class is not configured. `escalate` is
-    /// always allowed, because it is what every blocked proposal becomes.
+    /// The actions allowed for a class: its configured list. `escalate` is
+    /// always allowed, because it is what every blocked proposal becomes; a
+    /// class with no list allows nothing else.
     pub fn allows(&self, class: FailureClass, kind: ActionKind) -> bool {
-        if kind == ActionKind::Escalate {
-            return true;
-        }
-        match self.allowlist.get(&class) {
-            Some(configured) => configured.contains(&kind),
-            None => default_allowlist(class).contains(&kind),
-        }
+        kind == ActionKind::Escalate || self.allowlist.get(&class).is_some_and(|configured| configured.contains(&kind))
     }
 
     /// The ceiling on workers for one job: the safety ceiling, lowered by the

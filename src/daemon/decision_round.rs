@@ -17,11 +17,11 @@ use crate::core::model::{Action, ActionKind, Mode};
 use crate::core::safety::{Permit, breaker_open};
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
-use crate::daemon::evidence::{Gathered, gather};
-use crate::daemon::executor::{ExecutionError, execute};
-use crate::daemon::incident::{StepError, audit, close, store};
+use crate::daemon::executor::{Executed, ExecutionError, execute};
+use crate::daemon::gather::{Gathered, gather};
+use crate::daemon::incident::{self, ActionFailure, StepError, audit, close};
 use crate::ports::queue::MAX_VISIBILITY_SECS;
-use crate::ports::{IncidentRecord, IncidentState};
+use crate::ports::{IncidentRecord, IncidentState, Operation};
 
 /// How a round ended, for the message that carried it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +43,11 @@ async fn fleet_context(
     gathered: &Gathered,
 ) -> Result<FleetContext, StepError> {
     let store_port = &context.ports.incidents;
-    let safety = &context.safety;
+    let safety = &context.settings.safety;
     let now = context.ports.clock.now();
-    let job_used = context.timed("GetItem", store_port.budget_used(job_name, safety.job_budget_window_s, now)).await?;
-    let fleet = context.timed("Query", store_port.fleet_counters(safety.fleet_window_s, now)).await?;
-    let breaker = context.timed("Query", store_port.fleet_counters(safety.breaker_window_s, now)).await?;
+    let job_used = store_port.budget_used(job_name, safety.job_budget_window_s, now).await?;
+    let fleet = store_port.fleet_counters(safety.fleet_window_s, now).await?;
+    let breaker = store_port.fleet_counters(safety.breaker_window_s, now).await?;
     Ok(FleetContext {
         job_actions_in_window: job_used,
         fleet_actions_in_window: fleet.actions_in_window,
@@ -60,7 +60,7 @@ async fn fleet_context(
 
 fn timed_decide(context: &PipelineContext, gathered: &Gathered, fleet: &FleetContext) -> DecideOutcome {
     let started = Instant::now();
-    let outcome = decide(&gathered.request, &context.policy, &context.safety, fleet);
+    let outcome = decide(&gathered.request, &context.policy, &context.settings.safety, fleet);
     context.metrics.decision_duration_seconds.observe(started.elapsed().as_secs_f64());
     outcome
 }
@@ -79,14 +79,14 @@ pub async fn decide_and_act(
     let fleet = fleet_context(context, &change.job_name, &gathered).await?;
     // Recorded with the request, so the audit record replays to this decision.
     gathered.request.context.fleet = Some(fleet.clone());
-    context.metrics.circuit_breaker_open.set(i64::from(breaker_open(&context.safety, &fleet)));
+    context.metrics.circuit_breaker_open.set(i64::from(breaker_open(&context.settings.safety, &fleet)));
     let DecideOutcome { decision, permit } = timed_decide(context, &gathered, &fleet);
     audit(context, record, Stage::Request, run_id, serde_json::to_value(&gathered.request).unwrap_or_default()).await?;
     audit(context, record, Stage::Decision, run_id, serde_json::to_value(&decision).unwrap_or_default()).await?;
     if let Some(rule) = decision.safety.rule {
         context.metrics.safety_replacements_total.with_label_values(&[rule]).inc();
     }
-    record.class = Some(decision.diagnosis.class);
+    incident::diagnosed(record, decision.diagnosis.class);
     tracing::info!(
         class = decision.diagnosis.class.as_str(),
         proposed = decision.policy.proposed.as_str(),
@@ -167,32 +167,19 @@ async fn act(
     permit: &Permit,
 ) -> Result<RoundEnd, StepError> {
     let now = context.ports.clock.now();
-    let run_id = record.failed_run_id.clone();
     if let Action::WaitAndRetry { delay_s } = permit.action()
         && record.state == IncidentState::Open
     {
         let delay_secs = u32::try_from(*delay_s).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS);
-        let wait_until = now + ChronoDuration::seconds(i64::from(delay_secs));
-        audit(context, record, Stage::Execution, &run_id, json!({"waiting_secs": delay_secs, "until": wait_until}))
-            .await?;
-        record.state = IncidentState::Waiting;
-        record.wait_until = Some(wait_until);
-        record.planned_action = Some(permit.action().clone());
-        store(context, record).await?;
+        incident::wait(context, record, now + ChronoDuration::seconds(i64::from(delay_secs)), permit.action()).await?;
         return Ok(RoundEnd::WaitSecs(delay_secs));
     }
     let job_name = record.job_name.clone();
-    let safety = &context.safety;
+    let safety = &context.settings.safety;
     let grant = context
-        .timed(
-            "UpdateItem",
-            context.ports.incidents.consume_budget(
-                &job_name,
-                safety.job_budget_window_s,
-                safety.job_action_budget,
-                now,
-            ),
-        )
+        .ports
+        .incidents
+        .consume_budget(&job_name, safety.job_budget_window_s, safety.job_action_budget, now)
         .await?;
     if !grant.granted {
         // Another worker spent the budget between our read and now.
@@ -201,114 +188,101 @@ async fn act(
             "job action budget of {} per {} s used up by other workers",
             safety.job_action_budget, safety.job_budget_window_s
         );
-        let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
-        escalate_and_close(context, record, input).await?;
+        escalate(context, record, gathered, decision, reason).await?;
         return Ok(RoundEnd::Recorded);
     }
-    audit(
-        context,
-        record,
-        Stage::Permit,
-        &run_id,
-        json!({"action": permit.action(), "job_name": permit.job_name(), "run_id": permit.run_id(), "budget_used": grant.used}),
-    )
-    .await?;
+    let run_id = record.failed_run_id.clone();
+    let permit_record = json!({"action": permit.action(), "job_name": permit.job_name(), "run_id": permit.run_id(), "budget_used": grant.used});
+    audit(context, record, Stage::Permit, &run_id, permit_record).await?;
     // Noted before the run exists, so that its event, however early, is
     // held back until the run is linked (see `pipeline::run_owner`).
-    context.timed("PutItem", context.ports.incidents.note_starting(&job_name, &record.incident_id, now)).await?;
-    record.state = IncidentState::Acting;
-    store(context, record).await?;
-    let kind = permit.action().kind();
-    match execute(context, permit, gathered).await {
-        Ok(executed) => {
-            // Link the run first: its own event may already be on the way,
-            // and is only recognised as ours once the link is stored.
-            context
-                .timed(
-                    "PutItem",
-                    context.ports.incidents.link_run(&job_name, &executed.started_run_id, &record.incident_id),
-                )
-                .await?;
-            audit(context, record, Stage::Execution, &executed.started_run_id, json!({"ok": true, "action": permit.action(), "started_run_id": executed.started_run_id, "detail": executed.detail})).await?;
-            record.state = IncidentState::Remediating;
-            record.current_run_id = Some(executed.started_run_id.clone());
-            record.run_started_at = Some(context.ports.clock.now());
-            record.attempt += 1;
-            record.actions_taken.push(kind.as_str().to_string());
-            record.planned_action = None;
-            record.wait_until = None;
-            store(context, record).await?;
-            notify_observer(context, record, gathered, permit.action(), Some(&executed.started_run_id));
-            done_starting(context, record).await;
-            Ok(RoundEnd::Recorded)
-        }
-        Err(ExecutionError::Port(error))
-            if error.operation() == "StartJobRun" && error.is_retryable() && !error.is_throttled() =>
-        {
-            // StartJobRun has no idempotency token: after a timeout, a reset
-            // or a 5xx the run may have started, and calling again could
-            // start it twice. A person checks the job's runs instead.
-            tracing::warn!(error = %error, "StartJobRun outcome unknown, escalating instead of calling again");
-            audit(
-                context,
-                record,
-                Stage::Execution,
-                &run_id,
-                json!({"ok": false, "outcome_unknown": true, "error": error.to_string()}),
-            )
-            .await?;
-            context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
-            record.actions_taken.push(kind.as_str().to_string());
-            let reason =
-                format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
-            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
-            escalate_and_close(context, record, input).await?;
-            done_starting(context, record).await;
-            Ok(RoundEnd::Recorded)
-        }
-        Err(error) if error.is_retryable() => {
-            tracing::warn!(error = %error, "action failed transiently, will retry");
-            audit(
-                context,
-                record,
-                Stage::Execution,
-                &run_id,
-                json!({"ok": false, "retryable": true, "error": error.to_string()}),
-            )
-            .await?;
-            record.state = IncidentState::Open;
-            store(context, record).await?;
-            done_starting(context, record).await;
-            Ok(RoundEnd::RetrySecs(ACTION_RETRY_SECS))
-        }
-        Err(error) => {
-            tracing::warn!(error = %error, "action failed, escalating");
-            audit(
-                context,
-                record,
-                Stage::Execution,
-                &run_id,
-                json!({"ok": false, "retryable": false, "error": error.to_string()}),
-            )
-            .await?;
-            context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
-            record.actions_taken.push(kind.as_str().to_string());
-            let reason = format!("{} could not be carried out: {error}", kind.as_str());
-            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
-            escalate_and_close(context, record, input).await?;
-            done_starting(context, record).await;
+    context.ports.incidents.note_starting(&job_name, &record.incident_id, now).await?;
+    incident::begin_acting(context, record).await?;
+    let end = match execute(context, permit, gathered).await {
+        Ok(executed) => executed_action(context, record, gathered, permit, executed).await?,
+        Err(error) => failed_action(context, record, gathered, decision, permit.action().kind(), error).await?,
+    };
+    done_starting(context, record).await;
+    Ok(end)
+}
+
+async fn executed_action(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    permit: &Permit,
+    executed: Executed,
+) -> Result<RoundEnd, StepError> {
+    if let Some(started) = executed.started_run_id.as_deref() {
+        // Link the run first: its own event may already be on the way,
+        // and is only recognised as ours once the link is stored.
+        context.ports.incidents.link_run(&record.job_name, started, &record.incident_id).await?;
+    }
+    let started = executed.started_run_id.as_deref();
+    incident::acted(context, record, permit.action(), started, &executed.detail).await?;
+    notify_observer(context, record, gathered, permit.action(), started);
+    Ok(match started {
+        Some(_) => RoundEnd::Recorded,
+        // Nothing to wait for: decide again when the message comes back.
+        None => RoundEnd::RetrySecs(ACTION_RETRY_SECS),
+    })
+}
+
+/// One path for every way a permitted action can fail: retry the round
+/// later when nothing can have happened yet, else count the attempt and
+/// hand the incident to a person.
+async fn failed_action(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: &Decision,
+    kind: ActionKind,
+    error: ExecutionError,
+) -> Result<RoundEnd, StepError> {
+    // StartJobRun has no idempotency token: after a timeout, a reset or a
+    // 5xx the run may have started, and calling again could start it
+    // twice. A person checks the job's runs instead.
+    let outcome_unknown = matches!(&error, ExecutionError::Port(port)
+        if port.operation() == Operation::StartJobRun && port.is_retryable() && !port.is_throttled());
+    let (failure, detail, reason) = if outcome_unknown {
+        tracing::warn!(error = %error, "StartJobRun outcome unknown, escalating instead of calling again");
+        let reason =
+            format!("{} may or may not have started a run ({error}); check the job's recent runs", kind.as_str());
+        (ActionFailure::Tried, json!({"ok": false, "outcome_unknown": true, "error": error.to_string()}), reason)
+    } else if error.is_retryable() {
+        tracing::warn!(error = %error, "action failed transiently, will retry");
+        (ActionFailure::Retryable, json!({"ok": false, "retryable": true, "error": error.to_string()}), String::new())
+    } else {
+        tracing::warn!(error = %error, "action failed, escalating");
+        let reason = format!("{} could not be carried out: {error}", kind.as_str());
+        (ActionFailure::Tried, json!({"ok": false, "retryable": false, "error": error.to_string()}), reason)
+    };
+    incident::action_failed(context, record, kind, failure, detail).await?;
+    match failure {
+        ActionFailure::Retryable => Ok(RoundEnd::RetrySecs(ACTION_RETRY_SECS)),
+        ActionFailure::Tried => {
+            escalate(context, record, gathered, decision, reason).await?;
             Ok(RoundEnd::Recorded)
         }
     }
+}
+
+async fn escalate(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: &Decision,
+    reason: String,
+) -> Result<(), StepError> {
+    let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+    escalate_and_close(context, record, input).await
 }
 
 /// The run is linked (or none started): events of the job need not wait
 /// for this incident any more. A failure here only delays such events until
 /// the entry is stale, so it is logged, not retried.
 async fn done_starting(context: &PipelineContext, record: &IncidentRecord) {
-    if let Err(error) =
-        context.timed("DeleteItem", context.ports.incidents.clear_starting(&record.job_name, &record.incident_id)).await
-    {
+    if let Err(error) = context.ports.incidents.clear_starting(&record.job_name, &record.incident_id).await {
         tracing::warn!(error = %error, "could not clear the incident's starting entry; it goes stale by itself");
     }
 }

@@ -75,10 +75,7 @@ async fn delete_batch(
     batch: Vec<(ReceiptHandle, u32)>,
 ) -> Vec<(ReceiptHandle, u32)> {
     let handles: Vec<ReceiptHandle> = batch.iter().map(|(handle, _)| handle.clone()).collect();
-    let started = tokio::time::Instant::now();
-    let result = queue.delete_batch(&handles).await;
-    metrics.observe_aws_call("DeleteMessageBatch", started.elapsed().as_secs_f64(), result.is_err());
-    let outcomes = match result {
+    let outcomes = match queue.delete_batch(&handles).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
             tracing::warn!(error = %error, count = handles.len(), "batch delete failed");

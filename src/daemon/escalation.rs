@@ -5,7 +5,6 @@
 
 use serde_json::json;
 
-use crate::adapters::webhook;
 use crate::audit::Stage;
 use crate::core::decision::Decision;
 use crate::core::evidence::DecideRequest;
@@ -61,7 +60,7 @@ pub fn packet(context: &PipelineContext, record: &IncidentRecord, input: &Escala
         diagnosis,
         log_excerpt,
         drift,
-        tried: record.actions_taken.clone(),
+        tried: record.actions_taken.iter().map(|kind| kind.as_str().to_string()).collect(),
         proposal,
         blocked_because: blocked_because.or_else(|| Some(input.reason.clone())),
         audit_prefix: audit_location(context, record),
@@ -90,17 +89,9 @@ pub async fn escalate_and_close(
 ) -> Result<(), StepError> {
     let escalation = Escalation { subject: subject(record), packet: packet(context, record, &input) };
     let run_id = escalation.packet.run_id.clone();
-    let started = tokio::time::Instant::now();
+    // Timed at the port border; a webhook failure behind the fan-out is
+    // counted under WebhookPost, so SNS's series does not take the blame.
     let published = context.ports.notifier.publish(&escalation).await;
-    let elapsed_secs = started.elapsed().as_secs_f64();
-    // The notifier may fan out to SNS and the webhook: a webhook failure is
-    // counted as such, so SNS's series does not take the blame.
-    match &published {
-        Err(error) if error.operation() == webhook::OPERATION => {
-            context.metrics.observe_aws_call("WebhookPost", elapsed_secs, true)
-        }
-        _ => context.metrics.observe_aws_call("Publish", elapsed_secs, published.is_err()),
-    }
     let now = context.ports.clock.now();
     match published {
         Ok(()) => {

@@ -11,15 +11,15 @@ use thiserror::Error;
 use crate::core::model::{Action, QuarantinePlan};
 use crate::core::safety::Permit;
 use crate::daemon::context::PipelineContext;
-use crate::daemon::evidence::Gathered;
+use crate::daemon::gather::Gathered;
 use crate::ports::object_store::parse_s3_uri;
-use crate::ports::{PortError, StartRunRequest};
+use crate::ports::{Operation, PortError, StartRunRequest};
 
 /// What was done.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Executed {
-    /// The run started for the action (every mutating action ends with a rerun).
-    pub started_run_id: String,
+    /// The run started for the action, if it started one.
+    pub started_run_id: Option<String>,
     /// A readable account for the audit record.
     pub detail: serde_json::Value,
 }
@@ -79,9 +79,9 @@ pub async fn execute(
         Action::Escalate { .. } => return Err(ExecutionError::NotExecutable("escalate")),
         Action::LogAndWait {} => return Err(ExecutionError::NotExecutable("log_and_wait")),
     };
-    let started_run_id = context.timed("StartJobRun", context.ports.job_control.start_job_run(&request)).await?;
+    let started_run_id = context.ports.job_control.start_job_run(&request).await?;
     tracing::info!(run_id = %started_run_id, action = permit.action().kind().as_str(), "started a remediation run");
-    Ok(Executed { started_run_id, detail })
+    Ok(Executed { started_run_id: Some(started_run_id), detail })
 }
 
 /// UpdateTable back to `version_id`. The decision was made on the newest
@@ -97,7 +97,7 @@ async fn rollback(
     seen: Option<&str>,
 ) -> Result<serde_json::Value, ExecutionError> {
     let catalog = &context.ports.catalog;
-    let current = context.timed("GetTable", catalog.get_table(database, table)).await?;
+    let current = catalog.get_table(database, table).await?;
     let current_version = current.version_id.ok_or_else(|| {
         ExecutionError::OutOfBounds(format!("{database}.{table} has no current version id to guard on"))
     })?;
@@ -117,9 +117,7 @@ async fn rollback(
             )));
         }
     }
-    let outcome = context
-        .timed("UpdateTable", catalog.rollback_to_version(database, table, version_id, &current_version))
-        .await?;
+    let outcome = catalog.rollback_to_version(database, table, version_id, &current_version).await?;
     Ok(json!({
         "table": format!("{database}.{table}"),
         "from_version": current_version,
@@ -172,12 +170,12 @@ async fn move_objects(
         }
         let (bucket, key) =
             parse_s3_uri(uri).ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
-        let listed = context.timed("ListObjectsV2", context.ports.objects.list_objects(bucket, key, 1)).await?;
+        let listed = context.ports.objects.list_objects(bucket, key, 1).await?;
         let size = listed
             .iter()
             .find(|object| object.key == key)
             .map(|object| object.size_bytes)
-            .ok_or_else(|| PortError::not_found("ListObjectsV2", uri.clone()))?;
+            .ok_or_else(|| PortError::not_found(Operation::ListObjectsV2, uri.clone()))?;
         total_bytes = total_bytes.saturating_add(size);
         planned.push((bucket.to_string(), key.to_string(), size));
     }
@@ -188,18 +186,12 @@ async fn move_objects(
     let mut done: Vec<(String, String, String)> = Vec::with_capacity(planned.len());
     for (bucket, key, size) in planned {
         let destination = format!("{quarantine_prefix}{key}");
-        if let Err(error) =
-            context.timed("CopyObject", context.ports.objects.move_object(&bucket, &key, &destination)).await
-        {
+        if let Err(error) = context.ports.objects.move_object(&bucket, &key, &destination).await {
             // Put back what this plan already moved, so that a failed plan
             // leaves the input as it was (and a retry finds every object).
             let mut not_restored = Vec::new();
             for (bucket, key, destination) in done.iter().rev() {
-                if context
-                    .timed("CopyObject", context.ports.objects.move_object(bucket, destination, key))
-                    .await
-                    .is_err()
-                {
+                if context.ports.objects.move_object(bucket, destination, key).await.is_err() {
                     not_restored.push(format!("s3://{bucket}/{destination}"));
                 }
             }

@@ -14,13 +14,16 @@
 //! ```
 //!
 //! Every transition writes its audit record first and stores the new state
-//! second, so a state is never stored without its record.
+//! second, so a state is never stored without its record. This module owns
+//! every change of an incident's state and of the fields that go with it:
+//! the pipeline and the decision round call the transitions below and never
+//! write a field of the record themselves.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::audit::{AUDIT_SCHEMA, AuditError, AuditRecord, Stage, incident_folder};
-use crate::core::model::{ActionKind, FailureClass};
+use crate::core::model::{Action, ActionKind, FailureClass};
 use crate::daemon::context::PipelineContext;
 use crate::metrics::incident_outcome;
 use crate::ports::{IncidentRecord, IncidentState, PortError};
@@ -48,8 +51,8 @@ pub fn class_label(record: &IncidentRecord) -> &'static str {
 }
 
 /// The action label of an incident: the last action tried, or the one it closed with.
-pub fn last_action_label(record: &IncidentRecord) -> &str {
-    record.actions_taken.last().map(String::as_str).unwrap_or(ActionKind::LogAndWait.as_str())
+pub fn last_action_label(record: &IncidentRecord) -> &'static str {
+    record.actions_taken.last().copied().unwrap_or(ActionKind::LogAndWait).as_str()
 }
 
 /// Failures while moving an incident along.
@@ -94,7 +97,7 @@ pub fn audit_location(context: &PipelineContext, record: &IncidentRecord) -> Str
 /// Store a transition; on success `record` becomes the stored version.
 pub async fn store(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
     record.updated_at = context.ports.clock.now();
-    let stored = context.timed("UpdateItem", context.ports.incidents.update_incident(record)).await?;
+    let stored = context.ports.incidents.update_incident(record).await?;
     *record = stored;
     Ok(())
 }
@@ -133,6 +136,123 @@ pub async fn close(
         observer.incident_closed(record, outcome);
     }
     tracing::info!(state = state.as_str(), action, mttr_s, "incident closed");
+    Ok(())
+}
+
+/// The diagnosis of the latest decision round; stored with the next transition.
+pub fn diagnosed(record: &mut IncidentRecord, class: FailureClass) {
+    record.class = Some(class);
+}
+
+/// `wait_and_retry`: the message is hidden until `until`; then the round is
+/// decided again (the world may have changed) and `planned` is what it
+/// meant to do.
+pub async fn wait(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    until: DateTime<Utc>,
+    planned: &Action,
+) -> Result<(), StepError> {
+    let waiting_secs = (until - context.ports.clock.now()).num_seconds().max(0);
+    let run_id = record.failed_run_id.clone();
+    audit(context, record, Stage::Execution, &run_id, json!({"waiting_secs": waiting_secs, "until": until})).await?;
+    record.state = IncidentState::Waiting;
+    record.wait_until = Some(until);
+    record.planned_action = Some(planned.clone());
+    store(context, record).await?;
+    Ok(())
+}
+
+/// A permitted action is about to be carried out: another handler seeing
+/// the incident in this state leaves it alone.
+pub async fn begin_acting(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
+    record.state = IncidentState::Acting;
+    store(context, record).await
+}
+
+/// The action was carried out. When it started a run, the incident waits
+/// for that run's end (`remediating`); an action that starts no run leaves
+/// it `open`, to be decided again.
+pub async fn acted(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    action: &Action,
+    started_run_id: Option<&str>,
+    detail: &serde_json::Value,
+) -> Result<(), StepError> {
+    let run_id = started_run_id.map_or_else(|| record.failed_run_id.clone(), str::to_string);
+    audit(
+        context,
+        record,
+        Stage::Execution,
+        &run_id,
+        json!({"ok": true, "action": action, "started_run_id": started_run_id, "detail": detail}),
+    )
+    .await?;
+    record.attempt += 1;
+    record.actions_taken.push(action.kind());
+    record.planned_action = None;
+    record.wait_until = None;
+    match started_run_id {
+        Some(started) => {
+            record.state = IncidentState::Remediating;
+            record.current_run_id = Some(started.to_string());
+            record.run_started_at = Some(context.ports.clock.now());
+        }
+        None => record.state = IncidentState::Open,
+    }
+    store(context, record).await?;
+    Ok(())
+}
+
+/// How a permitted action that did not complete ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionFailure {
+    /// It may work later (throttling, a blip before anything happened): the
+    /// incident is open again and its message comes back.
+    Retryable,
+    /// It was tried and failed, or whether it happened is unknown: it counts
+    /// as an attempt, and a person takes over.
+    Tried,
+}
+
+/// Record a failed action: `Retryable` reopens the incident; `Tried` counts
+/// the attempt (the caller escalates next).
+pub async fn action_failed(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    kind: ActionKind,
+    failure: ActionFailure,
+    detail: serde_json::Value,
+) -> Result<(), StepError> {
+    let run_id = record.failed_run_id.clone();
+    audit(context, record, Stage::Execution, &run_id, detail).await?;
+    match failure {
+        ActionFailure::Retryable => {
+            record.state = IncidentState::Open;
+            store(context, record).await?;
+        }
+        ActionFailure::Tried => {
+            context.metrics.remediations_total.with_label_values(&[kind.as_str(), "failure"]).inc();
+            record.actions_taken.push(kind);
+        }
+    }
+    Ok(())
+}
+
+/// The run we started failed: the incident is open for another round,
+/// carried from now on by `message_id` (the failure event of that run).
+pub async fn remediation_failed(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    message_id: &str,
+    run_id: &str,
+    body: serde_json::Value,
+) -> Result<(), StepError> {
+    audit(context, record, Stage::Validation, run_id, body).await?;
+    record.state = IncidentState::Open;
+    record.owner_message_id = message_id.to_string();
+    store(context, record).await?;
     Ok(())
 }
 

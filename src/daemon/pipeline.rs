@@ -12,11 +12,11 @@ use crate::core::event::{EventEnvelope, JobRunState, JobStateChange};
 use crate::daemon::context::PipelineContext;
 use crate::daemon::decision_round::{RoundEnd, decide_and_act};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
-use crate::daemon::incident::{StepError, audit, close, last_action_label, new_record, store};
+use crate::daemon::incident::{self, StepError, audit, close, last_action_label, new_record};
 use crate::daemon::intake::{Intake, event_time, excerpt, read_message};
 use crate::ports::incident_store::incident_id_for;
 use crate::ports::queue::MAX_VISIBILITY_SECS;
-use crate::ports::{ClaimOutcome, IncidentRecord, IncidentState, PortError, QueueMessage, RunClaim};
+use crate::ports::{ClaimOutcome, IncidentRecord, IncidentState, Operation, PortError, QueueMessage, RunClaim};
 
 /// What to do with a message once handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ async fn claim(
         message_id: message.message_id.clone(),
         claimed_at: context.ports.clock.now(),
     };
-    match context.timed("PutItem", context.ports.incidents.claim_run(&claim)).await? {
+    match context.ports.incidents.claim_run(&claim).await? {
         ClaimOutcome::Claimed => Ok(true),
         ClaimOutcome::AlreadyClaimed(existing) => Ok(existing.message_id == message.message_id),
     }
@@ -176,8 +176,8 @@ async fn run_owner(
     let now = context.ports.clock.now();
     let fresh_after = now - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
     let happened_at = event_time(envelope).unwrap_or(now);
-    let starting = context.timed("Query", incidents.starting_between(job, fresh_after, happened_at)).await?;
-    Ok(match context.timed("GetItem", incidents.incident_for_run(job, run)).await? {
+    let starting = incidents.starting_between(job, fresh_after, happened_at).await?;
+    Ok(match incidents.incident_for_run(job, run).await? {
         Some(incident_id) => RunOwner::Incident(incident_id),
         None if starting => RunOwner::MaybeStarting,
         None => RunOwner::Nobody,
@@ -186,9 +186,11 @@ async fn run_owner(
 
 async fn load(context: &PipelineContext, incident_id: &str) -> Result<IncidentRecord, PortError> {
     context
-        .timed("GetItem", context.ports.incidents.get_incident(incident_id))
+        .ports
+        .incidents
+        .get_incident(incident_id)
         .await?
-        .ok_or_else(|| PortError::not_found("GetItem", format!("incident {incident_id}")))
+        .ok_or_else(|| PortError::not_found(Operation::GetItem, format!("incident {incident_id}")))
 }
 
 async fn load_or_open(
@@ -198,7 +200,7 @@ async fn load_or_open(
     envelope: &EventEnvelope,
     incident_id: &str,
 ) -> Result<IncidentRecord, PortError> {
-    if let Some(existing) = context.timed("GetItem", context.ports.incidents.get_incident(incident_id)).await? {
+    if let Some(existing) = context.ports.incidents.get_incident(incident_id).await? {
         return Ok(existing);
     }
     let now = context.ports.clock.now();
@@ -210,7 +212,7 @@ async fn load_or_open(
         &message.message_id,
         now,
     );
-    match context.timed("PutItem", context.ports.incidents.create_incident(&record)).await {
+    match context.ports.incidents.create_incident(&record).await {
         Ok(()) => Ok(record),
         Err(error) if error.is_conflict() => load(context, incident_id).await,
         Err(error) => Err(error),
@@ -249,21 +251,12 @@ async fn remediation_failed(
     message: &QueueMessage,
     change: &JobStateChange,
 ) -> Result<(), StepError> {
-    let action = last_action_label(record).to_string();
-    audit(
-        context,
-        record,
-        Stage::Validation,
-        &change.job_run_id,
-        json!({"run_state": change.state.as_str(), "remediated": false, "message": change.message}),
-    )
-    .await?;
-    record.state = IncidentState::Open;
-    record.owner_message_id = message.message_id.clone();
-    store(context, record).await?;
-    context.metrics.remediations_total.with_label_values(&[&action, "failure"]).inc();
+    let action = last_action_label(record);
+    let body = json!({"run_state": change.state.as_str(), "remediated": false, "message": change.message});
+    incident::remediation_failed(context, record, &message.message_id, &change.job_run_id, body).await?;
+    context.metrics.remediations_total.with_label_values(&[action, "failure"]).inc();
     let now = context.ports.clock.now();
-    context.timed("PutItem", context.ports.incidents.record_remediation_outcome(false, now)).await?;
+    context.ports.incidents.record_remediation_outcome(false, now).await?;
     Ok(())
 }
 
@@ -359,10 +352,10 @@ async fn on_terminal(
     if succeeded {
         close(context, &mut record, IncidentState::Resolved, &action, closed_at).await?;
         context.metrics.remediations_total.with_label_values(&[&action, "success"]).inc();
-        context.timed("PutItem", incidents.record_remediation_outcome(true, now)).await?;
+        incidents.record_remediation_outcome(true, now).await?;
     } else {
         context.metrics.remediations_total.with_label_values(&[&action, "failure"]).inc();
-        context.timed("PutItem", incidents.record_remediation_outcome(false, now)).await?;
+        incidents.record_remediation_outcome(false, now).await?;
         let reason = format!("the {action} run we started ({}) was stopped before it finished", change.job_run_id);
         escalate_and_close(context, &mut record, EscalationInput { request: None, decision: None, reason }).await?;
     }

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::DELETE_FLUSH_SECS;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::deleter::{DeleteRequests, spawn_deleter};
 use crate::daemon::pipeline::{Disposition, handle_message};
@@ -45,10 +46,6 @@ impl Health {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 }
-
-/// How long a drain waits for pending deletes after the grace; the grace
-/// plus this must stay under ECS's 120 s stopTimeout.
-pub const DELETE_FLUSH_SECS: u64 = 10;
 
 /// What a drain achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +104,7 @@ impl WorkerPool {
         let queue_settings = &self.context.settings.queue;
         let wait = Duration::from_secs(queue_settings.wait_time_secs.min(20));
         let max_messages = u32::try_from(slots.len()).unwrap_or(MAX_BATCH);
-        let received =
-            self.context.timed("ReceiveMessage", self.context.ports.queue.receive(max_messages, wait)).await?;
+        let received = self.context.ports.queue.receive(max_messages, wait).await?;
         self.health.mark_receiving();
         if received.is_empty() {
             self.context.metrics.receive_empty_total.inc();
@@ -134,8 +130,7 @@ impl WorkerPool {
 
     /// Give an unstarted message back to the queue at once.
     async fn release(&self, message: &QueueMessage) {
-        let released =
-            self.context.timed("ChangeMessageVisibility", self.context.ports.queue.release(&message.handle)).await;
+        let released = self.context.ports.queue.release(&message.handle).await;
         if let Err(error) = released {
             tracing::warn!(error = %error, message_id = %message.message_id, "could not release an unstarted message; it returns after its visibility timeout");
         }
@@ -246,8 +241,7 @@ async fn settle_message(
         Disposition::Delete => deletes.delete(message.handle.clone()),
         Disposition::Keep => {}
         Disposition::ReturnAfterSecs(secs) => {
-            let delayed =
-                context.timed("ChangeMessageVisibility", context.ports.queue.delay(&message.handle, secs)).await;
+            let delayed = context.ports.queue.delay(&message.handle, secs).await;
             if let Err(error) = delayed {
                 tracing::warn!(error = %error, secs, "could not set the message's return time; it returns after its visibility timeout");
             }
@@ -264,12 +258,7 @@ async fn heartbeat(context: Arc<PipelineContext>, message: QueueMessage, stop: C
             () = stop.cancelled() => return,
             () = tokio::time::sleep(period) => {}
         }
-        let extended = context
-            .timed(
-                "ChangeMessageVisibility",
-                context.ports.queue.extend_visibility(&message.handle, settings.visibility_timeout_secs),
-            )
-            .await;
+        let extended = context.ports.queue.extend_visibility(&message.handle, settings.visibility_timeout_secs).await;
         match extended {
             Ok(()) => {}
             Err(error) if error.is_not_found() => {

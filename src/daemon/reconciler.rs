@@ -53,7 +53,7 @@ pub async fn reconcile_once(context: &PipelineContext) -> Result<usize, PortErro
     let overdue_after = ChronoDuration::seconds(
         i64::try_from(context.settings.incidents.reconcile_after_secs).unwrap_or(i64::MAX / 2_000),
     );
-    let open = context.timed("Scan", context.ports.incidents.list_open_runs(OPEN_RUNS_PER_PASS)).await?;
+    let open = context.ports.incidents.list_open_runs(OPEN_RUNS_PER_PASS).await?;
     let mut replayed = 0;
     for record in open {
         let (Some(run_id), Some(started_at)) = (record.current_run_id.as_deref(), record.run_started_at) else {
@@ -62,10 +62,7 @@ pub async fn reconcile_once(context: &PipelineContext) -> Result<usize, PortErro
         if now - started_at < overdue_after {
             continue;
         }
-        let run = match context
-            .timed("GetJobRun", context.ports.job_control.get_job_run(&record.job_name, run_id))
-            .await
-        {
+        let run = match context.ports.job_control.get_job_run(&record.job_name, run_id).await {
             Ok(run) => run,
             Err(error) => {
                 tracing::warn!(error = %error, job_name = %record.job_name, run_id, "reconciler could not read a run");
@@ -76,7 +73,7 @@ pub async fn reconcile_once(context: &PipelineContext) -> Result<usize, PortErro
             continue;
         }
         let body = replayed_event(&run, "", "").to_string();
-        context.timed("SendMessage", context.ports.queue.send(&body, 0)).await?;
+        context.ports.queue.send(&body, 0).await?;
         tracing::info!(job_name = %record.job_name, run_id, state = run.state.as_str(), "replayed a missing job run event");
         replayed += 1;
     }
@@ -92,9 +89,9 @@ fn set_depth(context: &PipelineContext, queue: &str, depth: QueueDepth) {
 
 /// Refresh `etl_medic_queue_messages` for the main queue and the DLQ.
 pub async fn refresh_queue_depth(context: &PipelineContext) -> Result<(), PortError> {
-    let main = context.timed("GetQueueAttributes", context.ports.queue.depth()).await?;
+    let main = context.ports.queue.depth().await?;
     set_depth(context, "main", main);
-    if let Some(dead) = context.timed("GetQueueAttributes", context.ports.queue.dead_letter_depth()).await? {
+    if let Some(dead) = context.ports.queue.dead_letter_depth().await? {
         set_depth(context, "dlq", dead);
     }
     Ok(())

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::mpsc;
 
+use crate::adapters::wiring::InMemoryEstate;
+use crate::config::LogsSettings;
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{Action, ActionKind, FailureClass, Mode};
 use crate::daemon::context::IncidentObserver;
-use crate::daemon::settings::LogsSettings;
-use crate::daemon::wiring::InMemoryEstate;
 use crate::demo::clock::AcceleratedClock;
 use crate::demo::seed::{seed_first_failure, seed_follow_up_failure};
 use crate::ports::incident_store::incident_id_for;

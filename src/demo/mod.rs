@@ -14,19 +14,16 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::adapters::wiring::InMemoryEstate;
+use crate::config::{JobSettings, Settings};
 use crate::core::model::Mode;
 use crate::core::policy::Policy;
-use crate::core::safety::SafetySettings;
-use crate::daemon::context::PipelineContext;
-use crate::daemon::pool::{Health, WorkerPool};
+use crate::daemon::app::Application;
 use crate::daemon::reconciler::refresh_queue_depth;
-use crate::daemon::settings::{DaemonSettings, JobSettings};
-use crate::daemon::wiring::InMemoryEstate;
 use crate::demo::clock::AcceleratedClock;
 use crate::demo::driver::{ChannelObserver, DemoIncident, Driver};
 use crate::demo::summary::DemoSummary;
@@ -52,11 +49,12 @@ pub struct DemoOptions {
     pub sim: SimConfig,
 }
 
-/// The daemon settings the demo runs with: the simulated estate's jobs, a
-/// short long-poll so the demo ends promptly, quarantine allowed under the
-/// estate's source buckets.
-pub fn demo_settings(sim: &SimConfig, listen: &str) -> DaemonSettings {
-    let mut settings = DaemonSettings::default();
+/// The settings the demo runs with: the given ones (the safety section in
+/// `mode` everywhere), the simulated estate's jobs, a short long-poll so
+/// the demo ends promptly, quarantine allowed under the estate's source
+/// buckets.
+pub fn demo_settings(mut settings: Settings, sim: &SimConfig, listen: &str, mode: Mode) -> Settings {
+    settings.safety.set_mode_everywhere(mode);
     settings.queue.concurrency = 8;
     settings.queue.wait_time_secs = 1;
     settings.queue.visibility_timeout_secs = 30;
@@ -124,10 +122,11 @@ fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64>
     replacements
 }
 
-/// Run the demo; progress goes to `progress`, the summary to `out`.
+/// Run the demo on `settings` (the safety section's modes are replaced by
+/// the demo's mode); progress goes to `progress`, the summary to `out`.
 pub async fn run(
     options: DemoOptions,
-    mut safety: SafetySettings,
+    settings: Settings,
     policy: Policy,
     progress: &mut (dyn Write + Send),
     out: &mut (dyn Write + Send),
@@ -138,40 +137,17 @@ pub async fn run(
         .unwrap_or_default();
     let clock = Arc::new(AcceleratedClock::new(start, options.speedup));
     let estate = Arc::new(InMemoryEstate::new(clock.clone(), Duration::from_secs(30), options.speedup));
-    let settings = demo_settings(&options.sim, &options.listen);
-    safety.set_mode_everywhere(options.mode);
+    let settings = demo_settings(settings, &options.sim, &options.listen, options.mode);
+    let logs = settings.logs.clone();
     let (sender, mut events) = mpsc::unbounded_channel();
-    let registry = prometheus::Registry::new();
     let policy_version = policy.version();
-    let context = PipelineContext::new(
-        estate.ports(),
-        settings.clone(),
-        safety,
-        policy,
-        &registry,
-        Some(Arc::new(ChannelObserver { sender })),
-    )
-    .context("declaring metrics")?;
-    let context = Arc::new(context);
-    let health = Health::new();
-
-    let listener =
-        tokio::net::TcpListener::bind(&options.listen).await.with_context(|| format!("binding {}", options.listen))?;
-    let metrics_url = format!("http://{}/metrics", listener.local_addr().context("reading the bound address")?);
+    let observer = Arc::new(ChannelObserver { sender });
+    let running = Application::build(settings, estate.ports(), policy, Some(observer))?.start().await?;
+    let metrics_url = format!("http://{}/metrics", running.address());
     writeln!(progress, "etl-medic demo: serving {metrics_url} while it runs")?;
-    let http_stop = CancellationToken::new();
-    let server = tokio::spawn(crate::http::serve(
-        listener,
-        crate::http::router(registry.clone(), health.clone()),
-        http_stop.clone(),
-    ));
-    let pool_stop = CancellationToken::new();
-    let pool = tokio::spawn(WorkerPool::new(context.clone(), health.clone()).run(pool_stop.clone()));
-    let background = tokio::spawn(crate::daemon::reconciler::run_background(context.clone(), pool_stop.clone()));
 
     let clock_view = clock.clone();
-    let mut driver =
-        Driver::new(estate.clone(), simulator, clock, settings.logs.clone(), options.mode, options.incidents);
+    let mut driver = Driver::new(estate.clone(), simulator, clock, logs, options.mode, options.incidents);
     driver.feed();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(options.time_limit_secs);
     while !driver.is_done() {
@@ -195,10 +171,10 @@ pub async fn run(
             writeln!(progress, "{}", progress_line(closed, total))?;
         }
     }
-    pool_stop.cancel();
-    pool.await.context("worker pool task")?;
-    background.await.context("background task")?;
-    if let Err(error) = refresh_queue_depth(&context).await {
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let serving = running.drain_on(stop).await?;
+    if let Err(error) = refresh_queue_depth(serving.context()).await {
         tracing::warn!(error = %error, "demo: final queue depth not read");
     }
     let summary = DemoSummary::from_incidents(
@@ -207,7 +183,7 @@ pub async fn run(
         options.mode,
         policy_version,
         options.seed,
-        safety_replacements(&registry),
+        safety_replacements(serving.registry()),
         metrics_url,
     );
     writeln!(out, "{summary}")?;
@@ -216,7 +192,6 @@ pub async fn run(
         writeln!(progress, "etl-medic demo: serving /metrics for {} more seconds", options.linger_secs)?;
         tokio::time::sleep(Duration::from_secs(options.linger_secs)).await;
     }
-    http_stop.cancel();
-    server.await.context("http task")?.context("serving http")?;
+    serving.close().await?;
     Ok(summary)
 }

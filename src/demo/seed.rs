@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::adapters::wiring::InMemoryEstate;
+use crate::config::LogsSettings;
 use crate::core::diagnosis::diagnose;
 use crate::core::event::JobRunState;
 use crate::core::evidence::DecideRequest;
-use crate::daemon::settings::LogsSettings;
-use crate::daemon::wiring::InMemoryEstate;
 use crate::ports::object_store::parse_s3_uri;
 use crate::ports::{JobDefinition, JobRun};
 

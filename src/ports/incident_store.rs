@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::core::model::{Action, FailureClass};
+use crate::core::model::{Action, ActionKind, FailureClass};
 use crate::ports::PortError;
 
 /// Who took responsibility for one failed run's event.
@@ -95,7 +95,7 @@ pub struct IncidentRecord {
     pub state: IncidentState,
     /// Remediations tried so far.
     pub attempt: u32,
-    pub actions_taken: Vec<String>,
+    pub actions_taken: Vec<ActionKind>,
     pub class: Option<FailureClass>,
     /// The run we started last and wait for.
     pub current_run_id: Option<String>,

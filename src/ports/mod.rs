@@ -15,6 +15,8 @@ pub mod job_control;
 pub mod logs;
 pub mod notifier;
 pub mod object_store;
+pub mod observed;
+pub mod operation;
 pub mod queue;
 
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
@@ -26,36 +28,54 @@ pub use job_control::{JobControl, JobDefinition, JobRun, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
 pub use notifier::{Escalation, EvidencePacket, Notifier};
 pub use object_store::{ObjectStore, ObjectSummary};
+pub use observed::CallObserver;
+pub use operation::Operation;
 pub use queue::{DeleteOutcome, IncidentQueue, QueueDepth, QueueMessage, ReceiptHandle};
+
+use std::sync::Arc;
 
 use thiserror::Error;
 
+/// One adapter per port: what the daemon runs on. `adapters::wiring`
+/// builds the AWS set and the in-memory set; tests may swap one adapter.
+#[derive(Clone)]
+pub struct Ports {
+    pub queue: Arc<dyn IncidentQueue>,
+    pub job_control: Arc<dyn JobControl>,
+    pub logs: Arc<dyn RunLogs>,
+    pub catalog: Arc<dyn Catalog>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub incidents: Arc<dyn IncidentStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
 /// Why a port call failed, in the terms a caller decides on.
 ///
-/// `operation` is the AWS operation name (`GetJobRun`, `ReceiveMessage`, ...)
-/// or, for in-memory adapters, the operation they stand in for; it is the
-/// `operation` label of `etl_medic_aws_errors_total`, so it must come from a
-/// closed set of `&'static str`, never from data.
+/// `operation` is the outside call that failed (the AWS operation, or for
+/// in-memory adapters the one they stand in for), from the closed set
+/// [`Operation`]: it becomes the `operation` label of
+/// `etl_medic_aws_errors_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PortError {
     /// The service asked us to slow down (SQS/Glue/DynamoDB throttling). Retryable after backoff.
     #[error("{operation} throttled: {message}")]
-    Throttled { operation: &'static str, message: String },
+    Throttled { operation: Operation, message: String },
     /// Network trouble, a timeout or a 5xx. Retryable; the effect may or may not have happened.
     #[error("{operation} failed transiently: {message}")]
-    Transient { operation: &'static str, message: String },
+    Transient { operation: Operation, message: String },
     /// The named thing does not exist (job, run, table, version, object, receipt handle).
     #[error("{operation} found nothing: {message}")]
-    NotFound { operation: &'static str, message: String },
+    NotFound { operation: Operation, message: String },
     /// A conditional write lost: someone else changed the item first (DynamoDB
     /// ConditionalCheckFailed, Glue ConcurrentModification, VersionId mismatch).
     /// Re-read and decide again; never blindly retry.
     #[error("{operation} conflict: {message}")]
-    Conflict { operation: &'static str, message: String },
+    Conflict { operation: Operation, message: String },
     /// The request can never succeed as made (access denied, validation,
     /// concurrent-runs limit reached, message too large). Not retryable.
     #[error("{operation} rejected: {message}")]
-    Rejected { operation: &'static str, message: String },
+    Rejected { operation: Operation, message: String },
 }
 
 impl PortError {
@@ -77,29 +97,29 @@ impl PortError {
     }
 
     /// The operation that failed, for the `operation` metric label.
-    pub fn operation(&self) -> &'static str {
+    pub fn operation(&self) -> Operation {
         match self {
             PortError::Throttled { operation, .. }
             | PortError::Transient { operation, .. }
             | PortError::NotFound { operation, .. }
             | PortError::Conflict { operation, .. }
-            | PortError::Rejected { operation, .. } => operation,
+            | PortError::Rejected { operation, .. } => *operation,
         }
     }
 
-    pub fn not_found(operation: &'static str, message: impl Into<String>) -> PortError {
+    pub fn not_found(operation: Operation, message: impl Into<String>) -> PortError {
         PortError::NotFound { operation, message: message.into() }
     }
 
-    pub fn conflict(operation: &'static str, message: impl Into<String>) -> PortError {
+    pub fn conflict(operation: Operation, message: impl Into<String>) -> PortError {
         PortError::Conflict { operation, message: message.into() }
     }
 
-    pub fn rejected(operation: &'static str, message: impl Into<String>) -> PortError {
+    pub fn rejected(operation: Operation, message: impl Into<String>) -> PortError {
         PortError::Rejected { operation, message: message.into() }
     }
 
-    pub fn transient(operation: &'static str, message: impl Into<String>) -> PortError {
+    pub fn transient(operation: Operation, message: impl Into<String>) -> PortError {
         PortError::Transient { operation, message: message.into() }
     }
 }
@@ -110,11 +130,11 @@ mod tests {
 
     #[test]
     fn only_throttled_and_transient_errors_are_retryable() {
-        assert!(PortError::Throttled { operation: "GetJobRun", message: String::new() }.is_retryable());
-        assert!(PortError::transient("GetJobRun", "reset").is_retryable());
-        assert!(!PortError::conflict("PutItem", "lost").is_retryable());
-        assert!(!PortError::not_found("GetTable", "gone").is_retryable());
-        assert!(!PortError::rejected("StartJobRun", "denied").is_retryable());
-        assert_eq!(PortError::conflict("PutItem", "lost").operation(), "PutItem");
+        assert!(PortError::Throttled { operation: Operation::GetJobRun, message: String::new() }.is_retryable());
+        assert!(PortError::transient(Operation::GetJobRun, "reset").is_retryable());
+        assert!(!PortError::conflict(Operation::PutItem, "lost").is_retryable());
+        assert!(!PortError::not_found(Operation::GetTable, "gone").is_retryable());
+        assert!(!PortError::rejected(Operation::StartJobRun, "denied").is_retryable());
+        assert_eq!(PortError::conflict(Operation::PutItem, "lost").operation(), Operation::PutItem);
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::ports::PortError;
 
 /// What a person needs to take over an incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EvidencePacket {
     pub incident_id: String,
     pub job_name: String,

@@ -479,10 +479,9 @@ def check_dashboard():
 
 
 def aws_operations():
-    """src/metrics.rs AWS_OPERATIONS: the operation label values registered at 0."""
-    text = (ROOT / "src/metrics.rs").read_text()
-    block = re.search(r"AWS_OPERATIONS: \[&str; \d+\] = \[(.*?)\];", text, re.S)
-    return re.findall(r'"([A-Za-z0-9]+)"', block.group(1)) if block else []
+    """src/ports/operation.rs: the operation label values (Operation::as_str), all registered at 0."""
+    text = (ROOT / "src/ports/operation.rs").read_text()
+    return re.findall(r'Operation::[A-Za-z0-9]+ => "([A-Za-z0-9]+)"', text)
 
 
 def check_dockerfile():

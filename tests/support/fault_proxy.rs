@@ -24,8 +24,6 @@
 //! it as the emulator's own latency. One request per connection
 //! (`Connection: close` both ways) keeps the framing simple.
 
-#![allow(dead_code)] // each test binary uses a different part of the proxy
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};

@@ -6,15 +6,13 @@
 //! contents, and the settings (in code or as `ETL_MEDIC__` variables for
 //! the real binary).
 
-#![allow(dead_code)] // each test binary uses a different part of the fleet
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use etl_medic::adapters::aws::{AwsConnection, DynamoIncidentStore};
+use etl_medic::config::Settings;
 use etl_medic::core::model::Mode;
 use etl_medic::core::safety::SafetySettings;
-use etl_medic::daemon::settings::DaemonSettings;
 use etl_medic::ports::incident_store::incident_id_for;
 use etl_medic::ports::{IncidentRecord, IncidentStore};
 use serde_json::json;
@@ -119,8 +117,9 @@ impl Fleet {
     }
 
     /// The daemon's settings for this fleet, fast polls, `concurrency` slots.
-    pub fn settings(&self, concurrency: usize) -> DaemonSettings {
-        let mut settings = DaemonSettings::default();
+    pub fn settings(&self, concurrency: usize) -> Settings {
+        let mut settings = Settings::default();
+        settings.http.listen = "127.0.0.1:0".to_string();
         settings.queue.url = self.queue_url.clone();
         settings.queue.dead_letter_url = Some(self.dlq_url.clone());
         settings.queue.concurrency = concurrency;

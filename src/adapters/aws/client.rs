@@ -20,8 +20,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls;
 
-use crate::adapters::aws::observe::{CallObserver, CallObserverFn};
-
 /// Timeouts and retries of one family of calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallBudget {
@@ -100,7 +98,6 @@ impl ExplicitEndpoint {
 #[derive(Debug, Clone)]
 pub struct AwsConnection {
     sdk_config: SdkConfig,
-    observer: CallObserver,
     budgets: CallBudgets,
 }
 
@@ -113,7 +110,7 @@ impl AwsConnection {
             .retry_config(retry_config(CONTROL_CALLS))
             .load()
             .await;
-        AwsConnection { sdk_config, observer: CallObserver::default(), budgets: CallBudgets::default() }
+        AwsConnection { sdk_config, budgets: CallBudgets::default() }
     }
 
     /// For one explicit endpoint with static credentials; reads no
@@ -137,7 +134,7 @@ impl AwsConnection {
             .timeout_config(timeout_config(CONTROL_CALLS))
             .retry_config(retry_config(CONTROL_CALLS))
             .build();
-        AwsConnection { sdk_config, observer: CallObserver::default(), budgets: CallBudgets::default() }
+        AwsConnection { sdk_config, budgets: CallBudgets::default() }
     }
 
     /// Other timeouts and retries than the defaults (tests of the timeouts
@@ -145,17 +142,6 @@ impl AwsConnection {
     pub fn with_call_budgets(mut self, budgets: CallBudgets) -> AwsConnection {
         self.budgets = budgets;
         self
-    }
-
-    /// Report every AWS call of the adapters built from this connection
-    /// (operation, duration, failed) to `callback`, e.g. the metrics.
-    pub fn with_call_observer(mut self, callback: std::sync::Arc<CallObserverFn>) -> AwsConnection {
-        self.observer = CallObserver::new(callback);
-        self
-    }
-
-    pub(in crate::adapters::aws) fn observer(&self) -> CallObserver {
-        self.observer.clone()
     }
 
     /// The custom endpoint, when one is set (then S3 uses path-style URLs).

@@ -11,9 +11,8 @@ use aws_sdk_cloudwatchlogs::types::OutputLogEvent;
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
-use crate::adapters::aws::observe::CallObserver;
 use crate::ports::logs::bound_lines;
-use crate::ports::{LogLimits, LogLines, PortError, RunLogs};
+use crate::ports::{LogLimits, LogLines, Operation, PortError, RunLogs};
 
 /// Streams of one run read at most (the driver stream and some executors).
 const MAX_STREAMS_PER_RUN: i32 = 16;
@@ -22,45 +21,40 @@ const MAX_EVENTS_PER_CALL: usize = 10_000;
 
 pub struct CloudWatchRunLogs {
     client: aws_sdk_cloudwatchlogs::Client,
-    observer: CallObserver,
 }
 
 impl CloudWatchRunLogs {
     pub fn new(connection: &AwsConnection) -> CloudWatchRunLogs {
-        CloudWatchRunLogs { client: connection.logs_client(), observer: connection.observer() }
+        CloudWatchRunLogs { client: connection.logs_client() }
     }
 
     /// The run's streams, the driver stream (named exactly the run id) first.
     async fn run_streams(&self, group: &str, run_id: &str) -> Result<Vec<String>, PortError> {
-        self.observer
-            .call("DescribeLogStreams", async {
-                let described = self
-                    .client
-                    .describe_log_streams()
-                    .log_group_name(group)
-                    .log_stream_name_prefix(run_id)
-                    .limit(MAX_STREAMS_PER_RUN)
-                    .send()
-                    .await;
-                let output = match described {
-                    Ok(output) => output,
-                    Err(error) => {
-                        let port_failure = port_error("DescribeLogStreams", error);
-                        // A missing group is absent evidence, not a failure.
-                        return if port_failure.is_not_found() { Ok(Vec::new()) } else { Err(port_failure) };
-                    }
-                };
-                let mut streams: Vec<String> = output
-                    .log_streams
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|stream| stream.log_stream_name)
-                    .filter(|name| belongs_to_run(name, run_id))
-                    .collect();
-                streams.sort_by_key(|name| name != run_id);
-                Ok(streams)
-            })
-            .await
+        let described = self
+            .client
+            .describe_log_streams()
+            .log_group_name(group)
+            .log_stream_name_prefix(run_id)
+            .limit(MAX_STREAMS_PER_RUN)
+            .send()
+            .await;
+        let output = match described {
+            Ok(output) => output,
+            Err(error) => {
+                let port_failure = port_error(Operation::DescribeLogStreams, error);
+                // A missing group is absent evidence, not a failure.
+                return if port_failure.is_not_found() { Ok(Vec::new()) } else { Err(port_failure) };
+            }
+        };
+        let mut streams: Vec<String> = output
+            .log_streams
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|stream| stream.log_stream_name)
+            .filter(|name| belongs_to_run(name, run_id))
+            .collect();
+        streams.sort_by_key(|name| name != run_id);
+        Ok(streams)
     }
 
     async fn stream_tail(
@@ -69,26 +63,22 @@ impl CloudWatchRunLogs {
         stream: &str,
         max_events: usize,
     ) -> Result<Vec<OutputLogEvent>, PortError> {
-        self.observer
-            .call("GetLogEvents", async {
-                let fetched = self
-                    .client
-                    .get_log_events()
-                    .log_group_name(group)
-                    .log_stream_name(stream)
-                    .start_from_head(false)
-                    .limit(max_events.clamp(1, MAX_EVENTS_PER_CALL) as i32)
-                    .send()
-                    .await;
-                match fetched {
-                    Ok(output) => Ok(output.events.unwrap_or_default()),
-                    Err(error) => {
-                        let port_failure = port_error("GetLogEvents", error);
-                        if port_failure.is_not_found() { Ok(Vec::new()) } else { Err(port_failure) }
-                    }
-                }
-            })
-            .await
+        let fetched = self
+            .client
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .start_from_head(false)
+            .limit(max_events.clamp(1, MAX_EVENTS_PER_CALL) as i32)
+            .send()
+            .await;
+        match fetched {
+            Ok(output) => Ok(output.events.unwrap_or_default()),
+            Err(error) => {
+                let port_failure = port_error(Operation::GetLogEvents, error);
+                if port_failure.is_not_found() { Ok(Vec::new()) } else { Err(port_failure) }
+            }
+        }
     }
 }
 

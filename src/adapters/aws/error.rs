@@ -11,6 +11,7 @@ use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::ports::Operation;
 use crate::ports::PortError;
 
 const THROTTLING_CODES: &[&str] = &[
@@ -62,7 +63,7 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Map any SDK call error into a [`PortError`] labelled with `operation`.
-pub(super) fn port_error<E>(operation: &'static str, error: SdkError<E, Response>) -> PortError
+pub(super) fn port_error<E>(operation: Operation, error: SdkError<E, Response>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -86,7 +87,7 @@ where
 }
 
 /// Decide on a service error code, falling back to its HTTP status.
-pub(super) fn classify_code(operation: &'static str, code: &str, status: u16, message: String) -> PortError {
+pub(super) fn classify_code(operation: Operation, code: &str, status: u16, message: String) -> PortError {
     if THROTTLING_CODES.contains(&code) {
         return PortError::Throttled { operation, message };
     }
@@ -102,7 +103,7 @@ pub(super) fn classify_code(operation: &'static str, code: &str, status: u16, me
     classify_status(operation, status, message)
 }
 
-fn classify_status(operation: &'static str, status: u16, message: String) -> PortError {
+fn classify_status(operation: Operation, status: u16, message: String) -> PortError {
     match status {
         429 => PortError::Throttled { operation, message },
         404 => PortError::NotFound { operation, message },
@@ -124,31 +125,35 @@ mod tests {
 
     #[test]
     fn codes_map_to_what_the_caller_must_do() {
-        let throttled = classify_code("PutItem", "ProvisionedThroughputExceededException", 400, String::new());
+        let throttled = classify_code(Operation::PutItem, "ProvisionedThroughputExceededException", 400, String::new());
         assert!(throttled.is_throttled() && throttled.is_retryable());
-        assert!(classify_code("PutItem", "ConditionalCheckFailedException", 400, String::new()).is_conflict());
-        assert!(classify_code("UpdateTable", "ConcurrentModificationException", 400, String::new()).is_conflict());
-        assert!(classify_code("GetTable", "EntityNotFoundException", 400, String::new()).is_not_found());
-        assert!(classify_code("GetObject", "NoSuchKey", 404, String::new()).is_not_found());
-        assert!(classify_code("StartJobRun", "InternalServiceException", 500, String::new()).is_retryable());
-        let denied = classify_code("StartJobRun", "AccessDeniedException", 400, String::new());
-        assert_eq!(denied, PortError::rejected("StartJobRun", ""));
+        assert!(classify_code(Operation::PutItem, "ConditionalCheckFailedException", 400, String::new()).is_conflict());
+        assert!(
+            classify_code(Operation::UpdateTable, "ConcurrentModificationException", 400, String::new()).is_conflict()
+        );
+        assert!(classify_code(Operation::GetTable, "EntityNotFoundException", 400, String::new()).is_not_found());
+        assert!(classify_code(Operation::GetObject, "NoSuchKey", 404, String::new()).is_not_found());
+        assert!(classify_code(Operation::StartJobRun, "InternalServiceException", 500, String::new()).is_retryable());
+        let denied = classify_code(Operation::StartJobRun, "AccessDeniedException", 400, String::new());
+        assert_eq!(denied, PortError::rejected(Operation::StartJobRun, ""));
     }
 
     #[test]
     fn unknown_codes_fall_back_to_the_http_status() {
         // moto answers unimplemented calls with an HTML 500 page and no code.
-        assert!(classify_code("GetTableVersion", "", 500, String::new()).is_retryable());
-        assert!(classify_code("GetObject", "", 404, String::new()).is_not_found());
-        assert!(classify_code("Publish", "", 429, String::new()).is_throttled());
-        assert!(!classify_code("Publish", "InvalidParameter", 400, String::new()).is_retryable());
+        assert!(classify_code(Operation::GetTableVersion, "", 500, String::new()).is_retryable());
+        assert!(classify_code(Operation::GetObject, "", 404, String::new()).is_not_found());
+        assert!(classify_code(Operation::Publish, "", 429, String::new()).is_throttled());
+        assert!(!classify_code(Operation::Publish, "InvalidParameter", 400, String::new()).is_retryable());
     }
 
     #[test]
     fn sqs_stale_receipt_handles_are_not_found() {
         let message = "Value abc for parameter ReceiptHandle is invalid. Reason: Message does not exist".to_string();
-        assert!(classify_code("ChangeMessageVisibility", "InvalidParameterValue", 400, message).is_not_found());
+        assert!(
+            classify_code(Operation::ChangeMessageVisibility, "InvalidParameterValue", 400, message).is_not_found()
+        );
         let other = "Value 99999 for parameter VisibilityTimeout is invalid".to_string();
-        assert!(!classify_code("ChangeMessageVisibility", "InvalidParameterValue", 400, other).is_not_found());
+        assert!(!classify_code(Operation::ChangeMessageVisibility, "InvalidParameterValue", 400, other).is_not_found());
     }
 }

@@ -17,9 +17,8 @@ use chrono::SecondsFormat;
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::adapters::aws::glue_jobs::to_chrono;
-use crate::adapters::aws::observe::CallObserver;
 use crate::core::evidence::{Column, TableVersion};
-use crate::ports::{Catalog, CatalogTable, PortError, RollbackOutcome};
+use crate::ports::{Catalog, CatalogTable, Operation, PortError, RollbackOutcome};
 
 /// GetTableVersions' largest page.
 const MAX_VERSIONS_PAGE: i32 = 100;
@@ -28,47 +27,38 @@ const MAX_VERSION_PAGES: usize = 20;
 
 pub struct GlueCatalog {
     client: aws_sdk_glue::Client,
-    observer: CallObserver,
 }
 
 impl GlueCatalog {
     pub fn new(connection: &AwsConnection) -> GlueCatalog {
-        GlueCatalog { client: connection.glue_client(), observer: connection.observer() }
+        GlueCatalog { client: connection.glue_client() }
     }
 
     async fn fetch_table(&self, database: &str, table: &str) -> Result<Table, PortError> {
-        self.observer
-            .call("GetTable", async {
-                let output = self
-                    .client
-                    .get_table()
-                    .database_name(database)
-                    .name(table)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetTable", error))?;
-                output.table.ok_or_else(|| PortError::not_found("GetTable", format!("{database}.{table}")))
-            })
+        let output = self
+            .client
+            .get_table()
+            .database_name(database)
+            .name(table)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetTable, error))?;
+        output.table.ok_or_else(|| PortError::not_found(Operation::GetTable, format!("{database}.{table}")))
     }
 
     async fn fetch_table_version(&self, database: &str, table: &str, version_id: &str) -> Result<Table, PortError> {
-        self.observer
-            .call("GetTableVersion", async {
-                let output = self
-                    .client
-                    .get_table_version()
-                    .database_name(database)
-                    .table_name(table)
-                    .version_id(version_id)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetTableVersion", error))?;
-                output.table_version.and_then(|version| version.table).ok_or_else(|| {
-                    PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}"))
-                })
-            })
+        let output = self
+            .client
+            .get_table_version()
+            .database_name(database)
+            .table_name(table)
+            .version_id(version_id)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetTableVersion, error))?;
+        output.table_version.and_then(|version| version.table).ok_or_else(|| {
+            PortError::not_found(Operation::GetTableVersion, format!("{database}.{table} version {version_id}"))
+        })
     }
 }
 
@@ -118,7 +108,7 @@ fn table_input_from(old: Table) -> Result<TableInput, PortError> {
         // Multi-dialect views carry a definition UpdateTable takes in a
         // different shape; refusing is safer than dropping it silently.
         return Err(PortError::rejected(
-            "UpdateTable",
+            Operation::UpdateTable,
             format!("{} is a multi-dialect view; not rolled back", old.name),
         ));
     }
@@ -137,7 +127,7 @@ fn table_input_from(old: Table) -> Result<TableInput, PortError> {
         .set_parameters(old.parameters)
         .set_target_table(old.target_table)
         .build()
-        .map_err(|error| PortError::rejected("UpdateTable", error.to_string()))
+        .map_err(|error| PortError::rejected(Operation::UpdateTable, error.to_string()))
 }
 
 #[async_trait]
@@ -155,40 +145,36 @@ impl Catalog for GlueCatalog {
         if max_versions == 0 {
             return Ok(Vec::new());
         }
-        self.observer
-            .call("GetTableVersions", async {
-                let mut versions = Vec::new();
-                let mut next_token: Option<String> = None;
-                for _ in 0..MAX_VERSION_PAGES {
-                    let output = self
-                        .client
-                        .get_table_versions()
-                        .database_name(database)
-                        .table_name(table)
-                        .max_results(MAX_VERSIONS_PAGE)
-                        .set_next_token(next_token.take())
-                        .send()
-                        .await
-                        .map_err(|error| port_error("GetTableVersions", error))?;
-                    for version in output.table_versions.unwrap_or_default() {
-                        let Some(version_table) = version.table else { continue };
-                        versions.push(TableVersion {
-                            version_id: version.version_id.or(version_table.version_id.clone()).unwrap_or_default(),
-                            updated_at: table_updated_at(&version_table),
-                            columns: table_columns(&version_table),
-                        });
-                    }
-                    next_token = output.next_token.filter(|token| !token.is_empty());
-                    if next_token.is_none() {
-                        break;
-                    }
-                }
-                // Glue does not promise an order; the contract says newest first.
-                newest_first(&mut versions);
-                versions.truncate(max_versions as usize);
-                Ok(versions)
-            })
-            .await
+        let mut versions = Vec::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_VERSION_PAGES {
+            let output = self
+                .client
+                .get_table_versions()
+                .database_name(database)
+                .table_name(table)
+                .max_results(MAX_VERSIONS_PAGE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::GetTableVersions, error))?;
+            for version in output.table_versions.unwrap_or_default() {
+                let Some(version_table) = version.table else { continue };
+                versions.push(TableVersion {
+                    version_id: version.version_id.or(version_table.version_id.clone()).unwrap_or_default(),
+                    updated_at: table_updated_at(&version_table),
+                    columns: table_columns(&version_table),
+                });
+            }
+            next_token = output.next_token.filter(|token| !token.is_empty());
+            if next_token.is_none() {
+                break;
+            }
+        }
+        // Glue does not promise an order; the contract says newest first.
+        newest_first(&mut versions);
+        versions.truncate(max_versions as usize);
+        Ok(versions)
     }
 
     async fn rollback_to_version(
@@ -202,25 +188,20 @@ impl Catalog for GlueCatalog {
         let current_version = current.version_id.clone().unwrap_or_default();
         if current_version != expected_current_version {
             return Err(PortError::conflict(
-                "UpdateTable",
+                Operation::UpdateTable,
                 format!("{database}.{table} is at version {current_version}, not {expected_current_version}"),
             ));
         }
         let old_table = self.fetch_table_version(database, table, version_id).await?;
         let table_input = table_input_from(old_table)?;
-        self.observer
-            .call("UpdateTable", async {
-                self.client
-                    .update_table()
-                    .database_name(database)
-                    .table_input(table_input)
-                    .version_id(expected_current_version)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("UpdateTable", error))?;
-                Ok(())
-            })
-            .await?;
+        self.client
+            .update_table()
+            .database_name(database)
+            .table_input(table_input)
+            .version_id(expected_current_version)
+            .send()
+            .await
+            .map_err(|error| port_error(Operation::UpdateTable, error))?;
         let after = self.fetch_table(database, table).await?;
         Ok(RollbackOutcome { new_version_id: after.version_id })
     }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
-use crate::adapters::aws::observe::CallObserver;
 use crate::core::event::JobRunState;
+use crate::ports::Operation;
 use crate::ports::{JobControl, JobDefinition, JobRun, PortError, StartRunRequest};
 
 /// GetJobRuns' largest page.
@@ -21,12 +21,11 @@ const MAX_HISTORY_PAGES: usize = 5;
 
 pub struct GlueJobControl {
     client: aws_sdk_glue::Client,
-    observer: CallObserver,
 }
 
 impl GlueJobControl {
     pub fn new(connection: &AwsConnection) -> GlueJobControl {
-        GlueJobControl { client: connection.glue_client(), observer: connection.observer() }
+        GlueJobControl { client: connection.glue_client() }
     }
 }
 
@@ -38,7 +37,7 @@ fn non_negative(value: i32) -> u32 {
     u32::try_from(value).unwrap_or(0)
 }
 
-fn into_job_run(operation: &'static str, run: GlueJobRun) -> Result<JobRun, PortError> {
+fn into_job_run(operation: Operation, run: GlueJobRun) -> Result<JobRun, PortError> {
     let state_text = run.job_run_state.as_ref().map(|state| state.as_str()).unwrap_or_default();
     let state = JobRunState::parse(state_text).ok_or_else(|| {
         PortError::transient(operation, format!("job run state {state_text:?} is not one etl-medic knows"))
@@ -81,114 +80,97 @@ fn newest_first(runs: &mut [JobRun]) {
     });
 }
 
-fn capacity_as_i32(operation: &'static str, what: &str, value: u64) -> Result<i32, PortError> {
+fn capacity_as_i32(operation: Operation, what: &str, value: u64) -> Result<i32, PortError> {
     i32::try_from(value).map_err(|_| PortError::rejected(operation, format!("{what} {value} is out of range")))
 }
 
 #[async_trait]
 impl JobControl for GlueJobControl {
     async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError> {
-        self.observer
-            .call("GetJobRun", async {
-                let output = self
-                    .client
-                    .get_job_run()
-                    .job_name(job_name)
-                    .run_id(run_id)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetJobRun", error))?;
-                let run =
-                    output.job_run.ok_or_else(|| PortError::not_found("GetJobRun", format!("{job_name}/{run_id}")))?;
-                into_job_run("GetJobRun", run)
-            })
+        let output = self
+            .client
+            .get_job_run()
+            .job_name(job_name)
+            .run_id(run_id)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetJobRun, error))?;
+        let run =
+            output.job_run.ok_or_else(|| PortError::not_found(Operation::GetJobRun, format!("{job_name}/{run_id}")))?;
+        into_job_run(Operation::GetJobRun, run)
     }
 
     async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError> {
-        self.observer
-            .call("GetJob", async {
-                let output = self
-                    .client
-                    .get_job()
-                    .job_name(job_name)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetJob", error))?;
-                let job = output.job.ok_or_else(|| PortError::not_found("GetJob", job_name.to_string()))?;
-                Ok(into_job_definition(job))
-            })
+        let output = self
+            .client
+            .get_job()
+            .job_name(job_name)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetJob, error))?;
+        let job = output.job.ok_or_else(|| PortError::not_found(Operation::GetJob, job_name.to_string()))?;
+        Ok(into_job_definition(job))
     }
 
     async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError> {
         if max_runs == 0 {
             return Ok(Vec::new());
         }
-        self.observer
-            .call("GetJobRuns", async {
-                let mut runs = Vec::new();
-                let mut next_token: Option<String> = None;
-                for _ in 0..MAX_HISTORY_PAGES {
-                    let page_size = max_runs.saturating_sub(runs.len() as u32).clamp(1, MAX_RUNS_PAGE);
-                    let output = self
-                        .client
-                        .get_job_runs()
-                        .job_name(job_name)
-                        .max_results(page_size as i32)
-                        .set_next_token(next_token.take())
-                        .send()
-                        .await
-                        .map_err(|error| port_error("GetJobRuns", error))?;
-                    for run in output.job_runs.unwrap_or_default() {
-                        runs.push(into_job_run("GetJobRuns", run)?);
-                    }
-                    next_token = output.next_token.filter(|token| !token.is_empty());
-                    if next_token.is_none() || runs.len() >= max_runs as usize {
-                        break;
-                    }
-                }
-                newest_first(&mut runs);
-                runs.truncate(max_runs as usize);
-                Ok(runs)
-            })
-            .await
+        let mut runs = Vec::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_HISTORY_PAGES {
+            let page_size = max_runs.saturating_sub(runs.len() as u32).clamp(1, MAX_RUNS_PAGE);
+            let output = self
+                .client
+                .get_job_runs()
+                .job_name(job_name)
+                .max_results(page_size as i32)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::GetJobRuns, error))?;
+            for run in output.job_runs.unwrap_or_default() {
+                runs.push(into_job_run(Operation::GetJobRuns, run)?);
+            }
+            next_token = output.next_token.filter(|token| !token.is_empty());
+            if next_token.is_none() || runs.len() >= max_runs as usize {
+                break;
+            }
+        }
+        newest_first(&mut runs);
+        runs.truncate(max_runs as usize);
+        Ok(runs)
     }
 
     async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {
         let number_of_workers = request
             .number_of_workers
-            .map(|workers| capacity_as_i32("StartJobRun", "number_of_workers", u64::from(workers)))
+            .map(|workers| capacity_as_i32(Operation::StartJobRun, "number_of_workers", u64::from(workers)))
             .transpose()?;
         let timeout_minutes = request
             .timeout_minutes
-            .map(|minutes| capacity_as_i32("StartJobRun", "timeout_minutes", minutes))
+            .map(|minutes| capacity_as_i32(Operation::StartJobRun, "timeout_minutes", minutes))
             .transpose()?;
-        self.observer
-            .call("StartJobRun", async {
-                let arguments = request.arguments.clone().into_iter().collect();
-                let output = self
-                    .client
-                    .start_job_run()
-                    .job_name(&request.job_name)
-                    .set_arguments(Some(arguments))
-                    .set_worker_type(request.worker_type.as_deref().map(WorkerType::from))
-                    .set_number_of_workers(number_of_workers)
-                    .set_timeout(timeout_minutes)
-                    // StartJobRun has no idempotency token: an SDK retry after
-                    // a lost answer (reset, timeout, 5xx) would start a second
-                    // run. One attempt; the pipeline decides what a failure means.
-                    .customize()
-                    .config_override(
-                        aws_sdk_glue::config::Builder::default()
-                            .retry_config(aws_config::retry::RetryConfig::disabled()),
-                    )
-                    .send()
-                    .await
-                    .map_err(|error| port_error("StartJobRun", error))?;
-                output.job_run_id.ok_or_else(|| PortError::transient("StartJobRun", "Glue returned no JobRunId"))
-            })
+        let arguments = request.arguments.clone().into_iter().collect();
+        let output = self
+            .client
+            .start_job_run()
+            .job_name(&request.job_name)
+            .set_arguments(Some(arguments))
+            .set_worker_type(request.worker_type.as_deref().map(WorkerType::from))
+            .set_number_of_workers(number_of_workers)
+            .set_timeout(timeout_minutes)
+            // StartJobRun has no idempotency token: an SDK retry after
+            // a lost answer (reset, timeout, 5xx) would start a second
+            // run. One attempt; the pipeline decides what a failure means.
+            .customize()
+            .config_override(
+                aws_sdk_glue::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
+            .send()
             .await
+            .map_err(|error| port_error(Operation::StartJobRun, error))?;
+        output.job_run_id.ok_or_else(|| PortError::transient(Operation::StartJobRun, "Glue returned no JobRunId"))
     }
 }
 
@@ -212,7 +194,7 @@ mod tests {
             .attempt(1)
             .started_on(aws_smithy_types::DateTime::from_secs(1_795_917_600))
             .build();
-        let converted = into_job_run("GetJobRun", run).unwrap();
+        let converted = into_job_run(Operation::GetJobRun, run).unwrap();
         assert_eq!(converted.state, JobRunState::Timeout);
         assert_eq!(converted.worker_type.as_deref(), Some("G.2X"));
         assert_eq!(converted.number_of_workers, Some(12));

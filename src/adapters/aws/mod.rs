@@ -1,9 +1,8 @@
 //! AWS SDK adapters: one file per port, each converting SDK types into the
 //! port's domain types at its border, so that no `aws_sdk_*` type leaves this
 //! module. `client` builds the shared SDK configuration (endpoint, region,
-//! credentials, timeouts, retries); `error` maps SDK errors into `PortError`;
-//! `ports::aws_ports` wires one adapter per port for the daemon; `observe`
-//! optionally reports each AWS call (operation, duration, failed) to a callback.
+//! credentials, timeouts, retries); `error` maps SDK errors into `PortError`.
+//! `adapters::wiring::aws_ports` assembles one adapter per port.
 //!
 //! Production: `aws_ports(&AwsConnection::from_environment().await, &settings)`.
 //! Tests: `AwsConnection::for_endpoint(&ExplicitEndpoint::local(moto_url))`,
@@ -15,8 +14,6 @@ pub mod dynamodb;
 mod error;
 pub mod glue_catalog;
 pub mod glue_jobs;
-pub mod observe;
-pub mod ports;
 pub mod s3;
 pub mod sns;
 pub mod sqs;
@@ -26,8 +23,6 @@ pub use cloudwatch_logs::CloudWatchRunLogs;
 pub use dynamodb::DynamoIncidentStore;
 pub use glue_catalog::GlueCatalog;
 pub use glue_jobs::GlueJobControl;
-pub use observe::CallObserverFn;
-pub use ports::aws_ports;
 pub use s3::S3ObjectStore;
 pub use sns::SnsNotifier;
 pub use sqs::SqsIncidentQueue;

@@ -5,8 +5,7 @@ use async_trait::async_trait;
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
-use crate::adapters::aws::observe::CallObserver;
-use crate::ports::{Escalation, Notifier, PortError};
+use crate::ports::{Escalation, Notifier, Operation, PortError};
 
 /// SNS subjects: under 100 characters, printable ASCII, no line breaks.
 const MAX_SUBJECT_CHARS: usize = 99;
@@ -15,17 +14,12 @@ const MAX_MESSAGE_BYTES: usize = 250 * 1024;
 
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
-    observer: CallObserver,
     topic_arn: String,
 }
 
 impl SnsNotifier {
     pub fn new(connection: &AwsConnection, topic_arn: &str) -> SnsNotifier {
-        SnsNotifier {
-            client: connection.sns_client(),
-            observer: connection.observer(),
-            topic_arn: topic_arn.to_string(),
-        }
+        SnsNotifier { client: connection.sns_client(), topic_arn: topic_arn.to_string() }
     }
 }
 
@@ -44,8 +38,9 @@ fn sns_subject(subject: &str) -> String {
 fn sns_message(escalation: &Escalation) -> Result<String, PortError> {
     let mut bounded = escalation.clone();
     loop {
-        let message = serde_json::to_string(&bounded)
-            .map_err(|error| PortError::rejected("Publish", format!("escalation is not serialisable: {error}")))?;
+        let message = serde_json::to_string(&bounded).map_err(|error| {
+            PortError::rejected(Operation::Publish, format!("escalation is not serialisable: {error}"))
+        })?;
         if message.len() <= MAX_MESSAGE_BYTES || bounded.packet.log_excerpt.is_empty() {
             return Ok(message);
         }
@@ -58,19 +53,15 @@ fn sns_message(escalation: &Escalation) -> Result<String, PortError> {
 impl Notifier for SnsNotifier {
     async fn publish(&self, escalation: &Escalation) -> Result<(), PortError> {
         let message = sns_message(escalation)?;
-        self.observer
-            .call("Publish", async {
-                self.client
-                    .publish()
-                    .topic_arn(&self.topic_arn)
-                    .subject(sns_subject(&escalation.subject))
-                    .message(message)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("Publish", error))?;
-                Ok(())
-            })
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(sns_subject(&escalation.subject))
+            .message(message)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::Publish, error))?;
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::{classify_code, port_error};
-use crate::adapters::aws::observe::CallObserver;
+use crate::ports::Operation;
 use crate::ports::queue::{MAX_BATCH, MAX_SEND_DELAY_SECS, MAX_VISIBILITY_SECS};
 use crate::ports::{DeleteOutcome, IncidentQueue, PortError, QueueDepth, QueueMessage, ReceiptHandle};
 
@@ -24,7 +24,6 @@ const MAX_WAIT_SECS: u64 = 20;
 
 pub struct SqsIncidentQueue {
     client: aws_sdk_sqs::Client,
-    observer: CallObserver,
     queue_url: String,
     /// `Some(None)` once we know there is no DLQ.
     dead_letter_queue_url: OnceCell<Option<String>>,
@@ -40,7 +39,6 @@ impl SqsIncidentQueue {
         }
         SqsIncidentQueue {
             client: connection.sqs_client(),
-            observer: connection.observer(),
             queue_url: queue_url.to_string(),
             dead_letter_queue_url: known_dead_letter,
         }
@@ -51,31 +49,26 @@ impl SqsIncidentQueue {
     }
 
     async fn depth_of(&self, queue_url: &str) -> Result<(QueueDepth, HashMap<QueueAttributeName, String>), PortError> {
-        self.observer
-            .call("GetQueueAttributes", async {
-                let output = self
-                    .client
-                    .get_queue_attributes()
-                    .queue_url(queue_url)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-                    .attribute_names(QueueAttributeName::RedrivePolicy)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetQueueAttributes", error))?;
-                let attributes = output.attributes.unwrap_or_default();
-                let count = |name: QueueAttributeName| {
-                    attributes.get(&name).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0)
-                };
-                let depth = QueueDepth {
-                    visible: count(QueueAttributeName::ApproximateNumberOfMessages),
-                    in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-                    delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
-                };
-                Ok((depth, attributes))
-            })
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetQueueAttributes, error))?;
+        let attributes = output.attributes.unwrap_or_default();
+        let count =
+            |name: QueueAttributeName| attributes.get(&name).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+        let depth = QueueDepth {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        };
+        Ok((depth, attributes))
     }
 
     async fn resolve_dead_letter_queue_url(&self) -> Result<Option<String>, PortError> {
@@ -89,19 +82,14 @@ impl SqsIncidentQueue {
                 else {
                     return Ok::<Option<String>, PortError>(None);
                 };
-                let url = self
-                    .observer
-                    .call("GetQueueUrl", async {
-                        let output = self
-                            .client
-                            .get_queue_url()
-                            .queue_name(queue_name)
-                            .send()
-                            .await
-                            .map_err(|error| port_error("GetQueueUrl", error))?;
-                        Ok(output.queue_url)
-                    })
-                    .await?;
+                let output = self
+                    .client
+                    .get_queue_url()
+                    .queue_name(queue_name)
+                    .send()
+                    .await
+                    .map_err(|error| port_error(Operation::GetQueueUrl, error))?;
+                let url = output.queue_url;
                 Ok(url)
             })
             .await?;
@@ -143,22 +131,18 @@ impl IncidentQueue for SqsIncidentQueue {
     async fn receive(&self, max_messages: u32, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
         let batch_size = max_messages.clamp(1, MAX_BATCH);
         let wait_secs = wait.as_secs().min(MAX_WAIT_SECS);
-        self.observer
-            .call("ReceiveMessage", async {
-                let output = self
-                    .client
-                    .receive_message()
-                    .queue_url(&self.queue_url)
-                    .max_number_of_messages(batch_size as i32)
-                    .wait_time_seconds(wait_secs as i32)
-                    .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                    .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("ReceiveMessage", error))?;
-                Ok(output.messages.unwrap_or_default().into_iter().filter_map(into_queue_message).collect())
-            })
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(batch_size as i32)
+            .wait_time_seconds(wait_secs as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::ReceiveMessage, error))?;
+        Ok(output.messages.unwrap_or_default().into_iter().filter_map(into_queue_message).collect())
     }
 
     async fn delete_batch(&self, handles: &[ReceiptHandle]) -> Result<Vec<DeleteOutcome>, PortError> {
@@ -174,73 +158,61 @@ impl IncidentQueue for SqsIncidentQueue {
                     .id(format!("m{index}"))
                     .receipt_handle(&handle.0)
                     .build()
-                    .map_err(|error| PortError::rejected("DeleteMessageBatch", error.to_string()))
+                    .map_err(|error| PortError::rejected(Operation::DeleteMessageBatch, error.to_string()))
             })
             .collect::<Result<Vec<_>, PortError>>()?;
-        self.observer
-            .call("DeleteMessageBatch", async {
-                let output = self
-                    .client
-                    .delete_message_batch()
-                    .queue_url(&self.queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(|error| port_error("DeleteMessageBatch", error))?;
-                let failures: HashMap<String, PortError> = output
-                    .failed
-                    .iter()
-                    .map(|failure| {
-                        let message = failure.message.clone().unwrap_or_else(|| failure.code.clone());
-                        let status = if failure.sender_fault { 400 } else { 500 };
-                        (failure.id.clone(), classify_code("DeleteMessageBatch", &failure.code, status, message))
-                    })
-                    .collect();
-                Ok(handles
-                    .iter()
-                    .enumerate()
-                    .map(|(index, handle)| DeleteOutcome {
-                        handle: handle.clone(),
-                        result: failures.get(&format!("m{index}")).cloned().map_or(Ok(()), Err),
-                    })
-                    .collect())
-            })
+        let output = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
             .await
+            .map_err(|error| port_error(Operation::DeleteMessageBatch, error))?;
+        let failures: HashMap<String, PortError> = output
+            .failed
+            .iter()
+            .map(|failure| {
+                let message = failure.message.clone().unwrap_or_else(|| failure.code.clone());
+                let status = if failure.sender_fault { 400 } else { 500 };
+                (failure.id.clone(), classify_code(Operation::DeleteMessageBatch, &failure.code, status, message))
+            })
+            .collect();
+        Ok(handles
+            .iter()
+            .enumerate()
+            .map(|(index, handle)| DeleteOutcome {
+                handle: handle.clone(),
+                result: failures.get(&format!("m{index}")).cloned().map_or(Ok(()), Err),
+            })
+            .collect())
     }
 
     async fn set_visibility(&self, handle: &ReceiptHandle, visibility_secs: u32) -> Result<(), PortError> {
         let bounded_secs = visibility_secs.min(MAX_VISIBILITY_SECS);
-        self.observer
-            .call("ChangeMessageVisibility", async {
-                self.client
-                    .change_message_visibility()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(&handle.0)
-                    .visibility_timeout(bounded_secs as i32)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("ChangeMessageVisibility", error))?;
-                Ok(())
-            })
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&handle.0)
+            .visibility_timeout(bounded_secs as i32)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::ChangeMessageVisibility, error))?;
+        Ok(())
     }
 
     async fn send(&self, body: &str, delay_secs: u32) -> Result<String, PortError> {
         let bounded_delay = delay_secs.min(MAX_SEND_DELAY_SECS);
-        self.observer
-            .call("SendMessage", async {
-                let output = self
-                    .client
-                    .send_message()
-                    .queue_url(&self.queue_url)
-                    .message_body(body)
-                    .delay_seconds(bounded_delay as i32)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("SendMessage", error))?;
-                output.message_id.ok_or_else(|| PortError::transient("SendMessage", "SQS returned no MessageId"))
-            })
+        let output = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(bounded_delay as i32)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::SendMessage, error))?;
+        output.message_id.ok_or_else(|| PortError::transient(Operation::SendMessage, "SQS returned no MessageId"))
     }
 
     async fn depth(&self) -> Result<QueueDepth, PortError> {

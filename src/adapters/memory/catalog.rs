@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::adapters::memory::lock;
 use crate::core::evidence::TableVersion;
+use crate::ports::Operation;
 use crate::ports::{Catalog, CatalogTable, PortError, RollbackOutcome};
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ impl MemoryCatalog {
         );
     }
 
-    fn not_found(operation: &'static str, database: &str, table: &str) -> PortError {
+    fn not_found(operation: Operation, database: &str, table: &str) -> PortError {
         PortError::not_found(operation, format!("table {database}.{table}"))
     }
 }
@@ -53,7 +54,7 @@ impl Catalog for MemoryCatalog {
         let tables = lock(&self.tables);
         let stored = tables
             .get(&(database.to_string(), table.to_string()))
-            .ok_or_else(|| MemoryCatalog::not_found("GetTable", database, table))?;
+            .ok_or_else(|| MemoryCatalog::not_found(Operation::GetTable, database, table))?;
         let current = stored.versions.first();
         Ok(CatalogTable {
             database: database.to_string(),
@@ -74,7 +75,7 @@ impl Catalog for MemoryCatalog {
         let tables = lock(&self.tables);
         let stored = tables
             .get(&(database.to_string(), table.to_string()))
-            .ok_or_else(|| MemoryCatalog::not_found("GetTableVersions", database, table))?;
+            .ok_or_else(|| MemoryCatalog::not_found(Operation::GetTableVersions, database, table))?;
         Ok(stored.versions.iter().take(max_versions as usize).cloned().collect())
     }
 
@@ -88,17 +89,17 @@ impl Catalog for MemoryCatalog {
         let mut tables = lock(&self.tables);
         let stored = tables
             .get_mut(&(database.to_string(), table.to_string()))
-            .ok_or_else(|| MemoryCatalog::not_found("UpdateTable", database, table))?;
+            .ok_or_else(|| MemoryCatalog::not_found(Operation::UpdateTable, database, table))?;
         let current = stored.versions.first().map(|version| version.version_id.as_str());
         if current != Some(expected_current_version) {
             return Err(PortError::conflict(
-                "UpdateTable",
+                Operation::UpdateTable,
                 format!("{database}.{table} is at version {current:?}, expected {expected_current_version}"),
             ));
         }
         let target =
             stored.versions.iter().find(|version| version.version_id == version_id).cloned().ok_or_else(|| {
-                PortError::not_found("GetTableVersion", format!("{database}.{table} version {version_id}"))
+                PortError::not_found(Operation::GetTableVersion, format!("{database}.{table} version {version_id}"))
             })?;
         let next_number =
             stored.versions.iter().filter_map(|version| version.version_id.parse::<u64>().ok()).max().unwrap_or(0) + 1;

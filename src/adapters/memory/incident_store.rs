@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::memory::lock;
 use crate::ports::{
-    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
+    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, Operation, PortError,
+    RunClaim,
 };
 
 /// How many recent remediation outcomes the fleet counters look at.
@@ -67,7 +68,7 @@ impl IncidentStore for MemoryIncidentStore {
     async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError> {
         let mut tables = lock(&self.tables);
         if tables.incidents.contains_key(&record.incident_id) {
-            return Err(PortError::conflict("PutItem", format!("incident {} exists", record.incident_id)));
+            return Err(PortError::conflict(Operation::PutItem, format!("incident {} exists", record.incident_id)));
         }
         let mut stored = record.clone();
         stored.version = 1;
@@ -84,10 +85,10 @@ impl IncidentStore for MemoryIncidentStore {
         let stored = tables
             .incidents
             .get_mut(&record.incident_id)
-            .ok_or_else(|| PortError::not_found("UpdateItem", format!("incident {}", record.incident_id)))?;
+            .ok_or_else(|| PortError::not_found(Operation::UpdateItem, format!("incident {}", record.incident_id)))?;
         if stored.version != record.version {
             return Err(PortError::conflict(
-                "UpdateItem",
+                Operation::UpdateItem,
                 format!("incident {} is at version {}, not {}", record.incident_id, stored.version, record.version),
             ));
         }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::adapters::memory::lock;
 use crate::core::event::JobRunState;
-use crate::ports::{Clock, JobControl, JobDefinition, JobRun, PortError, StartRunRequest};
+use crate::ports::{Clock, JobControl, JobDefinition, JobRun, Operation, PortError, StartRunRequest};
 
 #[derive(Debug, Default)]
 struct Estate {
@@ -53,7 +53,7 @@ impl MemoryJobControl {
             .runs
             .iter_mut()
             .find(|run| run.id == run_id)
-            .ok_or_else(|| PortError::not_found("GetJobRun", format!("run {run_id}")))?;
+            .ok_or_else(|| PortError::not_found(Operation::GetJobRun, format!("run {run_id}")))?;
         run.state = state;
         run.error_message = error_message;
         run.completed_on = Some(now);
@@ -82,7 +82,7 @@ impl JobControl for MemoryJobControl {
             .iter()
             .find(|run| run.id == run_id && run.job_name == job_name)
             .cloned()
-            .ok_or_else(|| PortError::not_found("GetJobRun", format!("run {run_id} of job {job_name}")))
+            .ok_or_else(|| PortError::not_found(Operation::GetJobRun, format!("run {run_id} of job {job_name}")))
     }
 
     async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError> {
@@ -90,13 +90,13 @@ impl JobControl for MemoryJobControl {
             .jobs
             .get(job_name)
             .cloned()
-            .ok_or_else(|| PortError::not_found("GetJob", format!("job {job_name}")))
+            .ok_or_else(|| PortError::not_found(Operation::GetJob, format!("job {job_name}")))
     }
 
     async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError> {
         let estate = lock(&self.estate);
         if !estate.jobs.contains_key(job_name) {
-            return Err(PortError::not_found("GetJobRuns", format!("job {job_name}")));
+            return Err(PortError::not_found(Operation::GetJobRuns, format!("job {job_name}")));
         }
         let mut runs: Vec<JobRun> = estate.runs.iter().filter(|run| run.job_name == job_name).cloned().collect();
         // Newest first by start time; runs without one keep insertion order (stable sort).
@@ -113,7 +113,7 @@ impl JobControl for MemoryJobControl {
             .jobs
             .get(&request.job_name)
             .cloned()
-            .ok_or_else(|| PortError::not_found("StartJobRun", format!("job {}", request.job_name)))?;
+            .ok_or_else(|| PortError::not_found(Operation::StartJobRun, format!("job {}", request.job_name)))?;
         estate.next_run_number += 1;
         let run_id = format!("jr_medic_{:06}", estate.next_run_number);
         let mut arguments = job.default_arguments.clone();

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::adapters::memory::lock;
-use crate::ports::{Clock, ObjectStore, ObjectSummary, PortError};
+use crate::ports::{Clock, ObjectStore, ObjectSummary, Operation, PortError};
 
 #[derive(Debug, Clone)]
 struct StoredObject {
@@ -64,7 +64,7 @@ impl ObjectStore for MemoryObjectStore {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |remaining| remaining.checked_sub(1))
             .is_ok();
         if should_fail {
-            return Err(PortError::transient("PutObject", "injected failure"));
+            return Err(PortError::transient(Operation::PutObject, "injected failure"));
         }
         let last_modified = self.clock.as_ref().map(|clock| clock.now());
         lock(&self.objects).insert((bucket.to_string(), key.to_string()), StoredObject { body, last_modified });
@@ -75,7 +75,7 @@ impl ObjectStore for MemoryObjectStore {
         lock(&self.objects)
             .get(&(bucket.to_string(), key.to_string()))
             .map(|object| object.body.clone())
-            .ok_or_else(|| PortError::not_found("GetObject", format!("s3://{bucket}/{key}")))
+            .ok_or_else(|| PortError::not_found(Operation::GetObject, format!("s3://{bucket}/{key}")))
     }
 
     async fn list_objects(&self, bucket: &str, prefix: &str, max_keys: u32) -> Result<Vec<ObjectSummary>, PortError> {
@@ -95,7 +95,7 @@ impl ObjectStore for MemoryObjectStore {
         let mut objects = lock(&self.objects);
         let object = objects
             .remove(&(bucket.to_string(), from_key.to_string()))
-            .ok_or_else(|| PortError::not_found("CopyObject", format!("s3://{bucket}/{from_key}")))?;
+            .ok_or_else(|| PortError::not_found(Operation::CopyObject, format!("s3://{bucket}/{from_key}")))?;
         objects.insert((bucket.to_string(), to_key.to_string()), object);
         Ok(())
     }

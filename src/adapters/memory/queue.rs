@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::adapters::memory::lock;
 use crate::ports::queue::{MAX_BATCH, MAX_SEND_DELAY_SECS, MAX_VISIBILITY_SECS};
-use crate::ports::{DeleteOutcome, IncidentQueue, PortError, QueueDepth, QueueMessage, ReceiptHandle};
+use crate::ports::{DeleteOutcome, IncidentQueue, Operation, PortError, QueueDepth, QueueMessage, ReceiptHandle};
 
 #[derive(Debug, Clone)]
 struct StoredMessage {
@@ -76,7 +76,10 @@ impl MemoryQueue {
                 .iter_mut()
                 .find(|message| message.current_handle.as_deref() == Some(handle.0.as_str()))
                 .ok_or_else(|| {
-                    PortError::not_found("ChangeMessageVisibility", format!("receipt handle {} is stale", handle.0))
+                    PortError::not_found(
+                        Operation::ChangeMessageVisibility,
+                        format!("receipt handle {} is stale", handle.0),
+                    )
                 })?;
             message.visible_at = Instant::now() + hidden_for;
             hidden_for.is_zero()
@@ -175,7 +178,10 @@ impl MemoryQueue {
 impl IncidentQueue for MemoryQueue {
     async fn receive(&self, max_messages: u32, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
         if max_messages == 0 || max_messages > MAX_BATCH {
-            return Err(PortError::rejected("ReceiveMessage", format!("max_messages {max_messages} not in 1..=10")));
+            return Err(PortError::rejected(
+                Operation::ReceiveMessage,
+                format!("max_messages {max_messages} not in 1..=10"),
+            ));
         }
         let deadline = Instant::now() + wait;
         loop {
@@ -195,7 +201,10 @@ impl IncidentQueue for MemoryQueue {
 
     async fn delete_batch(&self, handles: &[ReceiptHandle]) -> Result<Vec<DeleteOutcome>, PortError> {
         if handles.is_empty() || handles.len() > MAX_BATCH as usize {
-            return Err(PortError::rejected("DeleteMessageBatch", format!("{} handles not in 1..=10", handles.len())));
+            return Err(PortError::rejected(
+                Operation::DeleteMessageBatch,
+                format!("{} handles not in 1..=10", handles.len()),
+            ));
         }
         let mut contents = lock(&self.contents);
         let mut outcomes = Vec::with_capacity(handles.len());
@@ -210,9 +219,10 @@ impl IncidentQueue for MemoryQueue {
                     contents.deleted_total += 1;
                     Ok(())
                 }
-                None => {
-                    Err(PortError::not_found("DeleteMessageBatch", format!("receipt handle {} is stale", handle.0)))
-                }
+                None => Err(PortError::not_found(
+                    Operation::DeleteMessageBatch,
+                    format!("receipt handle {} is stale", handle.0),
+                )),
             };
             outcomes.push(DeleteOutcome { handle: handle.clone(), result });
         }
@@ -221,21 +231,27 @@ impl IncidentQueue for MemoryQueue {
 
     async fn set_visibility(&self, handle: &ReceiptHandle, visibility_secs: u32) -> Result<(), PortError> {
         if visibility_secs > MAX_VISIBILITY_SECS {
-            return Err(PortError::rejected("ChangeMessageVisibility", format!("{visibility_secs} s exceeds 12 h")));
+            return Err(PortError::rejected(
+                Operation::ChangeMessageVisibility,
+                format!("{visibility_secs} s exceeds 12 h"),
+            ));
         }
         self.hide_for(handle, Duration::from_secs(u64::from(visibility_secs)))
     }
 
     async fn delay(&self, handle: &ReceiptHandle, delay_secs: u32) -> Result<(), PortError> {
         if delay_secs > MAX_VISIBILITY_SECS {
-            return Err(PortError::rejected("ChangeMessageVisibility", format!("{delay_secs} s exceeds 12 h")));
+            return Err(PortError::rejected(
+                Operation::ChangeMessageVisibility,
+                format!("{delay_secs} s exceeds 12 h"),
+            ));
         }
         self.hide_for(handle, Duration::from_secs_f64(f64::from(delay_secs) / self.delay_speedup))
     }
 
     async fn send(&self, body: &str, delay_secs: u32) -> Result<String, PortError> {
         if delay_secs > MAX_SEND_DELAY_SECS {
-            return Err(PortError::rejected("SendMessage", format!("delay {delay_secs} s exceeds 900 s")));
+            return Err(PortError::rejected(Operation::SendMessage, format!("delay {delay_secs} s exceeds 900 s")));
         }
         Ok(self.send_delayed(body, Duration::from_secs(u64::from(delay_secs)), None))
     }

@@ -28,10 +28,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use thiserror::Error;
 
+use crate::ports::Operation;
 use crate::ports::{Escalation, Notifier, PortError};
 
 /// The `operation` of this adapter's errors and of its metric series.
-pub const OPERATION: &str = "WebhookPost";
+pub const OPERATION: Operation = Operation::WebhookPost;
 /// Bytes of an error answer kept for the message (Slack says `no_service`).
 const ANSWER_SNIPPET_BYTES: usize = 200;
 /// An answer body larger than this is not read at all.
@@ -69,7 +70,11 @@ pub struct WebhookUrl {
 }
 
 impl WebhookUrl {
+    /// The same rules as the configuration check (`config::sections::webhook_url_problem`), then hyper's parse.
     pub fn parse(text: &str) -> Result<WebhookUrl, WebhookError> {
+        if let Some(problem) = crate::config::sections::webhook_url_problem(text) {
+            return Err(WebhookError::InvalidUrl(problem));
+        }
         let uri: Uri = text.trim().parse().map_err(|_| WebhookError::InvalidUrl("not a URL"))?;
         match uri.scheme_str() {
             Some("http" | "https") => {}

@@ -19,13 +19,42 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
-use crate::core::diagnosis::{Drift, DriftKind};
 use crate::core::evidence::{Column, RunSummary, TableEvidence, TableVersion};
 
 /// Columns compared per version; catalog tables are far smaller in practice.
 const MAX_COLUMNS_COMPARED: usize = 2_000;
 /// Column names listed per category in a `Drift`.
 const MAX_COLUMNS_LISTED: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    #[default]
+    None,
+    /// Only columns added: harmless to readers that select by name.
+    Additive,
+    /// A column removed or its type changed.
+    Breaking,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// `database.table`
+    pub table: String,
+    pub database: String,
+    pub table_name: String,
+    pub from_version: String,
+    pub to_version: String,
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+    pub type_changed: Vec<String>,
+    pub kind: DriftKind,
+    /// The version that was current at the last successful run, if known.
+    pub known_good_version: Option<String>,
+    /// Old and new type of each column in `type_changed`.
+    #[serde(skip)]
+    pub type_changes: Vec<TypeChange>,
+}
 
 /// One column whose type changed, for signals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

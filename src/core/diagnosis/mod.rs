@@ -13,7 +13,7 @@
 //! evidence ([`Diagnosis::rollback_target`]).
 //!
 //! Accuracy is measured on labelled real messages by
-//! `cargo test --test diagnosis_corpus -- --nocapture`, which prints the
+//! `cargo test --test core diagnosis_corpus -- --nocapture`, which prints the
 //! accuracy, the confusion and every miss.
 
 mod classifier;
@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::core::evidence::{DecideRequest, RunSummary, TableEvidence};
 use crate::core::model::{FailureClass, TextSource};
 
-pub use drift::TypeChange;
+pub use drift::{Drift, DriftKind, TypeChange};
 pub use objects::MAX_BAD_OBJECTS;
 pub use patterns::{CLASSIFIER_RULES, Rule};
 pub use text::{MAX_INCIDENT_BYTES, MAX_ITEM_BYTES, MAX_LINES_PER_SOURCE};
@@ -41,36 +41,6 @@ pub struct Classification {
     pub confidence: f64,
     /// The rules that fired and the evidence they fired on, strongest first.
     pub signals: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftKind {
-    #[default]
-    None,
-    /// Only columns added: harmless to readers that select by name.
-    Additive,
-    /// A column removed or its type changed.
-    Breaking,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Drift {
-    /// `database.table`
-    pub table: String,
-    pub database: String,
-    pub table_name: String,
-    pub from_version: String,
-    pub to_version: String,
-    pub removed: Vec<String>,
-    pub added: Vec<String>,
-    pub type_changed: Vec<String>,
-    pub kind: DriftKind,
-    /// The version that was current at the last successful run, if known.
-    pub known_good_version: Option<String>,
-    /// Old and new type of each column in `type_changed`.
-    #[serde(skip)]
-    pub type_changes: Vec<TypeChange>,
 }
 
 /// Where a piece of diagnostic evidence came from.

@@ -12,13 +12,11 @@ pub mod table;
 
 use std::collections::BTreeMap;
 
-use thiserror::Error;
-
 use crate::core::decision::Basis;
 use crate::core::model::ActionKind;
 
 pub use state::{State, StateKeyError};
-pub use table::{FORMAT_TAG, QTable, epsilon_greedy_propensity};
+pub use table::{FORMAT_TAG, PolicyError, QTable, epsilon_greedy_propensity};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposal {
@@ -28,29 +26,6 @@ pub struct Proposal {
     /// Probability the policy chose `proposed`: 1.0, decisions are greedy.
     pub propensity: f64,
     pub basis: Basis,
-}
-
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum PolicyError {
-    #[error("policy file is not a valid etl-medic-policy/1 document: {0}")]
-    Json(String),
-    /// `found` is the file's `format` value as JSON, or `missing`.
-    #[error("policy file has format {found}; this build reads \"etl-medic-policy/1\"")]
-    WrongFormat { found: String },
-    #[error("policy file has an empty version")]
-    EmptyVersion,
-    #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]
-    UnknownDefault(String),
-    #[error(
-        "policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records"
-    )]
-    UnknownAction { name: String, location: String },
-    #[error("policy file has a non-finite Q-value for {action} in state {state:?}")]
-    NonFinite { state: String, action: String },
-    #[error("policy state {state:?} has a Q-value for {action}, which is not in the file's \"actions\" list")]
-    ActionNotListed { state: String, action: ActionKind },
-    #[error("policy file has an {0}")]
-    StateKey(#[from] StateKeyError),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,9 +10,33 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use thiserror::Error;
+
 use crate::core::model::ActionKind;
-use crate::core::policy::PolicyError;
-use crate::core::policy::state::State;
+use crate::core::policy::state::{State, StateKeyError};
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum PolicyError {
+    #[error("policy file is not a valid etl-medic-policy/1 document: {0}")]
+    Json(String),
+    /// `found` is the file's `format` value as JSON, or `missing`.
+    #[error("policy file has format {found}; this build reads \"etl-medic-policy/1\"")]
+    WrongFormat { found: String },
+    #[error("policy file has an empty version")]
+    EmptyVersion,
+    #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]
+    UnknownDefault(String),
+    #[error(
+        "policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records"
+    )]
+    UnknownAction { name: String, location: String },
+    #[error("policy file has a non-finite Q-value for {action} in state {state:?}")]
+    NonFinite { state: String, action: String },
+    #[error("policy state {state:?} has a Q-value for {action}, which is not in the file's \"actions\" list")]
+    ActionNotListed { state: String, action: ActionKind },
+    #[error("policy file has an {0}")]
+    StateKey(#[from] StateKeyError),
+}
 
 /// The format tag this build reads and writes.
 pub const FORMAT_TAG: &str = "etl-medic-policy/1";

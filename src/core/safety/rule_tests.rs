@@ -240,7 +240,9 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
 fn autonomy_mode_is_shadow_unless_said_and_the_most_specific_setting_wins() {
     let job = Some("orders_daily");
     let class = FailureClass::TransientInfra;
-    assert_eq!(resolve_mode(&SafetySettings::default(), job, class), (Mode::Shadow, "default: shadow".into()));
+    let nothing_said = SafetySettings { mode: None, ..SafetySettings::default() };
+    assert_eq!(resolve_mode(&nothing_said, job, class), (Mode::Shadow, "default: shadow".into()));
+    assert_eq!(resolve_mode(&SafetySettings::default(), job, class), (Mode::Shadow, "mode = shadow".into()));
     // DESIGN.md's shape: global shadow, one class and one job in auto.
     let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..SafetySettings::default() };
     assert_eq!(resolve_mode(&global_shadow, job, class), (Mode::Shadow, "mode = shadow".into()));

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
+use crate::ports::Operation;
 use crate::ports::PortError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -56,7 +57,7 @@ pub(super) fn number_attribute(item: &Item, name: &str) -> Option<u64> {
 }
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(
-    operation: &'static str,
+    operation: Operation,
     item: &Item,
     attribute: &str,
 ) -> Result<T, PortError> {
@@ -66,7 +67,7 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
         .map_err(|error| PortError::transient(operation, format!("unreadable {attribute}: {error}")))
 }
 
-pub(super) fn encode<T: serde::Serialize>(operation: &'static str, value: &T) -> Result<String, PortError> {
+pub(super) fn encode<T: serde::Serialize>(operation: Operation, value: &T) -> Result<String, PortError> {
     serde_json::to_string(value).map_err(|error| PortError::rejected(operation, format!("not serialisable: {error}")))
 }
 

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
-use crate::adapters::aws::observe::CallObserver;
+use crate::ports::Operation;
 use crate::ports::{
     BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, PortError, RunClaim,
 };
@@ -56,7 +56,6 @@ const MAX_OUTCOMES_FOR_STREAK: usize = 500;
 
 pub struct DynamoIncidentStore {
     client: aws_sdk_dynamodb::Client,
-    observer: CallObserver,
     table: String,
     nonce_counter: AtomicU64,
     nonce_seed: u64,
@@ -73,7 +72,6 @@ impl DynamoIncidentStore {
             std::collections::hash_map::RandomState::new().build_hasher().finish() ^ u64::from(std::process::id());
         DynamoIncidentStore {
             client: connection.dynamodb_client(),
-            observer: connection.observer(),
             table: table.to_string(),
             nonce_counter: AtomicU64::new(0),
             nonce_seed,
@@ -87,54 +85,46 @@ impl DynamoIncidentStore {
     }
 
     async fn get_item(&self, pk: &str, sk: &str) -> Result<Option<Item>, PortError> {
-        self.observer
-            .call("GetItem", async {
-                let output = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", text(pk))
-                    .key("sk", text(sk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("GetItem", error))?;
-                Ok(output.item)
-            })
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", text(pk))
+            .key("sk", text(sk))
+            .consistent_read(true)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::GetItem, error))?;
+        Ok(output.item)
     }
 
     /// Put `item`; `Ok(false)` when `condition` did not hold (nothing written).
     async fn put_item(
         &self,
-        operation: &'static str,
+        operation: Operation,
         item: Item,
         condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
     ) -> Result<bool, PortError> {
-        self.observer
-            .call(operation, async {
-                let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
-                if let Some((expression, values)) = condition {
-                    request = request.condition_expression(expression);
-                    for (placeholder, value) in values {
-                        request = request.expression_attribute_values(placeholder, value);
-                    }
-                }
-                match request.send().await.map_err(|error| port_error(operation, error)) {
-                    Ok(_) => Ok(true),
-                    // Losing a conditional write is an expected answer, not an AWS error.
-                    Err(failure) if failure.is_conflict() => Ok(false),
-                    Err(failure) => Err(failure),
-                }
-            })
-            .await
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        if let Some((expression, values)) = condition {
+            request = request.condition_expression(expression);
+            for (placeholder, value) in values {
+                request = request.expression_attribute_values(placeholder, value);
+            }
+        }
+        match request.send().await.map_err(|error| port_error(operation, error)) {
+            Ok(_) => Ok(true),
+            // Losing a conditional write is an expected answer, not an AWS error.
+            Err(failure) if failure.is_conflict() => Ok(false),
+            Err(failure) => Err(failure),
+        }
     }
 
     fn incident_item(&self, record: &IncidentRecord) -> Result<Item, PortError> {
         let mut item = Item::new();
         item.insert("pk".into(), text(incident_key(&record.incident_id)));
         item.insert("sk".into(), text("incident"));
-        item.insert("record".into(), text(encode("PutItem", record)?));
+        item.insert("record".into(), text(encode(Operation::PutItem, record)?));
         item.insert("version".into(), number(record.version));
         item.insert("state".into(), text(record.state.as_str()));
         if let Some(closed_at) = record.closed_at.filter(|_| record.state.is_closed()) {
@@ -159,74 +149,64 @@ impl DynamoIncidentStore {
         now: DateTime<Utc>,
         filter: Option<&str>,
     ) -> Result<u32, PortError> {
-        self.observer
-            .call("Query", async {
-                let mut count = 0_u32;
-                let mut start_key: Option<Item> = None;
-                loop {
-                    let mut request = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .select(Select::Count)
-                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                        .expression_attribute_values(":pk", text(pk))
-                        // Exclusive of `since`, inclusive of `now` (any nonce).
-                        .expression_attribute_values(":from", text(format!("{}~", time_sort_key(since))))
-                        .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
-                        .set_exclusive_start_key(start_key.take());
-                    if let Some(filter) = filter {
-                        request = request
-                            .filter_expression(filter)
-                            .expression_attribute_values(":true", AttributeValue::Bool(true));
-                    }
-                    let output = request.send().await.map_err(|error| port_error("Query", error))?;
-                    count = count.saturating_add(u32::try_from(output.count).unwrap_or(0));
-                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
-                    if start_key.is_none() {
-                        return Ok(count);
-                    }
-                }
-            })
-            .await
+        let mut count = 0_u32;
+        let mut start_key: Option<Item> = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .select(Select::Count)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", text(pk))
+                // Exclusive of `since`, inclusive of `now` (any nonce).
+                .expression_attribute_values(":from", text(format!("{}~", time_sort_key(since))))
+                .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
+                .set_exclusive_start_key(start_key.take());
+            if let Some(filter) = filter {
+                request =
+                    request.filter_expression(filter).expression_attribute_values(":true", AttributeValue::Bool(true));
+            }
+            let output = request.send().await.map_err(|error| port_error(Operation::Query, error))?;
+            count = count.saturating_add(u32::try_from(output.count).unwrap_or(0));
+            start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start_key.is_none() {
+                return Ok(count);
+            }
+        }
     }
 
     async fn consecutive_failures(&self, now: DateTime<Utc>) -> Result<u32, PortError> {
-        self.observer
-            .call("Query", async {
-                let mut streak = 0_u32;
-                let mut read = 0_usize;
-                let mut start_key: Option<Item> = None;
-                loop {
-                    let output = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND sk <= :to")
-                        .expression_attribute_values(":pk", text("fleet#outcomes"))
-                        .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
-                        .scan_index_forward(false)
-                        .limit(50)
-                        .set_exclusive_start_key(start_key.take())
-                        .send()
-                        .await
-                        .map_err(|error| port_error("Query", error))?;
-                    for item in output.items.unwrap_or_default() {
-                        read += 1;
-                        let success =
-                            item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false);
-                        if success {
-                            return Ok(streak);
-                        }
-                        streak += 1;
-                    }
-                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
-                    if start_key.is_none() || read >= MAX_OUTCOMES_FOR_STREAK {
-                        return Ok(streak);
-                    }
+        let mut streak = 0_u32;
+        let mut read = 0_usize;
+        let mut start_key: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk <= :to")
+                .expression_attribute_values(":pk", text("fleet#outcomes"))
+                .expression_attribute_values(":to", text(format!("{}~", time_sort_key(now))))
+                .scan_index_forward(false)
+                .limit(50)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::Query, error))?;
+            for item in output.items.unwrap_or_default() {
+                read += 1;
+                let success = item.get("success").and_then(|value| value.as_bool().ok()).copied().unwrap_or(false);
+                if success {
+                    return Ok(streak);
                 }
-            })
-            .await
+                streak += 1;
+            }
+            start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start_key.is_none() || read >= MAX_OUTCOMES_FOR_STREAK {
+                return Ok(streak);
+            }
+        }
     }
 }
 
@@ -237,31 +217,31 @@ impl IncidentStore for DynamoIncidentStore {
         let mut item = Item::new();
         item.insert("pk".into(), text(&pk));
         item.insert("sk".into(), text("claim"));
-        item.insert("claim".into(), text(encode("PutItem", claim)?));
+        item.insert("claim".into(), text(encode(Operation::PutItem, claim)?));
         item.insert("expires_at".into(), number(claim.claimed_at.timestamp() + RECORD_RETENTION_SECS));
-        if self.put_item("PutItem", item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
+        if self.put_item(Operation::PutItem, item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
             return Ok(ClaimOutcome::Claimed);
         }
         let existing = self.get_item(&pk, "claim").await?.ok_or_else(|| {
-            PortError::transient("GetItem", format!("claim of {pk} lost its condition but is absent"))
+            PortError::transient(Operation::GetItem, format!("claim of {pk} lost its condition but is absent"))
         })?;
-        Ok(ClaimOutcome::AlreadyClaimed(decode("GetItem", &existing, "claim")?))
+        Ok(ClaimOutcome::AlreadyClaimed(decode(Operation::GetItem, &existing, "claim")?))
     }
 
     async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError> {
         let mut stored = record.clone();
         stored.version = 1;
         let item = self.incident_item(&stored)?;
-        if self.put_item("PutItem", item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
+        if self.put_item(Operation::PutItem, item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
             Ok(())
         } else {
-            Err(PortError::conflict("PutItem", format!("incident {} exists", record.incident_id)))
+            Err(PortError::conflict(Operation::PutItem, format!("incident {} exists", record.incident_id)))
         }
     }
 
     async fn get_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError> {
         match self.get_item(&incident_key(incident_id), "incident").await? {
-            Some(item) => Ok(Some(decode("GetItem", &item, "record")?)),
+            Some(item) => Ok(Some(decode(Operation::GetItem, &item, "record")?)),
             None => Ok(None),
         }
     }
@@ -271,13 +251,13 @@ impl IncidentStore for DynamoIncidentStore {
         next.version = record.version + 1;
         let item = self.incident_item(&next)?;
         let condition = ("version = :expected", vec![(":expected", number(record.version))]);
-        if self.put_item("PutItem", item, Some(condition)).await? {
+        if self.put_item(Operation::PutItem, item, Some(condition)).await? {
             return Ok(next);
         }
         match self.get_item(&incident_key(&record.incident_id), "incident").await? {
-            None => Err(PortError::not_found("PutItem", format!("incident {}", record.incident_id))),
+            None => Err(PortError::not_found(Operation::PutItem, format!("incident {}", record.incident_id))),
             Some(stored) => Err(PortError::conflict(
-                "PutItem",
+                Operation::PutItem,
                 format!(
                     "incident {} is at version {}, not {}",
                     record.incident_id,
@@ -293,7 +273,7 @@ impl IncidentStore for DynamoIncidentStore {
         item.insert("pk".into(), text(run_key(job_name, run_id)));
         item.insert("sk".into(), text("started_by"));
         item.insert("incident_id".into(), text(incident_id));
-        self.put_item("PutItem", item, None).await?;
+        self.put_item(Operation::PutItem, item, None).await?;
         Ok(())
     }
 
@@ -308,24 +288,20 @@ impl IncidentStore for DynamoIncidentStore {
         item.insert("sk".into(), text(incident_id));
         item.insert("at".into(), number(at.timestamp_millis()));
         item.insert("expires_at".into(), number(at.timestamp() + STARTING_RETENTION_SECS));
-        self.put_item("PutItem", item, None).await?;
+        self.put_item(Operation::PutItem, item, None).await?;
         Ok(())
     }
 
     async fn clear_starting(&self, job_name: &str, incident_id: &str) -> Result<(), PortError> {
-        self.observer
-            .call("DeleteItem", async {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", text(starting_key(job_name)))
-                    .key("sk", text(incident_id))
-                    .send()
-                    .await
-                    .map_err(|error| port_error("DeleteItem", error))?;
-                Ok(())
-            })
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", text(starting_key(job_name)))
+            .key("sk", text(incident_id))
+            .send()
             .await
+            .map_err(|error| port_error(Operation::DeleteItem, error))?;
+        Ok(())
     }
 
     async fn starting_between(
@@ -334,66 +310,58 @@ impl IncidentStore for DynamoIncidentStore {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, PortError> {
-        self.observer
-            .call("Query", async {
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .filter_expression("#at > :since AND #at <= :until")
-                    .expression_attribute_names("#at", "at")
-                    .expression_attribute_values(":pk", text(starting_key(job_name)))
-                    .expression_attribute_values(":since", number(since.timestamp_millis()))
-                    .expression_attribute_values(":until", number(until.timestamp_millis()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("Query", error))?;
-                // One page is enough: any fresh entry on it answers the question,
-                // and a job has at most a handful of incidents acting at once.
-                Ok(output.count > 0 || output.last_evaluated_key.is_some_and(|key| !key.is_empty()))
-            })
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("#at > :since AND #at <= :until")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":pk", text(starting_key(job_name)))
+            .expression_attribute_values(":since", number(since.timestamp_millis()))
+            .expression_attribute_values(":until", number(until.timestamp_millis()))
+            .consistent_read(true)
+            .send()
             .await
+            .map_err(|error| port_error(Operation::Query, error))?;
+        // One page is enough: any fresh entry on it answers the question,
+        // and a job has at most a handful of incidents acting at once.
+        Ok(output.count > 0 || output.last_evaluated_key.is_some_and(|key| !key.is_empty()))
     }
 
     async fn list_open_runs(&self, limit: u32) -> Result<Vec<IncidentRecord>, PortError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.observer
-            .call("Scan", async {
-                let mut records = Vec::new();
-                let mut start_key: Option<Item> =
-                    self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-                for _ in 0..MAX_SCAN_PAGES {
-                    let output = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .filter_expression("sk = :incident AND #state = :remediating")
-                        .expression_attribute_names("#state", "state")
-                        .expression_attribute_values(":incident", text("incident"))
-                        .expression_attribute_values(":remediating", text(IncidentState::Remediating.as_str()))
-                        .set_exclusive_start_key(start_key.take())
-                        .send()
-                        .await
-                        .map_err(|error| port_error("Scan", error))?;
-                    for item in output.items.unwrap_or_default() {
-                        records.push(decode::<IncidentRecord>("Scan", &item, "record")?);
-                    }
-                    start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
-                    if start_key.is_none() || records.len() >= limit as usize {
-                        break;
-                    }
-                }
-                // Records past `limit` on the last page are found again on a
-                // later walk; the walk itself goes on from the last page read.
-                records.truncate(limit as usize);
-                *self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = start_key;
-                Ok(records)
-            })
-            .await
+        let mut records = Vec::new();
+        let mut start_key: Option<Item> =
+            self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        for _ in 0..MAX_SCAN_PAGES {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :incident AND #state = :remediating")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":incident", text("incident"))
+                .expression_attribute_values(":remediating", text(IncidentState::Remediating.as_str()))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::Scan, error))?;
+            for item in output.items.unwrap_or_default() {
+                records.push(decode::<IncidentRecord>(Operation::Scan, &item, "record")?);
+            }
+            start_key = output.last_evaluated_key.filter(|key| !key.is_empty());
+            if start_key.is_none() || records.len() >= limit as usize {
+                break;
+            }
+        }
+        // Records past `limit` on the last page are found again on a
+        // later walk; the walk itself goes on from the last page read.
+        records.truncate(limit as usize);
+        *self.scan_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = start_key;
+        Ok(records)
     }
 
     async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
@@ -413,33 +381,27 @@ impl IncidentStore for DynamoIncidentStore {
         let window_start = window_start_secs(now, window_secs);
         let expires_at =
             window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
-        let granted_used = self
-            .observer
-            .call("UpdateItem", async {
-                let updated = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key("pk", text(&pk))
-                    .key("sk", text(&sk))
-                    .update_expression("ADD used :one SET expires_at = :expires")
-                    .condition_expression("attribute_not_exists(used) OR used < :limit")
-                    .expression_attribute_values(":one", number(1))
-                    .expression_attribute_values(":limit", number(limit))
-                    .expression_attribute_values(":expires", number(expires_at))
-                    .return_values(ReturnValue::UpdatedNew)
-                    .send()
-                    .await
-                    .map_err(|error| port_error("UpdateItem", error));
-                match updated {
-                    Ok(output) => Ok(Some(
-                        output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1),
-                    )),
-                    Err(failure) if failure.is_conflict() => Ok(None),
-                    Err(failure) => Err(failure),
-                }
-            })
-            .await?;
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", text(&pk))
+            .key("sk", text(&sk))
+            .update_expression("ADD used :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(used) OR used < :limit")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit))
+            .expression_attribute_values(":expires", number(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|error| port_error(Operation::UpdateItem, error));
+        let granted_used = match updated {
+            Ok(output) => Some(output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1)),
+            // Losing the condition means the budget is spent: an answer, not an error.
+            Err(failure) if failure.is_conflict() => None,
+            Err(failure) => return Err(failure),
+        };
         match granted_used {
             Some(used) => {
                 let mut grant = Item::new();
@@ -447,7 +409,7 @@ impl IncidentStore for DynamoIncidentStore {
                 grant.insert("sk".into(), text(self.event_sort_key(now)));
                 grant.insert("job_name".into(), text(job_name));
                 grant.insert("expires_at".into(), number(now.timestamp() + FLEET_EVENT_RETENTION_SECS));
-                self.put_item("PutItem", grant, None).await?;
+                self.put_item(Operation::PutItem, grant, None).await?;
                 Ok(BudgetGrant { granted: true, used: u32::try_from(used).unwrap_or(u32::MAX) })
             }
             None => {
@@ -466,7 +428,7 @@ impl IncidentStore for DynamoIncidentStore {
         item.insert("sk".into(), text(self.event_sort_key(at)));
         item.insert("success".into(), AttributeValue::Bool(success));
         item.insert("expires_at".into(), number(at.timestamp() + FLEET_EVENT_RETENTION_SECS));
-        self.put_item("PutItem", item, None).await?;
+        self.put_item(Operation::PutItem, item, None).await?;
         Ok(())
     }
 

@@ -1,0 +1,174 @@
+//! One serde struct per configuration section named in DESIGN.md
+//! ("Configuration that deployments rely on"), read by the daemon, the
+//! adapters and the commands alike. Values have no defaults here: every key
+//! is set by `config/default.toml`, the one place defaults live, which
+//! `Settings::load` always layers first. Unknown keys are rejected so a typo
+//! in a deploy template fails loudly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::model::RiskTier;
+
+/// `[queue]`: the SQS queue EventBridge feeds, and how the pool polls it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Required by `run`; empty in the shipped defaults.
+    pub url: String,
+    /// Incidents worked at once per process.
+    pub concurrency: usize,
+    /// Long-poll wait of one ReceiveMessage (SQS allows at most 20).
+    pub wait_time_secs: u64,
+    /// Visibility granted by each heartbeat; must match or exceed the queue's own.
+    pub visibility_timeout_secs: u32,
+    /// How often a message being worked on gets its visibility extended.
+    pub heartbeat_secs: u64,
+    /// Larger bodies are poison (SQS's own limit is 256 KiB).
+    pub max_message_bytes: usize,
+    /// The dead-letter queue, only read for the depth gauge.
+    #[serde(default)]
+    pub dead_letter_url: Option<String>,
+    /// How often queue depths are read for `etl_medic_queue_messages`.
+    pub depth_poll_secs: u64,
+}
+
+/// `[incidents]`: the DynamoDB table, and the reconciler that polls runs
+/// whose event never came. (Budget sizes and windows are safety settings.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsSettings {
+    pub table: String,
+    /// How often the reconciler polls runs whose terminal event never came.
+    pub reconcile_interval_secs: u64,
+    /// A started run older than this without an event is polled by the reconciler.
+    pub reconcile_after_secs: u64,
+}
+
+/// `[audit]`: where every stage of every incident is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    pub bucket: String,
+    pub prefix: String,
+    /// Attempts per audit write before the message is left for redelivery.
+    pub write_attempts: u32,
+    pub retry_base_ms: u64,
+}
+
+/// `[escalation]`: where escalations go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationSettings {
+    #[serde(default)]
+    pub sns_topic_arn: Option<String>,
+    /// A Slack-compatible incoming webhook, in addition to SNS.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+impl EscalationSettings {
+    /// The webhook URL when one is set; blank means none (deploy templates
+    /// pass an empty string).
+    pub fn webhook(&self) -> Option<&str> {
+        self.webhook_url.as_deref().filter(|url| !url.trim().is_empty())
+    }
+}
+
+/// `[logs]`: the CloudWatch log groups Glue writes to, and evidence bounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSettings {
+    pub error_group: String,
+    pub output_group: String,
+    pub max_lines: usize,
+    pub max_line_bytes: usize,
+}
+
+/// `[http]`: `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+}
+
+/// `[policy]`: the policy file; absent or `rules` means the rules baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub path: String,
+}
+
+/// `[jobs."name"]`: what the operator says about one Glue job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Catalog tables the job reads or writes, as `database.table`.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub risk_tier: Option<RiskTier>,
+    #[serde(default)]
+    pub max_workers: Option<u32>,
+}
+
+/// `[quarantine]`: where quarantine moves may happen and how much they may
+/// move. The destination prefix and the count bound the policy may propose
+/// are safety settings (`[safety] quarantine_prefix`, `quarantine_max_objects`);
+/// these are the executor's own outer bounds, checked again before any move.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineSettings {
+    /// Only objects under one of these `s3://bucket/prefix/` may be moved.
+    #[serde(default)]
+    pub allowed_prefixes: Vec<String>,
+    pub max_objects: u32,
+    pub max_bytes: u64,
+}
+
+/// How long a drain waits for pending deletes after the grace; the grace
+/// plus this must stay under ECS's 120 s stopTimeout.
+pub const DELETE_FLUSH_SECS: u64 = 10;
+
+/// ECS's stopTimeout at most: SIGKILL follows SIGTERM after this long.
+pub const ECS_STOP_TIMEOUT_SECS: u64 = 120;
+
+/// `[shutdown]`: the drain after SIGTERM, shorter than ECS's 120 s stopTimeout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    pub shutdown_grace_secs: u64,
+}
+
+/// Why `text` is not a usable webhook URL, or `None`. The answer never
+/// repeats the URL: it is a credential (whoever has it can post).
+pub fn webhook_url_problem(text: &str) -> Option<&'static str> {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://")) else {
+        return Some("the scheme is not http or https");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = if host.starts_with('[') { host } else { host.split(':').next().unwrap_or_default() };
+    if host.is_empty() {
+        return Some("no host");
+    }
+    if text.chars().any(|character| character.is_whitespace() || character.is_control()) {
+        return Some("not a URL");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_url_needs_an_http_scheme_and_a_host() {
+        assert_eq!(webhook_url_problem("https://hooks.slack.com/services/T0/B0/x"), None);
+        assert_eq!(webhook_url_problem("http://127.0.0.1:8080/hook"), None);
+        assert_eq!(webhook_url_problem("hooks.slack.com/services/x"), Some("the scheme is not http or https"));
+        assert_eq!(webhook_url_problem("ftp://hooks.example/x"), Some("the scheme is not http or https"));
+        assert_eq!(webhook_url_problem("https://"), Some("no host"));
+        assert_eq!(webhook_url_problem("https://:80/x"), Some("no host"));
+    }
+}

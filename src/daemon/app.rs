@@ -1,0 +1,176 @@
+//! The daemon assembled once, the same way for `etl-medic run`, the demo and
+//! every test: [`Application::build`] declares the metrics, times every call
+//! of the ports it is given at their border and sets up the audit log;
+//! [`Application::start`] binds `[http] listen` and starts the HTTP
+//! endpoints, the worker pool and the background tasks (reconciler, queue
+//! depth); [`Running::run_until`] waits for the shutdown signal, drains the
+//! pool within the grace and stops the rest.
+//!
+//! ```text
+//! settings + ports + policy ─ build ─► Application ─ start ─► Running ─ run_until(shutdown) ─► DrainReport
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::AuditLog;
+use crate::config::Settings;
+use crate::core::policy::Policy;
+use crate::daemon::context::{IncidentObserver, PipelineContext};
+use crate::daemon::pool::{DrainReport, Health, WorkerPool};
+use crate::daemon::{http, reconciler};
+use crate::metrics::Metrics;
+use crate::ports::{CallObserver, Ports};
+
+/// The daemon, built and not yet started.
+pub struct Application {
+    context: Arc<PipelineContext>,
+    registry: prometheus::Registry,
+    health: Arc<Health>,
+}
+
+impl Application {
+    /// Assemble the daemon on `ports` (AWS or in memory, see
+    /// `adapters::wiring`). `observer` is told about every action and closed
+    /// incident (the demo drives its simulated estate with it).
+    pub fn build(
+        settings: Settings,
+        ports: Ports,
+        policy: Policy,
+        observer: Option<Arc<dyn IncidentObserver>>,
+    ) -> anyhow::Result<Application> {
+        let registry = prometheus::Registry::new();
+        let metrics = Metrics::register(&registry).context("declaring metrics")?;
+        metrics.set_policy_version(&policy.version());
+        let call_metrics = metrics.clone();
+        let ports = ports.observed(&CallObserver::new(Arc::new(move |operation, elapsed, failed| {
+            call_metrics.observe_aws_call(operation, elapsed.as_secs_f64(), failed);
+        })));
+        let audit = AuditLog::new(
+            ports.objects.clone(),
+            ports.clock.clone(),
+            metrics.clone(),
+            settings.audit.bucket.clone(),
+            settings.audit.prefix.clone(),
+            settings.audit.write_attempts,
+            std::time::Duration::from_millis(settings.audit.retry_base_ms),
+        );
+        let context = Arc::new(PipelineContext { ports, settings, policy, metrics, audit, observer });
+        Ok(Application { context, registry, health: Health::new() })
+    }
+
+    pub fn context(&self) -> &Arc<PipelineContext> {
+        &self.context
+    }
+
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// A pool over this application, for a test that drives it one
+    /// iteration at a time (`WorkerPool::run_once`).
+    pub fn pool(&self) -> WorkerPool {
+        WorkerPool::new(self.context.clone(), self.health.clone())
+    }
+
+    /// Bind `[http] listen` and start serving, working and reconciling.
+    pub async fn start(self) -> anyhow::Result<Running> {
+        let listen = self.context.settings.http.listen.clone();
+        let listener =
+            tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding http.listen {listen}"))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let http_stop = CancellationToken::new();
+        let router = http::router(self.registry.clone(), self.health.clone());
+        let server = tokio::spawn(http::serve(listener, router, http_stop.clone()));
+        let work_stop = CancellationToken::new();
+        let pool = tokio::spawn(self.pool().run(work_stop.clone()));
+        let background = tokio::spawn(reconciler::run_background(self.context.clone(), work_stop.clone()));
+        tracing::info!(
+            %address,
+            concurrency = self.context.settings.queue.concurrency,
+            policy = %self.context.policy.version(),
+            "etl-medic running"
+        );
+        Ok(Running { application: self, address, work_stop, pool, background, http_stop, server })
+    }
+}
+
+/// The daemon at work.
+pub struct Running {
+    application: Application,
+    address: SocketAddr,
+    work_stop: CancellationToken,
+    pool: JoinHandle<DrainReport>,
+    background: JoinHandle<()>,
+    http_stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn context(&self) -> &Arc<PipelineContext> {
+        &self.application.context
+    }
+
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.application.registry
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.application.health
+    }
+
+    /// Work until `shutdown`, drain, then stop serving HTTP.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<DrainReport> {
+        self.drain_on(shutdown).await?.close().await
+    }
+
+    /// Work until `shutdown`, then drain the pool within the grace and stop
+    /// the background tasks; `/metrics` keeps serving until the returned
+    /// [`Serving`] is closed (the demo shows its final figures meanwhile).
+    pub async fn drain_on(self, shutdown: CancellationToken) -> anyhow::Result<Serving> {
+        shutdown.cancelled().await;
+        self.work_stop.cancel();
+        let report = self.pool.await.context("worker pool task")?;
+        self.background.await.context("background task")?;
+        tracing::info!(finished = report.finished, abandoned = report.abandoned, "etl-medic stopped");
+        Ok(Serving { application: self.application, report, http_stop: self.http_stop, server: self.server })
+    }
+}
+
+/// Drained, still serving `/metrics`.
+pub struct Serving {
+    application: Application,
+    report: DrainReport,
+    http_stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Serving {
+    pub fn context(&self) -> &Arc<PipelineContext> {
+        &self.application.context
+    }
+
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.application.registry
+    }
+
+    /// Stop serving HTTP.
+    pub async fn close(self) -> anyhow::Result<DrainReport> {
+        self.http_stop.cancel();
+        self.server.await.context("http task")?.context("serving http")?;
+        Ok(self.report)
+    }
+}

@@ -1,0 +1,10 @@
+//! The AWS SDK adapters and the daemon on them, against moto servers over
+//! real HTTP, and the operation labels they report.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod adapters;
+mod daemon_process;
+mod end_to_end;
+mod operation_labels;

@@ -1,0 +1,5 @@
+//! The JSON-lines contracts (`classify`, `decide`) and `replay`, through
+//! the real binary.
+
+mod protocol;
+mod replay;

@@ -1,0 +1,11 @@
+//! The daemon on in-memory adapters: actions, delivery, shutdown, the demo
+//! and the escalation webhook.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod actions;
+mod delivery;
+mod demo;
+mod shutdown;
+mod webhook;

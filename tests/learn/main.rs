@@ -1,0 +1,6 @@
+//! The simulator, training, evaluation and the policy commands.
+
+mod evaluate;
+mod show;
+mod sim;
+mod train;
