@@ -5,7 +5,8 @@
 //! each answer at once, even when it has already written part of its next
 //! line (one write per line; the buffers are reused, nothing is allocated per
 //! line). Lines are bounded: a longer line is answered with an error and
-//! skipped without being held in memory. Every request is a JSON object: a
+//! skipped without being held in memory. A blank line (only white space) is
+//! no request: it gets no answer and is not counted. Every request is a JSON object: a
 //! line holding another JSON value is answered with an error before any
 //! parsing. A UTF-8 byte order mark before the first line is skipped.
 
@@ -54,6 +55,7 @@ pub fn converse<R: Read, W: Write>(
         let first_line = stats.lines == 0;
         let outcome = match read_bounded_line(&mut reader, &mut line, max_line_bytes)? {
             LineRead::End => break,
+            LineRead::Line if trim_line_end(&line).iter().all(u8::is_ascii_whitespace) => continue,
             LineRead::TooLong { bytes } => Answer::Error {
                 id: serde_json::Value::Null,
                 message: format!("line of {bytes} bytes is longer than the limit of {max_line_bytes} bytes"),
@@ -67,10 +69,6 @@ pub fn converse<R: Read, W: Write>(
                     Err(error) => Answer::Error {
                         id: serde_json::Value::Null,
                         message: format!("line is not valid UTF-8 ({error})"),
-                    },
-                    Ok(text) if text.trim().is_empty() => Answer::Error {
-                        id: serde_json::Value::Null,
-                        message: "empty line: expected one JSON object".to_string(),
                     },
                     Ok(text) => match not_an_object(text) {
                         Some(kind) => Answer::Error {

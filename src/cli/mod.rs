@@ -179,6 +179,9 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Run(_)) {
+        stop_quietly_on_a_closed_pipe();
+    }
     let environment: HashMap<String, String> = std::env::vars().collect();
     match dispatch(cli.command, &environment) {
         Ok(code) => code,
@@ -192,6 +195,24 @@ pub fn run() -> i32 {
         }
     }
 }
+
+/// A command whose reader went away (`etl-medic policy show | head -1`)
+/// stops at once and quietly, as `cat` does: SIGPIPE gets its default
+/// action back (Rust ignores it, which turns every later print into a
+/// panic or an error message). Not for `run`: a daemon whose log reader
+/// dies must keep working.
+#[cfg(unix)]
+#[allow(unsafe_code)] // one libc call, see the SAFETY note
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any
+    // thread is started; it has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_quietly_on_a_closed_pipe() {}
 
 /// Why a subcommand stopped: the user's input (64) or the world (1).
 pub enum Failure {
@@ -237,7 +258,7 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         Command::Replay(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())
-                .map_err(Failure::Runtime)?;
+                .map_err(|error| Failure::Usage(format!("{error:#}")))?;
             eprintln!(
                 "etl-medic replay: {} decisions, {} with a different final action, {} files unreadable (policy {})",
                 summary.decisions,
@@ -245,7 +266,17 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
                 summary.unreadable,
                 policy.version()
             );
-            Ok(EXIT_OK)
+            for example in &summary.unreadable_examples {
+                eprintln!("  unreadable: {example}");
+            }
+            if summary.decisions == 0 {
+                return Err(Failure::Usage(format!(
+                    "no recorded decision found under {}: give the directory an audit trail was copied into \
+                     (aws s3 sync s3://BUCKET/audit/ DIR, or `etl-medic demo --audit-dir DIR`)",
+                    args.directory.display()
+                )));
+            }
+            Ok(if summary.unreadable > 0 { EXIT_FAILURE } else { EXIT_OK })
         }
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),

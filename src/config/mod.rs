@@ -92,7 +92,15 @@ impl Settings {
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
-        let settings: Settings = merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        // Through a JSON value so that a wrong value is reported with its key
+        // and serde's own words ("unknown variant `yolo`, expected `shadow`
+        // or `auto`"), not the config crate's internal names.
+        let document: serde_json::Value =
+            merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let settings: Settings = serde_path_to_error::deserialize(document).map_err(|error| ConfigError::Key {
+            key: error.path().to_string(),
+            message: error.into_inner().to_string(),
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -312,13 +320,30 @@ mod tests {
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "many", "queue.concurrency"),
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "0", "queue.concurrency"),
             ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
-            ("ETL_MEDIC__SAFETY__MODE", "yolo", "yolo"),
+            ("ETL_MEDIC__SAFETY__MODE", "yolo", "safety.mode"),
             ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),
         ];
         for (name, value, expected) in cases {
             let error = Settings::load(None, &environment(&[(name, value)])).expect_err("invalid");
             assert!(error.to_string().contains(expected), "{name}={value}: {error}");
         }
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key_and_the_valid_values() {
+        let error = Settings::load(None, &environment(&[("ETL_MEDIC__SAFETY__MODE", "yolo")])).expect_err("yolo");
+        let message = error.to_string();
+        assert!(
+            message.contains("safety.mode") && message.contains("`shadow`") && message.contains("`auto`"),
+            "{message}"
+        );
+        assert!(!message.contains("variant constructor"), "no internal names: {message}");
+        let map_entry = environment(&[("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "auto")]);
+        let settings = Settings::load(None, &map_entry).expect("a map entry from the environment");
+        assert_eq!(
+            settings.safety.class_modes.get(&crate::core::model::FailureClass::TransientInfra),
+            Some(&crate::core::model::Mode::Auto)
+        );
     }
 
     #[test]
