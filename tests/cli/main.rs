@@ -2,4 +2,5 @@
 //! the real binary.
 
 mod protocol;
+mod readme;
 mod replay;
