@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use crate::cli::run::{LogFormat, init_tracing, runtime};
 use crate::config::Settings;
 use crate::core::model::Mode;
-use crate::core::policy::Policy;
 use crate::demo::DemoOptions;
 use crate::sim::SimConfig;
 
@@ -30,7 +29,8 @@ pub struct DemoArgs {
     /// auto acts on the simulated estate; shadow only records what it would do.
     #[arg(long, value_enum, default_value_t = DemoMode::Auto)]
     pub mode: DemoMode,
-    /// Policy file (JSON Q-table) or `rules`; default: [policy] path of the settings.
+    /// Policy file (JSON Q-table) or `rules`; default: [policy] path of the settings
+    /// (the shipped policy).
     #[arg(long, value_name = "FILE|rules")]
     pub policy: Option<String>,
     /// Where /metrics is served while the demo runs; port 0 picks a free port.
@@ -57,7 +57,7 @@ pub struct DemoArgs {
 }
 
 /// `etl-medic demo`: progress on stderr, the summary on stdout.
-pub fn run_demo(args: &DemoArgs, settings: Settings, policy: Policy) -> anyhow::Result<()> {
+pub fn run_demo(args: &DemoArgs, settings: Settings) -> anyhow::Result<()> {
     init_tracing(LogFormat::Pretty, "warn");
     let sim = match &args.sim_config {
         Some(path) => SimConfig::load(path).with_context(|| format!("reading {}", path.display()))?,
@@ -80,7 +80,7 @@ pub fn run_demo(args: &DemoArgs, settings: Settings, policy: Policy) -> anyhow::
     runtime()?.block_on(async move {
         let mut progress = std::io::stderr();
         let mut out = std::io::stdout();
-        let summary = crate::demo::run(options, settings, policy, &mut progress, &mut out).await?;
+        let summary = crate::demo::run(options, settings, &mut progress, &mut out).await?;
         if summary.unfinished() > 0 {
             anyhow::bail!(
                 "the demo stopped at its time limit with {} of {} incidents unfinished; give it more with --time-limit-secs",

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Settings;
 use crate::core::model::Mode;
 use crate::core::policy::Policy;
+use crate::policy_source::PolicyLocation;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -242,16 +243,25 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let settings = load_settings(command.config.config.as_deref(), environment)?;
             let emulated = environment.keys().any(|name| name.starts_with("AWS_ENDPOINT_URL"));
             settings.check_daemon(emulated).map_err(|error| Failure::Usage(error.to_string()))?;
-            let policy = load_policy(&settings.policy.path, false)?;
-            run::run_daemon(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if !matches!(location, PolicyLocation::S3 { .. }) {
+                // A local policy that does not load is a usage error, found before any AWS call.
+                load_local_policy(&location)?;
+            }
+            run::run_daemon(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Demo(command) => {
-            let settings = load_settings(command.config.config.as_deref(), environment)?;
-            let explicit = command.args.policy.is_some();
-            let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
-            let policy = load_policy(&spec, explicit)?;
-            demo::run_demo(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let mut settings = load_settings(command.config.config.as_deref(), environment)?;
+            if let Some(spec) = &command.args.policy {
+                settings.policy.path = spec.clone();
+            }
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if matches!(location, PolicyLocation::S3 { .. }) {
+                return Err(Failure::Usage("the demo reads a local policy file or `rules`, not s3://".to_string()));
+            }
+            load_local_policy(&location)?;
+            demo::run_demo(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
@@ -309,10 +319,10 @@ impl DecisionOptions {
         if let Some(mode) = self.mode {
             settings.safety.set_mode_everywhere(mode.into());
         }
-        let policy = match &self.policy {
-            Some(spec) => load_policy(spec, true)?,
-            None => load_policy(&settings.policy.path, false)?,
-        };
+        if let Some(spec) = &self.policy {
+            settings.policy.path = spec.clone();
+        }
+        let policy = load_local_policy(&PolicyLocation::parse(&settings.policy.path))?;
         Ok((settings, policy))
     }
 }
@@ -322,24 +332,12 @@ pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>)
     Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
 }
 
-/// The trained policy of this release (`config/policy.json`), built into the
-/// binary so that `decide`, `demo` and `run` use it from any directory.
-pub const SHIPPED_POLICY: &str = include_str!("../../config/policy.json");
-
-/// `rules`, or a policy file. A missing file named explicitly is an error;
-/// a missing configured default falls back to the policy built into the
-/// binary.
-pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
-    if spec == "rules" {
-        return Ok(Policy::rules());
-    }
-    let path = Path::new(spec);
-    match std::fs::read_to_string(path) {
-        Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Policy::from_json(SHIPPED_POLICY)
-            .map_err(|error| Failure::Runtime(anyhow::anyhow!("the built-in policy does not load: {error}"))),
-        Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
-    }
+/// The policy at a local location, its version said on stderr; a policy that
+/// does not load is a usage failure naming the location (exit 64).
+pub fn load_local_policy(location: &PolicyLocation) -> Result<Policy, Failure> {
+    let loaded = location.load_local().map_err(|error| Failure::Usage(error.to_string()))?;
+    eprintln!("etl-medic: policy {} ({})", loaded.policy.version(), loaded.origin);
+    Ok(loaded.policy)
 }
 
 /// A one-line summary on stderr when some lines were rejected, so a batch

@@ -146,7 +146,15 @@ impl Settings {
             return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
         }
         if self.policy.path.trim().is_empty() {
-            return Err(key_error("policy.path", "must name a policy file or `rules`"));
+            return Err(key_error("policy.path", "must name a policy file, `rules` or s3://bucket/key"));
+        }
+        if self.policy.path.trim().starts_with("s3://")
+            && crate::ports::object_store::parse_s3_uri(self.policy.path.trim()).is_none_or(|(_, key)| key.is_empty())
+        {
+            return Err(key_error("policy.path", "an s3:// policy needs a bucket and a key: s3://bucket/key"));
+        }
+        if self.policy.reload_interval_secs == 0 {
+            return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
         }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.

@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::wiring::InMemoryEstate;
 use crate::config::{JobSettings, Settings};
 use crate::core::model::{ActionKind, Mode};
-use crate::core::policy::Policy;
 use crate::daemon::app::Application;
 use crate::daemon::reconciler::refresh_queue_depth;
 use crate::demo::clock::AcceleratedClock;
@@ -197,12 +196,12 @@ impl InOrder {
     }
 }
 
-/// Run the demo on `settings` (the safety section's modes are replaced by
-/// the demo's mode); progress goes to `progress`, the summary to `out`.
+/// Run the demo on `settings` (the policy `[policy] path` names; the
+/// safety section's modes are replaced by the demo's mode); progress goes to
+/// `progress`, the summary to `out`.
 pub async fn run(
     options: DemoOptions,
     settings: Settings,
-    policy: Policy,
     progress: &mut (dyn Write + Send),
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<DemoSummary> {
@@ -216,9 +215,10 @@ pub async fn run(
     let logs = settings.logs.clone();
     let audit_settings = settings.clone();
     let (sender, mut events) = mpsc::unbounded_channel();
-    let policy_version = policy.version();
     let observer = Arc::new(ChannelObserver { sender });
-    let running = Application::build(settings, estate.ports(), policy, Some(observer))?.start().await?;
+    let application = Application::build(settings, estate.ports(), Some(observer)).await?;
+    let policy_version = application.context().policy.current().version();
+    let running = application.start().await?;
     let metrics_url = format!("http://{}/metrics", running.address());
     writeln!(progress, "etl-medic demo: serving {metrics_url} while it runs")?;
     let mut printer = InOrder::default();

@@ -8,3 +8,4 @@ mod adapters;
 mod daemon_process;
 mod end_to_end;
 mod operation_labels;
+mod policy_promotion;

@@ -4,9 +4,15 @@
 
 use etl_medic::config::Settings;
 use etl_medic::core::model::Mode;
-use etl_medic::core::policy::Policy;
 use etl_medic::demo::{DemoOptions, run};
 use etl_medic::sim::SimConfig;
+
+/// The shipped settings with the rules baseline as the policy.
+fn rules_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.policy.path = "rules".to_string();
+    settings
+}
 
 fn options(mode: Mode, incidents: usize) -> DemoOptions {
     DemoOptions {
@@ -26,8 +32,7 @@ fn options(mode: Mode, incidents: usize) -> DemoOptions {
 async fn the_demo_works_every_incident_and_summarises_them() {
     let mut progress: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
-    let summary =
-        run(options(Mode::Auto, 12), Settings::default(), Policy::rules(), &mut progress, &mut out).await.unwrap();
+    let summary = run(options(Mode::Auto, 12), rules_settings(), &mut progress, &mut out).await.unwrap();
     let progress = String::from_utf8(progress).unwrap();
     let out = String::from_utf8(out).unwrap();
     eprintln!("{progress}\n{out}");
@@ -49,8 +54,7 @@ async fn the_demo_works_every_incident_and_summarises_them() {
 async fn the_demo_in_shadow_mode_starts_no_run() {
     let mut progress: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
-    let summary =
-        run(options(Mode::Shadow, 6), Settings::default(), Policy::rules(), &mut progress, &mut out).await.unwrap();
+    let summary = run(options(Mode::Shadow, 6), rules_settings(), &mut progress, &mut out).await.unwrap();
     assert_eq!(summary.finished, 6);
     assert_eq!(summary.fixed_without_a_person, 0, "shadow mode fixes nothing itself");
     assert_eq!(summary.all_minutes, summary.manual_minutes, "touching nothing is exactly the manual policy");
@@ -66,7 +70,7 @@ async fn the_demo_writes_its_audit_trail_in_the_s3_layout() {
     let mut with_trail = options(Mode::Auto, 4);
     with_trail.audit_dir = Some(directory.clone());
     let (mut progress, mut out) = (Vec::new(), Vec::new());
-    run(with_trail, Settings::default(), Policy::rules(), &mut progress, &mut out).await.unwrap();
+    run(with_trail, rules_settings(), &mut progress, &mut out).await.unwrap();
     let mut records = Vec::new();
     let mut pending = vec![directory.clone()];
     while let Some(folder) = pending.pop() {
