@@ -19,6 +19,7 @@
 mod classifier;
 mod combine;
 mod drift;
+mod gates;
 mod objects;
 mod patterns;
 mod text;

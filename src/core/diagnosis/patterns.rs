@@ -124,7 +124,7 @@ const JDBC_CONNECT_PHASE: &str = r"error (setting|opening|establishing)(/closing
 
 /// A streaming source (Kinesis stream or shard, Kafka topic, DynamoDB
 /// stream) that does not exist.
-const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|(stream|shard) \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
+const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|stream \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|shard \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
 
 /// Every rule, grouped by class. Order only matters for reading.
 pub const CLASSIFIER_RULES: &[Rule] = &[
@@ -190,7 +190,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "compute_capacity_limit",
         ResourceExhaustion,
         0.9,
-        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|hit a (spark )?(compute|capacity) (or api )?(rate )?limit|(compute|capacity) (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
+        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|hit a (spark )?(compute|capacity) (or api )?(rate )?limit|compute (limit|quota) (has been )?(reached|exceeded|hit)|capacity (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
     ),
     rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
     rule_unless(
@@ -400,7 +400,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "empty_input",
         SourceUnavailable,
         0.82,
-        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 records (read|found)|0 rows (read|found)|0 files (read|found)",
     ),
     rule(
         "object_missing",
@@ -446,7 +446,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string|missing value for (--|argument|parameter|option)|argument --\w+ (is required|not found|missing)",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|argument .{0,60}(is (required|not set|missing)|not (set|provided))|parameter .{0,60}(is (required|not set|missing)|not (set|provided))|option .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string|missing value for (--|argument|parameter|option)|argument --\w+ (is required|not found|missing)",
     ),
     rule(
         "network_setup",
@@ -569,7 +569,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "jvm_linkage",
         CodeBug,
         0.8,
-        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
+        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*ljava/[\w$/]+;|\w\([\[\w/$;]*\)\[*lscala/[\w$/]+;|\w\(\[*ljava/[\w$/]+;|\w\(\[*lscala/[\w$/]+;",
     ),
     rule_unless(
         "jvm_runtime_bug",
