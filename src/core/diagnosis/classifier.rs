@@ -14,7 +14,8 @@
 //! exception, which then decides. A class scores its best hit plus a little for
 //! each further distinct rule that agrees. The best class wins; its
 //! confidence shrinks with the score of the runner-up, so a close call is
-//! reported as one. Below `MIN_CLASS_SCORE` the answer is `unknown`.
+//! reported as one. Below `opinion::MIN_RULE_SCORE` the rules name no class;
+//! `opinion` decides with the learned second opinion.
 
 use std::sync::LazyLock;
 
@@ -25,8 +26,6 @@ use crate::core::diagnosis::patterns::{CLASSIFIER_RULES, Rule};
 use crate::core::diagnosis::text::{EvidenceItem, excerpt};
 use crate::core::model::{FailureClass, TextSource};
 
-/// A class needs at least this score to be named; otherwise `unknown`.
-pub const MIN_CLASS_SCORE: f64 = 0.25;
 /// Highest confidence the text alone can give.
 const MAX_TEXT_CONFIDENCE: f64 = 0.97;
 /// Bonus per further distinct rule agreeing on a class, and its cap.
@@ -115,22 +114,9 @@ pub struct TextAnalysis {
 
 impl TextAnalysis {
     /// The best class with its score, and the runner-up's score.
+    #[cfg(test)]
     pub fn ranking(&self) -> (FailureClass, f64, f64) {
-        let mut best = (FailureClass::Unknown, 0.0_f64);
-        let mut second = 0.0_f64;
-        for class in FailureClass::ALL {
-            let score = self.score(class);
-            if score > best.1 {
-                second = best.1;
-                best = (class, score);
-            } else if score > second {
-                second = score;
-            }
-        }
-        if best.1 < MIN_CLASS_SCORE {
-            return (FailureClass::Unknown, best.1, second);
-        }
-        (best.0, best.1, second)
+        crate::core::diagnosis::opinion::rank(&self.class_scores)
     }
 
     pub fn score(&self, class: FailureClass) -> f64 {

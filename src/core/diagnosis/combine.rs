@@ -20,11 +20,14 @@
 
 use crate::core::diagnosis::classifier::{self, TextAnalysis};
 use crate::core::diagnosis::text::{EvidenceCollector, EvidenceItem};
+use crate::core::diagnosis::token_model::{self, TokenModel};
+use crate::core::diagnosis::verdict::{TextVerdict, text_verdict};
 use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource, detect_drift, objects, round_confidence};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{FailureClass, TextSource};
 
-/// Below this text score the error says nothing specific about the cause.
+/// Below this rule score the error says nothing specific about the cause (a
+/// class named by the learned model alone never outweighs catalog drift).
 const SPECIFIC_TEXT_SCORE: f64 = 0.45;
 const TIMEOUT_STATE_CONFIDENCE: f64 = 0.95;
 const RAN_INTO_TIMEOUT_CONFIDENCE: f64 = 0.7;
@@ -39,8 +42,13 @@ const MAX_CONFIDENCE: f64 = 0.97;
 const MAX_TABLES: usize = 32;
 
 pub fn diagnose(request: &DecideRequest) -> Diagnosis {
+    diagnose_with(token_model::shipped(), request)
+}
+
+pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
     let items = collect_evidence(request);
     let analysis = classifier::analyse(&items);
+    let verdict = text_verdict(&items, &analysis, model);
     let drifts: Vec<Drift> = request
         .catalog
         .iter()
@@ -48,7 +56,7 @@ pub fn diagnose(request: &DecideRequest) -> Diagnosis {
         .filter_map(|table| detect_drift(table, &request.history.recent_runs))
         .collect();
     let catalog_read = request.catalog.iter().any(|table| table.versions.len() >= 2);
-    let mut diagnosis = combine(&analysis, drifts, catalog_read);
+    let mut diagnosis = combine(&analysis, &verdict, drifts, catalog_read);
     apply_run_state(request, &analysis, &mut diagnosis);
     diagnosis.bad_objects = objects::bad_objects(&items, &analysis);
     diagnosis.evidence_sources.sort_unstable();
@@ -69,9 +77,9 @@ fn collect_evidence(request: &DecideRequest) -> Vec<EvidenceItem> {
     collector.into_items()
 }
 
-fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> Diagnosis {
-    let (text_class, text_score, _) = analysis.ranking();
-    let mut diagnosis = from_text(analysis, text_class);
+fn combine(analysis: &TextAnalysis, verdict: &TextVerdict, drifts: Vec<Drift>, catalog_read: bool) -> Diagnosis {
+    let text_class = verdict.class;
+    let mut diagnosis = from_verdict(verdict);
     let Some(drift) = pick_drift(drifts, analysis) else {
         if text_class == FailureClass::SchemaDrift {
             mark_uncorroborated(&mut diagnosis, catalog_read);
@@ -85,7 +93,7 @@ fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> D
             let named_bonus = if named_column.is_some() { NAMED_COLUMN_BONUS } else { 0.0 };
             let text_points_elsewhere = text_class != FailureClass::SchemaDrift
                 && text_class != FailureClass::Unknown
-                && text_score >= SPECIFIC_TEXT_SCORE
+                && analysis.score(text_class) >= SPECIFIC_TEXT_SCORE
                 && !(text_class == FailureClass::DataQuality && named_column.is_some());
             if text_class == FailureClass::SchemaDrift {
                 diagnosis.confidence = diagnosis.confidence.max(CORROBORATED_SCHEMA_CONFIDENCE) + named_bonus;
@@ -119,6 +127,15 @@ fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> D
     diagnosis
 }
 
+fn from_verdict(verdict: &TextVerdict) -> Diagnosis {
+    let mut diagnosis = Diagnosis::new(verdict.class, verdict.confidence);
+    diagnosis.signals = verdict.signals.clone();
+    diagnosis.evidence_sources = verdict.sources.iter().copied().map(EvidenceSource::from).collect();
+    diagnosis
+}
+
+/// A diagnosis of `class` from the rule hits alone, for classes the run's
+/// state or the catalog decide; callers set the confidence.
 fn from_text(analysis: &TextAnalysis, class: FailureClass) -> Diagnosis {
     let mut diagnosis = Diagnosis::new(class, analysis.confidence_of(class));
     diagnosis.signals = analysis.signals_for(class);

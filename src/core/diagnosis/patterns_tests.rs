@@ -4,7 +4,7 @@
 //! of its family fails here. Counter-examples sit next to each family (a
 //! link that never connected, a truncated file, an OOM on a lost node).
 
-use crate::core::diagnosis::classify_text;
+use crate::core::diagnosis::{TokenModel, classify_text_with};
 use crate::core::model::FailureClass::{
     CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
     TransientInfra, Unknown,
@@ -379,6 +379,12 @@ ZeroDivisionError: float division by zero"#,
         "org.antlr.v4.runtime.misc.ParseCancellationException: line 1:7 token recognition error at: '#'\n\tat com.amazonaws.services.glue.schema.io.ThrowingErrorListener.syntaxError(ThrowingErrorListener.java:15)",
     ),
 ];
+
+/// The rule table's own view (no learned second opinion, no abstention):
+/// these are tests of the rule families.
+fn classify_text(text: &str, source: Option<TextSource>) -> crate::core::diagnosis::Classification {
+    classify_text_with(&TokenModel::empty(), text, source)
+}
 
 #[test]
 fn every_family_generalises_to_phrasings_outside_the_corpora() {
