@@ -378,11 +378,12 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key",
     ),
     // ---- source_unavailable --------------------------------------------
-    rule(
+    rule_unless(
         "input_path_missing",
         SourceUnavailable,
         0.88,
         r"path does not exist|file does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
+        r"too many open files",
     ),
     rule(
         "upstream_not_landed",
@@ -598,6 +599,106 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
     ),
     rule("glue_category_code", CodeBug, 0.6, r"error category:\s*(syntax_error|compilation_error|query_error)"),
     rule("python_traceback", CodeBug, 0.26, r"traceback \(most recent call last\)"),
+    // ---- families of the round-1 public dev corpus (beyond Glue) -------
+    // Engines and services other than Glue: Athena/Trino/Presto, Redshift,
+    // Snowflake, Firehose, DynamoDB, Kafka, Ray, JDBC drivers, pandas and
+    // pyarrow. Each row is a family seen in several wordings.
+    rule(
+        "lock_or_serialization_conflict",
+        TransientInfra,
+        0.8,
+        r"serializable isolation violation|deadlock victim|deadlock found|deadlock detected|try restarting transaction|rerun the transaction|possible deadlock avoided|locking attempt .{0,80}timed out|client should retry|group has (already )?rebalanced|rebalance in progress",
+    ),
+    rule(
+        "broker_or_node_churn",
+        TransientInfra,
+        0.8,
+        r"notleaderorfollower|not_leader_(for_partition|or_follower)|notleaderforpartition|leader_not_available|leader not available|network_exception|expiring \d+ records?|objectlosterror|due to node failure|ownerdiederror|expirediteratorexception|iterator has expired|too many fetch-failures|closedchannelexception|retrying connect to server|name ?node is in safe mode|safemodeexception|0 datanode\(s\) running|is in resize mode|being resized|host ec2 \(instance \S+\) terminated|preempted|was not found in the cluster at the polling time",
+    ),
+    rule(
+        "transfer_broken",
+        TransientInfra,
+        0.8,
+        r"incompleteread|connection broken|chunkedencodingerror|network_connection|curl ?code: ?(28|7|35|52|56)\b|timeout was reached|ssl syscall error|\bslow down\b|request per second limit|rate of requests exceeds",
+    ),
+    rule(
+        "limit_or_quota_reached",
+        ResourceExhaustion,
+        0.82,
+        r"quota exceeded|exceeding quota|exceeds? the limit of \d+|exceeded (the )?limit of \d+|limit (is|was|has been) (exceeded|reached)|concurrent execution limit|too_many_open_partitions|open writers for partitions|out of capacity|collection size exceeded|too many connections|maximum number of sessions|ora-0001[89]\b|ora-00020\b|too many clients|number of locks exceeds|too many open files|limit for (elastic )?network interfaces|subnets? (have|has) no (free |available )?ip addresses|no available ip addresses",
+    ),
+    rule(
+        "memory_exhausted_elsewhere",
+        ResourceExhaustion,
+        0.88,
+        r"unable to allocate \d|could not allocate (block|memory|\d)|failed to allocate \d+ byte|outofdirectmemory|out of (process |shared )?memory|memoryerror\b|ora-0403[01]\b|memory pressure|killed due to memory|netty oom|shared memory segment|resources are low on nn|is over \d+% full|disk full|not accepted any resources|unable to send heartbeats",
+    ),
+    rule(
+        "buffer_or_frame_limit",
+        ResourceExhaustion,
+        0.7,
+        r"kryo serialization failed: buffer overflow|kryoserializer\.buffer\.max|frame length exceeds",
+    ),
+    rule(
+        "auth_or_tls_setup",
+        PermissionConfig,
+        0.88,
+        r"insufficient privileges?|insufficient_permissions|permission_denied|does not have (use|select|usage|external use|create|modify|read|write|execute) |accesscontrolexception|token included in (the )?request|failed validation|missingauthenticationtoken|missing authentication token|valid \(registered\) aws access key|no valid credentials|kerberos tgt|gssexception|sasl negotiation failure|sslhandshakeexception|ssl handshake failed|pkix path building|certificate verify failed|find the specified secret|kms key was not found|tns:no listener|ora-12541\b",
+    ),
+    rule(
+        "runtime_version_mismatch",
+        PermissionConfig,
+        0.9,
+        r"unsupported class file major version|unsupportedclassversionerror|than that in driver|cannot run with different minor versions|does not exist in the jvm|java gateway process exited|insecure py4j gateway|scala_binary_incompatible|binary.incompatible|compiled for scala|'javapackage' object is not callable|must be set in the environment|java home not found|java_home|unsatisfiedlinkerror|java\.library\.path|not available\. +options|managedlibraryinstallfailed|library installation attempted|failed to (create|install) (runtime_env|conda environment)|installing the runtime_env",
+    ),
+    rule(
+        "engine_setting_required",
+        PermissionConfig,
+        0.85,
+        r"hive support is required|dynamic partition strict mode|requires a single-part namespace|requires_single_part_namespace|partition projection|projection configuration|above the max threshold|maximum-allocation-mb|argument list too long|recordtoolargeexception|max\.request\.size|location provided to save your query results is invalid|not supported in the requested availability zone|is not found\. *$|workgroup \S+ is not found",
+    ),
+    rule(
+        "catalog_object_missing",
+        PermissionConfig,
+        0.86,
+        r"nonexistent table|table_not_found|schema \S+ does not exist|table \S+ does not exist|(table|view) does not exist|ora-00942\b|requested resource not found|database \S+ not found|undefined_?table",
+    ),
+    rule(
+        "engine_query_invalid",
+        CodeBug,
+        0.86,
+        r"syntax_error|incorrect syntax near|error in your sql syntax|not properly ended|ora-0093[3]\b|ora-00911\b|zero-length delimited identifier|too_many_arguments|too many arguments for function|unexpected parameters \(|must declare the scalar variable|is not valid in the context where it is used|functionally dependent on columns in group by|only_full_group_by|must use is null or is not null|attempted to update or delete the same row|expressions are not valid in where clause|unsupported hive type|query_has_too_many_stages|are ambiguous\.|is ambiguous\.|truth value of an? \w+ is ambiguous|cannot convert column into bool|should only be created and accessed on the driver|can't adapt type|paramvalidationerror|parameter validation failed|invalid type for parameter|fail to recognize .{0,40}pattern|returned records from the lambda|returns unique record ids|arrownotimplementederror|no cast implemented",
+    ),
+    rule(
+        "value_does_not_fit",
+        DataQuality,
+        0.86,
+        r"longer than the length defined|hive_cursor_error|hive_bad_data|not a valid json object|invalid or unsupported utf-?8|bad utf-?8|could not serialize column|timeofdaynanos|millis overflow|zero date value|partition value (doesn't|does not) match|characters inside the partition value|range keys has exceeded|expected \d+ fields, saw \d+|expected \d+ columns, got \d+|csv parse error|could not be parsed|conflict found: field|cast_overflow|due to an overflow|outofboundsdatetime|out of bounds nanosecond|cannot convert (float )?nan|non-finite values|ora-01722\b|ora-01843\b|ora-0185[78]\b|ora-01861\b|not a valid month|(timestamp|date|time) '[^']{0,60}' is not recognized|violates foreign key constraint|cannot mix struct and non-struct|does not match format",
+    ),
+    rule(
+        "duplicates_in_data",
+        DataQuality,
+        0.82,
+        r"contains duplicates|duplicate entries|duplicated_map_key|duplicate map key|multiple source rows matched|same record id|duplicate key value",
+    ),
+    rule(
+        "declared_type_differs",
+        SchemaDrift,
+        0.88,
+        r"view is stale|incompatible parquet schema|for parquet column|declared as type|declares the column as type|hive_partition_schema_mismatch|cannot read sql type|unknown column '[^']{0,80}' in|invalid identifier|has incompatible types|unable to merge: field|was different\.|add missing field|number of columns in \w+ \(\d+\) does not match|extra data after last expected column|header does not (conform|contain the expected)|incompatibleschemaexception|would lose data|usecols do not match",
+    ),
+    rule(
+        "input_absent",
+        SourceUnavailable,
+        0.85,
+        r"positive number of partitions is required|no snapshot or version 0|is an empty dir|no state defined for this table|delta_read_table_without_columns|does not have any columns|hoodie table not found|unable to find a hudi table|is out of range for partition|does not host this topic-partition|does the topic exist|has already been removed|no new data|nothing to commit|the file might not exist|specified filesystem does not exist|not found under account|nofilesfound|location does not exist",
+    ),
+    rule(
+        "run_time_limit",
+        Timeout,
+        0.9,
+        r"duration exceeded timeout|exceeded (the )?maximum execution time|maximum (statement )?execution time exceeded|execution timed out|process timed out|command execution timed out|timeout of \d+ \w+ exceeded|exceeded timeout of|did not complete within|failed to stop within|longer than the specified deadline|activedeadlineseconds|timedout\(|timed out: running|ask timed out|asktimeoutexception|statement timeout|timeout waiting for execute reply|task timed out after",
+    ),
     // ---- timeout -------------------------------------------------------
     rule(
         "job_run_timeout",
