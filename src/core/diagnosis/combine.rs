@@ -19,6 +19,7 @@
 //!   layer will not allow a rollback on it.
 
 use crate::core::diagnosis::classifier::{self, TextAnalysis};
+use crate::core::diagnosis::run_context;
 use crate::core::diagnosis::text::{EvidenceCollector, EvidenceItem};
 use crate::core::diagnosis::token_model::{self, TokenModel};
 use crate::core::diagnosis::verdict::{TextVerdict, text_verdict};
@@ -57,6 +58,7 @@ pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
         .collect();
     let catalog_read = request.catalog.iter().any(|table| table.versions.len() >= 2);
     let mut diagnosis = combine(&analysis, &verdict, drifts, catalog_read);
+    apply_run_context(request, &items, &analysis, &mut diagnosis);
     apply_run_state(request, &analysis, &mut diagnosis);
     diagnosis.bad_objects = objects::bad_objects(&items, &analysis);
     diagnosis.evidence_sources.sort_unstable();
@@ -178,6 +180,41 @@ fn named_breaking_column(drift: &Drift, analysis: &TextAnalysis) -> Option<Strin
         .iter()
         .filter(|hit| matches!(hit.rule.class, FailureClass::SchemaDrift | FailureClass::DataQuality))
         .find_map(|hit| drift.breaking_column_named_in(&hit.excerpt.to_lowercase()).map(str::to_string))
+}
+
+/// Evidence beyond the text (see `run_context`): a table said to be missing
+/// that the catalog holds is a permission problem; memory pressure or a
+/// time limit on weak evidence is withheld when the run died too early for
+/// it; the exception chain, Glue's category and kill exit codes are named.
+fn apply_run_context(
+    request: &DecideRequest,
+    items: &[EvidenceItem],
+    analysis: &TextAnalysis,
+    diagnosis: &mut Diagnosis,
+) {
+    let missing_table_class =
+        matches!(diagnosis.class, FailureClass::PermissionConfig | FailureClass::SourceUnavailable);
+    if let Some(table) = missing_table_class.then(|| run_context::named_table_that_exists(analysis, request)).flatten()
+    {
+        diagnosis.signals.insert(
+            0,
+            format!(
+                "catalog: {}.{} exists ({} versions) although the error says it is missing: the job cannot see it (permissions, Lake Formation, another catalog)",
+                table.database,
+                table.table,
+                table.versions.len()
+            ),
+        );
+        diagnosis.class = FailureClass::PermissionConfig;
+        diagnosis.evidence_sources.push(EvidenceSource::Catalog);
+    }
+    if let Some(signal) = run_context::too_early_for(diagnosis.class, analysis, request) {
+        diagnosis.signals.insert(0, signal);
+        diagnosis.class = FailureClass::Unknown;
+        diagnosis.confidence = 0.0;
+        diagnosis.evidence_sources.clear();
+    }
+    diagnosis.signals.extend(run_context::landmarks(items));
 }
 
 /// State TIMEOUT decides; a run that used its whole timeout with no other

@@ -23,6 +23,7 @@ mod gates;
 mod objects;
 mod opinion;
 mod patterns;
+mod run_context;
 mod text;
 mod token_model;
 mod tokens;
