@@ -17,6 +17,8 @@
 //! reported as one. Below `opinion::MIN_RULE_SCORE` the rules name no class;
 //! `opinion` decides with the learned second opinion.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::LazyLock;
 
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
@@ -191,32 +193,55 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
     let Some(compiled) = COMPILED.as_ref() else {
         return analysis;
     };
+    // A JobRun message is often repeated as an error-log line: the rules
+    // match each distinct text once (the matches depend on the text only;
+    // the score also on where it came from).
+    let mut matched: HashMap<&str, Vec<RuleMatch>, BuildHasherDefault<DefaultHasher>> = HashMap::default();
     for (item_position, item) in items.iter().enumerate() {
-        let bytes = item.text.as_bytes();
+        let matches = matched.entry(item.text.as_str()).or_insert_with(|| compiled.matches(&item.text));
+        if matches.is_empty() {
+            continue;
+        }
         let context = ItemContext::of(item);
-        for rule_index in compiled.candidates(&item.text) {
-            let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
-                continue;
-            };
-            let vetoed =
-                compiled.unless.get(rule_index).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
-            if vetoed {
-                continue;
-            }
-            let rule = &CLASSIFIER_RULES[rule_index];
-            let score = (rule.weight * context.factor_at(found.start())).min(1.0);
+        for found in matches.iter() {
+            let rule = &CLASSIFIER_RULES[found.rule];
+            let score = (rule.weight * context.factor_at(found.start)).min(1.0);
             analysis.hits.push(Hit {
                 rule,
                 source: item.source,
                 item: item_position,
                 line: if item.source == TextSource::JobRunErrorMessage { 0 } else { item.index + 1 },
                 score,
-                excerpt: excerpt(&item.text, found.start(), found.end()),
+                excerpt: excerpt(&item.text, found.start, found.end),
             });
         }
     }
     analysis.class_scores = class_scores(&analysis.hits);
     analysis
+}
+
+/// A rule matching a text (not vetoed by its `unless`), and where.
+struct RuleMatch {
+    rule: usize,
+    start: usize,
+    end: usize,
+}
+
+impl CompiledRules {
+    fn matches(&self, text: &str) -> Vec<RuleMatch> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        for rule in self.candidates(text) {
+            let Some(location) = self.each.get(rule).and_then(|regex| regex.find(bytes)) else {
+                continue;
+            };
+            let vetoed = self.unless.get(rule).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
+            if !vetoed {
+                found.push(RuleMatch { rule, start: location.start(), end: location.end() });
+            }
+        }
+        found
+    }
 }
 
 fn class_scores(hits: &[Hit]) -> [f64; 9] {

@@ -1,9 +1,13 @@
-//! Diagnosis: deterministic rules from gathered evidence to a failure class.
+//! Diagnosis: from gathered evidence to a failure class, deterministically.
 //!
-//! Three parts, each in its own file: a classifier over the JobRun error
-//! message and the run's log lines (`patterns` is its rule table,
-//! `classifier` scores it, `text` bounds and cleans the input first), a
-//! schema-drift detector over Data Catalog table versions (`drift`), and the
+//! A classifier over the JobRun error message and the run's log lines
+//! (`patterns` is its rule table, matched in two stages by `gates` and
+//! `classifier`; `text` bounds and cleans the input first), a learned second
+//! opinion over the same text (`tokens` are its features, `token_model` the
+//! shipped naive Bayes model and calibrator, `training` how both are made),
+//! the decision between the two with a calibrated confidence and abstention
+//! (`opinion`, `verdict`), a schema-drift detector over Data Catalog table
+//! versions (`drift`), evidence from the run itself (`run_context`), and the
 //! rule that combines them into one [`Diagnosis`] (`combine`). `objects`
 //! lists the S3 objects the evidence names as bad input, for quarantine.
 //!
@@ -12,9 +16,10 @@
 //! mutate the catalog or data, and only lets a rollback follow catalog
 //! evidence ([`Diagnosis::rollback_target`]).
 //!
-//! Accuracy is measured on labelled real messages by
-//! `cargo test --test diagnosis_corpus -- --nocapture`, which prints the
-//! accuracy, the confusion and every miss.
+//! Accuracy is measured on labelled real messages by `cargo run --release
+//! --example score_corpus -- FILE` (accuracy, coverage, confidently wrong
+//! answers, reliability, confusion, misses; docs/diagnosis.md), and guarded
+//! by `cargo test --test diagnosis_corpus --test diagnosis_public`.
 
 mod classifier;
 mod combine;
@@ -26,7 +31,7 @@ mod patterns;
 mod run_context;
 mod text;
 mod token_model;
-mod tokens;
+pub(crate) mod tokens;
 pub mod training;
 mod verdict;
 

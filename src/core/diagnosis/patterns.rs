@@ -39,7 +39,39 @@
 //!   secret that does not exist is `permission_config` (the job's definition);
 //! - a Python dependency that does not install or load (wheels, resolver
 //!   conflicts, a binary built for another NumPy) is `permission_config`,
-//!   like a missing module.
+//!   like a missing module;
+//! - (round 1, engines beyond Glue) a runtime that does not match the job
+//!   (Java class version, Scala binary, PySpark driver/worker Python, py4j
+//!   gateway, a missing JAVA_HOME or HADOOP_CONF_DIR, a library that fails to
+//!   install on the cluster) is `permission_config`: the fix is the job's
+//!   environment, not its code;
+//! - authentication and TLS setup (Kerberos, SASL, a missing auth token, a
+//!   trust store without the CA, privileges a catalog grants) is
+//!   `permission_config`; a database table, view, schema or workgroup that a
+//!   query names and that does not exist is `permission_config` (the job's
+//!   definition) unless catalog evidence shows the table exists, which makes
+//!   it a visibility (permission) problem all the more;
+//! - a query an engine rejects as written (syntax, arity, GROUP BY rules,
+//!   ambiguous columns, an invalid pattern, API parameter validation) is
+//!   `code_bug`, whatever the engine (Athena, Redshift, MySQL, SQL Server,
+//!   Oracle, Teradata); an identifier the engine cannot resolve because a
+//!   column was renamed or dropped (`invalid identifier`, `Unknown column`)
+//!   is `schema_drift`;
+//! - deadlocks, serialization failures, lock waits and consumer-group
+//!   rebalances are `transient_infra` (the engine itself says to retry), and
+//!   so are partition-leader changes, lost Ray objects, expired stream
+//!   iterators and a NameNode in safe mode;
+//! - a limit on connections, sessions, open files, open writers, prepared
+//!   statements or a quota is `resource_exhaustion`; a limit on the request
+//!   *rate* (throttling) stays `transient_infra`;
+//! - a value that does not fit its column or type (too long, out of range,
+//!   an impossible date, NaN into an integer, a duplicate key) is
+//!   `data_quality`; a file or table whose declared column types disagree
+//!   with the data's (Parquet/ORC/Avro against the catalog, a CSV header
+//!   against the schema, a column count) is `schema_drift`;
+//! - a time limit of the work itself (a task, statement, notebook cell, pod
+//!   deadline, workflow step) is `timeout`; a client's own network timeout
+//!   stays `transient_infra`.
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
@@ -337,7 +369,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         r"can't extract value from .{0,120}need (struct|array|map) type|not enough data columns|too many data columns|partition column .{0,80} not found in schema",
     ),
     // Spark's AnalysisException covers schema, catalog, path and plan errors
-    // alike: alone it is below `MIN_CLASS_SCORE` (unknown), it only adds its
+    // alike: alone it is below `opinion::MIN_RULE_SCORE`, it only adds its
     // agreement to a schema family that fired on the same text.
     rule("analysis_exception", SchemaDrift, 0.2, r"analysisexception"),
     // ---- data_quality --------------------------------------------------

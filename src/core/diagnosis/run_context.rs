@@ -100,7 +100,13 @@ fn names_word(text: &str, name: &str) -> bool {
 pub fn landmarks(items: &[EvidenceItem]) -> Vec<String> {
     let mut found = Vec::new();
     let mut chain: Vec<String> = Vec::new();
+    let mut read: Vec<&str> = Vec::new();
     for item in items.iter().filter(|item| item.source != crate::core::model::TextSource::OutputLog) {
+        // A JobRun message repeated as an error-log line is one chain, not two.
+        if read.len() < 64 && read.contains(&item.text.as_str()) {
+            continue;
+        }
+        read.push(&item.text);
         for word in item
             .text
             .split(|character: char| !(character.is_ascii_alphanumeric() || character == '.' || character == '$'))
@@ -110,6 +116,10 @@ pub fn landmarks(items: &[EvidenceItem]) -> Vec<String> {
             if is_exception && chain.last().is_none_or(|last| last != short) && chain.len() < 16 {
                 chain.push(short.to_string());
             }
+        }
+        let mentions_category_or_exit = ["ategory", "ATEGORY", "xit", "XIT"].iter().any(|cue| item.text.contains(cue));
+        if !mentions_category_or_exit {
+            continue;
         }
         let lowercase = item.text.to_ascii_lowercase();
         if let Some(start) = lowercase.find("error category:") {

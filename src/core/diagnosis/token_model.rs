@@ -19,9 +19,10 @@
 //! `abstain_below <confidence>`, then `token <feature> <count per class>`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
 use std::sync::LazyLock;
 
+use crate::core::diagnosis::tokens::hash_feature;
 use crate::core::model::FailureClass;
 
 /// Classes in `FailureClass::ALL` order.
@@ -43,6 +44,24 @@ pub fn shipped() -> &'static TokenModel {
 /// anywhere in the decision core.
 type FixedHasher = BuildHasherDefault<DefaultHasher>;
 
+/// Feature keys are already 64-bit hashes (`tokens::feature_hashes`): used as they are.
+#[derive(Default)]
+struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenModel {
     pub version: String,
@@ -55,8 +74,10 @@ pub struct TokenModel {
     pub calibrator: Calibrator,
     /// Below this calibrated confidence the answer is `unknown`.
     pub abstain_below: f64,
-    /// Derived at construction: log P(feature | class) per known feature.
-    log_likelihood: HashMap<String, [f64; CLASS_COUNT], FixedHasher>,
+    /// Derived at construction: log P(feature | class) per known feature,
+    /// in `counts` order, found by the feature's hash.
+    log_likelihood: Vec<[f64; CLASS_COUNT]>,
+    index: HashMap<u64, usize, BuildHasherDefault<PassThroughHasher>>,
     log_prior: [f64; CLASS_COUNT],
 }
 
@@ -113,14 +134,16 @@ impl TokenModel {
             }
         }
         let vocabulary = counts.len().max(1) as f64;
-        let mut log_likelihood: HashMap<String, [f64; CLASS_COUNT], FixedHasher> =
-            HashMap::with_capacity_and_hasher(counts.len(), FixedHasher::default());
-        for (feature, per_class) in &counts {
+        let mut log_likelihood: Vec<[f64; CLASS_COUNT]> = Vec::with_capacity(counts.len());
+        let mut index: HashMap<u64, usize, BuildHasherDefault<PassThroughHasher>> =
+            HashMap::with_capacity_and_hasher(counts.len(), BuildHasherDefault::default());
+        for (position, (feature, per_class)) in counts.iter().enumerate() {
             let mut row = [0.0; CLASS_COUNT];
             for class in 0..CLASS_COUNT {
                 row[class] = ((f64::from(per_class[class]) + alpha) / (occurrences[class] + alpha * vocabulary)).ln();
             }
-            log_likelihood.insert(feature.clone(), row);
+            log_likelihood.push(row);
+            index.insert(hash_feature(feature), position);
         }
         TokenModel {
             version,
@@ -131,6 +154,7 @@ impl TokenModel {
             calibrator,
             abstain_below,
             log_likelihood,
+            index,
             log_prior,
         }
     }
@@ -141,11 +165,11 @@ impl TokenModel {
     }
 
     /// Posterior probability of each class (in `FailureClass::ALL` order)
-    /// given the features of a text.
-    pub fn posterior(&self, features: &[String]) -> [f64; CLASS_COUNT] {
+    /// given the features of a text (`tokens::feature_hashes`).
+    pub fn posterior(&self, features: &[u64]) -> [f64; CLASS_COUNT] {
         let mut log_score = self.log_prior;
         for feature in features {
-            if let Some(row) = self.log_likelihood.get(feature) {
+            if let Some(row) = self.index.get(feature).map(|position| &self.log_likelihood[*position]) {
                 for class in 0..CLASS_COUNT {
                     log_score[class] += row[class];
                 }
@@ -163,19 +187,35 @@ impl TokenModel {
 
     /// The known features of a text that speak most for `class` against the
     /// others, strongest first (for signals).
-    pub fn strongest_features<'text>(&self, features: &'text [String], class: usize, limit: usize) -> Vec<&'text str> {
-        let mut weighed: Vec<(f64, &str)> = features
-            .iter()
-            .filter_map(|feature| {
-                let row = self.log_likelihood.get(feature)?;
-                let others = row.iter().enumerate().filter(|(index, _)| *index != class).map(|(_, value)| *value);
-                let strongest_other = others.fold(f64::NEG_INFINITY, f64::max);
-                Some((row[class] - strongest_other, feature.as_str()))
-            })
-            .filter(|(lift, _)| *lift > 0.0)
-            .collect();
-        weighed.sort_by(|left, right| right.0.total_cmp(&left.0).then(left.1.cmp(right.1)));
-        weighed.into_iter().take(limit).map(|(_, feature)| feature).collect()
+    pub fn strongest_features(&self, features: &[u64], class: usize, limit: usize) -> Vec<&str> {
+        // The best `limit` by lift, kept sorted in a small list: no sort of every feature.
+        let mut best: Vec<(f64, usize)> = Vec::with_capacity(limit + 1);
+        for feature in features {
+            let Some(position) = self.index.get(feature).copied() else {
+                continue;
+            };
+            let row = &self.log_likelihood[position];
+            let strongest_other = row
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| *index != class)
+                .map(|(_, value)| *value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let lift = row[class] - strongest_other;
+            if lift <= 0.0 || (best.len() == limit && best.last().is_some_and(|(worst, _)| lift <= *worst)) {
+                continue;
+            }
+            let name = self.counts[position].0.as_str();
+            let at = best
+                .iter()
+                .position(|(other, other_position)| {
+                    lift > *other || (lift == *other && name < self.counts[*other_position].0.as_str())
+                })
+                .unwrap_or(best.len());
+            best.insert(at, (lift, position));
+            best.truncate(limit);
+        }
+        best.into_iter().map(|(_, position)| self.counts[position].0.as_str()).collect()
     }
 
     /// The file text: same model, same bytes.
@@ -287,10 +327,10 @@ mod tests {
     #[test]
     fn the_posterior_follows_the_words_and_sums_to_one() {
         let model = toy();
-        let posterior = model.posterior(&["throttled".to_string(), "unseen".to_string()]);
+        let posterior = model.posterior(&[hash_feature("throttled"), hash_feature("unseen")]);
         assert!(posterior[0] > 0.5 && posterior[1..].iter().all(|other| *other < 0.1), "{posterior:?}");
         assert!((posterior.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-        assert_eq!(model.strongest_features(&["memory".to_string(), "throttled".to_string()], 1, 3), ["memory"]);
+        assert_eq!(model.strongest_features(&[hash_feature("memory"), hash_feature("throttled")], 1, 3), ["memory"]);
     }
 
     #[test]

@@ -26,41 +26,83 @@ const MAX_TOKEN_CHARS: usize = 40;
 /// Bytes of a text read for features (the classifier bounds its input already).
 const MAX_FEATURE_BYTES: usize = 16 * 1024;
 
-/// The distinct features of `text`, sorted.
+/// The distinct features of `text`, sorted (training, and naming features in signals).
 pub fn features(text: &str) -> Vec<String> {
-    let text = &text[..crate::core::diagnosis::text::floor_char_boundary(text, MAX_FEATURE_BYTES)];
     let mut found: Vec<String> = Vec::new();
-    let mut previous_word: Option<String> = None;
-    let mut last_exception: Option<String> = None;
-    for raw in raw_words(text) {
-        let whole = raw.to_ascii_lowercase();
-        if !keep(&whole) {
-            previous_word = None;
-            continue;
-        }
-        for part in parts(raw) {
-            if part != whole && keep(&part) {
-                found.push(part);
-            }
-        }
-        if whole.len() > 5 && (whole.ends_with("exception") || whole.ends_with("error")) {
-            last_exception = Some(whole.clone());
-        }
-        if let Some(previous) = previous_word.take() {
-            found.push(format!("{previous} {whole}"));
-        }
-        previous_word = Some(whole.clone());
-        found.push(whole);
-    }
-    if let Some(category) = glue_error_category(text) {
-        found.push(format!("category:{category}"));
-    }
-    if let Some(exception) = last_exception {
-        found.push(format!("root:{exception}"));
-    }
+    visit(text, |pieces| found.push(pieces.concat()));
     found.sort_unstable();
     found.dedup();
     found
+}
+
+/// The distinct features of `text` as 64-bit hashes (`hash_feature` of each
+/// string `features` gives), sorted: the decision path, which allocates no
+/// string per word.
+pub fn feature_hashes(text: &str) -> Vec<u64> {
+    let mut found: Vec<u64> = Vec::new();
+    visit(text, |pieces| found.push(hash_pieces(pieces)));
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The hash of one feature, as `feature_hashes` computes it.
+pub fn hash_feature(feature: &str) -> u64 {
+    hash_pieces(&[feature])
+}
+
+/// FNV-1a over the concatenation of `pieces`.
+fn hash_pieces(pieces: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for piece in pieces {
+        for byte in piece.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Call `emit` with the pieces of every feature of `text` (duplicates included).
+fn visit(text: &str, mut emit: impl FnMut(&[&str])) {
+    let text = &text[..crate::core::diagnosis::text::floor_char_boundary(text, MAX_FEATURE_BYTES)];
+    let mut whole = String::with_capacity(64);
+    let mut previous = String::with_capacity(64);
+    let mut has_previous = false;
+    let mut part = String::with_capacity(64);
+    let mut last_exception: Option<&str> = None;
+    for raw in raw_words(text) {
+        whole.clear();
+        whole.push_str(raw);
+        whole.make_ascii_lowercase();
+        if !keep(&whole) {
+            has_previous = false;
+            continue;
+        }
+        let has_parts = raw.contains('_') || raw.bytes().skip(1).any(|byte| byte.is_ascii_uppercase());
+        if has_parts {
+            for_each_part(raw, &mut part, |lowercase_part| {
+                if lowercase_part != whole && keep(lowercase_part) {
+                    emit(&[lowercase_part]);
+                }
+            });
+        }
+        if whole.len() > 5 && (whole.ends_with("exception") || whole.ends_with("error")) {
+            last_exception = Some(raw);
+        }
+        if has_previous {
+            emit(&[&previous, " ", &whole]);
+        }
+        emit(&[&whole]);
+        std::mem::swap(&mut previous, &mut whole);
+        has_previous = true;
+    }
+    if let Some(category) = glue_error_category(text) {
+        emit(&["category:", &category]);
+    }
+    if let Some(exception) = last_exception {
+        emit(&["root:", &exception.to_ascii_lowercase()]);
+    }
 }
 
 /// Runs of ASCII letters, digits, `_` and `$` (JVM inner classes).
@@ -70,29 +112,28 @@ fn raw_words(text: &str) -> impl Iterator<Item = &str> {
         .filter(|word| !word.is_empty())
 }
 
-/// The snake-case and camel-case parts of an identifier, lowercased.
-fn parts(raw: &str) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
+/// Call `emit` with each snake-case and camel-case part of an identifier,
+/// lowercased into `buffer`.
+fn for_each_part(raw: &str, buffer: &mut String, mut emit: impl FnMut(&str)) {
     for piece in raw.split('_').filter(|piece| !piece.is_empty()) {
-        let characters: Vec<char> = piece.chars().collect();
-        let mut current = String::new();
-        for (index, character) in characters.iter().enumerate() {
-            let starts_word = character.is_ascii_uppercase()
+        let bytes = piece.as_bytes();
+        buffer.clear();
+        for (index, byte) in bytes.iter().enumerate() {
+            let starts_word = byte.is_ascii_uppercase()
                 && index > 0
-                && (characters[index - 1].is_ascii_lowercase()
-                    || characters.get(index + 1).is_some_and(|next| next.is_ascii_lowercase())
-                        && characters[index - 1].is_ascii_uppercase());
-            if starts_word && !current.is_empty() {
-                parts.push(current.to_ascii_lowercase());
-                current.clear();
+                && (bytes[index - 1].is_ascii_lowercase()
+                    || bytes.get(index + 1).is_some_and(u8::is_ascii_lowercase)
+                        && bytes[index - 1].is_ascii_uppercase());
+            if starts_word && !buffer.is_empty() {
+                emit(buffer);
+                buffer.clear();
             }
-            current.push(*character);
+            buffer.push(char::from(byte.to_ascii_lowercase()));
         }
-        if !current.is_empty() {
-            parts.push(current.to_ascii_lowercase());
+        if !buffer.is_empty() {
+            emit(buffer);
         }
     }
-    parts
 }
 
 /// Whether a lowercased token is a word worth counting.
@@ -101,7 +142,11 @@ fn keep(token: &str) -> bool {
     if !(2..=MAX_TOKEN_CHARS).contains(&length) {
         return false;
     }
-    let digits = token.bytes().filter(u8::is_ascii_digit).count();
+    let bytes = token.as_bytes();
+    if !bytes[0].is_ascii_digit() && !bytes[length - 1].is_ascii_digit() && length < 4 {
+        return true;
+    }
+    let digits = bytes.iter().filter(|byte| byte.is_ascii_digit()).count();
     if digits == length {
         return length == 3;
     }
@@ -157,6 +202,14 @@ mod tests {
         let text = "Error Category: PERMISSION_ERROR; Py4JJavaError ... Caused by: java.io.FileNotFoundException: x";
         assert!(has(text, "category:permission_error"));
         assert!(has(text, "root:filenotfoundexception"));
+    }
+
+    #[test]
+    fn hashes_are_the_hashes_of_the_string_features() {
+        let text = "py4j.protocol.Py4JJavaError: Caused by: java.io.FileNotFoundException: No such file; Error Category: X_ERROR";
+        let mut from_strings: Vec<u64> = features(text).iter().map(|feature| hash_feature(feature)).collect();
+        from_strings.sort_unstable();
+        assert_eq!(feature_hashes(text), from_strings);
     }
 
     #[test]

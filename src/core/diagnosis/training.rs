@@ -22,7 +22,7 @@ use crate::core::diagnosis::classifier;
 use crate::core::diagnosis::opinion::{self, CALIBRATION_INPUTS};
 use crate::core::diagnosis::text::EvidenceCollector;
 use crate::core::diagnosis::token_model::{CLASS_COUNT, Calibrator, TokenModel};
-use crate::core::diagnosis::verdict;
+use crate::core::diagnosis::{tokens, verdict};
 use crate::core::model::{FailureClass, TextSource};
 
 /// One labelled message of a corpus file (JSON lines).
@@ -135,7 +135,16 @@ const CALIBRATION_SALT: u64 = 1;
 pub fn message_features(message: &LabelledMessage) -> Vec<String> {
     let mut collector = EvidenceCollector::default();
     collector.push(message.source.unwrap_or_default(), 0, &message.text);
-    verdict::model_features(&collector.into_items()).0
+    let items = collector.into_items();
+    let mut features: Vec<String> =
+        verdict::model_items(&items).into_iter().flat_map(|item| tokens::features(&item.text)).collect();
+    features.sort_unstable();
+    features.dedup();
+    features
+}
+
+fn hashes(features: &[String]) -> Vec<u64> {
+    features.iter().map(|feature| tokens::hash_feature(feature)).collect()
 }
 
 /// The rules' class scores for a message, with this build's rules.
@@ -153,7 +162,7 @@ pub fn judge_with_rule_scores(
     message: &LabelledMessage,
     scores: &[f64; CLASS_COUNT],
 ) -> (FailureClass, f64) {
-    let posterior = model.posterior(&message_features(message));
+    let posterior = model.posterior(&hashes(&message_features(message)));
     let decided = opinion::decide(scores, &posterior, model);
     (decided.class, decided.confidence)
 }
@@ -209,7 +218,7 @@ pub fn train(examples: &[Example], config: &TrainingConfig, version: &str, train
         );
         for index in everyone.iter().copied().filter(in_fold) {
             let example = &examples[index];
-            let posterior = fold_model.posterior(&features[index]);
+            let posterior = fold_model.posterior(&hashes(&features[index]));
             let scores = example.honest_rule_scores.unwrap_or_else(|| rule_scores(&example.message));
             let (class, _) = opinion::choose(&scores, &posterior);
             if class != FailureClass::Unknown {

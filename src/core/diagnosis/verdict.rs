@@ -2,6 +2,9 @@
 //! same evidence items, decided together (`opinion`), with the signals that
 //! say why and the sources the class rests on.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
 use crate::core::diagnosis::classifier::TextAnalysis;
 use crate::core::diagnosis::opinion::{self, Basis, Opinion, index_of};
 use crate::core::diagnosis::text::EvidenceItem;
@@ -56,22 +59,30 @@ pub fn text_verdict(items: &[EvidenceItem], analysis: &TextAnalysis, model: &Tok
     TextVerdict { class, confidence: if abstains { 0.0 } else { opinion.confidence }, opinion, signals, sources }
 }
 
-/// The features the model reads, and the sources they came from: the JobRun
-/// message and the error log; the output log's error-like lines only when
-/// neither exists (its INFO chatter would drown the words that matter).
-pub fn model_features(items: &[EvidenceItem]) -> (Vec<String>, Vec<TextSource>) {
+/// The items the model reads: the JobRun message and the error log; the
+/// output log's error-like lines only when neither exists (its INFO chatter
+/// would drown the words that matter).
+pub fn model_items(items: &[EvidenceItem]) -> Vec<&EvidenceItem> {
     let primary = |item: &&EvidenceItem| item.source != TextSource::OutputLog;
-    let chosen: Vec<&EvidenceItem> = if items.iter().any(|item| primary(&item)) {
+    if items.iter().any(|item| primary(&item)) {
         items.iter().filter(primary).collect()
     } else {
         items.iter().filter(|item| is_error_like(&item.text)).collect()
-    };
-    let mut features: Vec<String> = Vec::new();
+    }
+}
+
+/// The features (hashed) of the items the model reads, and their sources.
+pub fn model_features(items: &[EvidenceItem]) -> (Vec<u64>, Vec<TextSource>) {
+    let mut features: Vec<u64> = Vec::new();
     let mut sources: Vec<TextSource> = Vec::new();
-    for item in chosen {
-        features.extend(tokens::features(&item.text));
+    let mut read: HashSet<&str, BuildHasherDefault<DefaultHasher>> = HashSet::default();
+    for item in model_items(items) {
         if !sources.contains(&item.source) {
             sources.push(item.source);
+        }
+        // A JobRun message repeated as an error-log line is read once.
+        if read.insert(item.text.as_str()) {
+            features.extend(tokens::feature_hashes(&item.text));
         }
     }
     features.sort_unstable();
@@ -84,7 +95,7 @@ fn is_error_like(text: &str) -> bool {
     OUTPUT_LINE_CUES.iter().any(|cue| lowercase.contains(cue))
 }
 
-fn model_signal(model: &TokenModel, opinion: &Opinion, features: &[String], posterior: &[f64]) -> String {
+fn model_signal(model: &TokenModel, opinion: &Opinion, features: &[u64], posterior: &[f64]) -> String {
     let model_index = index_of(opinion.model_class);
     let words = model.strongest_features(features, model_index, SIGNAL_FEATURES);
     let quoted = if words.is_empty() { "no known word".to_string() } else { format!("'{}'", words.join("', '")) };
