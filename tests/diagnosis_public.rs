@@ -75,5 +75,7 @@ fn a_flood_of_rule_keywords_costs_milliseconds() {
     let answer = classify_text(&text, None);
     let elapsed = started.elapsed();
     println!("64 KiB of rule keywords: {elapsed:?}, {}", answer.class);
-    assert!(elapsed.as_secs_f64() < 2.0, "took {elapsed:?}");
+    // Release builds take about 0.05 s; unoptimised test builds on a busy machine up to a few seconds.
+    let bound_s = if cfg!(debug_assertions) { 10.0 } else { 1.0 };
+    assert!(elapsed.as_secs_f64() < bound_s, "took {elapsed:?}");
 }

@@ -107,14 +107,9 @@ pub fn landmarks(items: &[EvidenceItem]) -> Vec<String> {
             continue;
         }
         read.push(&item.text);
-        for word in item
-            .text
-            .split(|character: char| !(character.is_ascii_alphanumeric() || character == '.' || character == '$'))
-        {
-            let short = word.rsplit('.').next().unwrap_or(word);
-            let is_exception = short.len() > 5 && (short.ends_with("Exception") || short.ends_with("Error"));
-            if is_exception && chain.last().is_none_or(|last| last != short) && chain.len() < 16 {
-                chain.push(short.to_string());
+        for name in exception_names(&item.text) {
+            if chain.last().is_none_or(|last| last != name) && chain.len() < 16 {
+                chain.push(name.to_string());
             }
         }
         let mentions_category_or_exit = ["ategory", "ATEGORY", "xit", "XIT"].iter().any(|cue| item.text.contains(cue));
@@ -145,6 +140,31 @@ pub fn landmarks(items: &[EvidenceItem]) -> Vec<String> {
     found.sort();
     found.dedup();
     found
+}
+
+/// The short names of the exception and error classes in `text`
+/// (`java.io.FileNotFoundException` gives `FileNotFoundException`), in order.
+fn exception_names(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let is_identifier = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$';
+    let mut found: Vec<(usize, &str)> = Vec::new();
+    for suffix in ["Exception", "Error"] {
+        for (start, _) in text.match_indices(suffix) {
+            let end = start + suffix.len();
+            if bytes.get(end).is_some_and(|byte| is_identifier(*byte)) {
+                continue;
+            }
+            let mut first = start;
+            while first > 0 && is_identifier(bytes[first - 1]) {
+                first -= 1;
+            }
+            if end - first > 5 {
+                found.push((first, &text[first..end]));
+            }
+        }
+    }
+    found.sort_unstable_by_key(|(position, _)| *position);
+    found.into_iter().map(|(_, name)| name).collect()
 }
 
 #[cfg(test)]

@@ -155,6 +155,9 @@ fn keep(token: &str) -> bool {
 
 /// Glue's "Error Category: NAME", lowercased.
 fn glue_error_category(text: &str) -> Option<String> {
+    if !["ategory", "ATEGORY"].iter().any(|cue| text.contains(cue)) {
+        return None;
+    }
     let lowercase = text.to_ascii_lowercase();
     let start = lowercase.find("error category:")? + "error category:".len();
     let name: String = lowercase[start..]
