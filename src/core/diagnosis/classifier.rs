@@ -46,6 +46,9 @@ struct CompiledRules {
     each: Vec<Regex>,
     /// Per rule, its `unless` pattern when it has one.
     unless: Vec<Option<Regex>>,
+    /// Per rule, whether its pattern and its `unless` match with case
+    /// folding on the text as it is (else: on the lowercased text).
+    folds_case: Vec<(bool, bool)>,
 }
 
 /// Cache of the gate set's lazy DFA. Literals only, so the DFA is a trie
@@ -56,7 +59,12 @@ const GATE_SET_DFA_CACHE_BYTES: usize = 4 << 20;
 /// checked by `rules_compile` below, so a failure here is a build defect;
 /// it degrades to "no rule matches" rather than panicking.
 static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
-    let build = |pattern: &str| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build();
+    // A pattern without an uppercase letter of its own matches the ASCII-
+    // lowercased text case-sensitively exactly where it matches the text
+    // case-insensitively (same byte offsets), and the regex engine's literal
+    // search is faster without case folding. Others keep case folding.
+    let build =
+        |pattern: &str| RegexBuilder::new(pattern).case_insensitive(has_own_uppercase(pattern)).unicode(false).build();
     let each = CLASSIFIER_RULES.iter().map(|rule| build(rule.pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
     let unless = CLASSIFIER_RULES
         .iter()
@@ -78,13 +86,27 @@ static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
     }
     let gates =
         RegexSetBuilder::new(&gate_patterns).unicode(false).dfa_size_limit(GATE_SET_DFA_CACHE_BYTES).build().ok()?;
-    Some(CompiledRules { gates, gated_rule, ungated, each, unless })
+    let folds_case =
+        CLASSIFIER_RULES.iter().map(|rule| (has_own_uppercase(rule.pattern), has_own_uppercase(rule.unless))).collect();
+    Some(CompiledRules { gates, gated_rule, ungated, each, unless, folds_case })
 });
 
+/// Whether `pattern` has an ASCII uppercase letter outside an escape (`\S`, `\W`, ...).
+fn has_own_uppercase(pattern: &str) -> bool {
+    let mut characters = pattern.chars();
+    while let Some(character) = characters.next() {
+        if character == '\\' {
+            characters.next();
+        } else if character.is_ascii_uppercase() {
+            return true;
+        }
+    }
+    false
+}
+
 impl CompiledRules {
-    /// Rules that can match `text` (its gate literal occurs, or it has none), in table order.
-    fn candidates(&self, text: &str) -> Vec<usize> {
-        let lowercase = text.to_ascii_lowercase();
+    /// Rules that can match `lowercase` (its gate literal occurs, or it has none), in table order.
+    fn candidates(&self, lowercase: &str) -> Vec<usize> {
         let mut candidates: Vec<usize> =
             self.gates.matches(lowercase.as_bytes()).iter().map(|gate| self.gated_rule[gate]).collect();
         candidates.extend_from_slice(&self.ungated);
@@ -229,13 +251,19 @@ struct RuleMatch {
 
 impl CompiledRules {
     fn matches(&self, text: &str) -> Vec<RuleMatch> {
-        let bytes = text.as_bytes();
+        let lowercase = text.to_ascii_lowercase();
+        let pick = |folds_case: bool| if folds_case { text.as_bytes() } else { lowercase.as_bytes() };
         let mut found = Vec::new();
-        for rule in self.candidates(text) {
-            let Some(location) = self.each.get(rule).and_then(|regex| regex.find(bytes)) else {
+        for rule in self.candidates(&lowercase) {
+            let (pattern_folds, unless_folds) = self.folds_case.get(rule).copied().unwrap_or((true, true));
+            let Some(location) = self.each.get(rule).and_then(|regex| regex.find(pick(pattern_folds))) else {
                 continue;
             };
-            let vetoed = self.unless.get(rule).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
+            let vetoed = self
+                .unless
+                .get(rule)
+                .and_then(Option::as_ref)
+                .is_some_and(|unless| unless.is_match(pick(unless_folds)));
             if !vetoed {
                 found.push(RuleMatch { rule, start: location.start(), end: location.end() });
             }
@@ -356,6 +384,15 @@ mod tests {
         assert!(COMPILED.is_some(), "a rule pattern does not compile");
         assert!(CAUSED_BY.is_some() && CONSEQUENCE.is_some() && GLUE_ANALYSIS.is_some() && LOG_LEVEL.is_some());
         assert!(PYTHON_TRACEBACK.is_some() && PYTHON_FRAME.is_some());
+    }
+
+    #[test]
+    fn lowercased_matching_is_only_used_where_it_is_exact() {
+        assert!(!has_own_uppercase(r"\bslowdown\b|\S+ is empty|[^\]]"));
+        assert!(has_own_uppercase(r"[A-Z]{3}-\d+"));
+        let uppercase_rules: Vec<&str> =
+            CLASSIFIER_RULES.iter().filter(|rule| has_own_uppercase(rule.pattern)).map(|rule| rule.name).collect();
+        assert!(uppercase_rules.is_empty(), "rules matched with case folding (slower): {uppercase_rules:?}");
     }
 
     #[test]
