@@ -17,8 +17,8 @@ use crate::core::safety::SafetySettings;
 pub mod sections;
 
 pub use sections::{
-    AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings, IncidentsSettings,
-    JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
+    AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings,
+    IncidentsSettings, JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
 };
 
 /// The configuration shipped with etl-medic; every key is commented there.
