@@ -17,6 +17,7 @@
 pub mod asof;
 pub mod charts;
 pub mod checkpoint;
+pub mod demo;
 pub mod estimate;
 pub mod follow_up;
 pub mod iam;
@@ -276,3 +277,5 @@ fn fingerprint(options: &BacktestOptions, account: &Account, settings: &Settings
     .to_string()
 }
 
+#[cfg(test)]
+mod tests;
