@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 
-use crate::core::model::{Action, ActionKind, FailureClass};
+use crate::core::model::{Action, FailureClass};
 use crate::sim::SimCause;
 use crate::sim::config::{SimConfig, dpu_per_worker};
 
@@ -148,15 +148,6 @@ pub fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 /// A stable 64-bit seed from text (FNV-1a), the same on every platform and release.
 pub fn seed_of(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// Whether `kind` is one whose odds the model knows for `class` (for the report's caveats).
-pub fn modelled(config: &SimConfig, class: FailureClass, kind: ActionKind) -> bool {
-    kind == ActionKind::Escalate
-        || SimCause::ALL
-            .into_iter()
-            .filter(|cause| cause.failure_class() == class || class == FailureClass::Unknown)
-            .any(|cause| config.success_probability(cause, kind) > 0.0)
 }
 
 #[cfg(test)]

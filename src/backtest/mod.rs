@@ -21,6 +21,7 @@ pub mod demo;
 pub mod estimate;
 pub mod follow_up;
 pub mod iam;
+pub mod incident;
 pub mod reader;
 pub mod record;
 pub mod report;

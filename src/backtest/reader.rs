@@ -12,20 +12,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::backtest::asof::{ended_at, failure_event, history_as_of, objects_as_of, rfc3339, versions_as_of};
-use crate::backtest::estimate::{JobShape, OutcomeModel, percentile, seed_of};
-use crate::backtest::follow_up::{FixKind, FollowUp, FollowUpContext, Streak, follow_up, streaks};
-use crate::backtest::record::{
-    DiagnosisSummary, EvidenceNotes, ExperienceLine, ExperienceOutcome, IncidentReport, LaterFailure, Proposal,
-    observed_decision,
-};
+use crate::backtest::asof::{ended_at, failure_event, history_as_of, objects_as_of, versions_as_of};
+use crate::backtest::estimate::OutcomeModel;
+use crate::backtest::follow_up::{FollowUpContext, Streak, follow_up, streaks};
+use crate::backtest::incident::{Observed, Step, experience_lines, incident_report};
+use crate::backtest::record::IncidentReport;
 use crate::backtest::retry::Backoff;
 use crate::backtest::window::Window;
 use crate::config::Settings;
 use crate::core::decide::decide;
-use crate::core::decision::Decision;
 use crate::core::evidence::{DecideRequest, FleetContext, LogsEvidence, TableEvidence, TableVersion};
-use crate::core::model::ActionKind;
 use crate::core::policy::Policy;
 use crate::daemon::gather::{
     EvidenceReadings, HISTORY_RUNS, SOURCE_LISTING_LIMIT, assemble_request, glue_retry_pending, source_age,
@@ -38,8 +34,6 @@ use crate::ports::{JobDefinition, JobRun, LogLimits, ObjectSummary, PortError, P
 /// Catalog versions read per table: all Glue returns to the adapter's bound,
 /// so versions as of any failure in the window are among them.
 const CATALOG_VERSIONS: u32 = 2_000;
-/// Error messages longer than this are cut in the report (the request keeps them whole).
-const MESSAGE_CHARS: usize = 400;
 
 /// What every job's backtest shares.
 pub struct ReadContext {
@@ -200,14 +194,6 @@ async fn read_tables(
     Ok(())
 }
 
-/// The decision the daemon would have made on one failed run, and the request it rests on.
-struct Step {
-    run: JobRun,
-    failed_at: DateTime<Utc>,
-    request: DecideRequest,
-    decision: Decision,
-}
-
 async fn read_incident(
     context: &ReadContext,
     job: &JobDefinition,
@@ -225,11 +211,13 @@ async fn read_incident(
         let fleet = request.fleet_context();
         let decision = decide(&request, &context.policy, &context.settings.safety, &fleet).decision;
         result.requests.push(serde_json::to_string(&request).unwrap_or_default());
-        steps.push((Step { run: failure.clone(), failed_at, request, decision }, missing));
+        steps.push(Step { run: failure.clone(), failed_at, request, decision, missing });
     }
     result.failures += steps.len() as u32;
-    let Some((first, missing)) = steps.first() else { return Ok(()) };
-    let follow = follow_up(
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let what_happened = follow_up(
         streak,
         &FollowUpContext {
             runs: &evidence_of_job.runs,
@@ -237,10 +225,9 @@ async fn read_incident(
             bad_records_argument: &context.settings.safety.bad_records_argument,
         },
     );
-    let report = incident_report(context, first, missing.clone(), &steps, streak, follow, &evidence_of_job.runs);
-    let plain_steps: Vec<&Step> = steps.iter().map(|(step, _)| step).collect();
-    result.experience.extend(experience_lines(context, &plain_steps, &report.what_happened));
-    result.incidents.push(report);
+    let observed = Observed { model: &context.model, now: context.now, runs: &evidence_of_job.runs };
+    result.experience.extend(experience_lines(context.now, &steps, &what_happened));
+    result.incidents.push(incident_report(&observed, &steps, streak, what_happened));
     Ok(())
 }
 
@@ -334,141 +321,4 @@ async fn source_at(
         evidence_of_job.sources.insert(path.clone(), listed);
     }
     Ok(evidence_of_job.sources.get(&path).cloned().flatten().map(|objects| objects_as_of(&objects, failed_at)))
-}
-
-/// The job's typical run time and schedule before `at`, from its history.
-fn job_shape(runs: &[JobRun], failed: &JobRun, at: DateTime<Utc>) -> JobShape {
-    let mut before: Vec<&JobRun> = runs.iter().filter(|run| run.started_on.is_some_and(|start| start < at)).collect();
-    before.sort_by_key(|run| std::cmp::Reverse(run.started_on));
-    before.truncate(HISTORY_RUNS as usize + 1);
-    let mut durations: Vec<f64> = before
-        .iter()
-        .filter(|run| run.state == crate::core::event::JobRunState::Succeeded)
-        .filter_map(|run| run.execution_time_s)
-        .map(|seconds| seconds as f64 / 60.0)
-        .collect();
-    durations.sort_by(f64::total_cmp);
-    let starts: Vec<DateTime<Utc>> = before.iter().filter_map(|run| run.started_on).collect();
-    let mut gaps: Vec<f64> = starts.windows(2).map(|pair| (pair[0] - pair[1]).num_seconds() as f64 / 60.0).collect();
-    gaps.sort_by(f64::total_cmp);
-    let fallback_run = failed.execution_time_s.map_or(30.0, |seconds| (seconds as f64 / 60.0).max(1.0));
-    JobShape {
-        run_minutes: if durations.is_empty() { fallback_run } else { percentile(&durations, 0.5).max(1.0) },
-        schedule_minutes: if gaps.is_empty() { 1_440.0 } else { percentile(&gaps, 0.5).max(5.0) },
-        worker_type: failed.worker_type.clone(),
-        number_of_workers: failed.number_of_workers,
-    }
-}
-
-fn incident_report(
-    context: &ReadContext,
-    first: &Step,
-    missing: Vec<String>,
-    steps: &[(Step, Vec<String>)],
-    streak: &Streak,
-    what_happened: FollowUp,
-    runs: &[JobRun],
-) -> IncidentReport {
-    let decision = &first.decision;
-    let request = &first.request;
-    let incident_id = incident_id_for(&first.run.job_name, &first.run.id);
-    let shape = job_shape(runs, &first.run, first.failed_at);
-    let estimate = context.model.estimate(decision.diagnosis.class, &decision.action, &shape, seed_of(&incident_id));
-    let final_kind = decision.action.kind();
-    let proposal_matches_fix =
-        (what_happened.fix != FixKind::NotFixed).then(|| what_happened.fix.matching_actions().contains(&final_kind));
-    let open_for_s = (what_happened.fix == FixKind::NotFixed)
-        .then(|| u64::try_from((context.now - first.failed_at).num_seconds()).unwrap_or(0));
-    IncidentReport {
-        incident_id,
-        job: first.run.job_name.clone(),
-        run_id: first.run.id.clone(),
-        state: first.run.state.as_str().to_string(),
-        failed_at: rfc3339(first.failed_at),
-        error_message: first.run.error_message.as_deref().map(|message| cut(message, MESSAGE_CHARS)),
-        began_before_window: streak.began_before_window,
-        diagnosis: DiagnosisSummary {
-            class: decision.diagnosis.class,
-            confidence: decision.diagnosis.confidence,
-            signals: decision.diagnosis.signals.iter().take(3).map(|signal| cut(signal, MESSAGE_CHARS)).collect(),
-        },
-        proposal: Proposal::from_decision(decision),
-        evidence: EvidenceNotes {
-            error_log_lines: request.logs.error.len(),
-            output_log_lines: request.logs.output.len(),
-            catalog_tables: request.catalog.len(),
-            history_runs: request.history.recent_runs.len(),
-            source_age_s: request.context.source_last_modified_age_s,
-            missing,
-        },
-        later_failures: steps
-            .iter()
-            .skip(1)
-            .map(|(step, _)| LaterFailure {
-                run_id: step.run.id.clone(),
-                failed_at: rfc3339(step.failed_at),
-                class: step.decision.diagnosis.class,
-                action: step.decision.action.kind(),
-            })
-            .collect(),
-        observed_time_to_fix_s: what_happened.time_to_fix_s,
-        what_happened,
-        open_for_s,
-        proposal_matches_fix,
-        estimated_time_to_fix: estimate,
-    }
-}
-
-/// The incident's decision steps as experience lines: between failures
-/// nothing was done (`log_and_wait`, not resolved, until the next failure);
-/// the last step is resolved by the job's next run or by a person, or still
-/// open at the end of observation.
-fn experience_lines(context: &ReadContext, steps: &[&Step], what_happened: &FollowUp) -> Vec<String> {
-    let fixed_at = what_happened.fixed_at.as_deref().and_then(crate::backtest::asof::parse_time);
-    let seconds = |from: DateTime<Utc>, to: DateTime<Utc>| u64::try_from((to - from).num_seconds()).unwrap_or(0);
-    let incident_id = steps.first().map(|step| incident_id_for(&step.run.job_name, &step.run.id)).unwrap_or_default();
-    steps
-        .iter()
-        .enumerate()
-        .map(|(index, step)| {
-            let next = steps.get(index + 1).map(|next| next.failed_at);
-            let (carried_out, outcome) = match (next, fixed_at, what_happened.resolved_by.as_deref()) {
-                (Some(next), _, _) => (
-                    ActionKind::LogAndWait,
-                    ExperienceOutcome { resolved: false, resolved_by: None, elapsed_s: seconds(step.failed_at, next) },
-                ),
-                (None, Some(fixed), Some(by)) => (
-                    if by == "person" { ActionKind::Escalate } else { ActionKind::LogAndWait },
-                    ExperienceOutcome {
-                        resolved: true,
-                        resolved_by: Some(by.to_string()),
-                        elapsed_s: seconds(step.failed_at, fixed),
-                    },
-                ),
-                _ => (
-                    ActionKind::LogAndWait,
-                    ExperienceOutcome {
-                        resolved: false,
-                        resolved_by: None,
-                        elapsed_s: seconds(step.failed_at, context.now),
-                    },
-                ),
-            };
-            let line = ExperienceLine {
-                incident_id: incident_id.clone(),
-                step: index as u32,
-                request: serde_json::to_value(&step.request).unwrap_or_default(),
-                decision: observed_decision(&step.decision, carried_out),
-                outcome: Some(outcome),
-            };
-            serde_json::to_string(&line).unwrap_or_default()
-        })
-        .collect()
-}
-
-fn cut(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_string(),
-    }
 }

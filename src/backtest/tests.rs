@@ -100,6 +100,8 @@ async fn every_failure_is_decided_as_the_daemon_would_have_and_nothing_is_writte
         incidents.iter().map(|incident| 1 + incident["later_failures"].as_array().unwrap().len() as u64).sum();
     assert_eq!(failures, summary.overall.failures);
     assert!(summary.overall.proposal_matches <= summary.overall.compared);
+    assert!(summary.completeness.failures_without_logs > 0, "the demo's oldest logs are past their retention");
+    assert!(summary.completeness.partial);
     assert_eq!(summary.overall.compared + summary.overall.open, summary.overall.incidents);
 
     // The same request through the library decide gives the recorded proposal.
@@ -342,4 +344,109 @@ async fn throttling_is_retried_with_backoff_and_a_job_still_throttled_is_left_fo
     for directory in [out, stuck, temp_out("calm")] {
         let _ = std::fs::remove_dir_all(&directory);
     }
+}
+
+#[tokio::test]
+async fn a_history_cut_short_is_reported_not_hidden() {
+    let mut demo = demo();
+    demo.settings.backtest.max_runs_per_job = 60;
+    let out = temp_out("truncated");
+    let outcome = backtest(&out, &demo, demo.estate.ports()).await.expect("the backtest runs");
+    let truncated = &outcome.summary.completeness.history_truncated;
+    assert!(truncated.examples.contains(&"clickstream_hourly".to_string()), "{truncated:?}");
+    assert!(outcome.summary.completeness.partial);
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(markdown.contains("max_runs_per_job") && markdown.contains("clickstream_hourly"), "{markdown}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Glue that counts how many history reads are in flight at once.
+struct Counting {
+    inner: Arc<dyn JobControl>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl JobControl for Counting {
+    async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError> {
+        self.inner.get_job_run(job_name, run_id).await
+    }
+    async fn get_job(&self, job_name: &str) -> Result<JobDefinition, PortError> {
+        self.inner.get_job(job_name).await
+    }
+    async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError> {
+        self.inner.get_job_runs(job_name, max_runs).await
+    }
+    async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {
+        self.inner.start_job_run(request).await
+    }
+    async fn list_jobs(&self) -> Result<Vec<JobDefinition>, PortError> {
+        self.inner.list_jobs().await
+    }
+    async fn job_runs_back_to(
+        &self,
+        job_name: &str,
+        oldest: DateTime<Utc>,
+        before: u32,
+        max_runs: u32,
+    ) -> Result<RunHistory, PortError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let history = self.inner.job_runs_back_to(job_name, oldest, before, max_runs).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        history
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_account_is_read_a_few_jobs_at_a_time() {
+    use crate::adapters::memory::ManualClock;
+    use crate::adapters::wiring::InMemoryEstate;
+    use crate::core::event::JobRunState;
+
+    let now = asof::parse_time("2026-12-01T00:00:00Z").unwrap();
+    let estate = InMemoryEstate::new(Arc::new(ManualClock::starting_at(now)), std::time::Duration::from_secs(30), 1.0);
+    for job in 0..1_000 {
+        let name = format!("job_{job:04}");
+        estate.job_control.put_job(JobDefinition { name: name.clone(), ..JobDefinition::default() });
+        for day in 0..20_i64 {
+            let started = now - chrono::Duration::days(20 - day);
+            let failed = job % 10 == 0 && day == 10;
+            estate.job_control.put_run(JobRun {
+                id: format!("jr_{job}_{day}"),
+                job_name: name.clone(),
+                state: if failed { JobRunState::Failed } else { JobRunState::Succeeded },
+                arguments: BTreeMap::new(),
+                error_message: failed.then(|| "java.lang.OutOfMemoryError: Java heap space".to_string()),
+                worker_type: Some("G.1X".into()),
+                number_of_workers: Some(10),
+                execution_time_s: Some(600),
+                timeout_minutes: Some(60),
+                started_on: Some(started),
+                completed_on: Some(started + chrono::Duration::minutes(10)),
+                attempt: 0,
+                previous_run_id: None,
+            });
+        }
+    }
+    let mut ports = estate.ports();
+    let counting = Arc::new(Counting {
+        inner: ports.job_control.clone(),
+        in_flight: Default::default(),
+        most: Default::default(),
+    });
+    ports.job_control = counting.clone();
+    let mut settings = Settings::default();
+    settings.backtest.concurrency = 4;
+    let out = temp_out("large");
+    let outcome = run(&options(&out), account(ports), settings, policy(), now, &Silent).await.expect("runs");
+    assert_eq!(outcome.summary.jobs_read, 1_000);
+    assert_eq!(outcome.summary.overall.incidents, 100);
+    assert_eq!(outcome.summary.fixes.get(&FixKind::NextRun), Some(&100));
+    let most = counting.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=4).contains(&most), "{most} jobs were read at once with [backtest] concurrency = 4");
+    let _ = std::fs::remove_dir_all(&out);
 }
