@@ -38,8 +38,8 @@ use tokio::task::JoinSet;
 
 use crate::backtest::checkpoint::{Checkpoint, CheckpointState, Opened};
 use crate::backtest::estimate::{OutcomeModel, seed_of};
-use crate::backtest::reader::{JobFailure, ReadContext, is_credentials_problem, read_job};
-use crate::backtest::retry::Backoff;
+use crate::backtest::reader::{JobFailure, ReadContext, read_job};
+use crate::backtest::retry::{Backoff, is_credentials_problem};
 use crate::backtest::summary::{Summary, SummaryContext};
 use crate::backtest::window::{JobGlob, WindowSpec};
 use crate::config::Settings;

@@ -17,7 +17,7 @@ use crate::backtest::estimate::OutcomeModel;
 use crate::backtest::follow_up::{FollowUpContext, Streak, follow_up, streaks};
 use crate::backtest::incident::{Observed, Step, experience_lines, incident_report};
 use crate::backtest::record::IncidentReport;
-use crate::backtest::retry::Backoff;
+use crate::backtest::retry::{Backoff, is_credentials_problem};
 use crate::backtest::window::Window;
 use crate::config::Settings;
 use crate::core::decide::decide;
@@ -85,24 +85,6 @@ pub enum JobFailure {
     /// Still throttled or failing after every attempt: the job stays undone
     /// and a rerun picks it up.
     Unfinished(PortError),
-}
-
-/// Whether an error means no further call can succeed: the credentials are
-/// missing, expired or wrong.
-pub fn is_credentials_problem(error: &PortError) -> bool {
-    let text = error.to_string();
-    [
-        "ExpiredToken",
-        "UnrecognizedClient",
-        "InvalidClientTokenId",
-        "InvalidSignature",
-        "SignatureDoesNotMatch",
-        "security token",
-        "credentials",
-        "Credentials",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
 }
 
 fn job_level(error: PortError) -> JobFailure {

@@ -2,7 +2,8 @@
 //! of thousands of calls, and AWS slows a caller down long before it fails
 //! one. A throttled or transient failure is retried with exponential backoff
 //! and jitter (on top of the SDK's own retries); anything else is returned at
-//! once. The retries are counted for the report.
+//! once, and so is a failure of the credentials, which no wait cures. The
+//! retries are counted for the report.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +13,24 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::ports::PortError;
+
+/// Whether an error means no further call can succeed: the credentials are
+/// missing, expired or wrong.
+pub fn is_credentials_problem(error: &PortError) -> bool {
+    let text = error.to_string();
+    [
+        "ExpiredToken",
+        "UnrecognizedClient",
+        "InvalidClientTokenId",
+        "InvalidSignature",
+        "SignatureDoesNotMatch",
+        "security token",
+        "credentials",
+        "Credentials",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
 
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -49,7 +68,9 @@ impl Backoff {
         let mut attempt = 1;
         loop {
             match call().await {
-                Err(error) if error.is_retryable() && attempt < self.max_attempts => {
+                Err(error)
+                    if error.is_retryable() && !is_credentials_problem(&error) && attempt < self.max_attempts =>
+                {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(self.delay(attempt)).await;
                     attempt += 1;
@@ -99,6 +120,15 @@ mod tests {
             .await;
         assert!(throttled.unwrap_err().is_throttled());
         assert_eq!(backoff.retries(), 2);
+        let before = calls.load(Ordering::SeqCst);
+        let no_credentials: Result<(), PortError> = backoff
+            .call(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(PortError::transient(Operation::GetJobs, "dispatch failure: no credentials found in chain"))
+            })
+            .await;
+        assert!(no_credentials.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), before + 1, "missing credentials are not waited for");
         assert!(backoff.delay(30) <= MAX_BACKOFF);
     }
 }

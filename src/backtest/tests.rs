@@ -409,7 +409,7 @@ async fn a_large_account_is_read_a_few_jobs_at_a_time() {
 
     let now = asof::parse_time("2026-12-01T00:00:00Z").unwrap();
     let estate = InMemoryEstate::new(Arc::new(ManualClock::starting_at(now)), std::time::Duration::from_secs(30), 1.0);
-    for job in 0..1_000 {
+    for job in 0..500 {
         let name = format!("job_{job:04}");
         estate.job_control.put_job(JobDefinition { name: name.clone(), ..JobDefinition::default() });
         for day in 0..20_i64 {
@@ -443,9 +443,9 @@ async fn a_large_account_is_read_a_few_jobs_at_a_time() {
     settings.backtest.concurrency = 4;
     let out = temp_out("large");
     let outcome = run(&options(&out), account(ports), settings, policy(), now, &Silent).await.expect("runs");
-    assert_eq!(outcome.summary.jobs_read, 1_000);
-    assert_eq!(outcome.summary.overall.incidents, 100);
-    assert_eq!(outcome.summary.fixes.get(&FixKind::NextRun), Some(&100));
+    assert_eq!(outcome.summary.jobs_read, 500);
+    assert_eq!(outcome.summary.overall.incidents, 50);
+    assert_eq!(outcome.summary.fixes.get(&FixKind::NextRun), Some(&50));
     let most = counting.most.load(std::sync::atomic::Ordering::SeqCst);
     assert!((2..=4).contains(&most), "{most} jobs were read at once with [backtest] concurrency = 4");
     let _ = std::fs::remove_dir_all(&out);
