@@ -308,7 +308,8 @@ fn seed_job(
         }
         let mut arguments = state.arguments.clone();
         arguments.insert("--run_date".to_string(), planned.start.format("%Y-%m-%dT%H:%M").to_string());
-        let id = format!("jr_{:016x}{:016x}", seed_of(&job.name), seed_of(&planned.start.to_rfc3339()));
+        let key = format!("{}@{}", job.name, planned.start.to_rfc3339());
+        let id = format!("jr_{:016x}{:016x}", seed_of(&key), seed_of(&key.chars().rev().collect::<String>()));
         let (run_state, message) = match failure {
             Some(incident) => (
                 incident.request.event.detail_str("state").and_then(JobRunState::parse).unwrap_or(JobRunState::Failed),
