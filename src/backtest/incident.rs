@@ -66,14 +66,14 @@ pub struct Observed<'a> {
 }
 
 /// The report record of an incident, from its decision steps (the first
-/// one's decision is the proposal) and what happened next.
+/// one's decision is the proposal) and what happened next; none without a step.
 pub fn incident_report(
     observed: &Observed<'_>,
     steps: &[Step],
     streak: &Streak,
     what_happened: FollowUp,
-) -> IncidentReport {
-    let first = &steps[0];
+) -> Option<IncidentReport> {
+    let first = steps.first()?;
     let decision = &first.decision;
     let request = &first.request;
     let incident_id = incident_id_for(&first.run.job_name, &first.run.id);
@@ -84,7 +84,7 @@ pub fn incident_report(
         (what_happened.fix != FixKind::NotFixed).then(|| what_happened.fix.matching_actions().contains(&final_kind));
     let open_for_s = (what_happened.fix == FixKind::NotFixed)
         .then(|| u64::try_from((observed.now - first.failed_at).num_seconds()).unwrap_or(0));
-    IncidentReport {
+    Some(IncidentReport {
         incident_id,
         job: first.run.job_name.clone(),
         run_id: first.run.id.clone(),
@@ -121,7 +121,7 @@ pub fn incident_report(
         open_for_s,
         proposal_matches_fix,
         estimated_time_to_fix: estimate,
-    }
+    })
 }
 
 /// The incident's decision steps as experience lines: between failures

@@ -209,7 +209,7 @@ async fn read_incident(
     );
     let observed = Observed { model: &context.model, now: context.now, runs: &evidence_of_job.runs };
     result.experience.extend(experience_lines(context.now, &steps, &what_happened));
-    result.incidents.push(incident_report(&observed, &steps, streak, what_happened));
+    result.incidents.extend(incident_report(&observed, &steps, streak, what_happened));
     Ok(())
 }
 
