@@ -8,7 +8,8 @@
 //! On resume, anything past the last committed range (a job cut off while
 //! writing) is truncated away and committed jobs are skipped. `state.json`
 //! pins the window and the arguments, so a rerun with other arguments is
-//! refused instead of mixing two backtests.
+//! refused instead of mixing two backtests. Once the report is written the
+//! checkpoint is removed.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -132,6 +133,14 @@ impl Checkpoint {
             files.push(open_truncated(&directory.join(data.name()), end)?);
         }
         Ok(Opened::Ready(Checkpoint { directory, state, jobs, files, jobs_file }))
+    }
+
+    /// Remove the checkpoint once the report it served is written: the next
+    /// run of the command is then a new backtest, with a new "now".
+    pub fn remove(self) -> anyhow::Result<()> {
+        let directory = self.directory.clone();
+        drop(self);
+        std::fs::remove_dir_all(&directory).with_context(|| format!("removing {}", directory.display()))
     }
 
     pub fn is_done(&self, job: &str) -> bool {

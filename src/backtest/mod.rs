@@ -166,6 +166,7 @@ pub async fn run(
     };
     let summary =
         report::write_report(&options.out, &checkpoint, &model, summary_context, options.experience.as_deref())?;
+    checkpoint.remove()?;
     Ok(BacktestOutcome { summary, jobs_read_now })
 }
 

@@ -184,20 +184,27 @@ async fn experience_lines_follow_each_incident_to_its_fix() {
 #[tokio::test]
 async fn a_rerun_continues_from_the_checkpoint_and_writes_the_same_report() {
     let demo = demo();
+    let calm = temp_out("resume-calm");
+    backtest(&calm, &demo, demo.estate.ports()).await.expect("an uninterrupted run");
+    assert!(!calm.join(checkpoint::CHECKPOINT_DIR).exists(), "the checkpoint goes once the report is written");
     let out = temp_out("resume");
-    let first = backtest(&out, &demo, demo.estate.ports()).await.expect("the first run");
-    assert_eq!(first.jobs_read_now, 6);
-    let report = std::fs::read(out.join("report.json")).unwrap();
-    // As if it had been stopped after two jobs: the rest of the commit log is gone.
-    let jobs_log = out.join(checkpoint::CHECKPOINT_DIR).join("jobs.jsonl");
-    let kept: String =
-        std::fs::read_to_string(&jobs_log).unwrap().lines().take(2).map(|line| format!("{line}\n")).collect();
-    std::fs::write(&jobs_log, kept).unwrap();
-    std::fs::remove_file(out.join("report.json")).unwrap();
-    let second = backtest(&out, &demo, demo.estate.ports()).await.expect("the rerun");
-    assert_eq!(second.jobs_read_now, 4, "only the jobs not committed are read again");
-    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report, "the same report, byte for byte");
-    let _ = std::fs::remove_dir_all(&out);
+    let stopped = backtest(&out, &demo, with_fault(&demo, Fault::JobThrottled("inventory_snapshot"))).await;
+    assert!(matches!(stopped, Err(BacktestError::World(_))), "{stopped:?}");
+    // As if the process had also been killed while committing a job: half a
+    // commit line, and data appended without one.
+    let directory = out.join(checkpoint::CHECKPOINT_DIR);
+    for (file, torn) in [("jobs.jsonl", "{\"job\":\"inv"), ("requests.jsonl", "{\"id\":")] {
+        let mut handle = std::fs::OpenOptions::new().append(true).open(directory.join(file)).unwrap();
+        std::io::Write::write_all(&mut handle, torn.as_bytes()).unwrap();
+    }
+    let resumed = backtest(&out, &demo, demo.estate.ports()).await.expect("the rerun");
+    assert_eq!(resumed.jobs_read_now, 1, "only the job not committed is read again");
+    for file in ["report.json", "report.md", "requests.jsonl", "experience.jsonl", "time_to_fix.svg"] {
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), std::fs::read(calm.join(file)).unwrap(), "{file}");
+    }
+    for directory in [out, calm] {
+        let _ = std::fs::remove_dir_all(&directory);
+    }
 }
 
 #[tokio::test]
@@ -219,7 +226,8 @@ async fn usage_problems_are_refused_with_what_is_wrong() {
     assert!(matches!(error, Err(BacktestError::Usage(_))), "{error:?}");
     assert!(!out.join("report.json").exists());
 
-    backtest(&out, &demo, demo.estate.ports()).await.expect("a backtest of every job");
+    let stopped = backtest(&out, &demo, with_fault(&demo, Fault::JobThrottled("orders_daily"))).await;
+    assert!(stopped.is_err(), "stopped with a checkpoint left");
     let mut other = options(&out);
     other.jobs = JobGlob("orders_*".into());
     let error = run(&other, account(demo.estate.ports()), demo.settings.clone(), policy(), demo.now, &Silent).await;
