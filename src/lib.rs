@@ -11,5 +11,6 @@ pub mod demo;
 
 pub mod learn;
 pub mod metrics;
+pub mod policy_source;
 pub mod ports;
 pub mod sim;

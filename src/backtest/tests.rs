@@ -32,7 +32,7 @@ fn demo() -> DemoAccount {
 }
 
 fn policy() -> Policy {
-    Policy::from_json(crate::cli::SHIPPED_POLICY).expect("the shipped policy loads")
+    Policy::from_json(crate::policy_source::SHIPPED_POLICY).expect("the shipped policy loads")
 }
 
 fn options(out: &Path) -> BacktestOptions {

@@ -18,7 +18,8 @@ use crate::backtest::demo::{DemoHistory, demo_account};
 use crate::backtest::report::{REPORT_JSON, REPORT_MD, human};
 use crate::backtest::window::{JobGlob, WindowSpec};
 use crate::backtest::{Account, BacktestError, BacktestOptions, Progress, iam};
-use crate::cli::{EXIT_OK, Failure, load_policy, load_settings};
+use crate::cli::{EXIT_OK, Failure, load_local_policy, load_settings};
+use crate::policy_source::PolicyLocation;
 use crate::ports::{Clock, SystemClock};
 
 /// The window when neither --since nor --from is given.
@@ -92,7 +93,7 @@ impl Progress for Bar {
 }
 
 pub fn run(args: &BacktestArgs, environment: &HashMap<String, String>) -> Result<i32, Failure> {
-    let settings = load_settings(args.config.as_deref(), environment)?;
+    let mut settings = load_settings(args.config.as_deref(), environment)?;
     if args.print_iam_policy {
         let text = serde_json::to_string_pretty(&iam::policy(&settings))
             .map_err(|error| Failure::Runtime(anyhow::Error::new(error).context("encoding the policy")))?;
@@ -105,10 +106,17 @@ pub fn run(args: &BacktestArgs, environment: &HashMap<String, String>) -> Result
     let window =
         WindowSpec::from_arguments(args.since.as_deref(), args.from.as_deref(), args.to.as_deref(), DEFAULT_SINCE)
             .map_err(Failure::Usage)?;
-    let policy = match &args.policy {
-        Some(spec) => load_policy(spec, true)?,
-        None => load_policy(&settings.policy.path, false)?,
-    };
+    if let Some(spec) = &args.policy {
+        settings.policy.path = spec.clone();
+    }
+    let location = PolicyLocation::parse(&settings.policy.path);
+    if matches!(location, PolicyLocation::S3 { .. }) {
+        return Err(Failure::Usage(
+            "the backtest reads a local policy file or `rules`, not s3:// (copy it with `aws s3 cp` and pass --policy FILE)"
+                .to_string(),
+        ));
+    }
+    let policy = load_local_policy(&location)?;
     let options =
         BacktestOptions { window, jobs: JobGlob(args.jobs.clone()), out, experience: args.experience.clone() };
     crate::cli::run::init_tracing(crate::cli::run::LogFormat::Pretty, "warn");

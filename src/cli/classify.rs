@@ -14,7 +14,7 @@ struct ClassifyRequest {
     #[serde(default)]
     id: serde_json::Value,
     text: String,
-    /// Free text on the wire: an unknown `where` is absent evidence, not an error.
+    /// `job_run_error_message`, `error_log` or `output_log`; absent or null: unknown.
     #[serde(default, rename = "where")]
     source: Option<serde_json::Value>,
 }
@@ -45,7 +45,20 @@ pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
             };
         }
     };
-    let source = request.source.and_then(|value| serde_json::from_value::<TextSource>(value).ok());
+    let source = match request.source {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => match serde_json::from_value::<TextSource>(value.clone()) {
+            Ok(source) => Some(source),
+            Err(_) => {
+                return Answer::Error {
+                    id: request.id,
+                    message: format!(
+                        "where: {value} is not one of \"job_run_error_message\", \"error_log\", \"output_log\" (or leave it out)"
+                    ),
+                };
+            }
+        },
+    };
     let classification = classify_text(&request.text, source);
     let answer = ClassifyAnswer {
         id: &request.id,

@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::Settings;
 use crate::core::model::Mode;
 use crate::core::policy::Policy;
+use crate::policy_source::PolicyLocation;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -189,6 +190,9 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Run(_)) {
+        stop_quietly_on_a_closed_pipe();
+    }
     let environment: HashMap<String, String> = std::env::vars().collect();
     match dispatch(cli.command, &environment) {
         Ok(code) => code,
@@ -202,6 +206,24 @@ pub fn run() -> i32 {
         }
     }
 }
+
+/// A command whose reader went away (`etl-medic policy show | head -1`)
+/// stops at once and quietly, as `cat` does: SIGPIPE gets its default
+/// action back (Rust ignores it, which turns every later print into a
+/// panic or an error message). Not for `run`: a daemon whose log reader
+/// dies must keep working.
+#[cfg(unix)]
+#[allow(unsafe_code)] // one libc call, see the SAFETY note
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any
+    // thread is started; it has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_quietly_on_a_closed_pipe() {}
 
 /// Why a subcommand stopped: the user's input (64) or the world (1).
 pub enum Failure {
@@ -231,23 +253,32 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let settings = load_settings(command.config.config.as_deref(), environment)?;
             let emulated = environment.keys().any(|name| name.starts_with("AWS_ENDPOINT_URL"));
             settings.check_daemon(emulated).map_err(|error| Failure::Usage(error.to_string()))?;
-            let policy = load_policy(&settings.policy.path, false)?;
-            run::run_daemon(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if !matches!(location, PolicyLocation::S3 { .. }) {
+                // A local policy that does not load is a usage error, found before any AWS call.
+                load_local_policy(&location)?;
+            }
+            run::run_daemon(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Demo(command) => {
-            let settings = load_settings(command.config.config.as_deref(), environment)?;
-            let explicit = command.args.policy.is_some();
-            let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
-            let policy = load_policy(&spec, explicit)?;
-            demo::run_demo(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let mut settings = load_settings(command.config.config.as_deref(), environment)?;
+            if let Some(spec) = &command.args.policy {
+                settings.policy.path = spec.clone();
+            }
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if matches!(location, PolicyLocation::S3 { .. }) {
+                return Err(Failure::Usage("the demo reads a local policy file or `rules`, not s3://".to_string()));
+            }
+            load_local_policy(&location)?;
+            demo::run_demo(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
         Command::Replay(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())
-                .map_err(Failure::Runtime)?;
+                .map_err(|error| Failure::Usage(format!("{error:#}")))?;
             eprintln!(
                 "etl-medic replay: {} decisions, {} with a different final action, {} files unreadable (policy {})",
                 summary.decisions,
@@ -255,7 +286,17 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
                 summary.unreadable,
                 policy.version()
             );
-            Ok(EXIT_OK)
+            for example in &summary.unreadable_examples {
+                eprintln!("  unreadable: {example}");
+            }
+            if summary.decisions == 0 {
+                return Err(Failure::Usage(format!(
+                    "no recorded decision found under {}: give the directory an audit trail was copied into \
+                     (aws s3 sync s3://BUCKET/audit/ DIR, or `etl-medic demo --audit-dir DIR`)",
+                    args.directory.display()
+                )));
+            }
+            Ok(if summary.unreadable > 0 { EXIT_FAILURE } else { EXIT_OK })
         }
         Command::Backtest(args) => backtest::run(&args, environment),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
@@ -289,10 +330,10 @@ impl DecisionOptions {
         if let Some(mode) = self.mode {
             settings.safety.set_mode_everywhere(mode.into());
         }
-        let policy = match &self.policy {
-            Some(spec) => load_policy(spec, true)?,
-            None => load_policy(&settings.policy.path, false)?,
-        };
+        if let Some(spec) = &self.policy {
+            settings.policy.path = spec.clone();
+        }
+        let policy = load_local_policy(&PolicyLocation::parse(&settings.policy.path))?;
         Ok((settings, policy))
     }
 }
@@ -302,24 +343,12 @@ pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>)
     Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
 }
 
-/// The trained policy of this release (`config/policy.json`), built into the
-/// binary so that `decide`, `demo` and `run` use it from any directory.
-pub const SHIPPED_POLICY: &str = include_str!("../../config/policy.json");
-
-/// `rules`, or a policy file. A missing file named explicitly is an error;
-/// a missing configured default falls back to the policy built into the
-/// binary.
-pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
-    if spec == "rules" {
-        return Ok(Policy::rules());
-    }
-    let path = Path::new(spec);
-    match std::fs::read_to_string(path) {
-        Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Policy::from_json(SHIPPED_POLICY)
-            .map_err(|error| Failure::Runtime(anyhow::anyhow!("the built-in policy does not load: {error}"))),
-        Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
-    }
+/// The policy at a local location, its version said on stderr; a policy that
+/// does not load is a usage failure naming the location (exit 64).
+pub fn load_local_policy(location: &PolicyLocation) -> Result<Policy, Failure> {
+    let loaded = location.load_local().map_err(|error| Failure::Usage(error.to_string()))?;
+    eprintln!("etl-medic: policy {} ({})", loaded.policy.version(), loaded.origin);
+    Ok(loaded.policy)
 }
 
 /// A one-line summary on stderr when some lines were rejected, so a batch

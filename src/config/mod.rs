@@ -93,7 +93,15 @@ impl Settings {
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
-        let settings: Settings = merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        // Through a JSON value so that a wrong value is reported with its key
+        // and serde's own words ("unknown variant `yolo`, expected `shadow`
+        // or `auto`"), not the config crate's internal names.
+        let document: serde_json::Value =
+            merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let settings: Settings = serde_path_to_error::deserialize(document).map_err(|error| ConfigError::Key {
+            key: error.path().to_string(),
+            message: error.into_inner().to_string(),
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -148,7 +156,15 @@ impl Settings {
             return Err(key_error("backtest.max_runs_per_job", "must be at least 1"));
         }
         if self.policy.path.trim().is_empty() {
-            return Err(key_error("policy.path", "must name a policy file or `rules`"));
+            return Err(key_error("policy.path", "must name a policy file, `rules` or s3://bucket/key"));
+        }
+        if self.policy.path.trim().starts_with("s3://")
+            && crate::ports::object_store::parse_s3_uri(self.policy.path.trim()).is_none_or(|(_, key)| key.is_empty())
+        {
+            return Err(key_error("policy.path", "an s3:// policy needs a bucket and a key: s3://bucket/key"));
+        }
+        if self.policy.reload_interval_secs == 0 {
+            return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
         }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.
@@ -325,13 +341,30 @@ mod tests {
             ("ETL_MEDIC__BACKTEST__CONCURRENCY", "0", "backtest.concurrency"),
             ("ETL_MEDIC__BACKTEST__MAX_ATTEMPTS", "0", "backtest.max_attempts"),
             ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
-            ("ETL_MEDIC__SAFETY__MODE", "yolo", "yolo"),
+            ("ETL_MEDIC__SAFETY__MODE", "yolo", "safety.mode"),
             ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),
         ];
         for (name, value, expected) in cases {
             let error = Settings::load(None, &environment(&[(name, value)])).expect_err("invalid");
             assert!(error.to_string().contains(expected), "{name}={value}: {error}");
         }
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key_and_the_valid_values() {
+        let error = Settings::load(None, &environment(&[("ETL_MEDIC__SAFETY__MODE", "yolo")])).expect_err("yolo");
+        let message = error.to_string();
+        assert!(
+            message.contains("safety.mode") && message.contains("`shadow`") && message.contains("`auto`"),
+            "{message}"
+        );
+        assert!(!message.contains("variant constructor"), "no internal names: {message}");
+        let map_entry = environment(&[("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "auto")]);
+        let settings = Settings::load(None, &map_entry).expect("a map entry from the environment");
+        assert_eq!(
+            settings.safety.class_modes.get(&crate::core::model::FailureClass::TransientInfra),
+            Some(&crate::core::model::Mode::Auto)
+        );
     }
 
     #[test]

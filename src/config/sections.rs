@@ -91,11 +91,16 @@ pub struct HttpSettings {
     pub listen: String,
 }
 
-/// `[policy]`: the policy file; absent or `rules` means the rules baseline.
+/// `[policy]`: where the policy is read (`policy_source`), and how often
+/// the daemon looks for a new version of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
+    /// `config/policy.json` (the shipped policy), another file, `rules`, or `s3://bucket/key`.
     pub path: String,
+    /// How often the daemon re-reads `path`; a changed, valid policy is
+    /// swapped in between decisions, an invalid one is refused.
+    pub reload_interval_secs: u64,
 }
 
 /// `[jobs."name"]`: what the operator says about one Glue job.

@@ -60,7 +60,8 @@ async fn fleet_context(
 
 fn timed_decide(context: &PipelineContext, gathered: &Gathered, fleet: &FleetContext) -> DecideOutcome {
     let started = Instant::now();
-    let outcome = decide(&gathered.request, &context.policy, &context.settings.safety, fleet);
+    let policy = context.policy.current();
+    let outcome = decide(&gathered.request, &policy, &context.settings.safety, fleet);
     context.metrics.decision_duration_seconds.observe(started.elapsed().as_secs_f64());
     outcome
 }

@@ -14,5 +14,6 @@ pub mod http;
 pub mod incident;
 pub mod intake;
 pub mod pipeline;
+pub mod policy;
 pub mod pool;
 pub mod reconciler;

@@ -200,7 +200,7 @@ fn settings() -> Settings {
 }
 
 fn policy() -> Policy {
-    Policy::from_json(etl_medic::cli::SHIPPED_POLICY).unwrap()
+    Policy::from_json(etl_medic::policy_source::SHIPPED_POLICY).unwrap()
 }
 
 fn out_dir(name: &str) -> PathBuf {

@@ -9,3 +9,4 @@ mod backtest;
 mod daemon_process;
 mod end_to_end;
 mod operation_labels;
+mod policy_promotion;

@@ -109,7 +109,7 @@ fn bad_usage_exits_64_naming_what_is_wrong_and_writes_nothing() {
         (vec!["backtest", "--demo", "--since", "30", "--out", dir], "--since"),
         (vec!["backtest", "--demo", "--since", "3d", "--from", "2026-11-01", "--out", dir], "--from"),
         (vec!["backtest", "--demo"], "--out"),
-        (vec!["backtest", "--demo", "--policy", "/nonexistent/policy.json", "--out", dir], "policy file"),
+        (vec!["backtest", "--demo", "--policy", "/nonexistent/policy.json", "--out", dir], "/nonexistent/policy.json"),
     ] {
         let output = run(&arguments);
         let stderr = text(&output.stderr);

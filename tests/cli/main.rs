@@ -3,4 +3,5 @@
 
 mod backtest;
 mod protocol;
+mod readme;
 mod replay;

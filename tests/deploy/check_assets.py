@@ -184,6 +184,16 @@ def check_template():
           as_list(audit.get("Action", [])) == ["s3:PutObject"]
           and audit.get("Resource") == {"Fn::Sub": "${AuditBucket.Arn}/audit/*"})
     check_role_matches_sdk_calls(actions)
+    promoted = next((s for s in statements if s.get("Sid") == "ReadPromotedPolicy"), {})
+    policy_path = next((e["Fn::If"][1]["Value"]["Fn::Sub"] for c in props["TaskDefinition"]["ContainerDefinitions"]
+                        for e in c.get("Environment", []) if "Fn::If" in e
+                        and e["Fn::If"][1].get("Name") == "ETL_MEDIC__POLICY__PATH"), "")
+    check("the promoted policy: GetObject on exactly the object policy.path names, only when one is given",
+          promoted.get("Action") == "s3:GetObject"
+          and promoted.get("Resource") == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${PolicyBucketName}/${PolicyObjectKey}"}
+          and policy_path == "s3://${PolicyBucketName}/${PolicyObjectKey}"
+          and any(isinstance(s, dict) and s.get("Fn::If", [None])[0] == "HasPolicyObject"
+                  for s in props["TaskRole"]["Policies"][0]["PolicyDocument"]["Statement"]))
     listing = next((s for s in statements if s.get("Sid") == "ListInputAndQuarantinePrefixes"), {})
     check("listing the data bucket is limited to the same two prefixes",
           listing.get("Action") == "s3:ListBucket"
