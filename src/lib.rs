@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod audit;
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod core;

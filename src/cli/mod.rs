@@ -2,6 +2,7 @@
 //! subcommand. Exit codes: 0 done, 1 runtime failure, 64 bad usage or bad
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
+pub mod backtest;
 mod classify;
 mod decide;
 pub mod demo;
@@ -86,6 +87,15 @@ enum Command {
     /// prints one JSON line per decision: what was decided then, what would be
     /// decided now, and whether the final action changed.
     Replay(ReplayArgs),
+    /// What etl-medic would have done over the account's past failures, read-only.
+    ///
+    /// For every FAILED, TIMEOUT or ERROR run in the window, assembles the
+    /// decide request the daemon would have assembled then (catalog versions
+    /// and run history as they were), decides in shadow, reads what really
+    /// happened next (the next success, whether a person changed arguments,
+    /// capacity or a table before it) and writes report.json, report.md and
+    /// charts to --out. Only reads: --print-iam-policy shows the policy it needs.
+    Backtest(backtest::BacktestArgs),
 }
 
 #[derive(Args)]
@@ -288,6 +298,7 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             }
             Ok(if summary.unreadable > 0 { EXIT_FAILURE } else { EXIT_OK })
         }
+        Command::Backtest(args) => backtest::run(&args, environment),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
         Command::Policy(PolicyCommand::Show(args)) => {

@@ -17,8 +17,8 @@ use crate::core::safety::SafetySettings;
 pub mod sections;
 
 pub use sections::{
-    AuditSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings, IncidentsSettings,
-    JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
+    AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings,
+    IncidentsSettings, JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
 };
 
 /// The configuration shipped with etl-medic; every key is commented there.
@@ -46,6 +46,7 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub quarantine: QuarantineSettings,
     pub shutdown: ShutdownSettings,
+    pub backtest: BacktestSettings,
     pub safety: SafetySettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSettings>,
@@ -144,6 +145,15 @@ impl Settings {
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
+        }
+        if !(1..=64).contains(&self.backtest.concurrency) {
+            return Err(key_error("backtest.concurrency", "must be between 1 and 64"));
+        }
+        if !(1..=20).contains(&self.backtest.max_attempts) {
+            return Err(key_error("backtest.max_attempts", "must be between 1 and 20"));
+        }
+        if self.backtest.max_runs_per_job == 0 {
+            return Err(key_error("backtest.max_runs_per_job", "must be at least 1"));
         }
         if self.policy.path.trim().is_empty() {
             return Err(key_error("policy.path", "must name a policy file, `rules` or s3://bucket/key"));
@@ -272,6 +282,7 @@ mod tests {
     fn embedded_defaults_load_and_default_to_shadow() {
         let settings = Settings::embedded_default().expect("defaults are valid");
         assert_eq!(settings.queue.concurrency, 16);
+        assert_eq!(settings.backtest.concurrency, 4);
         // The shipped global mode is shadow and no job or class overrides it.
         assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Shadow));
         assert!(!settings.safety.force_shadow);
@@ -327,6 +338,8 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "many", "queue.concurrency"),
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "0", "queue.concurrency"),
+            ("ETL_MEDIC__BACKTEST__CONCURRENCY", "0", "backtest.concurrency"),
+            ("ETL_MEDIC__BACKTEST__MAX_ATTEMPTS", "0", "backtest.max_attempts"),
             ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
             ("ETL_MEDIC__SAFETY__MODE", "yolo", "safety.mode"),
             ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),

@@ -130,6 +130,22 @@ pub struct QuarantineSettings {
     pub max_bytes: u64,
 }
 
+/// `[backtest]`: how `etl-medic backtest` reads an account's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestSettings {
+    /// Jobs read at once; each job in flight holds its runs in memory.
+    pub concurrency: usize,
+    /// Attempts of one read call when AWS throttles it or fails transiently
+    /// (on top of the SDK's own retries), with exponential backoff.
+    pub max_attempts: u32,
+    /// First backoff; doubled per attempt, with jitter, capped at 30 s.
+    pub retry_base_ms: u64,
+    /// Runs read per job at most, newest first; a job with more is reported
+    /// as a partial history.
+    pub max_runs_per_job: u32,
+}
+
 /// How long a drain waits for pending deletes after the grace; the grace
 /// plus this must stay under ECS's 120 s stopTimeout.
 pub const DELETE_FLUSH_SECS: u64 = 10;

@@ -1,6 +1,7 @@
-//! The JSON-lines contracts (`classify`, `decide`) and `replay`, through
-//! the real binary.
+//! The JSON-lines contracts (`classify`, `decide`), `replay` and
+//! `backtest`, through the real binary.
 
+mod backtest;
 mod protocol;
 mod readme;
 mod replay;
