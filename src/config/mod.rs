@@ -148,9 +148,19 @@ impl Settings {
                 &format!("must be an http:// or https:// URL with a host ({problem})"),
             ));
         }
+        for prefix in &self.quarantine.allowed_prefixes {
+            if let Some(problem) = sections::allowed_prefix_problem(prefix) {
+                return Err(key_error("quarantine.allowed_prefixes", &format!("entry {prefix:?} {problem}")));
+            }
+        }
         for (job_name, job) in &self.jobs {
             if job.max_workers == Some(0) {
                 return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
+            }
+            for name in job.input_arguments.iter().flatten() {
+                if let Some(problem) = crate::core::safety_settings::argument_name_problem(name) {
+                    return Err(key_error(&format!("jobs.{job_name}.input_arguments"), &format!("{name:?} {problem}")));
+                }
             }
             for table in &job.tables {
                 if split_table_name(table).is_none() {
@@ -167,10 +177,19 @@ impl Settings {
     /// Merge the per-job settings into what the request says about its job.
     /// Configuration is the operator's word and request data is only
     /// evidence, so the stricter of the two wins: the higher risk tier, the
-    /// lower worker ceiling. A request can tighten its job's profile, never
-    /// loosen it (a request saying `low` cannot unlock a `critical` job).
+    /// lower worker ceiling, only the input arguments both name. A request
+    /// can tighten its job's profile, never loosen it (a request saying
+    /// `low` cannot unlock a `critical` job, nor call `--output_path` input).
     pub fn fill_job_profile(&self, request: &mut DecideRequest) {
-        let Some(job) = request.job_name().and_then(|name| self.jobs.get(name)) else {
+        let job = request.job_name().and_then(|name| self.jobs.get(name));
+        let configured_inputs =
+            job.and_then(|job| job.input_arguments.as_ref()).unwrap_or(&self.safety.input_arguments);
+        if let Some(asked) = request.job.input_arguments.as_mut() {
+            asked.retain(|name| configured_inputs.contains(name));
+        } else if let Some(job_inputs) = job.and_then(|job| job.input_arguments.clone()) {
+            request.job.input_arguments = Some(job_inputs);
+        }
+        let Some(job) = job else {
             return;
         };
         request.job.risk_tier = request.job.risk_tier.max(job.risk_tier);
@@ -384,7 +403,12 @@ mod tests {
         let mut settings = Settings::embedded_default().expect("defaults");
         settings.jobs.insert(
             "orders_daily".to_string(),
-            JobSettings { tables: vec![], risk_tier: Some(RiskTier::Critical), max_workers: Some(20) },
+            JobSettings {
+                tables: vec![],
+                risk_tier: Some(RiskTier::Critical),
+                max_workers: Some(20),
+                input_arguments: None,
+            },
         );
         let mut request: DecideRequest = serde_json::from_value(serde_json::json!({
             "event": {"source": "aws.glue", "detail": {"jobName": "orders_daily"}},

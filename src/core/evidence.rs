@@ -119,6 +119,12 @@ pub struct JobProfile {
     pub risk_tier: Option<RiskTier>,
     #[serde(default)]
     pub max_workers: Option<u32>,
+    /// The job arguments that hold its input (`--source_path` style), when
+    /// the operator named them for this job (`jobs.<job>.input_arguments`);
+    /// absent: `safety.input_arguments`. Quarantine takes objects only from
+    /// the locations these arguments hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_arguments: Option<Vec<String>>,
 }
 
 /// Context beyond the run itself.

@@ -29,7 +29,7 @@ pub mod hard_limits {
     pub const MAX_CAPACITY_GROWTH_FACTOR: u32 = 4;
     /// SQS visibility can hold a message at most 12 hours.
     pub const MAX_WAIT_DELAY_S: u64 = 43_200;
-    pub const MAX_QUARANTINE_OBJECTS: u32 = 1_000;
+    pub const MAX_QUARANTINE_OBJECTS: u32 = 100;
     pub const MAX_QUARANTINE_FRACTION: f64 = 0.2;
 }
 
@@ -91,6 +91,10 @@ pub struct SafetySettings {
     pub quarantine_max_objects: u32,
     pub quarantine_max_fraction: f64,
     pub quarantine_prefix: String,
+    /// Job arguments that hold a job's input (`--source_path` style): the
+    /// only places quarantine may take objects from. `jobs.<job>.input_arguments`
+    /// replaces the list for one job.
+    pub input_arguments: Vec<String>,
     pub bad_records_argument: String,
     pub bad_records_location: String,
 }
@@ -177,6 +181,15 @@ fn invalid(key: &str, value: impl ToString, reason: &str) -> SafetySettingsError
     SafetySettingsError::Invalid { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
 }
 
+/// Why `name` is not a Glue job argument name (`--source_path`), or `None`.
+pub fn argument_name_problem(name: &str) -> Option<&'static str> {
+    let plain = name.strip_prefix("--").is_some_and(|bare| {
+        !bare.is_empty()
+            && bare.chars().all(|character| character.is_ascii_alphanumeric() || matches!(character, '_' | '-' | '.'))
+    });
+    (!plain).then_some("must be a Glue job argument name like --source_path")
+}
+
 impl SafetySettings {
     /// Checks every bound against its hard limit and every value for sense.
     pub fn validate(&self) -> Result<(), SafetySettingsError> {
@@ -230,6 +243,11 @@ impl SafetySettings {
                 &self.quarantine_prefix,
                 "must be a relative key prefix ending in '/'",
             ));
+        }
+        for name in &self.input_arguments {
+            if let Some(problem) = argument_name_problem(name) {
+                return Err(invalid("input_arguments", format!("{name:?}"), problem));
+            }
         }
         if !self.bad_records_argument.starts_with("--") || self.bad_records_argument.len() < 3 {
             return Err(invalid(

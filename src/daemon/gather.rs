@@ -88,7 +88,11 @@ pub async fn gather(
                 .map(run_summary)
                 .collect(),
         },
-        job: JobProfile { risk_tier: job_settings.risk_tier, max_workers: job_settings.max_workers },
+        job: JobProfile {
+            risk_tier: job_settings.risk_tier,
+            max_workers: job_settings.max_workers,
+            input_arguments: job_settings.input_arguments.clone(),
+        },
         context: ContextEvidence { source_last_modified_age_s: source_age_s, fleet: None },
     };
     Ok(Gathered { request, failed_run, job, glue_retry_pending, input_object_count })

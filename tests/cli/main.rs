@@ -1,5 +1,6 @@
-//! The JSON-lines contracts (`classify`, `decide`) and `replay`, through
-//! the real binary.
+//! The JSON-lines contracts (`classify`, `decide`), `decide` on hostile
+//! input, and `replay`, through the real binary.
 
+mod hostile;
 mod protocol;
 mod replay;

@@ -241,7 +241,7 @@ async fn a_quarantine_that_fails_halfway_puts_back_what_it_moved_and_goes_to_a_p
     let body = harness.failed_run(
         "orders_daily",
         "jr_1",
-        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. Files: s3://lake/raw/orders/2026-11-28/part-0007.json, s3://lake/raw/orders/2026-11-28/part-0008.json",
         &[
             "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json",
             "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0008.json",
@@ -450,6 +450,36 @@ async fn a_quarantine_outside_the_allowed_prefixes_moves_nothing_and_escalates()
     assert_eq!(packet.tried, vec!["quarantine_bad_records".to_string()]);
 }
 
+/// The executor's own bound compares buckets, not text: an allowed prefix
+/// written `s3://lake` (refused at start-up, here set past the check) does
+/// not admit objects of the bucket `lakehouse`.
+#[tokio::test(start_paused = true)]
+async fn the_executor_compares_allowed_prefixes_by_bucket_not_by_text() {
+    use etl_medic::ports::ObjectStore;
+    let mut settings = daemon_support::settings();
+    settings.quarantine.allowed_prefixes = vec!["s3://lake".to_string()];
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    for part in 7..37 {
+        let key = format!("raw/orders/part-{part:04}.json");
+        harness.estate.objects.put_object("lakehouse", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lakehouse/raw/orders/part-0007.json",
+        &[],
+        &[("--source_path", "s3://lakehouse/raw/orders/")],
+    );
+    harness.estate.queue.push(body);
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert_eq!(harness.estate.objects.objects_under("lakehouse", "raw/").len(), 30, "nothing moved");
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    assert!(packet.blocked_because.as_deref().unwrap_or_default().contains("allowed quarantine prefix"), "{packet:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_critical_job_is_never_touched_without_approval() {
     let mut settings = daemon_support::settings();
@@ -459,6 +489,7 @@ async fn a_critical_job_is_never_touched_without_approval() {
             tables: vec![],
             risk_tier: Some(etl_medic::core::model::RiskTier::Critical),
             max_workers: None,
+            input_arguments: None,
         },
     );
     let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::fixtures::{diagnosis, drift, request};
+use super::fixtures::{diagnosis, drift, request_naming};
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::diagnosis::EvidenceSource;
@@ -14,6 +14,8 @@ fn any_action() -> impl Strategy<Value = Action> {
         prop_oneof![
             (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
             Just("s3://finance/ledger/2026.parquet".to_string()),
+            Just("s3://lake/curated/orders/part-0.json".to_string()),
+            Just("s3://lakehouse/raw/orders/part-0.json".to_string()),
         ],
         0..16,
     );
@@ -77,9 +79,26 @@ fn any_bad_objects() -> impl Strategy<Value = Vec<String>> {
         prop_oneof![
             (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
             Just("s3://finance/ledger/2026.parquet".to_string()),
+            Just("s3://lake/curated/orders/part-0.json".to_string()),
+            Just("s3://lakehouse/raw/orders/part-0.json".to_string()),
         ],
         0..16,
     )
+}
+
+/// The objects the JobRun error message of every generated incident names:
+/// half of the input's parts, and objects outside the input.
+fn named_in_error_message() -> Vec<String> {
+    let mut named: Vec<String> = (0_u32..25).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
+    named.extend(
+        [
+            "s3://finance/ledger/2026.parquet",
+            "s3://lake/curated/orders/part-0.json",
+            "s3://lakehouse/raw/orders/part-0.json",
+        ]
+        .map(str::to_string),
+    );
+    named
 }
 
 fn any_mode() -> impl Strategy<Value = Option<Mode>> {
@@ -181,7 +200,8 @@ proptest! {
 
     #[test]
     fn no_final_action_breaks_an_invariant(proposal in any_action(), evidence in any_evidence(), limits in any_limits()) {
-        let mut incident = request();
+        let named = named_in_error_message();
+        let mut incident = request_naming(&named.iter().map(String::as_str).collect::<Vec<_>>());
         incident.job.risk_tier = Some(evidence.risk);
         incident.job.max_workers = evidence.max_workers;
         incident.history.attempt = evidence.attempt;
@@ -245,7 +265,8 @@ proptest! {
                 if let QuarantinePlan::MoveObjects { objects, .. } = plan {
                     prop_assert!(!objects.is_empty() && objects.len() <= settings.quarantine_max_objects as usize);
                     prop_assert!(!log_lines_alone, "a log line alone never moves data");
-                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the run's input never move");
+                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the job's input never move");
+                    prop_assert!(objects.iter().all(|object| named.contains(object)), "only objects the JobRun error message names move");
                     prop_assert!(objects.iter().all(|object| diagnosed.bad_objects.contains(object)), "only objects the evidence names move");
                     if let Some(total) = evidence.fleet.input_object_count {
                         prop_assert!(objects.len() as f64 <= settings.quarantine_max_fraction * total as f64);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, schema_diagnosis};
+use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, request_naming, schema_diagnosis};
 use super::rules::*;
 use super::*;
 use crate::core::diagnosis::DriftKind;
@@ -115,26 +115,31 @@ fn log_line_alone_never_mutates_catalog_or_data() {
     let corroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
     assert_allowed(&check(rollback_to("3"), &request(), &corroborated, &fleet), ActionKind::RollbackSchema);
 
-    // Moving objects: named by a diagnosis that rests on more than log lines,
-    // and under the run's own input.
+    // Moving objects: named by a diagnosis that rests on more than log lines
+    // and by the JobRun error message, and under the job's input arguments.
     let own = "s3://lake/raw/orders/part-0001.json";
     let mut logs_only = log_only_diagnosis(FailureClass::DataQuality);
     logs_only.bad_objects = vec![own.to_string()];
-    assert_replaced(&check(move_objects(&[own]), &request(), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
-    let stray = "s3://finance/ledger/2026.parquet";
-    assert_replaced(
-        &check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet),
-        LOG_ONLY_EVIDENCE,
-    );
+    assert_replaced(&check(move_objects(&[own]), &request_naming(&[own]), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
     let unnamed = data_quality_naming(&[]);
-    assert_replaced(&check(move_objects(&[own]), &request(), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
-    let sibling = "s3://lake/raw/orders_archive/part-0001.json";
-    assert_replaced(
-        &check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet),
-        LOG_ONLY_EVIDENCE,
-    );
+    assert_replaced(&check(move_objects(&[own]), &request_naming(&[own]), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
+    // Named by the diagnosis (a log line) but not by the JobRun error message.
+    assert_replaced(&check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet), LOG_ONLY_EVIDENCE);
+    for stray in [
+        "s3://finance/ledger/2026.parquet",
+        "s3://lake/raw/orders_archive/part-0001.json",
+        "s3://lake/curated/orders/part-0000.parquet",
+        "s3://lake/scripts/orders_daily.py",
+        "s3://lakehouse/raw/orders/part-0001.json",
+    ] {
+        let named = request_naming(&[stray]);
+        assert_replaced(
+            &check(move_objects(&[stray]), &named, &data_quality_naming(&[stray]), &fleet),
+            LOG_ONLY_EVIDENCE,
+        );
+    }
     assert_allowed(
-        &check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet),
+        &check(move_objects(&[own]), &request_naming(&[own]), &data_quality_naming(&[own]), &fleet),
         ActionKind::QuarantineBadRecords,
     );
     // Rerunning with a bad-records argument changes no data by itself.
@@ -163,26 +168,25 @@ fn quarantine_only_for_data_quality() {
     let own = "s3://lake/raw/orders/part-0001.json";
     let mut transient_naming = data_quality_naming(&[own]);
     transient_naming.class = FailureClass::TransientInfra;
-    let blocked = review(move_objects(&[own]), &request(), &transient_naming, &permissive, &FleetContext::default());
+    let naming = request_naming(&[own]);
+    let blocked = review(move_objects(&[own]), &naming, &transient_naming, &permissive, &FleetContext::default());
     assert_replaced(&blocked, QUARANTINE_ONLY_DATA_QUALITY);
-    let allowed = check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &FleetContext::default());
+    let allowed = check(move_objects(&[own]), &naming, &data_quality_naming(&[own]), &FleetContext::default());
     assert_allowed(&allowed, ActionKind::QuarantineBadRecords);
 }
 
 #[test]
 fn quarantine_stays_within_count_and_fraction() {
-    let objects: Vec<String> = (0..11).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
+    let objects: Vec<String> = (0..4).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
     let names: Vec<&str> = objects.iter().map(String::as_str).collect();
     let data_quality = data_quality_naming(&names);
-    assert_replaced(
-        &check(move_objects(&names), &request(), &data_quality, &FleetContext::default()),
-        QUARANTINE_BOUNDS,
-    );
+    let naming = request_naming(&names);
+    assert_replaced(&check(move_objects(&names), &naming, &data_quality, &FleetContext::default()), QUARANTINE_BOUNDS);
     let two = move_objects(&names[..2]);
     let small_input = FleetContext { input_object_count: Some(10), ..FleetContext::default() };
-    assert_replaced(&check(two.clone(), &request(), &data_quality, &small_input), QUARANTINE_BOUNDS);
+    assert_replaced(&check(two.clone(), &naming, &data_quality, &small_input), QUARANTINE_BOUNDS);
     let large_input = FleetContext { input_object_count: Some(1_000), ..FleetContext::default() };
-    assert_allowed(&check(two, &request(), &data_quality, &large_input), ActionKind::QuarantineBadRecords);
+    assert_allowed(&check(two, &naming, &data_quality, &large_input), ActionKind::QuarantineBadRecords);
 }
 
 #[test]

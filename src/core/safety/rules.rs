@@ -11,7 +11,7 @@ use crate::core::diagnosis::{Diagnosis, DriftKind};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, FailureClass, QuarantinePlan, RiskTier};
-use crate::core::params::{input_locations, is_under, worker_type_rank};
+use crate::core::params::{input_locations, may_be_moved, worker_type_rank};
 use crate::core::safety_settings::{OverCeiling, SafetySettings};
 
 pub const CRITICAL_JOB_REQUIRES_APPROVAL: &str = "critical_job_requires_approval";
@@ -143,9 +143,11 @@ fn class_allowlist(action: &Action, input: &RuleInput<'_>) -> Check {
 
 /// Catalog and data mutations need evidence beyond log text. A rollback
 /// needs the catalog to corroborate the diagnosis; moving objects needs a
-/// diagnosis that does not rest on log lines alone, objects the diagnosis
-/// itself names, and each of them under an S3 location of the run's
-/// arguments (GetJobRun), since a log line can name any URI.
+/// diagnosis that does not rest on log lines alone, and objects that the
+/// diagnosis names as bad input, that the JobRun error message names, and
+/// that lie under the job's input locations (the values of its input
+/// arguments in GetJobRun, parsed and compared by bucket and key): a log
+/// line, printed by the job's own code, can name any URI.
 fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
     let diagnosis = input.diagnosis;
     let changes_catalog_or_data = matches!(
@@ -163,13 +165,13 @@ fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
             "the catalog does not corroborate the diagnosis: a schema error in the logs never rolls back the catalog",
         ),
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects { objects, .. }) => {
-            let inputs = input_locations(input.request);
+            let inputs = input_locations(input.request, input.settings);
             let stray = objects.iter().find(|object| {
-                !diagnosis.bad_objects.contains(object) || !inputs.iter().any(|location| is_under(object, location))
+                !diagnosis.bad_objects.contains(object) || !may_be_moved(input.request, &inputs, object)
             });
             match stray {
                 Some(object) => block(format!(
-                    "{object} is not both named as bad input by the diagnosis and under an s3 location of the run's arguments"
+                    "{object} is not named as bad input by both the diagnosis and the JobRun error message, under an input location of the job"
                 )),
                 None => Check::Pass,
             }

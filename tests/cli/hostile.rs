@@ -1,0 +1,97 @@
+//! Text written by a job must not steer what `decide` moves, where it acts
+//! or how much it asks for (issue #18), through the real binary in auto
+//! mode: error messages and log lines carry data values, file names and
+//! whatever the job's code prints, so they are partly an attacker's.
+//!
+//! - quarantine takes objects only that the JobRun error message names,
+//!   under the job's *input* arguments (not its output path, its script,
+//!   an `s3:///` argument, nor an object an output-log line names);
+//! - unsafe quarantine prefixes are refused at start-up.
+
+use serde_json::{Value, json};
+
+use super::protocol::run;
+
+const AUTO: [&str; 5] = ["decide", "--mode", "auto", "--policy", "rules"];
+
+/// A failed run of `orders_daily` with `message` as its JobRun error message.
+fn request(id: &str, message: &str) -> Value {
+    json!({
+        "id": id,
+        "event": {"version": "0", "id": "e-1", "detail-type": "Glue Job State Change", "source": "aws.glue",
+                  "account": "123456789012", "time": "2026-11-29T02:00:00Z", "region": "us-east-1", "resources": [],
+                  "detail": {"jobName": "orders_daily", "severity": "ERROR", "state": "FAILED", "jobRunId": "jr_1",
+                             "message": message}},
+        "job_run": {"id": "jr_1", "error_message": message, "worker_type": "G.1X", "number_of_workers": 10,
+                    "arguments": {"--source_path": "s3://lake/raw/orders/"}},
+        "history": {"attempt": 0, "recent_runs": [{"state": "SUCCEEDED", "started_at": "2026-11-28T02:00:00Z"}]},
+        "job": {"risk_tier": "low"}
+    })
+}
+
+fn decide(requests: &[Value], environment: &[(&str, &str)]) -> Vec<Value> {
+    let input: String = requests.iter().map(|request| request.to_string() + "\n").collect();
+    let (code, answers, stderr) = run(&AUTO, &input, environment);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(answers.len(), requests.len(), "{stderr}");
+    answers
+}
+
+const MALFORMED: &str = "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File:";
+
+#[test]
+fn quarantine_moves_only_objects_the_error_message_names_under_the_jobs_input_arguments() {
+    let mut output_path = request("output-path", &format!("{MALFORMED} s3://lake/curated/orders/part-0000.json"));
+    output_path["job_run"]["arguments"]["--output_path"] = json!("s3://lake/curated/orders/");
+    let mut script = request("script", &format!("{MALFORMED} s3://lake/scripts/orders_daily.py"));
+    script["job_run"]["arguments"]["--extra-py-files"] = json!("s3://lake/scripts/orders_daily.py");
+    let mut printed = request("printed-by-the-job", MALFORMED.trim_end_matches(" File:"));
+    printed["logs"] = json!({"output": [format!("{MALFORMED} s3://lake/raw/orders/part-0003.json")]});
+    let mut root = request("root-argument", &format!("{MALFORMED} s3://finance/ledger/2026.json"));
+    root["job_run"]["arguments"]["--TempDir"] = json!("s3:///");
+    let input = request("input", &format!("{MALFORMED} s3://lake/raw/orders/part-0007.json"));
+    let answers = decide(&[output_path, script, printed, root, input], &[]);
+    for answer in &answers[..4] {
+        assert_eq!(answer["diagnosis"]["class"], "data_quality", "{answer}");
+        assert_eq!(answer["action"]["kind"], "quarantine_bad_records", "{answer}");
+        assert_eq!(answer["action"]["params"]["strategy"], "bad_records_argument", "nothing moves: {answer}");
+    }
+    let moved = &answers[4]["action"]["params"];
+    assert_eq!(moved["strategy"], "move_objects", "{}", answers[4]);
+    assert_eq!(moved["objects"], json!(["s3://lake/raw/orders/part-0007.json"]));
+}
+
+#[test]
+fn a_job_names_its_own_input_arguments_and_a_request_cannot_widen_them() {
+    let directory = std::env::temp_dir().join(format!("etl-medic-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).expect("temp dir");
+    let file = directory.join("inputs.toml");
+    std::fs::write(&file, "[jobs.\"orders_daily\"]\ninput_arguments = [\"--raw_path\"]\n").expect("write config");
+    let mut own = request("own", &format!("{MALFORMED} s3://lake/landing/orders/part-0001.json"));
+    own["job_run"]["arguments"]["--raw_path"] = json!("s3://lake/landing/orders/");
+    let mut widened = request("widened", &format!("{MALFORMED} s3://lake/curated/orders/part-0000.json"));
+    widened["job_run"]["arguments"]["--output_path"] = json!("s3://lake/curated/orders/");
+    widened["job"]["input_arguments"] = json!(["--output_path"]);
+    let input: String = [own, widened].iter().map(|request| request.to_string() + "\n").collect();
+    let path = file.to_str().expect("path");
+    let (code, answers, stderr) =
+        run(&["decide", "--mode", "auto", "--policy", "rules", "--config", path], &input, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(answers[0]["action"]["params"]["objects"], json!(["s3://lake/landing/orders/part-0001.json"]));
+    assert_eq!(answers[1]["action"]["params"]["strategy"], "bad_records_argument", "{}", answers[1]);
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+fn unsafe_quarantine_prefixes_are_refused_at_start_naming_the_key() {
+    for value in ["", "s3://lake/raw/,", "s3://lake", "s3:///", "lake/raw/"] {
+        for command in [&["config"][..], &["decide", "--policy", "rules"][..]] {
+            let (code, _, stderr) = run(command, "", &[("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES", value)]);
+            assert_eq!(code, 64, "{value:?} accepted by {command:?}: {stderr}");
+            assert!(stderr.contains("quarantine.allowed_prefixes"), "{value:?}: {stderr}");
+        }
+    }
+    let accepted = [("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES", "s3://lake/raw/,s3://lake/etl-medic-quarantine/")];
+    let (code, _, stderr) = run(&["decide", "--policy", "rules"], "", &accepted);
+    assert_eq!(code, 0, "{stderr}");
+}
