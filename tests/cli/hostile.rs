@@ -6,6 +6,7 @@
 //! - quarantine takes objects only that the JobRun error message names,
 //!   under the job's *input* arguments (not its output path, its script,
 //!   an `s3:///` argument, nor an object an output-log line names);
+//! - a class set to `auto` does not switch a job in shadow to acting;
 //! - unsafe quarantine prefixes are refused at start-up.
 
 use serde_json::{Value, json};
@@ -94,4 +95,31 @@ fn unsafe_quarantine_prefixes_are_refused_at_start_naming_the_key() {
     let accepted = [("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES", "s3://lake/raw/,s3://lake/etl-medic-quarantine/")];
     let (code, _, stderr) = run(&["decide", "--policy", "rules"], "", &accepted);
     assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_class_set_to_auto_does_not_make_a_job_in_shadow_act() {
+    // A code bug whose message quotes a data value that reads as throttling.
+    let quoted = "KeyError: 'Status Code: 503; Error Code: SlowDown'";
+    let class_auto =
+        [("ETL_MEDIC__SAFETY__MODE", "shadow"), ("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "auto")];
+    let input = request("quoted", quoted).to_string() + "\n";
+    let (code, answers, stderr) = run(&["decide", "--policy", "rules"], &input, &class_auto);
+    assert_eq!(code, 0, "{stderr}");
+    let answer = &answers[0];
+    assert_eq!(answer["diagnosis"]["class"], "transient_infra", "the premise: the text reads as transient");
+    assert_eq!(answer["mode"], "shadow", "{answer}");
+    let reason = answer["safety"]["mode_reason"].as_str().expect("mode_reason");
+    assert!(reason.starts_with("mode = shadow") && reason.contains("class_modes.transient_infra = auto"), "{reason}");
+
+    let job_opted_in = [class_auto[0], class_auto[1], ("ETL_MEDIC__SAFETY__JOB_MODES__ORDERS_DAILY", "auto")];
+    let (_, answers, _) = run(&["decide", "--policy", "rules"], &input, &job_opted_in);
+    assert_eq!(answers[0]["mode"], "auto", "{}", answers[0]);
+    assert_eq!(answers[0]["safety"]["mode_reason"], "job_modes.orders_daily = auto");
+    let held_back = [
+        ("ETL_MEDIC__SAFETY__JOB_MODES__ORDERS_DAILY", "auto"),
+        ("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "shadow"),
+    ];
+    let (_, answers, _) = run(&["decide", "--policy", "rules"], &input, &held_back);
+    assert_eq!(answers[0]["mode"], "shadow", "a class set to shadow holds a job in auto back: {}", answers[0]);
 }

@@ -241,34 +241,46 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
 }
 
 #[test]
-fn autonomy_mode_is_shadow_unless_said_and_the_most_specific_setting_wins() {
+fn autonomy_mode_is_shadow_unless_the_job_opts_in_and_a_class_can_only_hold_it_back() {
     let job = Some("orders_daily");
     let class = FailureClass::TransientInfra;
     let nothing_said = SafetySettings { mode: None, ..SafetySettings::default() };
     assert_eq!(resolve_mode(&nothing_said, job, class), (Mode::Shadow, "default: shadow".into()));
     assert_eq!(resolve_mode(&SafetySettings::default(), job, class), (Mode::Shadow, "mode = shadow".into()));
-    // DESIGN.md's shape: global shadow, one class and one job in auto.
+    // A class set to auto grants nothing by itself: the diagnosed class comes
+    // from the job's own text. The audit says why it stayed shadow.
     let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..SafetySettings::default() };
-    assert_eq!(resolve_mode(&global_shadow, job, class), (Mode::Shadow, "mode = shadow".into()));
     let class_auto = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Auto)]), ..global_shadow.clone() };
-    assert_eq!(resolve_mode(&class_auto, job, class), (Mode::Auto, "class_modes.transient_infra = auto".into()));
     assert_eq!(
-        resolve_mode(&class_auto, job, FailureClass::SchemaDrift).0,
-        Mode::Shadow,
-        "other classes keep the global mode"
+        resolve_mode(&class_auto, job, class),
+        (
+            Mode::Shadow,
+            "mode = shadow (class_modes.transient_infra = auto grants auto only to a job that opted in)".into()
+        )
     );
+    let no_global = SafetySettings { mode: None, ..class_auto.clone() };
+    assert_eq!(resolve_mode(&no_global, job, class).0, Mode::Shadow, "nor with no global mode");
+    // A job opts in through job_modes or the global mode.
     let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..global_shadow };
     assert_eq!(resolve_mode(&job_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
     assert_eq!(resolve_mode(&job_auto, Some("other"), class).0, Mode::Shadow, "other jobs keep the global mode");
-    // A class switched off wins over a job switched on.
+    assert_eq!(resolve_mode(&auto(), Some("other"), class), (Mode::Auto, "mode = auto".into()));
+    let both_auto = SafetySettings { class_modes: class_auto.class_modes.clone(), ..job_auto.clone() };
+    assert_eq!(resolve_mode(&both_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
+    // A class switched off holds back a job switched on, and a global auto.
     let class_shadow = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Shadow)]), ..job_auto.clone() };
-    assert_eq!(resolve_mode(&class_shadow, job, class), (Mode::Shadow, "class_modes.transient_infra = shadow".into()));
+    assert_eq!(
+        resolve_mode(&class_shadow, job, class),
+        (Mode::Shadow, "class_modes.transient_infra = shadow (holds back job_modes.orders_daily = auto)".into())
+    );
+    assert_eq!(resolve_mode(&class_shadow, job, FailureClass::SchemaDrift).0, Mode::Auto, "other classes act");
+    let global_auto_class_shadow = SafetySettings { class_modes: class_shadow.class_modes.clone(), ..auto() };
+    assert_eq!(resolve_mode(&global_auto_class_shadow, Some("other"), class).0, Mode::Shadow);
     // A job switched off wins over a global auto.
     let job_shadow = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Shadow)]), ..auto() };
-    assert_eq!(resolve_mode(&job_shadow, job, class).0, Mode::Shadow);
-    assert_eq!(resolve_mode(&auto(), Some("other"), class).0, Mode::Auto);
+    assert_eq!(resolve_mode(&job_shadow, job, class), (Mode::Shadow, "job_modes.orders_daily = shadow".into()));
     // The kill switch overrides every auto.
-    let killed = SafetySettings { force_shadow: true, ..class_auto };
+    let killed = SafetySettings { force_shadow: true, ..both_auto };
     assert_eq!(resolve_mode(&killed, job, class), (Mode::Shadow, "force_shadow = true".into()));
     let killed_job = SafetySettings { force_shadow: true, ..job_auto };
     assert_eq!(resolve_mode(&killed_job, job, class).0, Mode::Shadow);
