@@ -52,12 +52,22 @@ pub fn wait_delay_s(attempt: u32, settings: &SafetySettings) -> u64 {
 
 /// Multiply the workers by the growth factor up to the ceiling; when the
 /// workers are already at the ceiling, move one step up the worker-type
-/// ladder instead (bounded by `max_worker_type`).
+/// ladder instead (bounded by `max_worker_type`). A run whose worker type
+/// is unknown, off the ladder or above `max_worker_type` has no room to
+/// grow: the same capacity is asked for, which the capacity rule refuses.
 fn more_capacity(request: &DecideRequest, settings: &SafetySettings) -> Action {
     let ceiling = settings.workers_ceiling(request.job.max_workers);
     let run = request.job_run.as_ref();
     let current_workers = run.and_then(|job_run| job_run.number_of_workers).unwrap_or(ASSUMED_CURRENT_WORKERS);
     let current_type = run.and_then(|job_run| job_run.worker_type.clone());
+    let within_max_type = current_type
+        .as_deref()
+        .and_then(worker_type_rank)
+        .zip(worker_type_rank(&settings.max_worker_type))
+        .is_some_and(|(current_rank, max_rank)| current_rank <= max_rank);
+    if !within_max_type {
+        return Action::RetryWithMoreCapacity { number_of_workers: current_workers, worker_type: None };
+    }
     if current_workers < ceiling {
         let number_of_workers = current_workers.saturating_mul(settings.capacity_growth_factor).min(ceiling);
         return Action::RetryWithMoreCapacity { number_of_workers, worker_type: None };

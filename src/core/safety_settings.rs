@@ -35,6 +35,14 @@ pub mod hard_limits {
 
 /// Glue worker types from smallest to largest; capacity grows along it.
 pub const WORKER_TYPE_LADDER: [&str; 5] = ["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"];
+/// DPU of one worker of each type of [`WORKER_TYPE_LADDER`].
+pub const WORKER_TYPE_DPU: [f64; 5] = [0.25, 1.0, 2.0, 4.0, 8.0];
+
+/// DPU of one worker of `worker_type`; `None` for a type off the ladder.
+pub fn worker_type_dpu(worker_type: &str) -> Option<f64> {
+    let rank = WORKER_TYPE_LADDER.iter().position(|candidate| *candidate == worker_type)?;
+    WORKER_TYPE_DPU.get(rank).copied()
+}
 
 /// What a blocked proposal becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +285,13 @@ impl SafetySettings {
     /// job's own `max_workers` when that is set.
     pub fn workers_ceiling(&self, job_max_workers: Option<u32>) -> u32 {
         job_max_workers.map_or(self.max_workers_ceiling, |job_max| job_max.min(self.max_workers_ceiling))
+    }
+
+    /// The ceiling on a job's total DPU: its workers ceiling, each of the
+    /// largest allowed worker type. A rerun never asks for more, whatever
+    /// mix of workers and worker type it names.
+    pub fn dpu_ceiling(&self, job_max_workers: Option<u32>) -> f64 {
+        f64::from(self.workers_ceiling(job_max_workers)) * worker_type_dpu(&self.max_worker_type).unwrap_or(0.0)
     }
 }
 

@@ -7,6 +7,7 @@
 //!   under the job's *input* arguments (not its output path, its script,
 //!   an `s3:///` argument, nor an object an output-log line names);
 //! - a class set to `auto` does not switch a job in shadow to acting;
+//! - a run already above the largest allowed worker type gets no more;
 //! - unsafe quarantine prefixes are refused at start-up.
 
 use serde_json::{Value, json};
@@ -122,4 +123,19 @@ fn a_class_set_to_auto_does_not_make_a_job_in_shadow_act() {
     ];
     let (_, answers, _) = run(&["decide", "--policy", "rules"], &input, &held_back);
     assert_eq!(answers[0]["mode"], "shadow", "a class set to shadow holds a job in auto back: {}", answers[0]);
+}
+
+#[test]
+fn a_run_above_the_largest_allowed_worker_type_gets_no_more_capacity() {
+    let mut big = request("g8x", "java.lang.OutOfMemoryError: Java heap space");
+    big["job_run"]["worker_type"] = json!("G.8X");
+    big["job_run"]["number_of_workers"] = json!(60);
+    let mut allowed = request("g1x", "java.lang.OutOfMemoryError: Java heap space");
+    allowed["job_run"]["number_of_workers"] = json!(60);
+    let answers = decide(&[big, allowed], &[]);
+    assert_eq!(answers[0]["policy"]["proposed"], "retry_with_more_capacity", "{}", answers[0]);
+    assert_eq!(answers[0]["action"]["kind"], "escalate", "{}", answers[0]);
+    assert_eq!(answers[0]["safety"]["rule"], "capacity_ceiling");
+    // 60 G.1X workers double to the ceiling of 100: 100 DPU, under 100 x G.2X.
+    assert_eq!(answers[1]["action"]["params"]["number_of_workers"], 100, "{}", answers[1]);
 }

@@ -59,6 +59,8 @@ struct Evidence {
     force_shadow: bool,
     sources: Vec<EvidenceSource>,
     bad_objects: Vec<String>,
+    /// The failed run's worker type and count, as GetJobRun said.
+    run_capacity: (Option<&'static str>, Option<u32>),
 }
 
 fn any_sources() -> impl Strategy<Value = Vec<EvidenceSource>> {
@@ -128,6 +130,10 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         fleet,
         (any_mode(), any_mode(), any_mode(), prop::bool::weighted(0.1)),
         (any_sources(), any_bad_objects()),
+        (
+            prop::option::of(prop::sample::select(vec!["G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "Z.2X", "Standard"])),
+            prop::option::of(1_u32..600),
+        ),
     )
         .prop_map(
             |(
@@ -139,7 +145,9 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
                 fleet,
                 (mode, job_mode, class_mode, force_shadow),
                 (sources, bad_objects),
+                run_capacity,
             )| Evidence {
+                run_capacity,
                 sources,
                 bad_objects,
                 class,
@@ -205,6 +213,10 @@ proptest! {
         incident.job.risk_tier = Some(evidence.risk);
         incident.job.max_workers = evidence.max_workers;
         incident.history.attempt = evidence.attempt;
+        if let Some(run) = incident.job_run.as_mut() {
+            run.worker_type = evidence.run_capacity.0.map(str::to_string);
+            run.number_of_workers = evidence.run_capacity.1;
+        }
         let mut diagnosed = diagnosis(evidence.class);
         diagnosed.drift = evidence.drift.map(|(kind, known_good)| drift(kind, known_good));
         diagnosed.evidence_sources = evidence.sources.clone();
@@ -271,10 +283,14 @@ proptest! {
             }
             Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
                 prop_assert!(*number_of_workers <= settings.workers_ceiling(evidence.max_workers));
-                if let Some(type_name) = worker_type {
-                    let rank = crate::core::params::worker_type_rank(type_name);
-                    prop_assert!(rank.is_some() && rank <= crate::core::params::worker_type_rank(&settings.max_worker_type));
-                }
+                // The rerun runs on the type named, else on the run's own: both known and within the maximum.
+                let rerun_type = worker_type.as_deref().or(evidence.run_capacity.0);
+                let rank = rerun_type.and_then(crate::core::params::worker_type_rank);
+                prop_assert!(rank.is_some() && rank <= crate::core::params::worker_type_rank(&settings.max_worker_type));
+                let current_rank = evidence.run_capacity.0.and_then(crate::core::params::worker_type_rank);
+                prop_assert!(current_rank.is_some() && current_rank <= crate::core::params::worker_type_rank(&settings.max_worker_type), "a run above the maximum type has no room to grow");
+                let dpu = f64::from(*number_of_workers) * crate::core::safety_settings::worker_type_dpu(rerun_type.unwrap_or_default()).unwrap_or(f64::INFINITY);
+                prop_assert!(dpu <= settings.dpu_ceiling(evidence.max_workers), "{dpu} DPU above the ceiling");
             }
             _ => {}
         }

@@ -241,6 +241,40 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
 }
 
 #[test]
+fn a_run_above_the_largest_allowed_worker_type_or_of_an_unknown_type_has_no_room_to_grow() {
+    let resource = diagnosis(FailureClass::ResourceExhaustion);
+    let fleet = FleetContext::default();
+    for (worker_type, workers) in
+        [(Some("G.8X"), 10), (Some("G.4X"), 2), (Some("Z.2X"), 10), (Some("R.2X"), 10), (None, 10)]
+    {
+        let mut big = request();
+        let run = big.job_run.as_mut().expect("fixture has a job run");
+        run.worker_type = worker_type.map(str::to_string);
+        run.number_of_workers = Some(workers);
+        // Whatever the policy picked, the parameters ask for no more, and the rule refuses the same.
+        let proposed = parametrise(ActionKind::RetryWithMoreCapacity, &big, &resource, &auto());
+        assert_eq!(proposed, Action::RetryWithMoreCapacity { number_of_workers: workers, worker_type: None });
+        assert_replaced(&check(proposed, &big, &resource, &fleet), CAPACITY_CEILING);
+        let doubled = Action::RetryWithMoreCapacity { number_of_workers: workers * 2, worker_type: None };
+        let refused = check(doubled, &big, &resource, &fleet);
+        assert_replaced(&refused, CAPACITY_CEILING);
+        assert!(
+            refused
+                .report
+                .reason
+                .as_deref()
+                .is_some_and(|reason| reason.contains("no room to grow") || reason.contains("cannot be bounded")),
+            "{refused:?}"
+        );
+    }
+    // Within the maximum type, the DPU stays under the ceiling: 40 x G.2X = 80 DPU for a job capped at 40 workers.
+    let at_max = Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: Some("G.2X".into()) };
+    assert_allowed(&check(at_max, &request(), &resource, &fleet), ActionKind::RetryWithMoreCapacity);
+    assert_eq!(auto().dpu_ceiling(Some(40)), 80.0);
+    assert_eq!(auto().dpu_ceiling(None), 200.0);
+}
+
+#[test]
 fn autonomy_mode_is_shadow_unless_the_job_opts_in_and_a_class_can_only_hold_it_back() {
     let job = Some("orders_daily");
     let class = FailureClass::TransientInfra;
