@@ -6,6 +6,8 @@
 //! - quarantine takes objects only that the JobRun error message names,
 //!   under the job's *input* arguments (not its output path, its script,
 //!   an `s3:///` argument, nor an object an output-log line names);
+//! - a wide table whose columns were only reordered, or got one in front,
+//!   is not breaking drift, so "Job aborted" cannot roll it back;
 //! - a class set to `auto` does not switch a job in shadow to acting;
 //! - a run already above the largest allowed worker type gets no more;
 //! - unsafe quarantine prefixes are refused at start-up.
@@ -96,6 +98,40 @@ fn unsafe_quarantine_prefixes_are_refused_at_start_naming_the_key() {
     let accepted = [("ETL_MEDIC__QUARANTINE__ALLOWED_PREFIXES", "s3://lake/raw/,s3://lake/etl-medic-quarantine/")];
     let (code, _, stderr) = run(&["decide", "--policy", "rules"], "", &accepted);
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// Two versions of `sales.orders`, the newer updated after the last success.
+fn wide_table(baseline: &[String], newest: &[String]) -> Value {
+    let columns =
+        |names: &[String]| -> Vec<Value> { names.iter().map(|name| json!({"name": name, "type": "string"})).collect() };
+    json!([{"database": "sales", "table": "orders", "versions": [
+        {"version_id": "2", "updated_at": "2026-11-29T01:00:00Z", "columns": columns(newest)},
+        {"version_id": "1", "updated_at": "2026-11-01T00:00:00Z", "columns": columns(baseline)}]}])
+}
+
+#[test]
+fn a_reordered_or_front_extended_wide_table_is_no_breaking_drift_and_is_not_rolled_back() {
+    let baseline: Vec<String> = (0..2_001).map(|index| format!("c{index}")).collect();
+    let mut reordered = baseline.clone();
+    reordered.reverse();
+    let mut front = vec!["inserted_first".to_string()];
+    front.extend(baseline.iter().cloned());
+    let aborted = "An error occurred while calling o150.count. Job aborted.";
+    let mut requests = Vec::new();
+    for (id, newest) in [("reordered", &reordered), ("front", &front)] {
+        let mut shaped = request(id, aborted);
+        shaped["catalog"] = wide_table(&baseline, newest);
+        requests.push(shaped);
+    }
+    let mut dropped = request("dropped-last", aborted);
+    dropped["catalog"] = wide_table(&baseline, &baseline[..2_000]);
+    requests.push(dropped);
+    let answers = decide(&requests, &[]);
+    for answer in &answers[..2] {
+        assert_ne!(answer["diagnosis"]["drift"]["kind"], "breaking", "{:.600}", answer.to_string());
+        assert_ne!(answer["action"]["kind"], "rollback_schema", "{:.600}", answer.to_string());
+    }
+    assert_eq!(answers[2]["diagnosis"]["drift"]["removed"], json!(["c2000"]), "a column past 2,000 counts too");
 }
 
 #[test]
