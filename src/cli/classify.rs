@@ -7,16 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::core::diagnosis::classify_text;
+use crate::core::lenient::{bounded_json, bounds};
 use crate::core::model::{FailureClass, TextSource};
 
 #[derive(Deserialize)]
 struct ClassifyRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
     id: serde_json::Value,
     text: String,
     /// Free text on the wire: an unknown `where` is absent evidence, not an error.
-    #[serde(default, rename = "where")]
-    source: Option<serde_json::Value>,
+    #[serde(default, rename = "where", deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
+    source: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -45,7 +46,7 @@ pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
             };
         }
     };
-    let source = request.source.and_then(|value| serde_json::from_value::<TextSource>(value).ok());
+    let source = serde_json::from_value::<TextSource>(request.source).ok();
     let classification = classify_text(&request.text, source);
     let answer = ClassifyAnswer {
         id: &request.id,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::evidence::DecideRequest;
+use crate::core::lenient::bounds;
 use crate::core::safety::SafetySettings;
 
 pub mod sections;
@@ -148,6 +149,18 @@ impl Settings {
                 &format!("must be an http:// or https:// URL with a host ({problem})"),
             ));
         }
+        if self.logs.max_lines > bounds::LOG_LINES {
+            return Err(key_error(
+                "logs.max_lines",
+                &format!("must be at most {}, the lines per log source a decide request may carry", bounds::LOG_LINES),
+            ));
+        }
+        if self.safety.input_arguments.len() > bounds::INPUT_ARGUMENTS {
+            return Err(key_error(
+                "safety.input_arguments",
+                &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+            ));
+        }
         for prefix in &self.quarantine.allowed_prefixes {
             if let Some(problem) = sections::allowed_prefix_problem(prefix) {
                 return Err(key_error("quarantine.allowed_prefixes", &format!("entry {prefix:?} {problem}")));
@@ -156,6 +169,18 @@ impl Settings {
         for (job_name, job) in &self.jobs {
             if job.max_workers == Some(0) {
                 return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
+            }
+            if job.tables.len() >= bounds::CATALOG_TABLES {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.tables"),
+                    &format!("lists at most {} tables", bounds::CATALOG_TABLES - 1),
+                ));
+            }
+            if job.input_arguments.as_ref().is_some_and(|names| names.len() > bounds::INPUT_ARGUMENTS) {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.input_arguments"),
+                    &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+                ));
             }
             for name in job.input_arguments.iter().flatten() {
                 if let Some(problem) = crate::core::safety_settings::argument_name_problem(name) {

@@ -10,6 +10,7 @@
 //!   is not breaking drift, so "Job aborted" cannot roll it back;
 //! - a class set to `auto` does not switch a job in shadow to acting;
 //! - a run already above the largest allowed worker type gets no more;
+//! - a line of countless empty list entries is refused while it is read;
 //! - unsafe quarantine prefixes are refused at start-up.
 
 use serde_json::{Value, json};
@@ -174,4 +175,30 @@ fn a_run_above_the_largest_allowed_worker_type_gets_no_more_capacity() {
     assert_eq!(answers[0]["safety"]["rule"], "capacity_ceiling");
     // 60 G.1X workers double to the ceiling of 100: 100 DPU, under 100 x G.2X.
     assert_eq!(answers[1]["action"]["params"]["number_of_workers"], 100, "{}", answers[1]);
+}
+
+#[test]
+fn a_line_of_countless_empty_list_entries_is_refused_naming_the_field_and_the_next_is_answered() {
+    let event = request("x", "boom")["event"].clone();
+    let mut input = String::with_capacity(17 << 20);
+    for field in ["recent_runs", "actions_taken"] {
+        let entry = if field == "recent_runs" { "{}" } else { "\"\"" };
+        input.push_str(&format!(r#"{{"id": "{field}", "event": {event}, "history": {{"{field}": ["#));
+        let count = (15 << 20) / (entry.len() + 1);
+        input.push_str(&vec![entry; count].join(","));
+        input.push_str("]}}\n");
+    }
+    input.push_str(&format!(r#"{{"event": {event}, "id": [{}]}}"#, vec!["[]"; 2_000_000].join(",")));
+    input.push('\n');
+    input.push_str(&(request("after", "boom").to_string() + "\n"));
+    let (code, answers, stderr) = run(&AUTO, &input, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(answers.len(), 4);
+    for (answer, field) in answers.iter().zip(["history.recent_runs", "history.actions_taken"]) {
+        let error = answer["error"].as_str().unwrap_or_else(|| panic!("not refused: {answer:.300}"));
+        assert!(error.contains(field) && error.contains("at most 100"), "{error}");
+    }
+    assert!(answers[2]["error"].as_str().is_some_and(|error| error.contains("nodes")), "{:.300}", answers[2]);
+    assert_eq!(answers[3]["id"], "after");
+    assert!(answers[3]["action"]["kind"].is_string());
 }
