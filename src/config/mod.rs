@@ -141,6 +141,9 @@ impl Settings {
         if self.policy.path.trim().is_empty() {
             return Err(key_error("policy.path", "must name a policy file or `rules`"));
         }
+        if !(1..=60_000).contains(&self.policy.decision_budget_ms) {
+            return Err(key_error("policy.decision_budget_ms", "must be between 1 and 60000"));
+        }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.
         if let Some(problem) = self.escalation.webhook().and_then(sections::webhook_url_problem) {

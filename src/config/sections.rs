@@ -97,6 +97,8 @@ pub struct HttpSettings {
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
     pub path: String,
+    /// How long the daemon waits for one decision before escalating instead.
+    pub decision_budget_ms: u64,
 }
 
 /// `[jobs."name"]`: what the operator says about one Glue job.

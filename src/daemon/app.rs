@@ -59,6 +59,7 @@ impl Application {
             settings.audit.write_attempts,
             std::time::Duration::from_millis(settings.audit.retry_base_ms),
         );
+        let policy = Arc::new(policy);
         let context = Arc::new(PipelineContext { ports, settings, policy, metrics, audit, observer });
         Ok(Application { context, registry, health: Health::new() })
     }

@@ -34,7 +34,8 @@ pub trait IncidentObserver: Send + Sync {
 pub struct PipelineContext {
     pub ports: Ports,
     pub settings: Settings,
-    pub policy: Policy,
+    /// Shared with the blocking thread each decision runs on.
+    pub policy: Arc<Policy>,
     pub metrics: Metrics,
     pub audit: AuditLog,
     pub observer: Option<Arc<dyn IncidentObserver>>,

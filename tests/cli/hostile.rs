@@ -11,7 +11,9 @@
 //! - a class set to `auto` does not switch a job in shadow to acting;
 //! - a run already above the largest allowed worker type gets no more;
 //! - a line of countless empty list entries is refused while it is read;
-//! - unsafe quarantine prefixes are refused at start-up.
+//! - unsafe quarantine prefixes are refused at start-up;
+//! - text that keeps the rules' counted gaps open costs no more than
+//!   realistic logs do.
 
 use serde_json::{Value, json};
 
@@ -201,4 +203,41 @@ fn a_line_of_countless_empty_list_entries_is_refused_naming_the_field_and_the_ne
     assert!(answers[2]["error"].as_str().is_some_and(|error| error.contains("nodes")), "{:.300}", answers[2]);
     assert_eq!(answers[3]["id"], "after");
     assert!(answers[3]["action"]["kind"].is_string());
+}
+
+/// 64 KiB of words after which rules allow a counted gap (`.{0,200}`),
+/// at irregular distances, new for every `seed`.
+fn gap_openers(seed: u64) -> Vec<String> {
+    const OPENERS: [&str; 5] =
+        ["load into table ", "cannot resolve ", "failed to connect to db:5432 ", "reference ", "partition "];
+    let mut state = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    let mut text = String::new();
+    while text.len() < 64 * 1024 {
+        text.push_str(OPENERS[next() % OPENERS.len()]);
+        text.push_str(&"x".repeat(next() % 31));
+        text.push(' ');
+    }
+    text.as_bytes().chunks(8 * 1024).map(|chunk| String::from_utf8_lossy(chunk).into_owned()).collect()
+}
+
+#[test]
+fn hostile_text_costs_a_decision_about_what_realistic_logs_cost() {
+    // Before the classifier matched its counted-gap rules apart, each of
+    // these took seconds (debug build) as the lazy DFA built a state per byte.
+    let requests: Vec<Value> = (0..3)
+        .map(|seed| {
+            let mut hostile = request(&format!("gaps-{seed}"), "Connection reset by peer");
+            hostile["logs"] = json!({"error": gap_openers(seed)});
+            hostile
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answers = decide(&requests, &[]);
+    let elapsed = started.elapsed();
+    assert!(answers.iter().all(|answer| answer["action"]["kind"].is_string()));
+    assert!(elapsed < std::time::Duration::from_secs(10), "three hostile decisions took {elapsed:?}");
 }

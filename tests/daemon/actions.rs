@@ -565,3 +565,32 @@ async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
     ));
     assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
 }
+
+/// A decision that takes longer than `policy.decision_budget_ms` is not
+/// waited for: the incident goes to a person with the reason and nothing
+/// runs. Real time (the decision runs on the blocking pool, where a paused
+/// clock would not move): 40 lines of rule keywords against a 1 ms budget.
+#[tokio::test]
+async fn a_decision_over_its_time_budget_escalates_with_the_reason() {
+    let mut settings = daemon_support::settings();
+    settings.policy.decision_budget_ms = 1;
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    let openers = ["load into table ", "cannot resolve ", "failed to connect to db:5432 ", "reference ", "partition "];
+    let lines: Vec<String> = (0..40)
+        .map(|line| {
+            (0..120).map(|word| format!("{}{} ", openers[(line * 7 + word * 3) % 5], "x".repeat(word % 13))).collect()
+        })
+        .collect();
+    let line_refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &line_refs, &[]));
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    let reason = packet.blocked_because.as_deref().unwrap_or_default();
+    assert!(reason.contains("policy.decision_budget_ms = 1 ms"), "{packet:?}");
+    assert!(harness.estate.job_control.started_requests().is_empty(), "nothing runs without a decision");
+    assert!(harness.decisions().is_empty(), "no decision is recorded: {:?}", harness.decisions());
+    let requests = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "request").count();
+    assert_eq!(requests, 1, "the request is recorded, so the incident replays");
+}

@@ -18,9 +18,10 @@
 
 use std::sync::LazyLock;
 
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 
 use crate::core::diagnosis::patterns::{CLASSIFIER_RULES, Rule};
+use crate::core::diagnosis::preselect::Preselector;
 use crate::core::diagnosis::text::{EvidenceItem, excerpt};
 use crate::core::model::{FailureClass, TextSource};
 
@@ -35,7 +36,8 @@ const MAX_AGREEMENT_BONUS: f64 = 0.08;
 const MAX_SIGNALS: usize = 8;
 
 struct CompiledRules {
-    set: RegexSet,
+    /// Which rules to confirm on an item (see `preselect`).
+    preselect: Preselector,
     each: Vec<Regex>,
     /// Per rule, its `unless` pattern when it has one.
     unless: Vec<Option<Regex>>,
@@ -52,12 +54,7 @@ const RULE_SET_DFA_CACHE_BYTES: usize = 32 << 20;
 /// it degrades to "no rule matches" rather than panicking.
 static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
     let patterns: Vec<&str> = CLASSIFIER_RULES.iter().map(|rule| rule.pattern).collect();
-    let set = RegexSetBuilder::new(&patterns)
-        .case_insensitive(true)
-        .unicode(false)
-        .dfa_size_limit(RULE_SET_DFA_CACHE_BYTES)
-        .build()
-        .ok()?;
+    let preselect = Preselector::new(&patterns, RULE_SET_DFA_CACHE_BYTES).ok()?;
     let build = |pattern: &str| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build();
     let each = patterns.iter().map(|pattern| build(pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
     let unless = CLASSIFIER_RULES
@@ -65,7 +62,7 @@ static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
         .map(|rule| if rule.unless.is_empty() { Ok(None) } else { build(rule.unless).map(Some) })
         .collect::<Result<Vec<Option<Regex>>, _>>()
         .ok()?;
-    Some(CompiledRules { set, each, unless })
+    Some(CompiledRules { preselect, each, unless })
 });
 
 /// One rule matching one evidence item.
@@ -184,7 +181,7 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
     for (item_position, item) in items.iter().enumerate() {
         let bytes = item.text.as_bytes();
         let context = ItemContext::of(item);
-        for rule_index in compiled.set.matches(bytes).iter() {
+        for rule_index in compiled.preselect.candidates(bytes) {
             let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
                 continue;
             };

@@ -21,6 +21,7 @@ mod combine;
 mod drift;
 mod objects;
 mod patterns;
+mod preselect;
 mod text;
 
 use serde::Serialize;
