@@ -7,16 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::core::diagnosis::classify_text;
+use crate::core::lenient::{bounded_json, bounds};
 use crate::core::model::{FailureClass, TextSource};
 
 #[derive(Deserialize)]
 struct ClassifyRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
     id: serde_json::Value,
     text: String,
     /// `job_run_error_message`, `error_log` or `output_log`; absent or null: unknown.
-    #[serde(default, rename = "where")]
-    source: Option<serde_json::Value>,
+    #[serde(default, rename = "where", deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
+    source: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -46,8 +47,8 @@ pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
         }
     };
     let source = match request.source {
-        None | Some(serde_json::Value::Null) => None,
-        Some(value) => match serde_json::from_value::<TextSource>(value.clone()) {
+        serde_json::Value::Null => None,
+        value => match serde_json::from_value::<TextSource>(value.clone()) {
             Ok(source) => Some(source),
             Err(_) => {
                 return Answer::Error {

@@ -12,6 +12,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
+use crate::core::lenient::{bounded_json, bounds};
+
 /// Longest input line handled; longer lines get an error answer.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -146,7 +148,7 @@ pub fn explain_parse_error<T: serde::de::DeserializeOwned>(text: &str, fallback:
 pub fn salvage_id(text: &str) -> serde_json::Value {
     #[derive(serde::Deserialize)]
     struct IdOnly {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
         id: serde_json::Value,
     }
     serde_json::from_str::<IdOnly>(text).map(|only| only.id).unwrap_or(serde_json::Value::Null)

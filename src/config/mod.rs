@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::evidence::DecideRequest;
+use crate::core::lenient::bounds;
 use crate::core::safety::SafetySettings;
 
 pub mod sections;
@@ -166,6 +167,9 @@ impl Settings {
         if self.policy.reload_interval_secs == 0 {
             return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
         }
+        if !(1..=60_000).contains(&self.policy.decision_budget_ms) {
+            return Err(key_error("policy.decision_budget_ms", "must be between 1 and 60000"));
+        }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.
         if let Some(problem) = self.escalation.webhook().and_then(sections::webhook_url_problem) {
@@ -174,9 +178,43 @@ impl Settings {
                 &format!("must be an http:// or https:// URL with a host ({problem})"),
             ));
         }
+        if self.logs.max_lines > bounds::LOG_LINES {
+            return Err(key_error(
+                "logs.max_lines",
+                &format!("must be at most {}, the lines per log source a decide request may carry", bounds::LOG_LINES),
+            ));
+        }
+        if self.safety.input_arguments.len() > bounds::INPUT_ARGUMENTS {
+            return Err(key_error(
+                "safety.input_arguments",
+                &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+            ));
+        }
+        for prefix in &self.quarantine.allowed_prefixes {
+            if let Some(problem) = sections::allowed_prefix_problem(prefix) {
+                return Err(key_error("quarantine.allowed_prefixes", &format!("entry {prefix:?} {problem}")));
+            }
+        }
         for (job_name, job) in &self.jobs {
             if job.max_workers == Some(0) {
                 return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
+            }
+            if job.tables.len() >= bounds::CATALOG_TABLES {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.tables"),
+                    &format!("lists at most {} tables", bounds::CATALOG_TABLES - 1),
+                ));
+            }
+            if job.input_arguments.as_ref().is_some_and(|names| names.len() > bounds::INPUT_ARGUMENTS) {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.input_arguments"),
+                    &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+                ));
+            }
+            for name in job.input_arguments.iter().flatten() {
+                if let Some(problem) = crate::core::safety_settings::argument_name_problem(name) {
+                    return Err(key_error(&format!("jobs.{job_name}.input_arguments"), &format!("{name:?} {problem}")));
+                }
             }
             for table in &job.tables {
                 if split_table_name(table).is_none() {
@@ -193,10 +231,19 @@ impl Settings {
     /// Merge the per-job settings into what the request says about its job.
     /// Configuration is the operator's word and request data is only
     /// evidence, so the stricter of the two wins: the higher risk tier, the
-    /// lower worker ceiling. A request can tighten its job's profile, never
-    /// loosen it (a request saying `low` cannot unlock a `critical` job).
+    /// lower worker ceiling, only the input arguments both name. A request
+    /// can tighten its job's profile, never loosen it (a request saying
+    /// `low` cannot unlock a `critical` job, nor call `--output_path` input).
     pub fn fill_job_profile(&self, request: &mut DecideRequest) {
-        let Some(job) = request.job_name().and_then(|name| self.jobs.get(name)) else {
+        let job = request.job_name().and_then(|name| self.jobs.get(name));
+        let configured_inputs =
+            job.and_then(|job| job.input_arguments.as_ref()).unwrap_or(&self.safety.input_arguments);
+        if let Some(asked) = request.job.input_arguments.as_mut() {
+            asked.retain(|name| configured_inputs.contains(name));
+        } else if let Some(job_inputs) = job.and_then(|job| job.input_arguments.clone()) {
+            request.job.input_arguments = Some(job_inputs);
+        }
+        let Some(job) = job else {
             return;
         };
         request.job.risk_tier = request.job.risk_tier.max(job.risk_tier);
@@ -430,7 +477,12 @@ mod tests {
         let mut settings = Settings::embedded_default().expect("defaults");
         settings.jobs.insert(
             "orders_daily".to_string(),
-            JobSettings { tables: vec![], risk_tier: Some(RiskTier::Critical), max_workers: Some(20) },
+            JobSettings {
+                tables: vec![],
+                risk_tier: Some(RiskTier::Critical),
+                max_workers: Some(20),
+                input_arguments: None,
+            },
         );
         let mut request: DecideRequest = serde_json::from_value(serde_json::json!({
             "event": {"source": "aws.glue", "detail": {"jobName": "orders_daily"}},

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::model::RiskTier;
+use crate::core::s3::S3Location;
 
 /// `[queue]`: the SQS queue EventBridge feeds, and how the pool polls it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +102,8 @@ pub struct PolicySettings {
     /// How often the daemon re-reads `path`; a changed, valid policy is
     /// swapped in between decisions, an invalid one is refused.
     pub reload_interval_secs: u64,
+    /// How long the daemon waits for one decision before escalating instead.
+    pub decision_budget_ms: u64,
 }
 
 /// `[jobs."name"]`: what the operator says about one Glue job.
@@ -114,6 +117,11 @@ pub struct JobSettings {
     pub risk_tier: Option<RiskTier>,
     #[serde(default)]
     pub max_workers: Option<u32>,
+    /// The job arguments that hold its input, replacing
+    /// `safety.input_arguments` for this job: quarantine takes objects only
+    /// from the S3 locations these arguments hold.
+    #[serde(default)]
+    pub input_arguments: Option<Vec<String>>,
 }
 
 /// `[quarantine]`: where quarantine moves may happen and how much they may
@@ -144,6 +152,27 @@ pub struct BacktestSettings {
     /// Runs read per job at most, newest first; a job with more is reported
     /// as a partial history.
     pub max_runs_per_job: u32,
+}
+
+/// Why `entry` cannot be a `quarantine.allowed_prefixes` entry, or `None`:
+/// it must be `s3://bucket/` or `s3://bucket/prefix/`, with a real bucket
+/// name, so that it is compared by bucket and key and can never admit every
+/// URI (an empty entry, `s3:///`) or another bucket (`s3://lake` would be a
+/// text prefix of `s3://lakehouse/`).
+pub fn allowed_prefix_problem(entry: &str) -> Option<&'static str> {
+    if entry.trim().is_empty() {
+        return Some("is empty (a blank value or a trailing comma); it would admit every object");
+    }
+    if !entry.starts_with("s3://") {
+        return Some("must start with s3://");
+    }
+    let Some(location) = S3Location::parse(entry) else {
+        return Some("must be s3://bucket/ or s3://bucket/prefix/ with a valid bucket name and a plain key");
+    };
+    if !entry.ends_with('/') || location.key.ends_with("//") {
+        return Some("must end in / (s3://bucket/ or s3://bucket/prefix/)");
+    }
+    None
 }
 
 /// How long a drain waits for pending deletes after the grace; the grace
@@ -182,6 +211,18 @@ pub fn webhook_url_problem(text: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_prefixes_name_a_bucket_and_end_in_a_slash() {
+        for good in ["s3://lake/", "s3://lake/raw/", "s3://data-lake.eu/raw/orders/"] {
+            assert_eq!(allowed_prefix_problem(good), None, "{good}");
+        }
+        for bad in
+            ["", " ", "s3://", "s3:///", "s3://lake", "s3://lake/raw", "lake/raw/", "s3a://lake/raw/", "s3://la/"]
+        {
+            assert!(allowed_prefix_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn a_webhook_url_needs_an_http_scheme_and_a_host() {

@@ -131,7 +131,11 @@ pub fn assemble_request(readings: EvidenceReadings<'_>) -> DecideRequest {
                 .map(run_summary)
                 .collect(),
         },
-        job: JobProfile { risk_tier: job_settings.risk_tier, max_workers: job_settings.max_workers },
+        job: JobProfile {
+            risk_tier: job_settings.risk_tier,
+            max_workers: job_settings.max_workers,
+            input_arguments: job_settings.input_arguments.clone(),
+        },
         context: ContextEvidence { source_last_modified_age_s: readings.source_age_s, fleet: None },
     }
 }
@@ -296,8 +300,12 @@ mod tests {
         let failed = run_at("jr_failed", crate::core::event::JobRunState::Failed);
         let mut history = vec![failed.clone()];
         history.extend((0..12).map(|index| run_at(&format!("jr_{index}"), crate::core::event::JobRunState::Succeeded)));
-        let settings =
-            JobSettings { tables: vec![], risk_tier: Some(crate::core::model::RiskTier::High), max_workers: Some(12) };
+        let settings = JobSettings {
+            tables: vec![],
+            risk_tier: Some(crate::core::model::RiskTier::High),
+            max_workers: Some(12),
+            input_arguments: None,
+        };
         let envelope = EventEnvelope::default();
         let request = assemble_request(EvidenceReadings {
             incident_id: "orders/jr_failed",

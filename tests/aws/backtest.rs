@@ -194,7 +194,12 @@ fn settings() -> Settings {
     settings.backtest.max_attempts = 2;
     settings.jobs.insert(
         JOB.to_string(),
-        JobSettings { tables: vec!["sales.orders".to_string()], risk_tier: None, max_workers: Some(40) },
+        JobSettings {
+            tables: vec!["sales.orders".to_string()],
+            risk_tier: None,
+            max_workers: Some(40),
+            input_arguments: None,
+        },
     );
     settings
 }

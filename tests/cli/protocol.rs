@@ -34,7 +34,11 @@ fn example(name: &str) -> String {
 }
 
 /// Run the binary with `input` on stdin and extra environment; returns (exit code, stdout lines, stderr).
-fn run(arguments: &[&str], input: &str, environment: &[(&str, &str)]) -> (i32, Vec<serde_json::Value>, String) {
+pub(crate) fn run(
+    arguments: &[&str],
+    input: &str,
+    environment: &[(&str, &str)],
+) -> (i32, Vec<serde_json::Value>, String) {
     let output = run_output(arguments, input.as_bytes(), environment);
     let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
     let lines = stdout

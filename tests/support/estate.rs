@@ -124,7 +124,12 @@ impl Estate {
         settings.shutdown.shutdown_grace_secs = 20;
         settings.jobs.insert(
             JOB.to_string(),
-            JobSettings { tables: vec!["sales.orders".to_string()], risk_tier: None, max_workers: Some(40) },
+            JobSettings {
+                tables: vec!["sales.orders".to_string()],
+                risk_tier: None,
+                max_workers: Some(40),
+                input_arguments: None,
+            },
         );
         settings
     }

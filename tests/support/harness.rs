@@ -49,7 +49,12 @@ pub fn settings() -> Settings {
     settings.quarantine.allowed_prefixes = vec!["s3://lake/raw/".to_string()];
     settings.jobs.insert(
         "orders_daily".to_string(),
-        JobSettings { tables: vec!["sales.orders".to_string()], risk_tier: None, max_workers: Some(40) },
+        JobSettings {
+            tables: vec!["sales.orders".to_string()],
+            risk_tier: None,
+            max_workers: Some(40),
+            input_arguments: None,
+        },
     );
     settings
 }
