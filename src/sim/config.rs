@@ -28,6 +28,9 @@ pub struct SimConfig {
     pub lateness: LatenessModel,
     pub evidence: EvidenceNoise,
     pub human: HumanModel,
+    /// How much more capacity a memory or timeout failure needs.
+    #[serde(default)]
+    pub capacity: CapacityModel,
     /// Success probability of each action for each cause, when the context
     /// condition of the cause holds (see `sim::outcome`). Missing means 0.
     pub outcomes: BTreeMap<SimCause, BTreeMap<ActionKind, f64>>,
@@ -152,6 +155,22 @@ pub struct HumanModel {
     pub fix_minutes: f64,
 }
 
+/// The capacity a run that failed for memory or time needs, as a factor of
+/// its current DPUs, drawn uniformly per incident from
+/// `needed_factor_min..needed_factor_max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityModel {
+    pub needed_factor_min: f64,
+    pub needed_factor_max: f64,
+}
+
+impl Default for CapacityModel {
+    fn default() -> CapacityModel {
+        CapacityModel { needed_factor_min: 1.2, needed_factor_max: 2.2 }
+    }
+}
+
 impl SimConfig {
     /// Reads and validates a parameter file.
     pub fn load(path: &Path) -> anyhow::Result<SimConfig> {
@@ -208,6 +227,10 @@ impl SimConfig {
             ensure!((0.0..=1.0).contains(&value), "evidence.{name} must be within 0..=1");
         }
         ensure!(self.human.median_hours > 0.0 && self.human.sigma >= 0.0, "[human] median_hours > 0, sigma >= 0");
+        ensure!(
+            self.capacity.needed_factor_min >= 1.0 && self.capacity.needed_factor_min < self.capacity.needed_factor_max,
+            "[capacity] needs 1 <= needed_factor_min < needed_factor_max"
+        );
         ensure!(self.lateness.median_minutes > 0.0 && self.lateness.sigma >= 0.0, "[lateness] median_minutes > 0");
         Ok(())
     }

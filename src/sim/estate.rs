@@ -122,7 +122,9 @@ fn draw_truth(
     let column = DRIFT_COLUMNS[rng.random_range(0..DRIFT_COLUMNS.len())].to_string();
     let current_dpu = job.number_of_workers as f64 * dpu_per_worker(&job.worker_type).unwrap_or(1.0);
     let needed_dpu = match cause {
-        SimCause::ResourceExhaustion | SimCause::Timeout => current_dpu * rng.random_range(1.2..2.2),
+        SimCause::ResourceExhaustion | SimCause::Timeout => {
+            current_dpu * rng.random_range(config.capacity.needed_factor_min..config.capacity.needed_factor_max)
+        }
         _ => current_dpu,
     };
     let lateness_minutes = match cause {
