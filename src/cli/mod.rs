@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
 use crate::core::model::Mode;
-use crate::core::policy::Policy;
+use crate::core::policy::{Exploration, Policy};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -130,6 +130,16 @@ struct ConfigFile {
 struct DecideArgs {
     #[command(flatten)]
     decision: DecisionOptions,
+    /// Explore: with this probability (0 to 1) propose an action drawn
+    /// uniformly among those the safety layer allows unchanged, instead of
+    /// the greedy one. Only in auto mode, never for a critical job
+    /// (spec/experience.md).
+    #[arg(long, value_name = "EPS", default_value_t = 0.0)]
+    explore: f64,
+    /// Seed of the exploration draw, which is a pure function of (seed,
+    /// request id, history.attempt).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    explore_seed: u64,
 }
 
 /// What a decision depends on besides the request: `decide` and `replay`.
@@ -208,8 +218,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Decide(args) => {
+            let exploration = Exploration::new(args.explore, args.explore_seed)
+                .map_err(|error| Failure::Usage(format!("--explore: {error}")))?;
             let (settings, policy) = args.decision.load(environment)?;
-            let decider = decide::Decider { policy, settings };
+            let decider = decide::Decider { policy, settings, exploration };
             let stats = decider.run(std::io::stdin().lock(), std::io::stdout().lock()).map_err(|error| {
                 Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines"))
             })?;

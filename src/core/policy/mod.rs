@@ -7,6 +7,7 @@
 //! filled by [`crate::core::params`] and the safety layer has the last word.
 
 pub mod baseline;
+pub mod explore;
 pub mod state;
 pub mod table;
 
@@ -17,6 +18,7 @@ use thiserror::Error;
 use crate::core::decision::Basis;
 use crate::core::model::ActionKind;
 
+pub use explore::{Exploration, ExplorationError};
 pub use state::{State, StateKeyError};
 pub use table::{FORMAT_TAG, QTable, epsilon_greedy_propensity};
 
