@@ -7,5 +7,6 @@ pub mod agent;
 pub mod chart;
 pub mod episode;
 pub mod evaluate;
+pub mod experience;
 pub mod show;
 pub mod train;
