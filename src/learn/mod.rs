@@ -8,5 +8,6 @@ pub mod chart;
 pub mod episode;
 pub mod evaluate;
 pub mod experience;
+pub mod oracle;
 pub mod show;
 pub mod train;
