@@ -16,6 +16,16 @@ use crate::sim::cause::SimCause;
 /// from any directory.
 const EMBEDDED_DEFAULT: &str = include_str!("../../config/sim.toml");
 
+/// The held-out parameter sets, compiled in so `evaluate` reports them
+/// from any directory. Nothing trains or tunes on them.
+const EMBEDDED_HOLDOUTS: [&str; 2] = [
+    include_str!("../../config/sim-holdout-retries-heal.toml"),
+    include_str!("../../config/sim-holdout-slow-late.toml"),
+];
+
+/// Names of held-out sets start with this; `train` refuses them.
+pub const HOLDOUT_PREFIX: &str = "holdout";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -185,6 +195,20 @@ impl SimConfig {
         SimConfig::from_toml(EMBEDDED_DEFAULT).expect("config/sim.toml is valid (tested)")
     }
 
+    /// The compiled-in held-out sets (`config/sim-holdout-*.toml`).
+    pub fn embedded_holdouts() -> Vec<SimConfig> {
+        // Checked by the unit test `embedded_default_parses`, like the default.
+        EMBEDDED_HOLDOUTS
+            .iter()
+            .map(|text| SimConfig::from_toml(text).expect("config/sim-holdout-*.toml are valid (tested)"))
+            .collect()
+    }
+
+    /// A held-out set: evaluated every time, never trained or tuned on.
+    pub fn is_held_out(&self) -> bool {
+        self.name.starts_with(HOLDOUT_PREFIX)
+    }
+
     pub fn from_toml(text: &str) -> anyhow::Result<SimConfig> {
         let config: SimConfig = toml::from_str(text)?;
         config.validate()?;
@@ -262,6 +286,10 @@ mod tests {
         let config = SimConfig::from_toml(EMBEDDED_DEFAULT).unwrap();
         assert!(config.jobs.len() >= 4);
         assert_eq!(config.causes.len(), SimCause::ALL.len());
+        assert!(!config.is_held_out());
+        let holdouts = SimConfig::embedded_holdouts();
+        assert_eq!(holdouts.len(), 2);
+        assert!(holdouts.iter().all(SimConfig::is_held_out));
     }
 
     #[test]
