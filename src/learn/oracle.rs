@@ -15,7 +15,7 @@
 //! whose next run comes soon), which made ratios to it flattering.
 
 use crate::core::decide::allowed_unchanged;
-use crate::core::diagnosis::diagnose;
+use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::FleetContext;
 use crate::core::model::Action;
 use crate::core::params::parametrise;
@@ -31,17 +31,26 @@ pub fn oracle_action(estate: &Estate, incident: &SimIncident, settings: &SafetyS
     let steps_taken = incident.actions_taken.len();
     // The episode hands the incident to a person at its last step anyway.
     let depth = PLAN_DEPTH.min(MAX_STEPS.saturating_sub(steps_taken + 2));
-    plan(estate, incident, settings, depth).1
+    let diagnosis = diagnose(&incident.request);
+    plan(estate, incident, &diagnosis, settings, depth).1
 }
 
 /// Expected minutes to recovery of the best plan, and its first action.
-fn plan(estate: &Estate, incident: &SimIncident, settings: &SafetySettings, depth: usize) -> (f64, Action) {
+/// The diagnosis is made once per plan: a failed rerun of a simulated
+/// incident fails with the same evidence (its message, logs and catalog do
+/// not change, and a rerun only reaches the timeout when the first run did).
+fn plan(
+    estate: &Estate,
+    incident: &SimIncident,
+    diagnosis: &Diagnosis,
+    settings: &SafetySettings,
+    depth: usize,
+) -> (f64, Action) {
     let request = &incident.request;
-    let diagnosis = diagnose(request);
     let fleet = FleetContext::default();
     let mut best: Option<(f64, Action)> = None;
-    for kind in allowed_unchanged(request, &diagnosis, settings, &fleet) {
-        let action = parametrise(kind, request, &diagnosis, settings);
+    for kind in allowed_unchanged(request, diagnosis, settings, &fleet) {
+        let action = parametrise(kind, request, diagnosis, settings);
         let preview = estate.preview(incident, &action);
         if preview.harmful {
             continue;
@@ -54,7 +63,7 @@ fn plan(estate: &Estate, incident: &SimIncident, settings: &SafetySettings, dept
                 let continuation = if depth == 0 {
                     escalation_minutes(estate, next)
                 } else {
-                    plan(estate, next, settings, depth - 1).0
+                    plan(estate, next, diagnosis, settings, depth - 1).0
                 };
                 probability * preview.success_minutes + (1.0 - probability) * (preview.failure_minutes + continuation)
             }
