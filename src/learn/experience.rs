@@ -134,6 +134,12 @@ pub fn read(input: impl BufRead, file_name: &str, file_index: usize) -> Result<V
                 step.step
             )));
         }
+        if let Some(resolved_at) = steps.iter().find(|earlier| earlier.outcome.as_ref().is_some_and(|o| o.resolved)) {
+            return Err(fail(format!(
+                "incident {incident_id:?} was resolved at step {} (line {}), yet has a step {}",
+                resolved_at.step, resolved_at.line, step.step
+            )));
+        }
         steps.push(step);
     }
     Ok(order
@@ -258,5 +264,13 @@ mod tests {
             let message = error.to_string();
             assert!(message.starts_with("exp.jsonl:2: ") && message.contains(expected), "{message}");
         }
+        let resolved_then_more = format!(
+            "{}\n{}\n",
+            line("r", 0, r#","outcome":{"resolved":true,"resolved_by":"action","elapsed_s":1}"#),
+            line("r", 1, "")
+        );
+        let error = read(resolved_then_more.as_bytes(), "exp.jsonl", 0).expect_err("must be refused");
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("was resolved at step 0"), "{error}");
     }
 }
