@@ -5,6 +5,7 @@
 mod classify;
 pub mod daemon;
 mod decide;
+pub mod experience;
 pub mod jsonl;
 pub mod learn;
 mod replay;
@@ -84,6 +85,36 @@ enum Command {
     /// prints one JSON line per decision: what was decided then, what would be
     /// decided now, and whether the final action changed.
     Replay(ReplayArgs),
+    /// Learn a candidate policy from experience lines, estimate it off-policy
+    /// against the base, and say whether to promote it (spec/experience.md).
+    ///
+    /// Always writes the candidate to --out. Exit 0 when written; with
+    /// --require-promotion, 3 when the verdict is `keep`; 64 on bad input,
+    /// naming the file and line.
+    Learn(experience::LearnArgs),
+    /// Experience lines (spec/experience.md).
+    #[command(subcommand)]
+    Experience(ExperienceCommand),
+    /// The simulated Glue estate.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum ExperienceCommand {
+    /// Write experience lines from an audit trail copied from S3 (docs/audit-layout.md).
+    Export(experience::ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Play a simulator parameter set through the decide protocol
+    /// (decide --mode auto --explore EPS --explore-seed N) and write
+    /// experience lines: how an outside evaluator collects experience.
+    Collect(experience::CollectArgs),
+    /// Draw a parameter set around a shipped one, as `train` does per block
+    /// of episodes (for tuning and stress tests; held-out sets are refused).
+    Randomize(experience::RandomizeArgs),
 }
 
 #[derive(Args)]
@@ -259,6 +290,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             );
             Ok(EXIT_OK)
         }
+        Command::Learn(args) => experience::run_learn(&args, environment),
+        Command::Experience(ExperienceCommand::Export(args)) => experience::run_export(&args),
+        Command::Sim(SimCommand::Collect(args)) => experience::run_collect(&args, environment),
+        Command::Sim(SimCommand::Randomize(args)) => experience::run_randomize(&args),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
         Command::Policy(PolicyCommand::Show(args)) => {
