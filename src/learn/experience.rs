@@ -87,8 +87,9 @@ pub struct Incident {
     pub steps: Vec<Step>,
 }
 
+/// A file that cannot be read (line 0) or a malformed line (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{}: {message}", if *line == 0 { file.clone() } else { format!("{file}:{line}") })]
 pub struct ExperienceError {
     pub file: String,
     pub line: usize,
