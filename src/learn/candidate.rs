@@ -20,9 +20,12 @@ use crate::core::decide::decide_diagnosed;
 use crate::core::model::ActionKind;
 use crate::core::policy::{Policy, QTable};
 use crate::core::safety::SafetySettings;
+use crate::learn::agent::PolicyName;
 use crate::learn::dataset::Dataset;
+use crate::learn::evaluate::{EvaluateOptions, evaluate_sim};
 use crate::learn::fit::{FitSettings, fit};
 use crate::learn::ope::{Comparison, OpeSettings, compare};
+use crate::sim::SimConfig;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LearnOptions {
@@ -160,6 +163,58 @@ judged by a candidate fitted without it), bootstrap intervals",
     );
     candidate.set_trained("verdict", serde_json::to_value(&verdict)?);
     Ok(LearnReport { candidate, comparison, verdict, base_version: base.version() })
+}
+
+/// The simulator regression gate of `learn --sim`: base and candidate on the
+/// same seeded incidents of a parameter set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimCheck {
+    pub sim: String,
+    pub base_mean_minutes: f64,
+    pub candidate_mean_minutes: f64,
+    pub candidate_unsafe: u32,
+    pub passed: bool,
+}
+
+/// Incidents and seed of the simulator gate.
+pub const SIM_CHECK_INCIDENTS: u64 = 1_000;
+pub const SIM_CHECK_SEED: u64 = 2_026;
+/// How much worse than the base the candidate may be in a simulator: it was
+/// fitted to another estate, so the gate catches breakage, not drift.
+pub const SIM_CHECK_TOLERANCE: f64 = 1.10;
+
+/// Runs the gate on each set; a failed check turns a `promote` into `keep`
+/// and is recorded in the candidate's metadata.
+pub fn simulator_checks(report: &mut LearnReport, sims: &[SimConfig], base: &Policy) -> Vec<SimCheck> {
+    let options = EvaluateOptions::new(SIM_CHECK_INCIDENTS, SIM_CHECK_SEED);
+    let candidate = Policy::Table(report.candidate.clone());
+    let mean_of = |policy: &Policy, sim: &SimConfig| {
+        let evaluation = evaluate_sim(sim, policy, &options);
+        let trained = evaluation.summaries.into_iter().find(|summary| summary.policy == PolicyName::Trained);
+        trained.map_or((f64::NAN, u32::MAX), |summary| (summary.mttr_mean_minutes, summary.unsafe_actions))
+    };
+    let checks: Vec<SimCheck> = sims
+        .iter()
+        .map(|sim| {
+            let (base_mean_minutes, _) = mean_of(base, sim);
+            let (candidate_mean_minutes, candidate_unsafe) = mean_of(&candidate, sim);
+            let passed = candidate_unsafe == 0 && candidate_mean_minutes <= base_mean_minutes * SIM_CHECK_TOLERANCE;
+            SimCheck { sim: sim.name.clone(), base_mean_minutes, candidate_mean_minutes, candidate_unsafe, passed }
+        })
+        .collect();
+    if let Some(failed) = checks.iter().find(|check| !check.passed)
+        && report.verdict == Verdict::Promote
+    {
+        report.verdict = Verdict::Keep {
+            reason: format!(
+                "the simulator check failed on {}: {:.1} min against the base's {:.1}, {} unsafe",
+                failed.sim, failed.candidate_mean_minutes, failed.base_mean_minutes, failed.candidate_unsafe
+            ),
+        };
+    }
+    report.candidate.set_trained("simulator_checks", serde_json::to_value(&checks).unwrap_or_default());
+    report.candidate.set_trained("verdict", serde_json::to_value(&report.verdict).unwrap_or_default());
+    checks
 }
 
 fn verdict(comparison: &Comparison, options: &LearnOptions) -> Verdict {
