@@ -6,6 +6,7 @@ pub mod backtest;
 mod classify;
 mod decide;
 pub mod demo;
+pub mod experience;
 pub mod jsonl;
 pub mod learn;
 mod replay;
@@ -18,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
 use crate::core::model::Mode;
-use crate::core::policy::Policy;
+use crate::core::policy::{Exploration, Policy};
 use crate::policy_source::PolicyLocation;
 
 pub const EXIT_OK: i32 = 0;
@@ -96,6 +97,36 @@ enum Command {
     /// capacity or a table before it) and writes report.json, report.md and
     /// charts to --out. Only reads: --print-iam-policy shows the policy it needs.
     Backtest(backtest::BacktestArgs),
+    /// Learn a candidate policy from experience lines, estimate it off-policy
+    /// against the base, and say whether to promote it (spec/experience.md).
+    ///
+    /// Always writes the candidate to --out. Exit 0 when written; with
+    /// --require-promotion, 3 when the verdict is `keep`; 64 on bad input,
+    /// naming the file and line.
+    Learn(experience::LearnArgs),
+    /// Experience lines (spec/experience.md).
+    #[command(subcommand)]
+    Experience(ExperienceCommand),
+    /// The simulated Glue estate.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum ExperienceCommand {
+    /// Write experience lines from an audit trail copied from S3 (docs/audit-layout.md).
+    Export(experience::ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Play a simulator parameter set through the decide protocol
+    /// (decide --mode auto --explore EPS --explore-seed N) and write
+    /// experience lines: how an outside evaluator collects experience.
+    Collect(experience::CollectArgs),
+    /// Draw a parameter set around a shipped one, as `train` does per block
+    /// of episodes (for tuning and stress tests; held-out sets are refused).
+    Randomize(experience::RandomizeArgs),
 }
 
 #[derive(Args)]
@@ -142,6 +173,16 @@ struct ConfigFile {
 struct DecideArgs {
     #[command(flatten)]
     decision: DecisionOptions,
+    /// Explore: with this probability (0 to 1) propose an action drawn
+    /// uniformly among those the safety layer allows unchanged, instead of
+    /// the greedy one. Only in auto mode, never for a critical job
+    /// (spec/experience.md).
+    #[arg(long, value_name = "EPS", default_value_t = 0.0)]
+    explore: f64,
+    /// Seed of the exploration draw, which is a pure function of (seed,
+    /// request id, history.attempt).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    explore_seed: u64,
 }
 
 /// What a decision depends on besides the request: `decide` and `replay`.
@@ -241,8 +282,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Decide(args) => {
+            let exploration = Exploration::new(args.explore, args.explore_seed)
+                .map_err(|error| Failure::Usage(format!("--explore: {error}")))?;
             let (settings, policy) = args.decision.load(environment)?;
-            let decider = decide::Decider { policy, settings };
+            let decider = decide::Decider { policy, settings, exploration };
             let stats = decider.run(std::io::stdin().lock(), std::io::stdout().lock()).map_err(|error| {
                 Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines"))
             })?;
@@ -299,6 +342,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(if summary.unreadable > 0 { EXIT_FAILURE } else { EXIT_OK })
         }
         Command::Backtest(args) => backtest::run(&args, environment),
+        Command::Learn(args) => experience::run_learn(&args, environment),
+        Command::Experience(ExperienceCommand::Export(args)) => experience::run_export(&args),
+        Command::Sim(SimCommand::Collect(args)) => experience::run_collect(&args, environment),
+        Command::Sim(SimCommand::Randomize(args)) => experience::run_randomize(&args),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
         Command::Policy(PolicyCommand::Show(args)) => {
