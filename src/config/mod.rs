@@ -160,7 +160,7 @@ impl Settings {
             return Err(key_error("policy.path", "must name a policy file, `rules` or s3://bucket/key"));
         }
         if self.policy.path.trim().starts_with("s3://")
-            && crate::ports::object_store::parse_s3_uri(self.policy.path.trim()).is_none_or(|(_, key)| key.is_empty())
+            && crate::core::s3::S3Location::parse_object(self.policy.path.trim()).is_none()
         {
             return Err(key_error("policy.path", "an s3:// policy needs a bucket and a key: s3://bucket/key"));
         }
