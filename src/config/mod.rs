@@ -167,6 +167,9 @@ impl Settings {
         if self.policy.reload_interval_secs == 0 {
             return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
         }
+        if !(0.0..=1.0).contains(&self.policy.explore) {
+            return Err(key_error("policy.explore", "must be a probability between 0 and 1 (0 never explores)"));
+        }
         if !(1..=60_000).contains(&self.policy.decision_budget_ms) {
             return Err(key_error("policy.decision_budget_ms", "must be between 1 and 60000"));
         }
@@ -388,6 +391,8 @@ mod tests {
             ("ETL_MEDIC__BACKTEST__CONCURRENCY", "0", "backtest.concurrency"),
             ("ETL_MEDIC__BACKTEST__MAX_ATTEMPTS", "0", "backtest.max_attempts"),
             ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
+            ("ETL_MEDIC__POLICY__EXPLORE", "1.5", "policy.explore"),
+            ("ETL_MEDIC__POLICY__EXPLORE", "-0.1", "policy.explore"),
             ("ETL_MEDIC__SAFETY__MODE", "yolo", "safety.mode"),
             ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),
         ];

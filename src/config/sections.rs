@@ -104,6 +104,12 @@ pub struct PolicySettings {
     pub reload_interval_secs: u64,
     /// How long the daemon waits for one decision before escalating instead.
     pub decision_budget_ms: u64,
+    /// Probability of an exploratory proposal (spec/experience.md, section
+    /// 1): only in `auto` mode, never for critical jobs, and only among the
+    /// actions the safety layer allows unchanged. 0 = never.
+    pub explore: f64,
+    /// Seed of the exploration draw (with the incident id and attempt).
+    pub explore_seed: u64,
 }
 
 /// `[jobs."name"]`: what the operator says about one Glue job.

@@ -9,11 +9,12 @@ use chrono::Duration as ChronoDuration;
 use serde_json::json;
 
 use crate::audit::Stage;
-use crate::core::decide::{DecideOutcome, decide};
+use crate::core::decide::{DecideOutcome, decide_exploring};
 use crate::core::decision::Decision;
 use crate::core::event::{EventEnvelope, JobStateChange};
 use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, Mode};
+use crate::core::policy::explore::Exploration;
 use crate::core::safety::{Permit, breaker_open};
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
@@ -73,7 +74,10 @@ async fn timed_decide(
     let budget = Duration::from_millis(context.settings.policy.decision_budget_ms);
     let (request, policy, safety, fleet) =
         (gathered.request.clone(), context.policy.current(), context.settings.safety.clone(), fleet.clone());
-    let deciding = tokio::task::spawn_blocking(move || decide(&request, &policy, &safety, &fleet));
+    let exploration = Exploration::new(context.settings.policy.explore, context.settings.policy.explore_seed)
+        .map_err(|refused| format!("policy.explore: {refused}; a person decides"))?;
+    let deciding =
+        tokio::task::spawn_blocking(move || decide_exploring(&request, &policy, &safety, &fleet, &exploration));
     let outcome = tokio::time::timeout(budget, deciding).await;
     context.metrics.decision_duration_seconds.observe(started.elapsed().as_secs_f64());
     match outcome {

@@ -85,3 +85,64 @@ async fn every_decision_record_names_the_policy_version_that_made_it() {
     let decision = records.iter().find(|(_, record)| record["stage"] == "decision").expect("a decision record");
     assert_eq!(decision.1["body"]["policy"]["version"], "recorded-version");
 }
+
+/// The decision records of the incidents handled, as (explored, propensity, action kind).
+fn explorations(harness: &Harness) -> Vec<(bool, f64, String)> {
+    harness
+        .audit_records()
+        .into_iter()
+        .filter(|(_, record)| record["stage"] == "decision")
+        .map(|(_, record)| {
+            let body = &record["body"];
+            (
+                body["policy"]["explored"].as_bool().expect("explored is recorded"),
+                body["policy"]["propensity"].as_f64().expect("propensity is recorded"),
+                body["action"]["kind"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Handle one transient failure of `job` with `[policy] explore = 1` (every
+/// decision that may explore does) and return its decision records.
+async fn one_failure_with_full_exploration(
+    mode: etl_medic::core::model::Mode,
+    risk_tier: Option<etl_medic::core::model::RiskTier>,
+) -> Vec<(bool, f64, String)> {
+    let mut settings = daemon_support::settings();
+    settings.policy.explore = 1.0;
+    settings.policy.explore_seed = 11;
+    settings
+        .jobs
+        .insert("orders_daily".to_string(), etl_medic::config::JobSettings { risk_tier, ..Default::default() });
+    let harness = Harness::with(settings, daemon_support::safety(mode));
+    harness.job("orders_daily", 0);
+    harness.estate.queue.push(harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Connection reset by peer",
+        &["java.net.SocketException: Connection reset by peer"],
+        &[],
+    ));
+    let (decided, _) = harness.run_pool_until(30, |harness| !harness.decisions().is_empty()).await;
+    assert!(decided, "no decision recorded");
+    explorations(&harness)
+}
+
+/// `[policy] explore` explores in `auto` mode, only among what safety allows
+/// unchanged (the action carried out is the one drawn), and records the
+/// propensity of the action; shadow mode and critical jobs never explore.
+#[tokio::test(start_paused = true)]
+async fn the_daemon_explores_only_in_auto_mode_for_jobs_that_are_not_critical() {
+    use etl_medic::core::model::{Mode, RiskTier};
+    let auto = one_failure_with_full_exploration(Mode::Auto, None).await;
+    let (explored, propensity, _) = &auto[0];
+    assert!(*explored, "explore = 1 in auto mode draws every decision: {auto:?}");
+    assert!(*propensity > 0.0 && *propensity < 1.0, "a uniform draw among several allowed actions: {auto:?}");
+
+    let shadow = one_failure_with_full_exploration(Mode::Shadow, None).await;
+    assert!(shadow.iter().all(|(explored, propensity, _)| !explored && *propensity == 1.0), "{shadow:?}");
+
+    let critical = one_failure_with_full_exploration(Mode::Auto, Some(RiskTier::Critical)).await;
+    assert!(critical.iter().all(|(explored, propensity, _)| !explored && *propensity == 1.0), "{critical:?}");
+}
