@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::config::Settings;
-use crate::core::decide::decide_exploring;
+use crate::core::decide::{DecideOutcome, decide_exploring};
 use crate::core::event::{EventError, Interpretation, interpret};
 use crate::core::evidence::DecideRequest;
 use crate::core::policy::{Exploration, Policy};
@@ -31,10 +31,23 @@ impl Decider {
 
     /// Answer one line of `decide`.
     pub fn answer_line(&self, text: &str, output: &mut Vec<u8>) -> Answer {
+        match self.decide_line(text) {
+            LineDecision::Decided { request, outcome } => write(output, &outcome.decision, request.id),
+            LineDecision::Ignored { id, reason } => {
+                write(output, &IgnoredLine { id: &id, ignored: &reason }, id.clone())
+            }
+            LineDecision::Invalid { id, message } => Answer::Error { id, message },
+        }
+    }
+
+    /// What `decide` makes of one line: a decision, an event that needs no
+    /// action, or an error naming what is wrong. `policy explain` walks the
+    /// same path, so it explains exactly what `decide` answers.
+    pub fn decide_line(&self, text: &str) -> LineDecision {
         let mut request: DecideRequest = match serde_json::from_str(text) {
             Ok(request) => request,
             Err(error) => {
-                return Answer::Error {
+                return LineDecision::Invalid {
                     id: jsonl::salvage_id(text),
                     message: format!(
                         "invalid decide request: {}",
@@ -47,14 +60,12 @@ impl Decider {
             Ok(Interpretation::Failure(_)) => {}
             Ok(Interpretation::Terminal(change)) => {
                 let reason = format!("state {} needs no action", change.state.as_str());
-                return write(output, &IgnoredLine { id: &request.id, ignored: &reason }, request.id.clone());
+                return LineDecision::Ignored { id: request.id, reason };
             }
-            Ok(Interpretation::Ignored(reason)) => {
-                return write(output, &IgnoredLine { id: &request.id, ignored: &reason }, request.id.clone());
-            }
+            Ok(Interpretation::Ignored(reason)) => return LineDecision::Ignored { id: request.id, reason },
             Err(error) => {
                 let message = format!("invalid decide request: {}", event_error(&request, error));
-                return Answer::Error { id: request.id, message };
+                return LineDecision::Invalid { id: request.id, message };
             }
         }
         self.settings.fill_job_profile(&mut request);
@@ -65,8 +76,18 @@ impl Decider {
             &request.fleet_context(),
             &self.exploration,
         );
-        write(output, &outcome.decision, request.id)
+        LineDecision::Decided { request: Box::new(request), outcome: Box::new(outcome) }
     }
+}
+
+/// What one line of `decide` comes to.
+pub enum LineDecision {
+    /// A failed run, decided (the request as decided: job profile filled in).
+    Decided { request: Box<DecideRequest>, outcome: Box<DecideOutcome> },
+    /// An event that needs no action, and why.
+    Ignored { id: serde_json::Value, reason: String },
+    /// A line that is not a valid request, and what is wrong with it.
+    Invalid { id: serde_json::Value, message: String },
 }
 
 fn write<T: serde::Serialize>(output: &mut Vec<u8>, value: &T, id: serde_json::Value) -> Answer {

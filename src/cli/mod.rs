@@ -4,7 +4,7 @@
 
 pub mod backtest;
 mod classify;
-mod decide;
+pub mod decide;
 pub mod demo;
 pub mod experience;
 pub mod jsonl;
@@ -156,10 +156,24 @@ struct DemoCommand {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Render the Q-table: state x action, best action marked, visit counts.
+    /// What the policy does per failure class; --full prints every state
+    /// (state x action Q-values, greedy action marked, visit counts).
     Show(learn::PolicyShowArgs),
-    /// Explain the decision on one decide request (JSON on stdin or --request FILE).
-    Explain(learn::PolicyExplainArgs),
+    /// Explain what `decide` answers to decide requests (JSON lines on stdin or --request FILE).
+    ///
+    /// Walks decide's own path with the same --policy, --config and --mode:
+    /// the diagnosis and its signals, the state, every action's Q-value and
+    /// whether safety allows it unchanged, the verdict, the mode and the
+    /// final action. An event that needs no action is said to be ignored.
+    Explain(ExplainCommand),
+}
+
+#[derive(Args)]
+struct ExplainCommand {
+    #[command(flatten)]
+    decision: DecisionOptions,
+    #[command(flatten)]
+    args: learn::PolicyExplainArgs,
 }
 
 #[derive(Args)]
@@ -347,12 +361,23 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
         Command::Sim(SimCommand::Collect(args)) => experience::run_collect(&args, environment),
         Command::Sim(SimCommand::Randomize(args)) => experience::run_randomize(&args),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
-        Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
-        Command::Policy(PolicyCommand::Show(args)) => {
-            learn::run_policy_show(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        Command::Evaluate(args) => {
+            let (_, policy) = resolve_policy(args.config.as_deref(), args.policy.as_deref(), environment)?;
+            learn::run_evaluate(&args, &policy).map(|_| EXIT_OK).map_err(Failure::Runtime)
         }
-        Command::Policy(PolicyCommand::Explain(args)) => {
-            learn::run_policy_explain(&args).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        Command::Policy(PolicyCommand::Show(args)) => {
+            let (_, policy) = resolve_policy(args.config.as_deref(), args.policy.as_deref(), environment)?;
+            learn::run_policy_show(&args, &policy).map(|()| EXIT_OK).map_err(Failure::Runtime)
+        }
+        Command::Policy(PolicyCommand::Explain(command)) => {
+            let (settings, policy) = command.decision.load(environment)?;
+            let decider = decide::Decider { policy, settings, exploration: Exploration::none() };
+            let (requests, errors) = learn::run_policy_explain(&command.args, &decider)
+                .map_err(|error| Failure::Usage(format!("{error:#}")))?;
+            if errors > 0 {
+                eprintln!("etl-medic policy explain: {requests} requests, {errors} answered with an error");
+            }
+            Ok(EXIT_OK)
         }
         Command::Config(args) => {
             let mut settings = load_settings(args.config.config.as_deref(), environment)?;
@@ -377,12 +402,39 @@ impl DecisionOptions {
         if let Some(mode) = self.mode {
             settings.safety.set_mode_everywhere(mode.into());
         }
-        if let Some(spec) = &self.policy {
-            settings.policy.path = spec.clone();
-        }
-        let policy = load_local_policy(&PolicyLocation::parse(&settings.policy.path))?;
+        let policy = local_policy_of(&mut settings, self.policy.as_deref())?;
         Ok((settings, policy))
     }
+}
+
+/// The settings and the policy every command uses: `--policy` if given,
+/// else the settings' [policy] path (`--config`, ETL_MEDIC__POLICY__PATH),
+/// resolved the same way for every command; the version in use is printed
+/// on stderr, and a named file that does not load is an error (exit 64).
+pub fn resolve_policy(
+    config: Option<&Path>,
+    policy: Option<&str>,
+    environment: &HashMap<String, String>,
+) -> Result<(Settings, Policy), Failure> {
+    let mut settings = load_settings(config, environment)?;
+    let policy = local_policy_of(&mut settings, policy)?;
+    Ok((settings, policy))
+}
+
+/// The policy of `settings` (`--policy` replacing [policy] path), read locally.
+fn local_policy_of(settings: &mut Settings, policy: Option<&str>) -> Result<Policy, Failure> {
+    if let Some(spec) = policy {
+        settings.policy.path = spec.to_string();
+    }
+    let location = PolicyLocation::parse(&settings.policy.path);
+    if matches!(location, PolicyLocation::S3 { .. }) {
+        return Err(Failure::Usage(format!(
+            "policy.path = {}: this command reads a local policy file or `rules`; copy the object first \
+             (aws s3 cp {} policy.json) and pass --policy policy.json",
+            settings.policy.path, settings.policy.path
+        )));
+    }
+    load_local_policy(&location)
 }
 
 /// Load and validate settings; any problem is a usage failure (exit 64).

@@ -27,8 +27,9 @@ fn color(policy: PolicyName) -> RGBColor {
     }
 }
 
-pub fn write_svg(path: &Path, evaluations: &[SimEvaluation], table: &QTable) -> anyhow::Result<()> {
-    let panels = evaluations.len() + 1;
+/// Without a trained `table` (the rules baseline) there is no learning curve to draw.
+pub fn write_svg(path: &Path, evaluations: &[SimEvaluation], table: Option<&QTable>) -> anyhow::Result<()> {
+    let panels = evaluations.len() + usize::from(table.is_some());
     let columns = panels.min(2);
     let rows = panels.div_ceil(columns);
     let root = SVGBackend::new(path, (PANEL_WIDTH * columns as u32, PANEL_HEIGHT * rows as u32)).into_drawing_area();
@@ -37,7 +38,7 @@ pub fn write_svg(path: &Path, evaluations: &[SimEvaluation], table: &QTable) -> 
     for (evaluation, area) in evaluations.iter().zip(areas.iter()) {
         draw_cdf(area, evaluation).map_err(|error| anyhow!("{error:?}"))?;
     }
-    if let Some(area) = areas.get(evaluations.len()) {
+    if let (Some(area), Some(table)) = (areas.get(evaluations.len()), table) {
         draw_learning_curve(area, table).map_err(|error| anyhow!("{error:?}"))?;
     }
     root.present().map_err(|error| anyhow!("{error:?}"))?;

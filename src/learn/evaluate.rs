@@ -284,6 +284,14 @@ fn attribute(first_states: &[String], results: &BTreeMap<PolicyName, Vec<Episode
 }
 
 /// The printed table of one parameter set.
+/// What the columns of [`render`] mean, printed once after the tables.
+pub const LEGEND: &str = "columns: auto % = incidents resolved without a person; MTTR = time from the failure to a \
+successful run, in hours (mean, median, 90th percentile); unsafe = actions the safety layer had to replace plus \
+actions harmful for the true cause (e.g. a quarantine without bad records, a rollback to a version that never worked, \
+capacity above the job's ceiling); wasted = runs started that failed again; DPU-h = DPU-hours of every run started. manual = a person fixes every \
+failure; glue-retries = Glue's own MaxRetries; rules = the hand-written baseline; trained = the policy evaluated; \
+oracle = the best action for the true cause.";
+
 pub fn render(evaluation: &SimEvaluation, top_states: usize) -> String {
     let mut text = format!(
         "parameter set: {}{} (seed {}, {} incidents)\n",
@@ -294,16 +302,16 @@ pub fn render(evaluation: &SimEvaluation, top_states: usize) -> String {
     );
     text.push_str(&format!(
         "{:<13} {:>8} {:>11} {:>11} {:>11} {:>7} {:>7} {:>10}\n",
-        "policy", "auto %", "MTTR mean", "MTTR p50", "MTTR p90", "unsafe", "wasted", "DPU-h"
+        "policy", "auto %", "MTTR mean h", "MTTR p50 h", "MTTR p90 h", "unsafe", "wasted", "DPU-h"
     ));
     for summary in &evaluation.summaries {
         text.push_str(&format!(
-            "{:<13} {:>7.1}% {:>11} {:>11} {:>11} {:>7} {:>7} {:>10.1}\n",
+            "{:<13} {:>7.1}% {:>11.2} {:>11.2} {:>11.2} {:>7} {:>7} {:>10.1}\n",
             summary.policy.as_str(),
             summary.auto_resolution * 100.0,
-            duration(summary.mttr_mean_minutes),
-            duration(summary.mttr_median_minutes),
-            duration(summary.mttr_p90_minutes),
+            summary.mttr_mean_minutes / 60.0,
+            summary.mttr_median_minutes / 60.0,
+            summary.mttr_p90_minutes / 60.0,
             summary.unsafe_actions,
             summary.wasted_runs,
             summary.dpu_hours
@@ -317,12 +325,8 @@ pub fn render(evaluation: &SimEvaluation, top_states: usize) -> String {
         text.push_str("trained vs rules, largest differences by first-failure state (minutes saved in total):\n");
         for delta in evaluation.trained_vs_rules_by_state.iter().take(top_states) {
             text.push_str(&format!(
-                "  {:>+9.0}  n={:<4} rules {:>8} trained {:>8}  {}\n",
-                delta.minutes_saved,
-                delta.incidents,
-                duration(delta.rules_mean_minutes),
-                duration(delta.trained_mean_minutes),
-                delta.state
+                "  {:>+9.0}  n={:<4} rules {:>7.0} min trained {:>7.0} min  {}\n",
+                delta.minutes_saved, delta.incidents, delta.rules_mean_minutes, delta.trained_mean_minutes, delta.state
             ));
         }
     }

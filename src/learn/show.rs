@@ -5,46 +5,87 @@
 
 use std::fmt::Write as _;
 
-use crate::core::decide::decide_diagnosed;
-use crate::core::diagnosis::diagnose;
+use std::collections::BTreeMap;
+
+use crate::core::decide::{DecideOutcome, allowed_unchanged};
 use crate::core::evidence::DecideRequest;
-use crate::core::evidence::FleetContext;
 use crate::core::model::ActionKind;
 use crate::core::policy::{Policy, QTable, State};
-use crate::core::safety::allowed_actions;
-use crate::learn::train::training_safety_settings;
+use crate::core::safety::SafetySettings;
 
-/// Short column headers, in [`ActionKind`] order.
-fn short_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Escalate => "escalate",
-        ActionKind::LogAndWait => "log_wait",
-        ActionKind::Retry => "retry",
-        ActionKind::WaitAndRetry => "wait_retry",
-        ActionKind::RetryWithMoreCapacity => "capacity",
-        ActionKind::RollbackSchema => "rollback",
-        ActionKind::QuarantineBadRecords => "quarantine",
+/// A serialised enum's name as the JSON contract spells it (`allowed`,
+/// `rules_fallback`), so every printed name is the public lower-case one.
+fn name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => "?".to_string(),
     }
 }
 
-/// The grid; `filter` keeps states whose key contains it, `min_visits`
-/// hides rarely visited states. Q-values are minus expected minutes (with
-/// penalties) to recovery: higher is better, `*` marks the greedy choice.
-pub fn render_table(table: &QTable, filter: Option<&str>, min_visits: u64) -> String {
+/// The failure class a state key names (`class=transient_infra|...`).
+fn class_of(key: &str) -> &str {
+    key.split('|').find_map(|part| part.strip_prefix("class=")).unwrap_or("?")
+}
+
+fn header(table: &QTable) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "policy {} ({} states)", table.version(), table.states().len());
     if let Some(episodes) = table.trained().get("episodes") {
         let sims = table.trained().get("sims").map(ToString::to_string).unwrap_or_default();
         let _ = writeln!(text, "trained: {episodes} episodes on {sims}");
     }
+    text
+}
+
+/// The summary `policy show` prints by default: per failure class, how many
+/// states the table holds, how often training visited them, and which action
+/// the table picks, weighted by visits (the states a real estate meets most).
+pub fn render_summary(table: &QTable) -> String {
+    let mut text = header(table);
+    let _ = writeln!(
+        text,
+        "per failure class: the greedy action of its states, weighted by training visits \
+         (`policy show --full` prints every state)\n"
+    );
+    let mut classes: BTreeMap<&str, (usize, u64, BTreeMap<ActionKind, u64>)> = BTreeMap::new();
+    for (key, entry) in table.states() {
+        let visits: u64 = entry.visits.values().sum();
+        let class = classes.entry(class_of(key)).or_default();
+        class.0 += 1;
+        class.1 += visits;
+        if let Some((kind, _)) = table.greedy(key, &ActionKind::ALL) {
+            *class.2.entry(kind).or_default() += visits.max(1);
+        }
+    }
+    let width = classes.keys().map(|class| class.len()).max().unwrap_or(5).max("class".len());
+    let _ = writeln!(text, "{:<width$} {:>7} {:>12}  greedy action (share of visits)", "class", "states", "visits");
+    for (class, (states, visits, picks)) in &classes {
+        let total: u64 = picks.values().sum();
+        let mut ranked: Vec<(&ActionKind, &u64)> = picks.iter().collect();
+        ranked.sort_by(|left, right| right.1.cmp(left.1).then(left.0.cmp(right.0)));
+        let shares: Vec<String> = ranked
+            .iter()
+            .map(|(kind, count)| format!("{} {:.0}%", kind.as_str(), 100.0 * **count as f64 / total.max(1) as f64))
+            .collect();
+        let _ = writeln!(text, "{class:<width$} {states:>7} {visits:>12}  {}", shares.join(", "));
+    }
+    text
+}
+
+/// The full grid; `filter` keeps states whose key contains it, `min_visits`
+/// hides rarely visited states. Q-values are minus expected minutes (with
+/// penalties) to recovery: higher is better, `*` marks the greedy choice.
+pub fn render_table(table: &QTable, filter: Option<&str>, min_visits: u64) -> String {
+    let mut text = header(table);
     let _ = writeln!(
         text,
         "cells: Q-value (visits); * = greedy choice; Q is minus expected minutes to recovery, higher is better\n"
     );
     let width = table.states().keys().map(String::len).max().unwrap_or(5).max(5);
+    let column = table.actions().iter().map(|kind| kind.as_str().len()).max().unwrap_or(8).max(14);
     let _ = write!(text, "{:<width$} {:>8}", "state", "visits");
     for kind in table.actions() {
-        let _ = write!(text, " {:>18}", short_name(*kind));
+        let _ = write!(text, " {:>column$}", kind.as_str());
     }
     text.push('\n');
     let mut shown = 0;
@@ -64,7 +105,7 @@ pub fn render_table(table: &QTable, filter: Option<&str>, min_visits: u64) -> St
                 }
                 None => "-".to_string(),
             };
-            let _ = write!(text, " {cell:>18}");
+            let _ = write!(text, " {cell:>column$}");
         }
         text.push('\n');
     }
@@ -72,17 +113,14 @@ pub fn render_table(table: &QTable, filter: Option<&str>, min_visits: u64) -> St
     text
 }
 
-/// Explains the decision on one request: evidence and diagnosis, the state,
-/// the Q-values, what safety allows, its verdict and the final action.
-/// Uses the training safety settings (auto mode, default bounds).
-pub fn explain(request: &DecideRequest, policy: &Policy) -> String {
-    let settings = training_safety_settings();
-    let fleet = FleetContext::default();
-    let diagnosis = diagnose(request);
-    let state = State::from_evidence(request, &diagnosis);
-    let allowed = allowed_actions(request, &diagnosis, &settings, &fleet);
-    let outcome = decide_diagnosed(request, diagnosis.clone(), policy, &settings, &fleet);
+/// Explains a decision `decide` made (the same request, policy, settings
+/// and answer): evidence and diagnosis, the state, the Q-values, what safety
+/// allows unchanged, its verdict and the final action.
+pub fn explain(request: &DecideRequest, outcome: &DecideOutcome, policy: &Policy, settings: &SafetySettings) -> String {
     let decision = &outcome.decision;
+    let diagnosis = &decision.diagnosis;
+    let state = State::from_evidence(request, diagnosis);
+    let allowed = allowed_unchanged(request, diagnosis, settings, &request.fleet_context());
     let mut text = String::new();
     let _ = writeln!(text, "request {}: job {}", request.id, request.job_name().unwrap_or("?"));
     let _ = writeln!(text, "error message: {}", request.error_message().unwrap_or("(none)"));
@@ -93,16 +131,16 @@ pub fn explain(request: &DecideRequest, policy: &Policy) -> String {
     if let Some(drift) = &diagnosis.drift {
         let _ = writeln!(
             text,
-            "  drift: {} {:?} {} -> {} (known good: {})",
+            "  drift: {} {} {} -> {} (known good: {})",
             drift.table,
-            drift.kind,
+            name(&drift.kind),
             drift.from_version,
             drift.to_version,
             drift.known_good_version.as_deref().unwrap_or("none")
         );
     }
     let _ = writeln!(text, "\nstate: {}", state.key());
-    let _ = writeln!(text, "policy: {} (basis {:?})", decision.policy.version, decision.policy.basis);
+    let _ = writeln!(text, "policy: {} (basis {})", decision.policy.version, name(&decision.policy.basis));
     if let Some(note) = &decision.policy.note {
         let _ = writeln!(text, "  note: {note}");
     }
@@ -114,20 +152,21 @@ pub fn explain(request: &DecideRequest, policy: &Policy) -> String {
     for kind in ActionKind::ALL {
         let value = decision.policy.q_values.get(&kind).map_or("-".to_string(), |value| format!("{value:.1}"));
         let visits = table.map_or(0, |table| table.visits(&state.key(), kind));
-        let verdict = if allowed.contains(&kind) { "allowed" } else { "blocked" };
+        let verdict = if allowed.contains(&kind) { "allowed" } else { "not allowed unchanged" };
         let mark = if kind == decision.policy.proposed { "*" } else { " " };
         let _ = writeln!(text, "{mark} {:<26} {value:>12} {visits:>8}  {verdict}", kind.as_str());
     }
     let _ = writeln!(
         text,
-        "\nsafety: {:?}{}",
-        decision.safety.verdict,
+        "\nsafety: {}{}",
+        name(&decision.safety.verdict),
         decision.safety.rule.map(|rule| format!(" by rule {rule}")).unwrap_or_default()
     );
     if let Some(reason) = &decision.safety.reason {
         let _ = writeln!(text, "  reason: {reason}");
     }
     let action = serde_json::to_string(&decision.action).unwrap_or_default();
+    let _ = writeln!(text, "mode: {} ({})", name(&decision.mode), decision.safety.mode_reason);
     let _ = writeln!(text, "final action: {action}");
     text
 }

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod hostile;
+mod policy;
 mod protocol;
 mod readme;
 mod replay;
