@@ -166,6 +166,8 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
         let state = fleet.incident(job, failed_run).await.map(|record| record.state);
         *end_states.entry(state.map_or("none", IncidentState::as_str)).or_default() += 1;
     }
+    let escalations = fleet.escalation_reasons().await;
+    eprintln!("escalations by cause {escalations:?}");
     let trips = kills.iter().filter(|(point, tripped, _)| !matches!(point, KillPoint::AtRandom) && *tripped).count();
     eprintln!(
         "end states {end_states:?}, {trips} kills at a trip wire, settled {settled} in {elapsed:?}; daemon log {}",

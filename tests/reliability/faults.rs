@@ -151,7 +151,8 @@ async fn check_promises_under(plan: FaultPlan) {
         assert!(audited, "{job}/{failed_run} has no audit record");
     }
 
-    eprintln!("end states {end_states:?}");
+    let escalations = fleet.escalation_reasons().await;
+    eprintln!("end states {end_states:?}, escalations by cause {escalations:?}");
 
     // Nothing done twice: at most one StartJobRun reached Glue per incident step.
     for (job, failed_run) in &failed_runs {
