@@ -16,3 +16,5 @@ pub mod intake;
 pub mod pipeline;
 pub mod pool;
 pub mod reconciler;
+pub mod settle;
+pub mod step;
