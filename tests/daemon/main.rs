@@ -7,5 +7,6 @@ mod support;
 mod actions;
 mod delivery;
 mod demo;
+mod settle;
 mod shutdown;
 mod webhook;
