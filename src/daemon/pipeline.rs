@@ -291,8 +291,16 @@ async fn continue_incident(
         }
         // A step whose result is not recorded: settled from Glue's own record.
         IncidentState::Acting => settle::on_acting(context, record, message, change, envelope).await,
-        IncidentState::Remediating
-        | IncidentState::Resolved
+        IncidentState::Remediating => {
+            // The owner's own message back: its handler recorded the run and
+            // died before it could delete the message (or replay the event
+            // of a settled step's run that had already ended).
+            if message.message_id == record.owner_message_id {
+                settle::replay_if_finished(context, record).await;
+            }
+            Ok(RoundEnd::Recorded)
+        }
+        IncidentState::Resolved
         | IncidentState::Escalated
         | IncidentState::Shadowed
         | IncidentState::Failed

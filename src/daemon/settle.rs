@@ -144,18 +144,32 @@ async fn adopt(
                         "tries": step.tries});
     incident::acted(context, record, &step.action, Some(&run.id), &detail).await?;
     step::done_starting(context, record).await;
-    // Read after the link: an event handled from now on finds the link.
-    match context.ports.job_control.get_job_run(&record.job_name, &run.id).await {
+    replay_if_finished(context, record).await;
+    Ok(RoundEnd::Recorded)
+}
+
+/// The run a `remediating` incident waits for may have ended before it was
+/// linked, its event taken for a stranger's and dropped: read it (after the
+/// link, so an event handled from now on finds the link) and, if it has
+/// ended, replay its event through the queue, where a claim lets one copy
+/// validate it. Called when a step's run is found, and when the owner's
+/// message comes back to an incident already `remediating` (its handler
+/// died before the replay). A failure only leaves the run to the reconciler.
+pub async fn replay_if_finished(context: &PipelineContext, record: &IncidentRecord) {
+    let Some(run_id) = record.current_run_id.as_deref() else {
+        return;
+    };
+    match context.ports.job_control.get_job_run(&record.job_name, run_id).await {
         Ok(latest) if is_finished(latest.state) => {
             let body = replayed_event(&latest, "", "").to_string();
-            if let Err(error) = context.ports.queue.send(&body, 0).await {
-                tracing::warn!(error = %error, "could not replay the found run's event; the reconciler will");
+            match context.ports.queue.send(&body, 0).await {
+                Ok(_) => tracing::info!(run_id, state = latest.state.as_str(), "replayed the event of the step's run"),
+                Err(error) => tracing::warn!(error = %error, "could not replay the run's event; the reconciler will"),
             }
         }
         Ok(_) => {}
-        Err(error) => tracing::warn!(error = %error, "could not read the found run; the reconciler will"),
+        Err(error) => tracing::warn!(error = %error, "could not read the step's run; the reconciler will"),
     }
-    Ok(RoundEnd::Recorded)
 }
 
 /// No run carries the marker: carry the step out again, under the permit
