@@ -30,6 +30,9 @@ pub enum RoundEnd {
     WaitSecs(u32),
     /// Something retryable failed; try the message again after this many seconds.
     RetrySecs(u32),
+    /// A step's outcome is unknown and the incident says so: settle it from
+    /// Glue's record, in this handling after a pause or on the next delivery.
+    HandedOver,
 }
 
 async fn fleet_context(

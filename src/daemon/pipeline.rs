@@ -89,6 +89,8 @@ fn settle(context: &PipelineContext, message: &QueueMessage, result: Result<Roun
         Ok(RoundEnd::Recorded) => Disposition::Delete,
         Ok(RoundEnd::WaitSecs(secs)) => Disposition::ReturnAfterSecs(secs),
         Ok(RoundEnd::RetrySecs(secs)) => Disposition::ReturnAfterSecs(secs),
+        // Settled inline as often as allowed: the next delivery goes on.
+        Ok(RoundEnd::HandedOver) => Disposition::ReturnAfterSecs(SETTLE_PAUSE_SECS),
         Err(StepError::Audit(error)) => {
             tracing::warn!(error = %error, "audit write failed; the message stays to redo the work");
             Disposition::ReturnAfterSecs(AUDIT_RETRY_SECS)
@@ -166,7 +168,10 @@ enum RunOwner {
 /// before StartJobRun (so before the run has an event) and clears it only
 /// after storing the link: if the link is not there yet when read, the entry
 /// was still there when read before it. Only entries noted before the
-/// event's time count: a run started later cannot have produced it.
+/// event's time count: a run started later cannot have produced it. That
+/// time is EventBridge's, in whole seconds, so an entry noted within the
+/// second before counts too (else a run that ends in the second it was
+/// started has its event taken for a stranger's and dropped).
 async fn run_owner(
     context: &PipelineContext,
     change: &JobStateChange,
@@ -176,7 +181,7 @@ async fn run_owner(
     let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
     let now = context.ports.clock.now();
     let fresh_after = now - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
-    let happened_at = event_time(envelope).unwrap_or(now);
+    let happened_at = event_time(envelope).map_or(now, |time| time + chrono::Duration::seconds(1));
     let starting = incidents.starting_between(job, fresh_after, happened_at).await?;
     Ok(match incidents.incident_for_run(job, run).await? {
         Some(incident_id) => RunOwner::Incident(incident_id),
@@ -242,8 +247,26 @@ async fn on_failure(
     if is_our_failed_run {
         remediation_failed(context, &mut record, message, change).await?;
     }
-    continue_incident(context, &mut record, message, change, envelope).await
+    let mut end = continue_incident(context, &mut record, message, change, envelope).await?;
+    // A step whose outcome is unknown is settled here, after a pause that
+    // lets a request still in flight land in Glue: without giving the
+    // message back, whose receives a strict redrive policy counts.
+    for _ in 0..INLINE_SETTLES {
+        if end != RoundEnd::HandedOver {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(SETTLE_PAUSE_SECS))).await;
+        let mut settling = load(context, &incident_id).await?;
+        end = continue_incident(context, &mut settling, message, change, envelope).await?;
+    }
+    Ok(end)
 }
+
+/// Times one handling settles a step whose outcome it lost, before it gives
+/// the message back for the next delivery to go on.
+const INLINE_SETTLES: usize = 2;
+/// Seconds between losing a step's outcome and looking for it in Glue.
+const SETTLE_PAUSE_SECS: u32 = 2;
 
 /// The run we started failed: count it, and reopen the incident for another round.
 async fn remediation_failed(

@@ -106,13 +106,18 @@ pub async fn carry_out(
     let token = step.token.clone();
     incident::begin_step(context, record, step).await?;
     let result = carry_out_begun(context, record, round, permit, &token).await;
-    if let Err(error) = &result
-        && outcome_may_be_unknown(error)
-    {
-        tracing::warn!(error = %error, marker = %token, "step outcome unknown; it is settled from Glue's record next");
-        hand_over(context, &record.incident_id, &token, error).await;
+    match result {
+        Err(error) if outcome_may_be_unknown(&error) => {
+            tracing::warn!(error = %error, marker = %token, "step outcome unknown; settling it from Glue's record");
+            if hand_over(context, &record.incident_id, &token, &error).await {
+                Ok(RoundEnd::HandedOver)
+            } else {
+                // Not recorded: the step is settled once it is stale.
+                Err(error)
+            }
+        }
+        other => other,
     }
-    result
 }
 
 /// Whether a failure may have come after (or during) an effect of the step.
@@ -144,16 +149,14 @@ async fn carry_out_begun(
     Ok(end)
 }
 
-/// Seconds before a handed-over step is settled by its message's next delivery.
-pub const SETTLE_AFTER_SECS: u32 = 5;
-
-/// The handler stops without knowing the step's outcome: the incident says
-/// so (an execution record, and the step marked handed over), so that the
-/// next delivery settles it at once instead of waiting for this handler to
-/// be presumed dead. Read afresh, because this handler's copy of the record
-/// may hold a transition that was never stored. Best effort: when it
-/// cannot be recorded, the step is settled once it is stale.
-async fn hand_over(context: &PipelineContext, incident_id: &str, token: &str, cause: &StepError) {
+/// The handler does not know the step's outcome: the incident says so (an
+/// execution record, and the step marked handed over), so that it can be
+/// settled at once (by this handler after a pause, or by the next delivery
+/// if this one dies) instead of waiting for the handler to be presumed
+/// dead. Read afresh, because this handler's copy of the record may hold a
+/// transition that was never stored. Whether it was recorded: when it
+/// could not be, the step is settled once it is stale.
+async fn hand_over(context: &PipelineContext, incident_id: &str, token: &str, cause: &StepError) -> bool {
     let handed_over = async {
         let Some(mut record) = context.ports.incidents.get_incident(incident_id).await? else {
             return Ok(false);
@@ -173,8 +176,11 @@ async fn hand_over(context: &PipelineContext, incident_id: &str, token: &str, ca
         Ok::<bool, StepError>(true)
     };
     match handed_over.await {
-        Ok(_) => {}
-        Err(error) => tracing::warn!(error = %error, "could not hand the step over; it is settled once stale"),
+        Ok(recorded) => recorded,
+        Err(error) => {
+            tracing::warn!(error = %error, "could not hand the step over; it is settled once stale");
+            false
+        }
     }
 }
 

@@ -71,7 +71,17 @@ fn attempts_per_invocation(seen: &[Seen]) -> BTreeMap<String, (String, usize, u3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_a_twenty_percent_fault_rate_nothing_is_lost_nothing_is_done_twice_and_retries_stay_bounded() {
-    check_promises_under(FaultPlan::everywhere(FAULT_RATE, 20_261_129)).await;
+    check_promises_under(FaultPlan::everywhere(FAULT_RATE, 20_261_129), 16, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_brownout_of_refusals_and_lost_answers_nobody_is_paged_and_nothing_reaches_the_dlq() {
+    // An operator's brownout: 10% of requests refused with a 503, the answer
+    // of another 10% lost after the call was carried out; 12 failures, and
+    // the redrive policy deploy/ ships (the DLQ after 5 receives).
+    let mut plan = FaultPlan::everywhere(FAULT_RATE, 2_026_112);
+    plan.faults = vec![Fault::Unavailable, Fault::ResetAfter];
+    check_promises_under(plan, 12, 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,13 +90,15 @@ async fn with_lost_answers_among_the_faults_the_promises_still_hold() {
     // (conditional writes, audit puts, deletes, publishes, StartJobRun).
     let mut plan = FaultPlan::everywhere(FAULT_RATE, 7);
     plan.faults.push(Fault::ResetAfter);
-    check_promises_under(plan).await;
+    check_promises_under(plan, 16, 10).await;
 }
 
-async fn check_promises_under(plan: FaultPlan) {
-    const JOBS: usize = 16;
+/// `jobs` transient failures (and 4 duplicate deliveries) through the pool
+/// under `plan`, on a queue whose redrive moves a message to the DLQ after
+/// `max_receive_count` receives.
+async fn check_promises_under(plan: FaultPlan, jobs: usize, max_receive_count: u32) {
     let expected_kinds = plan.faults.len();
-    let fleet = Fleet::new(JOBS, 1, 5, 10).await;
+    let fleet = Fleet::new(jobs, 1, 5, max_receive_count).await;
     let mut failed_runs = BTreeMap::new();
     for job in &fleet.jobs {
         failed_runs.insert(job.clone(), fleet.start_run(job, &[("--day", "2026-11-29")]).await);
@@ -102,7 +114,7 @@ async fn check_promises_under(plan: FaultPlan) {
     let mut announced = BTreeSet::new();
     let settled = run_pool_through(&fleet, &proxy, 8, Duration::from_secs(300), async || {
         let closed = fleet.play_glue_and_count_closed(&failed_runs, &mut announced).await;
-        closed == JOBS && fleet.depth(&fleet.queue_url).await == (0, 0)
+        closed == jobs && fleet.depth(&fleet.queue_url).await == (0, 0)
     })
     .await;
     let elapsed = started.elapsed();
@@ -140,8 +152,17 @@ async fn check_promises_under(plan: FaultPlan) {
             if !record.as_ref().is_some_and(|record| record.state.is_closed()) {
                 let runs: Vec<_> = fleet.runs(job).await.into_iter().map(|run| (run.id, run.job_run_state)).collect();
                 eprintln!("unsettled {job}/{failed_run}: {record:?}, runs {runs:?}");
+                for line in fleet.audit_trail(job, failed_run).await {
+                    eprintln!("    {line}");
+                }
             }
         }
+    }
+    for body in &dlq {
+        let event: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let (job, run) = (event["detail"]["jobName"].as_str(), event["detail"]["jobRunId"].as_str());
+        let ours = failed_runs.get(job.unwrap_or_default()).map(String::as_str) != run;
+        eprintln!("in the DLQ: {job:?} {run:?} {} (a run etl-medic started: {ours})", event["detail"]["state"]);
     }
     assert!(settled, "not settled in time: queue {:?}", fleet.depth(&fleet.queue_url).await);
     let mut end_states: BTreeMap<&str, usize> = BTreeMap::new();
@@ -159,7 +180,7 @@ async fn check_promises_under(plan: FaultPlan) {
     let unknown: usize =
         escalations.iter().filter(|(cause, _)| fleet::is_unknown_outcome(cause)).map(|(_, count)| count).sum();
     assert_eq!(unknown, 0, "escalated because an outcome was unknown: {escalations:?}");
-    assert_eq!(end_states.get("resolved"), Some(&JOBS), "every failure resolved: {end_states:?}");
+    assert_eq!(end_states.get("resolved"), Some(&jobs), "every failure resolved: {end_states:?}");
 
     // Nothing done twice, nothing left undone: exactly one StartJobRun
     // reached Glue per failure, and it started the one remediation run.
@@ -180,7 +201,7 @@ async fn check_promises_under(plan: FaultPlan) {
     let worst = calls.values().map(|(_, attempts, _)| *attempts).max().unwrap_or(0);
     assert!(worst <= 3, "a call was attempted {worst} times");
     assert!(seen.iter().all(|request| request.attempt.is_none_or(|(attempt, max)| attempt <= max && max <= 3)));
-    let per_incident = seen.len() as f64 / JOBS as f64;
+    let per_incident = seen.len() as f64 / jobs as f64;
     eprintln!("{:.0} requests per incident, worst call {worst} attempts, {} calls", per_incident, calls.len());
     assert!(per_incident < 400.0, "{per_incident} requests per incident");
 }

@@ -305,6 +305,21 @@ impl Fleet {
         }
     }
 
+    /// The audit trail of one incident, one line per record (stage and body,
+    /// shortened), for a test's failure output.
+    pub async fn audit_trail(&self, job: &str, failed_run: &str) -> Vec<String> {
+        let s3 = self.moto.s3_setup_client();
+        let mut lines = Vec::new();
+        for key in self.audit_keys().await.into_iter().filter(|key| key.contains(&format!("/{job}/{failed_run}/"))) {
+            let object = s3.get_object().bucket(AUDIT_BUCKET).key(&key).send().await.unwrap();
+            let body = object.body.collect().await.unwrap().into_bytes();
+            let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text: String = record["body"].to_string().chars().take(300).collect();
+            lines.push(format!("{} {text}", key.rsplit('/').next().unwrap_or_default()));
+        }
+        lines
+    }
+
     /// Why each escalation of the fleet went to a person (`blocked_because`
     /// of the packets in the audit records), with how many incidents each.
     pub async fn escalation_reasons(&self) -> BTreeMap<String, usize> {
