@@ -1,7 +1,8 @@
 //! One decision round of an incident: gather evidence, ask the pure
-//! decision core, record everything, and carry out the decision. Only a
-//! safety `Permit` lets the round reach the executor; shadow mode records
-//! the would-be action and touches nothing.
+//! decision core, record everything, and carry out the decision (a
+//! permitted action as one step, `daemon::step`). Only a safety `Permit`
+//! lets the round reach the executor; shadow mode records the would-be
+//! action and touches nothing.
 
 use std::time::Instant;
 

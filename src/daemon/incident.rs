@@ -13,6 +13,12 @@
 //!                                run we started SUCCEEDED ─────────┴──► resolved
 //! ```
 //!
+//! An `acting` incident names its step. When the step's outcome is lost,
+//! `daemon::settle` moves it on from Glue's own record: to `remediating`
+//! when the run carrying the step's marker is found, through `acting` again
+//! when the step is carried out anew, to `open` when it is dropped and
+//! decided afresh.
+//!
 //! Every transition writes its audit record first and stores the new state
 //! second, so a state is never stored without its record. This module owns
 //! every change of an incident's state and of the fields that go with it:
