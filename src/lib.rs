@@ -2,6 +2,7 @@
 
 pub mod adapters;
 pub mod audit;
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod core;
@@ -10,5 +11,6 @@ pub mod demo;
 
 pub mod learn;
 pub mod metrics;
+pub mod policy_source;
 pub mod ports;
 pub mod sim;

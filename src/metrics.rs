@@ -59,6 +59,7 @@ pub struct Metrics {
     pub queue_messages: IntGaugeVec,
     pub circuit_breaker_open: IntGauge,
     pub policy_info: IntGaugeVec,
+    pub policy_load_errors_total: IntCounter,
     pub audit_write_failures_total: IntCounter,
     pub build_info: IntGaugeVec,
 }
@@ -237,6 +238,11 @@ impl Metrics {
                 "etl_medic_policy_info",
                 "The policy version in use (value 1).",
                 &["version"],
+            )?,
+            policy_load_errors_total: counter(
+                registry,
+                "etl_medic_policy_load_errors_total",
+                "Reads of [policy] path that found no valid policy; the running policy was kept.",
             )?,
             audit_write_failures_total: counter(
                 registry,

@@ -48,6 +48,24 @@ pub fn aws_ports(connection: &AwsConnection, settings: &Settings) -> Result<Port
     })
 }
 
+/// What `etl-medic backtest` reads, on AWS: Glue jobs and catalog, CloudWatch
+/// Logs, S3 listings. The ports it never calls (the queue, the incident
+/// store, escalations) are in-memory ones here, so no AWS call to SQS,
+/// DynamoDB or SNS can come from a backtest at all.
+pub fn aws_backtest_ports(connection: &AwsConnection) -> Ports {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ports {
+        queue: Arc::new(MemoryQueue::new(Duration::from_secs(30), MEMORY_MAX_RECEIVE_COUNT)),
+        job_control: Arc::new(GlueJobControl::new(connection)),
+        logs: Arc::new(CloudWatchRunLogs::new(connection)),
+        catalog: Arc::new(GlueCatalog::new(connection)),
+        objects: Arc::new(S3ObjectStore::new(connection)),
+        incidents: Arc::new(MemoryIncidentStore::new()),
+        notifier: Arc::new(MemoryNotifier::new()),
+        clock,
+    }
+}
+
 /// Without `[escalation] sns_topic_arn` an escalation cannot reach anyone:
 /// say so on every publish instead of pretending it was delivered.
 struct NoEscalationTopic;

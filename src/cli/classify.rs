@@ -7,16 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::core::diagnosis::classify_text;
+use crate::core::lenient::{bounded_json, bounds};
 use crate::core::model::{FailureClass, TextSource};
 
 #[derive(Deserialize)]
 struct ClassifyRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
     id: serde_json::Value,
     text: String,
-    /// Free text on the wire: an unknown `where` is absent evidence, not an error.
-    #[serde(default, rename = "where")]
-    source: Option<serde_json::Value>,
+    /// `job_run_error_message`, `error_log` or `output_log`; absent or null: unknown.
+    #[serde(default, rename = "where", deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
+    source: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -45,7 +46,20 @@ pub fn answer_line(text: &str, output: &mut Vec<u8>) -> Answer {
             };
         }
     };
-    let source = request.source.and_then(|value| serde_json::from_value::<TextSource>(value).ok());
+    let source = match request.source {
+        serde_json::Value::Null => None,
+        value => match serde_json::from_value::<TextSource>(value.clone()) {
+            Ok(source) => Some(source),
+            Err(_) => {
+                return Answer::Error {
+                    id: request.id,
+                    message: format!(
+                        "where: {value} is not one of \"job_run_error_message\", \"error_log\", \"output_log\" (or leave it out)"
+                    ),
+                };
+            }
+        },
+    };
     let classification = classify_text(&request.text, source);
     let answer = ClassifyAnswer {
         id: &request.id,

@@ -11,15 +11,17 @@ use std::io::{Read, Write};
 
 use crate::cli::jsonl::{self, Answer, LineStats};
 use crate::config::Settings;
-use crate::core::decide::decide;
+use crate::core::decide::decide_exploring;
 use crate::core::event::{EventError, Interpretation, interpret};
 use crate::core::evidence::DecideRequest;
-use crate::core::policy::Policy;
+use crate::core::policy::{Exploration, Policy};
 
 /// Everything a decision depends on besides the request; fixed for a conversation.
 pub struct Decider {
     pub policy: Policy,
     pub settings: Settings,
+    /// `--explore` and `--explore-seed` (no exploration by default).
+    pub exploration: Exploration,
 }
 
 impl Decider {
@@ -56,7 +58,13 @@ impl Decider {
             }
         }
         self.settings.fill_job_profile(&mut request);
-        let outcome = decide(&request, &self.policy, &self.settings.safety, &request.fleet_context());
+        let outcome = decide_exploring(
+            &request,
+            &self.policy,
+            &self.settings.safety,
+            &request.fleet_context(),
+            &self.exploration,
+        );
         write(output, &outcome.decision, request.id)
     }
 }

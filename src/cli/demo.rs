@@ -9,7 +9,6 @@ use clap::{Args, ValueEnum};
 use crate::cli::run::{LogFormat, init_tracing, runtime};
 use crate::config::Settings;
 use crate::core::model::Mode;
-use crate::core::policy::Policy;
 use crate::demo::DemoOptions;
 use crate::sim::SimConfig;
 
@@ -30,7 +29,8 @@ pub struct DemoArgs {
     /// auto acts on the simulated estate; shadow only records what it would do.
     #[arg(long, value_enum, default_value_t = DemoMode::Auto)]
     pub mode: DemoMode,
-    /// Policy file (JSON Q-table) or `rules`; default: [policy] path of the settings.
+    /// Policy file (JSON Q-table) or `rules`; default: [policy] path of the settings
+    /// (the shipped policy).
     #[arg(long, value_name = "FILE|rules")]
     pub policy: Option<String>,
     /// Where /metrics is served while the demo runs; port 0 picks a free port.
@@ -43,16 +43,21 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3_000.0)]
     pub speedup: f64,
     /// Stop after this many real seconds even if incidents are still open
-    /// (the summary then says how many did not finish).
-    #[arg(long, default_value_t = 55)]
-    pub time_limit_secs: u64,
+    /// (the summary then says how many did not finish, and the exit code is
+    /// 1). Default: 55 s plus 3 s per incident.
+    #[arg(long)]
+    pub time_limit_secs: Option<u64>,
+    /// Write the demo's audit trail here, laid out as in S3
+    /// (docs/audit-layout.md), for `replay` and `experience export`.
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
     /// Simulated estate (TOML, as config/sim.toml); default: the embedded one.
     #[arg(long, value_name = "FILE")]
     pub sim_config: Option<PathBuf>,
 }
 
 /// `etl-medic demo`: progress on stderr, the summary on stdout.
-pub fn run_demo(args: &DemoArgs, settings: Settings, policy: Policy) -> anyhow::Result<()> {
+pub fn run_demo(args: &DemoArgs, settings: Settings) -> anyhow::Result<()> {
     init_tracing(LogFormat::Pretty, "warn");
     let sim = match &args.sim_config {
         Some(path) => SimConfig::load(path).with_context(|| format!("reading {}", path.display()))?,
@@ -68,12 +73,21 @@ pub fn run_demo(args: &DemoArgs, settings: Settings, policy: Policy) -> anyhow::
         listen: args.listen.clone(),
         linger_secs: args.linger_secs,
         speedup: args.speedup.max(1.0),
-        time_limit_secs: args.time_limit_secs,
+        time_limit_secs: args.time_limit_secs.unwrap_or_else(|| crate::demo::default_time_limit_secs(args.incidents)),
+        audit_dir: args.audit_dir.clone(),
         sim,
     };
     runtime()?.block_on(async move {
         let mut progress = std::io::stderr();
         let mut out = std::io::stdout();
-        crate::demo::run(options, settings, policy, &mut progress, &mut out).await.map(|_| ())
+        let summary = crate::demo::run(options, settings, &mut progress, &mut out).await?;
+        if summary.unfinished() > 0 {
+            anyhow::bail!(
+                "the demo stopped at its time limit with {} of {} incidents unfinished; give it more with --time-limit-secs",
+                summary.unfinished(),
+                summary.incidents
+            );
+        }
+        Ok(())
     })
 }

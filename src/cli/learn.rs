@@ -30,6 +30,12 @@ pub struct TrainArgs {
     pub episodes: u64,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Episodes per randomised world: every block of this many episodes runs
+    /// in a fresh estate drawn around one of the --sim sets (cause mix,
+    /// outcome odds, people, late sources, evidence noise, job shapes);
+    /// 0 trains on the sets exactly as given.
+    #[arg(long, default_value_t = 250)]
+    pub world_episodes: u64,
     /// Where to write the policy file (etl-medic-policy/1 JSON).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -38,7 +44,8 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 pub struct EvaluateArgs {
     /// Simulator parameter file; repeat to evaluate on several sets.
-    /// Default: the built-in config/sim.toml.
+    /// Default: the built-in config/sim.toml. The held-out sets
+    /// (config/sim-holdout-*.toml, built in) are always evaluated too.
     #[arg(long = "sim", value_name = "FILE")]
     pub sims: Vec<PathBuf>,
     /// The trained policy to evaluate.
@@ -108,7 +115,11 @@ fn progress_bar(length: u64) -> ProgressBar {
 
 pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
     let sims = load_sims(&args.sims)?;
-    let options = TrainOptions::new(sims, args.episodes, args.seed);
+    if let Some(held_out) = sims.iter().find(|sim| sim.is_held_out()) {
+        anyhow::bail!("{} is a held-out parameter set: nothing trains on it (docs/learning.md)", held_out.name);
+    }
+    let mut options = TrainOptions::new(sims, args.episodes, args.seed);
+    options.world_episodes = args.world_episodes;
     let bar = progress_bar(args.episodes);
     let table = train(&options, |done| {
         if done % 1_000 == 0 || done == args.episodes {
@@ -122,7 +133,12 @@ pub fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_evaluate(args: &EvaluateArgs) -> anyhow::Result<Vec<SimEvaluation>> {
-    let sims = load_sims(&args.sims)?;
+    let mut sims = load_sims(&args.sims)?;
+    for held_out in SimConfig::embedded_holdouts() {
+        if !sims.iter().any(|sim| sim.name == held_out.name) {
+            sims.push(held_out);
+        }
+    }
     let table = load_table(&args.policy)?;
     let policy = Policy::Table(table.clone());
     let options = EvaluateOptions::new(args.incidents, args.seed);

@@ -2,9 +2,11 @@
 //! subcommand. Exit codes: 0 done, 1 runtime failure, 64 bad usage or bad
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
+pub mod backtest;
 mod classify;
 mod decide;
 pub mod demo;
+pub mod experience;
 pub mod jsonl;
 pub mod learn;
 mod replay;
@@ -17,7 +19,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
 use crate::core::model::Mode;
-use crate::core::policy::Policy;
+use crate::core::policy::{Exploration, Policy};
+use crate::policy_source::PolicyLocation;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -85,6 +88,45 @@ enum Command {
     /// prints one JSON line per decision: what was decided then, what would be
     /// decided now, and whether the final action changed.
     Replay(ReplayArgs),
+    /// What etl-medic would have done over the account's past failures, read-only.
+    ///
+    /// For every FAILED, TIMEOUT or ERROR run in the window, assembles the
+    /// decide request the daemon would have assembled then (catalog versions
+    /// and run history as they were), decides in shadow, reads what really
+    /// happened next (the next success, whether a person changed arguments,
+    /// capacity or a table before it) and writes report.json, report.md and
+    /// charts to --out. Only reads: --print-iam-policy shows the policy it needs.
+    Backtest(backtest::BacktestArgs),
+    /// Learn a candidate policy from experience lines, estimate it off-policy
+    /// against the base, and say whether to promote it (spec/experience.md).
+    ///
+    /// Always writes the candidate to --out. Exit 0 when written; with
+    /// --require-promotion, 3 when the verdict is `keep`; 64 on bad input,
+    /// naming the file and line.
+    Learn(experience::LearnArgs),
+    /// Experience lines (spec/experience.md).
+    #[command(subcommand)]
+    Experience(ExperienceCommand),
+    /// The simulated Glue estate.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum ExperienceCommand {
+    /// Write experience lines from an audit trail copied from S3 (docs/audit-layout.md).
+    Export(experience::ExportArgs),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Play a simulator parameter set through the decide protocol
+    /// (decide --mode auto --explore EPS --explore-seed N) and write
+    /// experience lines: how an outside evaluator collects experience.
+    Collect(experience::CollectArgs),
+    /// Draw a parameter set around a shipped one, as `train` does per block
+    /// of episodes (for tuning and stress tests; held-out sets are refused).
+    Randomize(experience::RandomizeArgs),
 }
 
 #[derive(Args)]
@@ -131,6 +173,16 @@ struct ConfigFile {
 struct DecideArgs {
     #[command(flatten)]
     decision: DecisionOptions,
+    /// Explore: with this probability (0 to 1) propose an action drawn
+    /// uniformly among those the safety layer allows unchanged, instead of
+    /// the greedy one. Only in auto mode, never for a critical job
+    /// (spec/experience.md).
+    #[arg(long, value_name = "EPS", default_value_t = 0.0)]
+    explore: f64,
+    /// Seed of the exploration draw, which is a pure function of (seed,
+    /// request id, history.attempt).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    explore_seed: u64,
 }
 
 /// What a decision depends on besides the request: `decide` and `replay`.
@@ -179,6 +231,9 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if !matches!(cli.command, Command::Run(_)) {
+        stop_quietly_on_a_closed_pipe();
+    }
     let environment: HashMap<String, String> = std::env::vars().collect();
     match dispatch(cli.command, &environment) {
         Ok(code) => code,
@@ -192,6 +247,24 @@ pub fn run() -> i32 {
         }
     }
 }
+
+/// A command whose reader went away (`etl-medic policy show | head -1`)
+/// stops at once and quietly, as `cat` does: SIGPIPE gets its default
+/// action back (Rust ignores it, which turns every later print into a
+/// panic or an error message). Not for `run`: a daemon whose log reader
+/// dies must keep working.
+#[cfg(unix)]
+#[allow(unsafe_code)] // one libc call, see the SAFETY note
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal before any
+    // thread is started; it has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn stop_quietly_on_a_closed_pipe() {}
 
 /// Why a subcommand stopped: the user's input (64) or the world (1).
 pub enum Failure {
@@ -209,8 +282,10 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Decide(args) => {
+            let exploration = Exploration::new(args.explore, args.explore_seed)
+                .map_err(|error| Failure::Usage(format!("--explore: {error}")))?;
             let (settings, policy) = args.decision.load(environment)?;
-            let decider = decide::Decider { policy, settings };
+            let decider = decide::Decider { policy, settings, exploration };
             let stats = decider.run(std::io::stdin().lock(), std::io::stdout().lock()).map_err(|error| {
                 Failure::Runtime(anyhow::Error::new(error).context("decide: reading or writing lines"))
             })?;
@@ -221,23 +296,32 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             let settings = load_settings(command.config.config.as_deref(), environment)?;
             let emulated = environment.keys().any(|name| name.starts_with("AWS_ENDPOINT_URL"));
             settings.check_daemon(emulated).map_err(|error| Failure::Usage(error.to_string()))?;
-            let policy = load_policy(&settings.policy.path, false)?;
-            run::run_daemon(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if !matches!(location, PolicyLocation::S3 { .. }) {
+                // A local policy that does not load is a usage error, found before any AWS call.
+                load_local_policy(&location)?;
+            }
+            run::run_daemon(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Demo(command) => {
-            let settings = load_settings(command.config.config.as_deref(), environment)?;
-            let explicit = command.args.policy.is_some();
-            let spec = command.args.policy.clone().unwrap_or_else(|| settings.policy.path.clone());
-            let policy = load_policy(&spec, explicit)?;
-            demo::run_demo(&command.args, settings, policy).map_err(Failure::Runtime)?;
+            let mut settings = load_settings(command.config.config.as_deref(), environment)?;
+            if let Some(spec) = &command.args.policy {
+                settings.policy.path = spec.clone();
+            }
+            let location = PolicyLocation::parse(&settings.policy.path);
+            if matches!(location, PolicyLocation::S3 { .. }) {
+                return Err(Failure::Usage("the demo reads a local policy file or `rules`, not s3://".to_string()));
+            }
+            load_local_policy(&location)?;
+            demo::run_demo(&command.args, settings).map_err(Failure::Runtime)?;
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
         Command::Replay(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())
-                .map_err(Failure::Runtime)?;
+                .map_err(|error| Failure::Usage(format!("{error:#}")))?;
             eprintln!(
                 "etl-medic replay: {} decisions, {} with a different final action, {} files unreadable (policy {})",
                 summary.decisions,
@@ -245,8 +329,23 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
                 summary.unreadable,
                 policy.version()
             );
-            Ok(EXIT_OK)
+            for example in &summary.unreadable_examples {
+                eprintln!("  unreadable: {example}");
+            }
+            if summary.decisions == 0 {
+                return Err(Failure::Usage(format!(
+                    "no recorded decision found under {}: give the directory an audit trail was copied into \
+                     (aws s3 sync s3://BUCKET/audit/ DIR, or `etl-medic demo --audit-dir DIR`)",
+                    args.directory.display()
+                )));
+            }
+            Ok(if summary.unreadable > 0 { EXIT_FAILURE } else { EXIT_OK })
         }
+        Command::Backtest(args) => backtest::run(&args, environment),
+        Command::Learn(args) => experience::run_learn(&args, environment),
+        Command::Experience(ExperienceCommand::Export(args)) => experience::run_export(&args),
+        Command::Sim(SimCommand::Collect(args)) => experience::run_collect(&args, environment),
+        Command::Sim(SimCommand::Randomize(args)) => experience::run_randomize(&args),
         Command::Train(args) => learn::run_train(&args).map(|()| EXIT_OK).map_err(Failure::Runtime),
         Command::Evaluate(args) => learn::run_evaluate(&args).map(|_| EXIT_OK).map_err(Failure::Runtime),
         Command::Policy(PolicyCommand::Show(args)) => {
@@ -278,10 +377,10 @@ impl DecisionOptions {
         if let Some(mode) = self.mode {
             settings.safety.set_mode_everywhere(mode.into());
         }
-        let policy = match &self.policy {
-            Some(spec) => load_policy(spec, true)?,
-            None => load_policy(&settings.policy.path, false)?,
-        };
+        if let Some(spec) = &self.policy {
+            settings.policy.path = spec.clone();
+        }
+        let policy = load_local_policy(&PolicyLocation::parse(&settings.policy.path))?;
         Ok((settings, policy))
     }
 }
@@ -291,24 +390,12 @@ pub fn load_settings(file: Option<&Path>, environment: &HashMap<String, String>)
     Settings::load(file, environment).map_err(|error| Failure::Usage(error.to_string()))
 }
 
-/// The trained policy of this release (`config/policy.json`), built into the
-/// binary so that `decide`, `demo` and `run` use it from any directory.
-pub const SHIPPED_POLICY: &str = include_str!("../../config/policy.json");
-
-/// `rules`, or a policy file. A missing file named explicitly is an error;
-/// a missing configured default falls back to the policy built into the
-/// binary.
-pub fn load_policy(spec: &str, explicit: bool) -> Result<Policy, Failure> {
-    if spec == "rules" {
-        return Ok(Policy::rules());
-    }
-    let path = Path::new(spec);
-    match std::fs::read_to_string(path) {
-        Ok(text) => Policy::from_json(&text).map_err(|error| Failure::Usage(format!("policy file {spec}: {error}"))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => Policy::from_json(SHIPPED_POLICY)
-            .map_err(|error| Failure::Runtime(anyhow::anyhow!("the built-in policy does not load: {error}"))),
-        Err(error) => Err(Failure::Usage(format!("policy file {spec}: {error}"))),
-    }
+/// The policy at a local location, its version said on stderr; a policy that
+/// does not load is a usage failure naming the location (exit 64).
+pub fn load_local_policy(location: &PolicyLocation) -> Result<Policy, Failure> {
+    let loaded = location.load_local().map_err(|error| Failure::Usage(error.to_string()))?;
+    eprintln!("etl-medic: policy {} ({})", loaded.policy.version(), loaded.origin);
+    Ok(loaded.policy)
 }
 
 /// A one-line summary on stderr when some lines were rejected, so a batch

@@ -50,6 +50,20 @@ pub struct ReplaySummary {
     pub decisions: u64,
     pub changed: u64,
     pub unreadable: u64,
+    /// The first few files that could not be read as audit records, and why.
+    pub unreadable_examples: Vec<String>,
+}
+
+/// Unreadable files named in the summary.
+const NAMED_UNREADABLE: usize = 5;
+
+impl ReplaySummary {
+    fn unreadable(&mut self, path: &Path, why: &str) {
+        self.unreadable += 1;
+        if self.unreadable_examples.len() < NAMED_UNREADABLE {
+            self.unreadable_examples.push(format!("{} ({why})", path.display()));
+        }
+    }
 }
 
 struct Record {
@@ -72,8 +86,8 @@ pub fn run(
     let mut incidents: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for file in files {
         match read_record(&file) {
-            Some(record) => incidents.entry(record.incident_id.clone()).or_default().push(record),
-            None => summary.unreadable += 1,
+            Ok(record) => incidents.entry(record.incident_id.clone()).or_default().push(record),
+            Err(why) => summary.unreadable(&file, why),
         }
     }
     for records in incidents.values_mut() {
@@ -86,6 +100,10 @@ pub fn run(
             let Some(recorded_decision) = recorded_decision else { continue };
             let Ok(request) = serde_json::from_value::<DecideRequest>(record.body.clone()) else {
                 summary.unreadable += 1;
+                if summary.unreadable_examples.len() < NAMED_UNREADABLE {
+                    let name = format!("{} request {} (not a decide request)", record.incident_id, record.seq);
+                    summary.unreadable_examples.push(name);
+                }
                 continue;
             };
             let outcome = decide(&request, policy, &settings.safety, &request.fleet_context());
@@ -121,18 +139,23 @@ fn side(decision: &serde_json::Value) -> Side {
     }
 }
 
-fn read_record(path: &Path) -> Option<Record> {
-    let size = std::fs::metadata(path).ok()?.len();
+fn read_record(path: &Path) -> Result<Record, &'static str> {
+    let size = std::fs::metadata(path).map_err(|_| "cannot be read")?.len();
     if size > MAX_RECORD_BYTES {
-        return None;
+        return Err("larger than an audit record");
     }
-    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    Some(Record {
-        incident_id: value.get("incident_id")?.as_str()?.to_string(),
-        seq: value.get("seq")?.as_u64()?,
-        stage: value.get("stage")?.as_str()?.to_string(),
-        body: value.get("body")?.clone(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|_| "cannot be read as UTF-8")?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| "not JSON")?;
+    let field = |name: &str| value.get(name);
+    let record = Some(()).and_then(|()| {
+        Some(Record {
+            incident_id: field("incident_id")?.as_str()?.to_string(),
+            seq: field("seq")?.as_u64()?,
+            stage: field("stage")?.as_str()?.to_string(),
+            body: field("body")?.clone(),
+        })
+    });
+    record.ok_or("not an audit record (incident_id, seq, stage, body)")
 }
 
 fn collect_json_files(directory: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {

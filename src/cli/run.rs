@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::wiring::aws_ports;
 use crate::config::Settings;
-use crate::core::policy::Policy;
 use crate::daemon::app::Application;
 
 /// How logs are written.
@@ -101,7 +100,7 @@ fn cancel_on_signal(root: CancellationToken) -> anyhow::Result<()> {
 
 /// `etl-medic run`: the worker pool on AWS until SIGTERM, then a bounded
 /// drain. `settings` were checked for the daemon once (`check_daemon`).
-pub fn run_daemon(args: &RunArgs, mut settings: Settings, policy: Policy) -> anyhow::Result<()> {
+pub fn run_daemon(args: &RunArgs, mut settings: Settings) -> anyhow::Result<()> {
     if let Some(listen) = &args.listen {
         settings.http.listen = listen.clone();
     }
@@ -109,7 +108,7 @@ pub fn run_daemon(args: &RunArgs, mut settings: Settings, policy: Policy) -> any
     runtime()?.block_on(async move {
         let connection = AwsConnection::from_environment().await;
         let ports = aws_ports(&connection, &settings).context("escalation.webhook_url")?;
-        let running = Application::build(settings, ports, policy, None)?.start().await?;
+        let running = Application::build(settings, ports, None).await?.start().await?;
         let root = CancellationToken::new();
         cancel_on_signal(root.clone())?;
         running.run_until(root).await.map(|_| ())

@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::core::evidence::DecideRequest;
+use crate::core::lenient::bounds;
 use crate::core::safety::SafetySettings;
 
 pub mod sections;
 
 pub use sections::{
-    AuditSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings, IncidentsSettings,
-    JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
+    AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings,
+    IncidentsSettings, JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
 };
 
 /// The configuration shipped with etl-medic; every key is commented there.
@@ -46,6 +47,7 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub quarantine: QuarantineSettings,
     pub shutdown: ShutdownSettings,
+    pub backtest: BacktestSettings,
     pub safety: SafetySettings,
     #[serde(default)]
     pub jobs: BTreeMap<String, JobSettings>,
@@ -92,7 +94,15 @@ impl Settings {
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
-        let settings: Settings = merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        // Through a JSON value so that a wrong value is reported with its key
+        // and serde's own words ("unknown variant `yolo`, expected `shadow`
+        // or `auto`"), not the config crate's internal names.
+        let document: serde_json::Value =
+            merged.try_deserialize().map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let settings: Settings = serde_path_to_error::deserialize(document).map_err(|error| ConfigError::Key {
+            key: error.path().to_string(),
+            message: error.into_inner().to_string(),
+        })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -143,8 +153,31 @@ impl Settings {
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
         }
+        if !(1..=64).contains(&self.backtest.concurrency) {
+            return Err(key_error("backtest.concurrency", "must be between 1 and 64"));
+        }
+        if !(1..=20).contains(&self.backtest.max_attempts) {
+            return Err(key_error("backtest.max_attempts", "must be between 1 and 20"));
+        }
+        if self.backtest.max_runs_per_job == 0 {
+            return Err(key_error("backtest.max_runs_per_job", "must be at least 1"));
+        }
         if self.policy.path.trim().is_empty() {
-            return Err(key_error("policy.path", "must name a policy file or `rules`"));
+            return Err(key_error("policy.path", "must name a policy file, `rules` or s3://bucket/key"));
+        }
+        if self.policy.path.trim().starts_with("s3://")
+            && crate::core::s3::S3Location::parse_object(self.policy.path.trim()).is_none()
+        {
+            return Err(key_error("policy.path", "an s3:// policy needs a bucket and a key: s3://bucket/key"));
+        }
+        if self.policy.reload_interval_secs == 0 {
+            return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.policy.explore) {
+            return Err(key_error("policy.explore", "must be a probability between 0 and 1 (0 never explores)"));
+        }
+        if !(1..=60_000).contains(&self.policy.decision_budget_ms) {
+            return Err(key_error("policy.decision_budget_ms", "must be between 1 and 60000"));
         }
         // Blank means "no webhook" (deploy templates pass ""). The message
         // never repeats the value: the URL is a secret.
@@ -154,9 +187,43 @@ impl Settings {
                 &format!("must be an http:// or https:// URL with a host ({problem})"),
             ));
         }
+        if self.logs.max_lines > bounds::LOG_LINES {
+            return Err(key_error(
+                "logs.max_lines",
+                &format!("must be at most {}, the lines per log source a decide request may carry", bounds::LOG_LINES),
+            ));
+        }
+        if self.safety.input_arguments.len() > bounds::INPUT_ARGUMENTS {
+            return Err(key_error(
+                "safety.input_arguments",
+                &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+            ));
+        }
+        for prefix in &self.quarantine.allowed_prefixes {
+            if let Some(problem) = sections::allowed_prefix_problem(prefix) {
+                return Err(key_error("quarantine.allowed_prefixes", &format!("entry {prefix:?} {problem}")));
+            }
+        }
         for (job_name, job) in &self.jobs {
             if job.max_workers == Some(0) {
                 return Err(key_error(&format!("jobs.{job_name}.max_workers"), "must be at least 1"));
+            }
+            if job.tables.len() >= bounds::CATALOG_TABLES {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.tables"),
+                    &format!("lists at most {} tables", bounds::CATALOG_TABLES - 1),
+                ));
+            }
+            if job.input_arguments.as_ref().is_some_and(|names| names.len() > bounds::INPUT_ARGUMENTS) {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.input_arguments"),
+                    &format!("lists at most {} names", bounds::INPUT_ARGUMENTS),
+                ));
+            }
+            for name in job.input_arguments.iter().flatten() {
+                if let Some(problem) = crate::core::safety_settings::argument_name_problem(name) {
+                    return Err(key_error(&format!("jobs.{job_name}.input_arguments"), &format!("{name:?} {problem}")));
+                }
             }
             for table in &job.tables {
                 if split_table_name(table).is_none() {
@@ -173,10 +240,19 @@ impl Settings {
     /// Merge the per-job settings into what the request says about its job.
     /// Configuration is the operator's word and request data is only
     /// evidence, so the stricter of the two wins: the higher risk tier, the
-    /// lower worker ceiling. A request can tighten its job's profile, never
-    /// loosen it (a request saying `low` cannot unlock a `critical` job).
+    /// lower worker ceiling, only the input arguments both name. A request
+    /// can tighten its job's profile, never loosen it (a request saying
+    /// `low` cannot unlock a `critical` job, nor call `--output_path` input).
     pub fn fill_job_profile(&self, request: &mut DecideRequest) {
-        let Some(job) = request.job_name().and_then(|name| self.jobs.get(name)) else {
+        let job = request.job_name().and_then(|name| self.jobs.get(name));
+        let configured_inputs =
+            job.and_then(|job| job.input_arguments.as_ref()).unwrap_or(&self.safety.input_arguments);
+        if let Some(asked) = request.job.input_arguments.as_mut() {
+            asked.retain(|name| configured_inputs.contains(name));
+        } else if let Some(job_inputs) = job.and_then(|job| job.input_arguments.clone()) {
+            request.job.input_arguments = Some(job_inputs);
+        }
+        let Some(job) = job else {
             return;
         };
         request.job.risk_tier = request.job.risk_tier.max(job.risk_tier);
@@ -262,6 +338,7 @@ mod tests {
     fn embedded_defaults_load_and_default_to_shadow() {
         let settings = Settings::embedded_default().expect("defaults are valid");
         assert_eq!(settings.queue.concurrency, 16);
+        assert_eq!(settings.backtest.concurrency, 4);
         // The shipped global mode is shadow and no job or class overrides it.
         assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Shadow));
         assert!(!settings.safety.force_shadow);
@@ -317,14 +394,35 @@ mod tests {
         let cases: &[(&str, &str, &str)] = &[
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "many", "queue.concurrency"),
             ("ETL_MEDIC__QUEUE__CONCURRENCY", "0", "queue.concurrency"),
+            ("ETL_MEDIC__BACKTEST__CONCURRENCY", "0", "backtest.concurrency"),
+            ("ETL_MEDIC__BACKTEST__MAX_ATTEMPTS", "0", "backtest.max_attempts"),
             ("ETL_MEDIC__HTTP__LISTEN", "nine-thousand", "http.listen"),
-            ("ETL_MEDIC__SAFETY__MODE", "yolo", "yolo"),
+            ("ETL_MEDIC__POLICY__EXPLORE", "1.5", "policy.explore"),
+            ("ETL_MEDIC__POLICY__EXPLORE", "-0.1", "policy.explore"),
+            ("ETL_MEDIC__SAFETY__MODE", "yolo", "safety.mode"),
             ("ETL_MEDIC__QUEUE__COLOUR", "blue", "colour"),
         ];
         for (name, value, expected) in cases {
             let error = Settings::load(None, &environment(&[(name, value)])).expect_err("invalid");
             assert!(error.to_string().contains(expected), "{name}={value}: {error}");
         }
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key_and_the_valid_values() {
+        let error = Settings::load(None, &environment(&[("ETL_MEDIC__SAFETY__MODE", "yolo")])).expect_err("yolo");
+        let message = error.to_string();
+        assert!(
+            message.contains("safety.mode") && message.contains("`shadow`") && message.contains("`auto`"),
+            "{message}"
+        );
+        assert!(!message.contains("variant constructor"), "no internal names: {message}");
+        let map_entry = environment(&[("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "auto")]);
+        let settings = Settings::load(None, &map_entry).expect("a map entry from the environment");
+        assert_eq!(
+            settings.safety.class_modes.get(&crate::core::model::FailureClass::TransientInfra),
+            Some(&crate::core::model::Mode::Auto)
+        );
     }
 
     #[test]
@@ -390,7 +488,12 @@ mod tests {
         let mut settings = Settings::embedded_default().expect("defaults");
         settings.jobs.insert(
             "orders_daily".to_string(),
-            JobSettings { tables: vec![], risk_tier: Some(RiskTier::Critical), max_workers: Some(20) },
+            JobSettings {
+                tables: vec![],
+                risk_tier: Some(RiskTier::Critical),
+                max_workers: Some(20),
+                input_arguments: None,
+            },
         );
         let mut request: DecideRequest = serde_json::from_value(serde_json::json!({
             "event": {"source": "aws.glue", "detail": {"jobName": "orders_daily"}},

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::model::RiskTier;
+use crate::core::s3::S3Location;
 
 /// `[queue]`: the SQS queue EventBridge feeds, and how the pool polls it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,11 +95,24 @@ pub struct HttpSettings {
     pub listen: String,
 }
 
-/// `[policy]`: the policy file; absent or `rules` means the rules baseline.
+/// `[policy]`: where the policy is read (`policy_source`), and how often
+/// the daemon looks for a new version of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
+    /// `config/policy.json` (the shipped policy), another file, `rules`, or `s3://bucket/key`.
     pub path: String,
+    /// How often the daemon re-reads `path`; a changed, valid policy is
+    /// swapped in between decisions, an invalid one is refused.
+    pub reload_interval_secs: u64,
+    /// How long the daemon waits for one decision before escalating instead.
+    pub decision_budget_ms: u64,
+    /// Probability of an exploratory proposal (spec/experience.md, section
+    /// 1): only in `auto` mode, never for critical jobs, and only among the
+    /// actions the safety layer allows unchanged. 0 = never.
+    pub explore: f64,
+    /// Seed of the exploration draw (with the incident id and attempt).
+    pub explore_seed: u64,
 }
 
 /// `[jobs."name"]`: what the operator says about one Glue job.
@@ -112,6 +126,11 @@ pub struct JobSettings {
     pub risk_tier: Option<RiskTier>,
     #[serde(default)]
     pub max_workers: Option<u32>,
+    /// The job arguments that hold its input, replacing
+    /// `safety.input_arguments` for this job: quarantine takes objects only
+    /// from the S3 locations these arguments hold.
+    #[serde(default)]
+    pub input_arguments: Option<Vec<String>>,
 }
 
 /// `[quarantine]`: where quarantine moves may happen and how much they may
@@ -126,6 +145,43 @@ pub struct QuarantineSettings {
     pub allowed_prefixes: Vec<String>,
     pub max_objects: u32,
     pub max_bytes: u64,
+}
+
+/// `[backtest]`: how `etl-medic backtest` reads an account's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestSettings {
+    /// Jobs read at once; each job in flight holds its runs in memory.
+    pub concurrency: usize,
+    /// Attempts of one read call when AWS throttles it or fails transiently
+    /// (on top of the SDK's own retries), with exponential backoff.
+    pub max_attempts: u32,
+    /// First backoff; doubled per attempt, with jitter, capped at 30 s.
+    pub retry_base_ms: u64,
+    /// Runs read per job at most, newest first; a job with more is reported
+    /// as a partial history.
+    pub max_runs_per_job: u32,
+}
+
+/// Why `entry` cannot be a `quarantine.allowed_prefixes` entry, or `None`:
+/// it must be `s3://bucket/` or `s3://bucket/prefix/`, with a real bucket
+/// name, so that it is compared by bucket and key and can never admit every
+/// URI (an empty entry, `s3:///`) or another bucket (`s3://lake` would be a
+/// text prefix of `s3://lakehouse/`).
+pub fn allowed_prefix_problem(entry: &str) -> Option<&'static str> {
+    if entry.trim().is_empty() {
+        return Some("is empty (a blank value or a trailing comma); it would admit every object");
+    }
+    if !entry.starts_with("s3://") {
+        return Some("must start with s3://");
+    }
+    let Some(location) = S3Location::parse(entry) else {
+        return Some("must be s3://bucket/ or s3://bucket/prefix/ with a valid bucket name and a plain key");
+    };
+    if !entry.ends_with('/') || location.key.ends_with("//") {
+        return Some("must end in / (s3://bucket/ or s3://bucket/prefix/)");
+    }
+    None
 }
 
 /// How long a drain waits for pending deletes after the grace; the grace
@@ -164,6 +220,18 @@ pub fn webhook_url_problem(text: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_prefixes_name_a_bucket_and_end_in_a_slash() {
+        for good in ["s3://lake/", "s3://lake/raw/", "s3://data-lake.eu/raw/orders/"] {
+            assert_eq!(allowed_prefix_problem(good), None, "{good}");
+        }
+        for bad in
+            ["", " ", "s3://", "s3:///", "s3://lake", "s3://lake/raw", "lake/raw/", "s3a://lake/raw/", "s3://la/"]
+        {
+            assert!(allowed_prefix_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn a_webhook_url_needs_an_http_scheme_and_a_host() {

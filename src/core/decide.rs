@@ -2,18 +2,30 @@
 //! review, one pure function. The daemon, the simulator, `decide` and
 //! `replay` all call it, so a production decision replays exactly.
 //!
-//! The policy proposes over every action kind; the safety layer then
-//! replaces what it must and says which rule did. Proposing only among
-//! allowed actions would hide why a remedy was not taken.
+//! The rules baseline proposes over every action kind; the safety layer then
+//! replaces what it must and says which rule did, so a reader sees why a
+//! remedy was not taken. A trained table proposes only among the actions
+//! the safety layer allows unchanged for this request (spec/experience.md:
+//! a learned policy only ever chooses among what safety allows), so a
+//! table learnt on one estate never proposes what another estate's
+//! guardrails replace; for a state it never saw it falls back to the rules
+//! among those same actions.
+//!
+//! With exploration (`Exploration`, `decide --explore`), in `auto` mode and
+//! for a job that is not critical, the proposal is sometimes drawn
+//! uniformly among the actions allowed unchanged instead (see
+//! `core::policy::explore`); the decision then says so (`policy.explored`)
+//! and gives the probability of its final action (`policy.propensity`).
 
-use crate::core::decision::Basis;
+use crate::core::decision::{Basis, Verdict};
 use crate::core::decision::{Decision, PolicyReport};
 use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
-use crate::core::model::ActionKind;
+use crate::core::model::{ActionKind, Mode, RiskTier};
 use crate::core::params::parametrise;
-use crate::core::policy::{Policy, State};
+use crate::core::policy::explore::{Draw, draw, propensity};
+use crate::core::policy::{Exploration, Policy, State};
 use crate::core::safety::{Permit, SafetySettings, review};
 
 /// Note on a decision made by the rules baseline because no trained policy is loaded.
@@ -28,19 +40,31 @@ pub struct DecideOutcome {
     pub permit: Option<Permit>,
 }
 
-/// Diagnoses the request, then decides.
+/// Diagnoses the request, then decides greedily.
 pub fn decide(
     request: &DecideRequest,
     policy: &Policy,
     settings: &SafetySettings,
     fleet: &FleetContext,
 ) -> DecideOutcome {
-    let diagnosis = diagnose(request);
-    decide_diagnosed(request, diagnosis, policy, settings, fleet)
+    decide_exploring(request, policy, settings, fleet, &Exploration::none())
 }
 
-/// Decides on a request whose diagnosis is already known (the simulator and
-/// the trainer diagnose once and decide many times).
+/// Diagnoses the request, then decides with `exploration` (greedy when its
+/// epsilon is 0). What the daemon's `[policy] explore` and `decide --explore` call.
+pub fn decide_exploring(
+    request: &DecideRequest,
+    policy: &Policy,
+    settings: &SafetySettings,
+    fleet: &FleetContext,
+    exploration: &Exploration,
+) -> DecideOutcome {
+    let diagnosis = diagnose(request);
+    decide_diagnosed_exploring(request, diagnosis, policy, settings, fleet, exploration)
+}
+
+/// Decides greedily on a request whose diagnosis is already known (the
+/// simulator and the trainer diagnose once and decide many times).
 pub fn decide_diagnosed(
     request: &DecideRequest,
     diagnosis: Diagnosis,
@@ -48,10 +72,62 @@ pub fn decide_diagnosed(
     settings: &SafetySettings,
     fleet: &FleetContext,
 ) -> DecideOutcome {
+    decide_diagnosed_exploring(request, diagnosis, policy, settings, fleet, &Exploration::none())
+}
+
+/// The action kinds the safety layer lets through *unchanged* for this
+/// request (not blocked, not lowered), in [`ActionKind`] order. `escalate`
+/// is always among them. Trained tables and exploration choose only among these.
+pub fn allowed_unchanged(
+    request: &DecideRequest,
+    diagnosis: &Diagnosis,
+    settings: &SafetySettings,
+    fleet: &FleetContext,
+) -> Vec<ActionKind> {
+    ActionKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            let proposal = parametrise(*kind, request, diagnosis, settings);
+            review(proposal, request, diagnosis, settings, fleet).report.verdict == Verdict::Allowed
+        })
+        .collect()
+}
+
+/// The full decision: greedy proposal, possibly an exploratory one instead,
+/// parameters and the safety review.
+pub fn decide_diagnosed_exploring(
+    request: &DecideRequest,
+    diagnosis: Diagnosis,
+    policy: &Policy,
+    settings: &SafetySettings,
+    fleet: &FleetContext,
+    exploration: &Exploration,
+) -> DecideOutcome {
     let state = State::from_evidence(request, &diagnosis);
-    let proposal = policy.propose(&state, &ActionKind::ALL);
-    let proposed_action = parametrise(proposal.proposed, request, &diagnosis, settings);
-    let reviewed = review(proposed_action, request, &diagnosis, settings, fleet);
+    let needs_allowed = policy.is_trained() || exploration.is_active();
+    let allowed =
+        if needs_allowed { allowed_unchanged(request, &diagnosis, settings, fleet) } else { ActionKind::ALL.to_vec() };
+    let candidates: &[ActionKind] = if policy.is_trained() { &allowed } else { &ActionKind::ALL };
+    let proposal = policy.propose(&state, candidates);
+    let greedy =
+        review(parametrise(proposal.proposed, request, &diagnosis, settings), request, &diagnosis, settings, fleet);
+    let may_explore = exploration.is_active() && greedy.mode == Mode::Auto && request.risk_tier() != RiskTier::Critical;
+    let drawn =
+        if may_explore { draw(exploration, &request.id, request.history.attempt, &allowed) } else { Draw::Greedy };
+    let greedy_final = greedy.report.final_kind;
+    let (proposed, reviewed, explored) = match drawn {
+        Draw::Explore(kind) => {
+            let action = parametrise(kind, request, &diagnosis, settings);
+            (kind, review(action, request, &diagnosis, settings, fleet), true)
+        }
+        Draw::Greedy => (proposal.proposed, greedy, false),
+    };
+    debug_assert!(!explored || reviewed.report.verdict == Verdict::Allowed, "exploration draws only allowed actions");
+    let probability = if may_explore {
+        propensity(exploration.epsilon, greedy_final, reviewed.report.final_kind, &allowed)
+    } else {
+        proposal.propensity
+    };
     let note = match proposal.basis {
         Basis::Rules => Some(UNTRAINED_NOTE.to_string()),
         Basis::RulesFallback => {
@@ -65,9 +141,10 @@ pub fn decide_diagnosed(
         state: state.key(),
         policy: PolicyReport {
             version: policy.version(),
-            proposed: proposal.proposed,
+            proposed,
             q_values: proposal.q_values,
-            propensity: proposal.propensity,
+            propensity: probability,
+            explored,
             basis: proposal.basis,
             note,
         },
@@ -86,7 +163,7 @@ mod tests {
     use crate::core::model::{Action, FailureClass, Mode};
     use crate::core::policy::QTable;
     use crate::core::safety::fixtures::{diagnosis, request, schema_diagnosis};
-    use crate::core::safety::rules::CLASS_ALLOWLIST;
+    use crate::core::safety::rules::CRITICAL_JOB_REQUIRES_APPROVAL;
 
     fn auto() -> SafetySettings {
         SafetySettings { mode: Some(Mode::Auto), ..SafetySettings::default() }
@@ -131,7 +208,24 @@ mod tests {
     }
 
     #[test]
-    fn a_trained_proposal_the_safety_layer_refuses_is_replaced_and_named() {
+    fn the_rules_proposal_the_safety_layer_refuses_is_replaced_and_named() {
+        let mut critical = request();
+        critical.job.risk_tier = Some(crate::core::model::RiskTier::Critical);
+        let outcome = decide_diagnosed(
+            &critical,
+            diagnosis(FailureClass::TransientInfra),
+            &Policy::rules(),
+            &auto(),
+            &FleetContext::default(),
+        );
+        assert_eq!(outcome.decision.policy.proposed, ActionKind::Retry, "the rules propose over every action");
+        assert_eq!(outcome.decision.safety.verdict, Verdict::Replaced);
+        assert_eq!(outcome.decision.safety.rule, Some(CRITICAL_JOB_REQUIRES_APPROVAL));
+        assert_eq!(outcome.decision.action.kind(), ActionKind::Escalate);
+    }
+
+    #[test]
+    fn a_trained_table_proposes_only_what_safety_allows_unchanged() {
         let state_key =
             "class=code_bug|ran=unknown|drift=none|attempt=0|risk=medium|source=unknown|recent=unknown|last=none";
         let mut table = QTable::new("t1");
@@ -140,12 +234,11 @@ mod tests {
         let policy = Policy::Table(table);
         let outcome =
             decide_diagnosed(&request(), diagnosis(FailureClass::CodeBug), &policy, &auto(), &FleetContext::default());
-        assert_eq!(outcome.decision.policy.proposed, ActionKind::Retry);
+        assert_eq!(outcome.decision.policy.proposed, ActionKind::Escalate, "retry is not allowed for a code bug");
         assert_eq!(outcome.decision.policy.basis, Basis::Table);
         assert_eq!(outcome.decision.policy.note, None);
-        assert_eq!(outcome.decision.safety.verdict, Verdict::Replaced);
-        assert_eq!(outcome.decision.safety.rule, Some(CLASS_ALLOWLIST));
-        assert_eq!(outcome.decision.action.kind(), ActionKind::Escalate);
+        assert_eq!(outcome.decision.safety.verdict, Verdict::Allowed);
+        assert!(!outcome.decision.policy.q_values.contains_key(&ActionKind::Retry));
         assert!(outcome.permit.is_none());
 
         let unseen = decide_diagnosed(
@@ -160,7 +253,58 @@ mod tests {
             unseen.decision.policy.note.as_deref().is_some_and(|note| note.contains("state not in trained policy t1"))
         );
         assert_eq!(unseen.decision.action, Action::Retry {});
+        assert_eq!(unseen.decision.safety.verdict, Verdict::Allowed);
         assert!(unseen.permit.is_some());
+    }
+
+    #[test]
+    fn exploration_draws_only_allowed_actions_in_auto_mode_and_reports_its_propensity() {
+        let exploration = Exploration::new(0.5, 11).expect("valid");
+        let mut explored = 0;
+        for number in 0..200 {
+            let mut incident = request();
+            incident.id = serde_json::json!(format!("inc-{number}"));
+            let diagnosed = diagnosis(FailureClass::TransientInfra);
+            let allowed = allowed_unchanged(&incident, &diagnosed, &auto(), &FleetContext::default());
+            let outcome = decide_diagnosed_exploring(
+                &incident,
+                diagnosed,
+                &Policy::rules(),
+                &auto(),
+                &FleetContext::default(),
+                &exploration,
+            );
+            let decision = &outcome.decision;
+            assert_eq!(decision.safety.verdict, Verdict::Allowed);
+            let kind = decision.action.kind();
+            assert!(allowed.contains(&kind));
+            let share = 0.5 / allowed.len() as f64;
+            let expected = if kind == ActionKind::Retry { 0.5 + share } else { share };
+            assert!((decision.policy.propensity - expected).abs() < 1e-12, "{kind}: {}", decision.policy.propensity);
+            explored += usize::from(decision.policy.explored);
+        }
+        assert!((60..=140).contains(&explored), "{explored} of 200 explored");
+        let shadow = decide_diagnosed_exploring(
+            &request(),
+            diagnosis(FailureClass::TransientInfra),
+            &Policy::rules(),
+            &SafetySettings::default(),
+            &FleetContext::default(),
+            &Exploration::new(1.0, 1).expect("valid"),
+        );
+        assert!(!shadow.decision.policy.explored, "no exploration in shadow mode");
+        assert_eq!(shadow.decision.policy.propensity, 1.0);
+        let mut critical = request();
+        critical.job.risk_tier = Some(crate::core::model::RiskTier::Critical);
+        let outcome = decide_diagnosed_exploring(
+            &critical,
+            diagnosis(FailureClass::TransientInfra),
+            &Policy::rules(),
+            &auto(),
+            &FleetContext::default(),
+            &Exploration::new(1.0, 1).expect("valid"),
+        );
+        assert!(!outcome.decision.policy.explored, "never for a critical job");
     }
 
     mod properties {

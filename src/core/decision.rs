@@ -27,9 +27,12 @@ pub struct PolicyReport {
     pub proposed: ActionKind,
     /// Value of each action the policy considered, by action name.
     pub q_values: BTreeMap<ActionKind, f64>,
-    /// Probability with which the policy chose `proposed` (1.0 for greedy),
-    /// kept for off-policy evaluation of logged decisions.
+    /// Probability with which the behaviour policy returns this decision's
+    /// final action (1.0 for greedy decisions; below 1 when exploring, see
+    /// `core::policy::explore`), kept for off-policy evaluation of logged decisions.
     pub propensity: f64,
+    /// The proposal was drawn by exploration instead of being the greedy one.
+    pub explored: bool,
     /// What the choice rests on: `rules`, `table`, or `rules_fallback` (a
     /// trained table that never saw this state).
     pub basis: Basis,

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::core::lenient::{bounded_json, bounded_json_vec, bounds};
+
 /// The EventBridge envelope. `account` and the other housekeeping fields may
 /// be absent; `detail` is kept as raw JSON and read by [`interpret`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -27,14 +29,15 @@ pub struct EventEnvelope {
     pub time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// `null` reads as empty, like a missing field.
+    /// `null` reads as empty, like a missing field. Bounded in entries and
+    /// nodes (`lenient::bounds`), like `detail`.
     #[serde(
         default,
-        deserialize_with = "crate::core::lenient::null_as_default",
+        deserialize_with = "bounded_json_vec::<_, { bounds::EVENT_RESOURCES }, { bounds::JSON_NODES }>",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub resources: Vec<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
     pub detail: serde_json::Value,
 }
 

@@ -10,20 +10,20 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::core::event::EventEnvelope;
-use crate::core::lenient::null_as_default;
+use crate::core::lenient::{bounded_json, bounded_map, bounded_optional_vec, bounded_vec, bounds, null_as_default};
 use crate::core::model::RiskTier;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecideRequest {
-    /// Echoed back verbatim; any JSON value.
-    #[serde(default)]
+    /// Echoed back verbatim; any JSON value (of at most `JSON_NODES` nodes).
+    #[serde(default, deserialize_with = "bounded_json::<_, { bounds::JSON_NODES }>")]
     pub id: serde_json::Value,
     pub event: EventEnvelope,
     #[serde(default)]
     pub job_run: Option<JobRunEvidence>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub logs: LogsEvidence,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::CATALOG_TABLES }>")]
     pub catalog: Vec<TableEvidence>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub history: HistoryEvidence,
@@ -38,7 +38,7 @@ pub struct DecideRequest {
 pub struct JobRunEvidence {
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_map::<_, { bounds::ARGUMENTS }>")]
     pub arguments: BTreeMap<String, String>,
     #[serde(default)]
     pub error_message: Option<String>,
@@ -55,9 +55,9 @@ pub struct JobRunEvidence {
 /// Error and output log lines of the run, already bounded by the gatherer.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LogsEvidence {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::LOG_LINES }>")]
     pub error: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::LOG_LINES }>")]
     pub output: Vec<String>,
 }
 
@@ -66,7 +66,7 @@ pub struct LogsEvidence {
 pub struct TableEvidence {
     pub database: String,
     pub table: String,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::TABLE_VERSIONS }>")]
     pub versions: Vec<TableVersion>,
 }
 
@@ -76,7 +76,7 @@ pub struct TableVersion {
     /// RFC 3339; absent when the catalog did not say.
     #[serde(default)]
     pub updated_at: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::COLUMNS }>")]
     pub columns: Vec<Column>,
 }
 
@@ -93,10 +93,10 @@ pub struct HistoryEvidence {
     #[serde(default, deserialize_with = "null_as_default")]
     pub attempt: u32,
     /// Names of the actions tried, in order; unknown names are kept but carry no meaning.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::ACTIONS_TAKEN }>")]
     pub actions_taken: Vec<String>,
     /// This job's earlier runs, newest first.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "bounded_vec::<_, _, { bounds::RECENT_RUNS }>")]
     pub recent_runs: Vec<RunSummary>,
 }
 
@@ -119,6 +119,16 @@ pub struct JobProfile {
     pub risk_tier: Option<RiskTier>,
     #[serde(default)]
     pub max_workers: Option<u32>,
+    /// The job arguments that hold its input (`--source_path` style), when
+    /// the operator named them for this job (`jobs.<job>.input_arguments`);
+    /// absent: `safety.input_arguments`. Quarantine takes objects only from
+    /// the locations these arguments hold.
+    #[serde(
+        default,
+        deserialize_with = "bounded_optional_vec::<_, _, { bounds::INPUT_ARGUMENTS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub input_arguments: Option<Vec<String>>,
 }
 
 /// Context beyond the run itself.

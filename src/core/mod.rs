@@ -14,5 +14,6 @@ pub mod lenient;
 pub mod model;
 pub mod params;
 pub mod policy;
+pub mod s3;
 pub mod safety;
 pub mod safety_settings;

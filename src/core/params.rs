@@ -10,6 +10,7 @@
 use crate::core::diagnosis::Diagnosis;
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{Action, ActionKind, QuarantinePlan};
+use crate::core::s3::S3Location;
 use crate::core::safety_settings::{SafetySettings, WORKER_TYPE_LADDER};
 
 /// Workers assumed when GetJobRun did not say: Glue's default for G.1X jobs.
@@ -51,12 +52,22 @@ pub fn wait_delay_s(attempt: u32, settings: &SafetySettings) -> u64 {
 
 /// Multiply the workers by the growth factor up to the ceiling; when the
 /// workers are already at the ceiling, move one step up the worker-type
-/// ladder instead (bounded by `max_worker_type`).
+/// ladder instead (bounded by `max_worker_type`). A run whose worker type
+/// is unknown, off the ladder or above `max_worker_type` has no room to
+/// grow: the same capacity is asked for, which the capacity rule refuses.
 fn more_capacity(request: &DecideRequest, settings: &SafetySettings) -> Action {
     let ceiling = settings.workers_ceiling(request.job.max_workers);
     let run = request.job_run.as_ref();
     let current_workers = run.and_then(|job_run| job_run.number_of_workers).unwrap_or(ASSUMED_CURRENT_WORKERS);
     let current_type = run.and_then(|job_run| job_run.worker_type.clone());
+    let within_max_type = current_type
+        .as_deref()
+        .and_then(worker_type_rank)
+        .zip(worker_type_rank(&settings.max_worker_type))
+        .is_some_and(|(current_rank, max_rank)| current_rank <= max_rank);
+    if !within_max_type {
+        return Action::RetryWithMoreCapacity { number_of_workers: current_workers, worker_type: None };
+    }
     if current_workers < ceiling {
         let number_of_workers = current_workers.saturating_mul(settings.capacity_growth_factor).min(ceiling);
         return Action::RetryWithMoreCapacity { number_of_workers, worker_type: None };
@@ -93,19 +104,19 @@ fn rollback(diagnosis: &Diagnosis) -> Action {
 }
 
 /// Move the objects the diagnosis names as bad input, keeping only those
-/// under the run's own input locations (a log line can name any URI);
-/// otherwise, or when the diagnosis rests on log lines alone (no data may
-/// move on that), rerun with the bad-records argument so the job diverts
-/// bad rows itself.
+/// that the JobRun error message itself names and that lie under the job's
+/// input locations; otherwise, or when the diagnosis rests on log lines
+/// alone (no data may move on that), rerun with the bad-records argument so
+/// the job diverts bad rows itself. Log lines are printed by the job's own
+/// code and may name any object, so they never choose what moves.
 fn quarantine(request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetySettings) -> Action {
     let may_move_data = !diagnosis.evidence_sources.is_empty() && !diagnosis.rests_on_log_lines_alone();
-    let inputs = if may_move_data { input_locations(request) } else { Vec::new() };
-    let objects: Vec<String> = diagnosis
-        .bad_objects
-        .iter()
-        .filter(|object| inputs.iter().any(|location| is_under(object, location)))
-        .cloned()
-        .collect();
+    let objects: Vec<String> = if may_move_data {
+        let inputs = input_locations(request, settings);
+        diagnosis.bad_objects.iter().filter(|object| may_be_moved(request, &inputs, object)).cloned().collect()
+    } else {
+        Vec::new()
+    };
     if !objects.is_empty() {
         return Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
             objects,
@@ -120,35 +131,53 @@ fn quarantine(request: &DecideRequest, diagnosis: &Diagnosis, settings: &SafetyS
     })
 }
 
-/// The S3 locations named by the failed run's arguments (GetJobRun, not
-/// log text; comma-separated lists included), normalised to `s3://`.
-pub fn input_locations(request: &DecideRequest) -> Vec<String> {
+/// The argument names that hold the job's input: the job's own list
+/// (`jobs.<job>.input_arguments`, carried in the request's job profile),
+/// else `safety.input_arguments`.
+pub fn input_argument_names<'a>(request: &'a DecideRequest, settings: &'a SafetySettings) -> &'a [String] {
+    request.job.input_arguments.as_deref().unwrap_or(&settings.input_arguments)
+}
+
+/// The job's input locations: the S3 values (comma-separated lists
+/// included) of the failed run's input arguments only (GetJobRun, not log
+/// text). Output paths, script and library locations and every other
+/// argument are not input, so quarantine never takes objects from them.
+pub fn input_locations(request: &DecideRequest, settings: &SafetySettings) -> Vec<S3Location> {
     let Some(run) = request.job_run.as_ref() else {
         return Vec::new();
     };
-    run.arguments
-        .values()
+    input_argument_names(request, settings)
+        .iter()
+        .filter_map(|name| run.arguments.get(name))
         .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter_map(|value| {
-            ["s3://", "s3a://", "s3n://"]
-                .into_iter()
-                .find_map(|scheme| value.strip_prefix(scheme))
-                .map(|path| format!("s3://{path}"))
-        })
-        .filter(|location| location.len() > "s3://".len())
+        .filter_map(|value| S3Location::parse(value.trim()))
         .collect()
 }
 
-/// `object` is `location` itself or lies below it on a `/` boundary, after
-/// normalising Hadoop's `s3a://`/`s3n://` spellings.
-pub fn is_under(object: &str, location: &str) -> bool {
-    let normalised = ["s3a://", "s3n://"]
-        .into_iter()
-        .find_map(|scheme| object.strip_prefix(scheme))
-        .map_or_else(|| object.to_string(), |path| format!("s3://{path}"));
-    let prefix = location.trim_end_matches('/');
-    normalised == prefix || normalised.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+/// Whether quarantine may move `object`: an S3 object that the JobRun
+/// error message names and that lies under one of `inputs`.
+pub fn may_be_moved(request: &DecideRequest, inputs: &[S3Location], object: &str) -> bool {
+    let Some(location) = S3Location::parse_object(object) else {
+        return false;
+    };
+    let named = request.error_message().is_some_and(|message| names_uri(message, object));
+    named && inputs.iter().any(|input| input.contains(&location))
+}
+
+/// `text` names `uri` as a whole: not glued to a word before it, and
+/// followed by the end of the text or by something that cannot continue a
+/// URI (after trailing sentence punctuation), so that `s3://b/a.csv` is not
+/// found in `s3://b/a.csv.bak`.
+fn names_uri(text: &str, uri: &str) -> bool {
+    let continues_word = |character: char| character.is_alphanumeric() || character == '_';
+    let ends_uri = |character: char| {
+        character.is_whitespace() || character.is_control() || "'\"[](){}<>,;|`\\".contains(character)
+    };
+    text.match_indices(uri).any(|(start, _)| {
+        let before_ok = text[..start].chars().next_back().is_none_or(|character| !continues_word(character));
+        let after = text[start + uri.len()..].trim_start_matches(['.', ':', '!', '?']);
+        before_ok && after.chars().next().is_none_or(ends_uri)
+    })
 }
 
 #[cfg(test)]

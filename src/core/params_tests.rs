@@ -3,7 +3,7 @@
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::model::FailureClass;
-use crate::core::safety::fixtures::{data_quality_naming, diagnosis, request, schema_diagnosis};
+use crate::core::safety::fixtures::{data_quality_naming, diagnosis, request, request_naming, schema_diagnosis};
 
 fn capacity_for(workers: u32, worker_type: &str, job_max: Option<u32>, settings: &SafetySettings) -> Action {
     let mut incident = request();
@@ -57,33 +57,62 @@ fn rollback_targets_the_known_good_version() {
 #[test]
 fn quarantine_moves_named_objects_of_the_runs_input_or_sets_the_bad_records_argument() {
     let settings = SafetySettings::default();
-    let named = data_quality_naming(&["s3a://lake/raw/orders/part-0001.json", "s3://finance/ledger/2026.parquet"]);
+    let own = "s3a://lake/raw/orders/part-0001.json";
+    let objects = [own, "s3://finance/ledger/2026.parquet", "s3://lake/curated/orders/part-0000.parquet"];
+    let named = data_quality_naming(&objects);
     assert_eq!(
-        parametrise(ActionKind::QuarantineBadRecords, &request(), &named, &settings),
+        parametrise(ActionKind::QuarantineBadRecords, &request_naming(&objects), &named, &settings),
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects {
-            objects: vec!["s3a://lake/raw/orders/part-0001.json".to_string()],
+            objects: vec![own.to_string()],
             quarantine_prefix: "etl-medic-quarantine/".to_string(),
         }),
-        "only objects under the run's own input are moved"
+        "only objects under the job's input arguments are moved, not its output path"
     );
-    let outside_only = data_quality_naming(&["s3://finance/ledger/2026.parquet"]);
+    let bad_records = Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument {
+        argument: "--bad_records_path".to_string(),
+        value: "s3://etl-medic-quarantine/bad-records/orders_daily/jr_1/".to_string(),
+    });
+    let outside_only = data_quality_naming(&objects[1..]);
     assert_eq!(
-        parametrise(ActionKind::QuarantineBadRecords, &request(), &outside_only, &settings),
-        Action::QuarantineBadRecords(QuarantinePlan::BadRecordsArgument {
-            argument: "--bad_records_path".to_string(),
-            value: "s3://etl-medic-quarantine/bad-records/orders_daily/jr_1/".to_string(),
-        })
+        parametrise(ActionKind::QuarantineBadRecords, &request_naming(&objects), &outside_only, &settings),
+        bad_records
     );
+    // Named by the diagnosis (from a log line) but not by the JobRun error message.
+    assert_eq!(parametrise(ActionKind::QuarantineBadRecords, &request(), &named, &settings), bad_records);
 }
 
 #[test]
-fn input_locations_come_from_the_run_arguments() {
-    let mut incident = request();
+fn input_locations_come_from_the_input_arguments_only() {
+    let settings = SafetySettings::default();
+    let mut incident = request_naming(&[]);
     let run = incident.job_run.as_mut().expect("fixture has a job run");
-    run.arguments.insert("--extra".to_string(), "s3n://lake/ref/a.csv, s3://lake/ref/b.csv,local".to_string());
-    run.arguments.insert("--bucket_only".to_string(), "s3://".to_string());
-    assert_eq!(input_locations(&incident), vec!["s3://lake/ref/a.csv", "s3://lake/ref/b.csv", "s3://lake/raw/orders/"]);
-    assert!(is_under("s3://lake/raw/orders/x.json", "s3://lake/raw/orders/"));
-    assert!(is_under("s3://lake/ref/a.csv", "s3://lake/ref/a.csv"));
-    assert!(!is_under("s3://lake/raw/orders_old/x.json", "s3://lake/raw/orders"));
+    run.arguments
+        .insert("--input_path".to_string(), "s3n://lake/ref/a.csv, s3://lake/ref/b.csv,local,s3:///".to_string());
+    let shown = |incident: &DecideRequest, settings: &SafetySettings| -> Vec<String> {
+        input_locations(incident, settings).iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(
+        shown(&incident, &settings),
+        vec!["s3://lake/raw/orders/", "s3://lake/ref/a.csv", "s3://lake/ref/b.csv"],
+        "--output_path, --extra-py-files and --TempDir are not input; s3:/// is no location"
+    );
+    incident.job.input_arguments = Some(vec!["--input_path".to_string()]);
+    assert_eq!(shown(&incident, &settings), vec!["s3://lake/ref/a.csv", "s3://lake/ref/b.csv"], "the job's own list");
+    let none = SafetySettings { input_arguments: Vec::new(), ..SafetySettings::default() };
+    incident.job.input_arguments = None;
+    assert!(shown(&incident, &none).is_empty());
+}
+
+#[test]
+fn the_error_message_names_an_object_only_as_a_whole_uri() {
+    for (message, named) in [
+        ("bad record in file s3://lake/raw/a.csv.", true),
+        ("bad record in 's3://lake/raw/a.csv', line 3", true),
+        ("bad record in s3://lake/raw/a.csv.bak", false),
+        ("bad record in s3://lake/raw/a.csv2", false),
+        ("bad record in xs3://lake/raw/a.csv", false),
+        ("no file named", false),
+    ] {
+        assert_eq!(names_uri(message, "s3://lake/raw/a.csv"), named, "{message}");
+    }
 }

@@ -29,12 +29,20 @@ pub mod hard_limits {
     pub const MAX_CAPACITY_GROWTH_FACTOR: u32 = 4;
     /// SQS visibility can hold a message at most 12 hours.
     pub const MAX_WAIT_DELAY_S: u64 = 43_200;
-    pub const MAX_QUARANTINE_OBJECTS: u32 = 1_000;
+    pub const MAX_QUARANTINE_OBJECTS: u32 = 100;
     pub const MAX_QUARANTINE_FRACTION: f64 = 0.2;
 }
 
 /// Glue worker types from smallest to largest; capacity grows along it.
 pub const WORKER_TYPE_LADDER: [&str; 5] = ["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"];
+/// DPU of one worker of each type of [`WORKER_TYPE_LADDER`].
+pub const WORKER_TYPE_DPU: [f64; 5] = [0.25, 1.0, 2.0, 4.0, 8.0];
+
+/// DPU of one worker of `worker_type`; `None` for a type off the ladder.
+pub fn worker_type_dpu(worker_type: &str) -> Option<f64> {
+    let rank = WORKER_TYPE_LADDER.iter().position(|candidate| *candidate == worker_type)?;
+    WORKER_TYPE_DPU.get(rank).copied()
+}
 
 /// What a blocked proposal becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +99,10 @@ pub struct SafetySettings {
     pub quarantine_max_objects: u32,
     pub quarantine_max_fraction: f64,
     pub quarantine_prefix: String,
+    /// Job arguments that hold a job's input (`--source_path` style): the
+    /// only places quarantine may take objects from. `jobs.<job>.input_arguments`
+    /// replaces the list for one job.
+    pub input_arguments: Vec<String>,
     pub bad_records_argument: String,
     pub bad_records_location: String,
 }
@@ -177,6 +189,15 @@ fn invalid(key: &str, value: impl ToString, reason: &str) -> SafetySettingsError
     SafetySettingsError::Invalid { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
 }
 
+/// Why `name` is not a Glue job argument name (`--source_path`), or `None`.
+pub fn argument_name_problem(name: &str) -> Option<&'static str> {
+    let plain = name.strip_prefix("--").is_some_and(|bare| {
+        !bare.is_empty()
+            && bare.chars().all(|character| character.is_ascii_alphanumeric() || matches!(character, '_' | '-' | '.'))
+    });
+    (!plain).then_some("must be a Glue job argument name like --source_path")
+}
+
 impl SafetySettings {
     /// Checks every bound against its hard limit and every value for sense.
     pub fn validate(&self) -> Result<(), SafetySettingsError> {
@@ -231,6 +252,11 @@ impl SafetySettings {
                 "must be a relative key prefix ending in '/'",
             ));
         }
+        for name in &self.input_arguments {
+            if let Some(problem) = argument_name_problem(name) {
+                return Err(invalid("input_arguments", format!("{name:?}"), problem));
+            }
+        }
         if !self.bad_records_argument.starts_with("--") || self.bad_records_argument.len() < 3 {
             return Err(invalid(
                 "bad_records_argument",
@@ -259,6 +285,13 @@ impl SafetySettings {
     /// job's own `max_workers` when that is set.
     pub fn workers_ceiling(&self, job_max_workers: Option<u32>) -> u32 {
         job_max_workers.map_or(self.max_workers_ceiling, |job_max| job_max.min(self.max_workers_ceiling))
+    }
+
+    /// The ceiling on a job's total DPU: its workers ceiling, each of the
+    /// largest allowed worker type. A rerun never asks for more, whatever
+    /// mix of workers and worker type it names.
+    pub fn dpu_ceiling(&self, job_max_workers: Option<u32>) -> f64 {
+        f64::from(self.workers_ceiling(job_max_workers)) * worker_type_dpu(&self.max_worker_type).unwrap_or(0.0)
     }
 }
 

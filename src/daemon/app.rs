@@ -1,10 +1,11 @@
 //! The daemon assembled once, the same way for `etl-medic run`, the demo and
-//! every test: [`Application::build`] declares the metrics, times every call
-//! of the ports it is given at their border and sets up the audit log;
+//! every test: [`Application::build`] reads the policy `[policy] path`
+//! names, declares the metrics, times every call of the ports it is given
+//! at their border and sets up the audit log;
 //! [`Application::start`] binds `[http] listen` and starts the HTTP
 //! endpoints, the worker pool and the background tasks (reconciler, queue
-//! depth); [`Running::run_until`] waits for the shutdown signal, drains the
-//! pool within the grace and stops the rest.
+//! depth, policy reloads); [`Running::run_until`] waits for the shutdown
+//! signal, drains the pool within the grace and stops the rest.
 //!
 //! ```text
 //! settings + ports + policy ─ build ─► Application ─ start ─► Running ─ run_until(shutdown) ─► DrainReport
@@ -19,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::core::policy::Policy;
 use crate::daemon::context::{IncidentObserver, PipelineContext};
+use crate::daemon::policy::{PolicyHandle, run_reloader};
 use crate::daemon::pool::{DrainReport, Health, WorkerPool};
 use crate::daemon::{http, reconciler};
 use crate::metrics::Metrics;
+use crate::policy_source::{LoadedPolicy, PolicyLocation};
 use crate::ports::{CallObserver, Ports};
 
 /// The daemon, built and not yet started.
@@ -35,17 +37,32 @@ pub struct Application {
 
 impl Application {
     /// Assemble the daemon on `ports` (AWS or in memory, see
-    /// `adapters::wiring`). `observer` is told about every action and closed
-    /// incident (the demo drives its simulated estate with it).
-    pub fn build(
+    /// `adapters::wiring`), with the policy `[policy] path` names (read
+    /// through the ports' object store when it is an `s3://` object).
+    /// `observer` is told about every action and closed incident (the demo
+    /// drives its simulated estate with it).
+    pub async fn build(
         settings: Settings,
         ports: Ports,
-        policy: Policy,
+        observer: Option<Arc<dyn IncidentObserver>>,
+    ) -> anyhow::Result<Application> {
+        let location = PolicyLocation::parse(&settings.policy.path);
+        let loaded = location.load(ports.objects.as_ref()).await.context("reading the policy at start-up")?;
+        Application::with_policy(settings, ports, loaded, observer)
+    }
+
+    /// As [`Application::build`], with the policy already read (it must be
+    /// the one `[policy] path` names: the daemon re-reads that path).
+    pub fn with_policy(
+        settings: Settings,
+        ports: Ports,
+        policy: LoadedPolicy,
         observer: Option<Arc<dyn IncidentObserver>>,
     ) -> anyhow::Result<Application> {
         let registry = prometheus::Registry::new();
         let metrics = Metrics::register(&registry).context("declaring metrics")?;
-        metrics.set_policy_version(&policy.version());
+        metrics.set_policy_version(&policy.policy.version());
+        tracing::info!(version = %policy.policy.version(), origin = %policy.origin, "policy in use");
         let call_metrics = metrics.clone();
         let ports = ports.observed(&CallObserver::new(Arc::new(move |operation, elapsed, failed| {
             call_metrics.observe_aws_call(operation, elapsed.as_secs_f64(), failed);
@@ -59,7 +76,9 @@ impl Application {
             settings.audit.write_attempts,
             std::time::Duration::from_millis(settings.audit.retry_base_ms),
         );
-        let context = Arc::new(PipelineContext { ports, settings, policy, metrics, audit, observer });
+        let handle = PolicyHandle::new(policy.policy);
+        handle.started_from(policy.bytes);
+        let context = Arc::new(PipelineContext { ports, settings, policy: handle, metrics, audit, observer });
         Ok(Application { context, registry, health: Health::new() })
     }
 
@@ -92,13 +111,15 @@ impl Application {
         let server = tokio::spawn(http::serve(listener, router, http_stop.clone()));
         let work_stop = CancellationToken::new();
         let pool = tokio::spawn(self.pool().run(work_stop.clone()));
-        let background = tokio::spawn(reconciler::run_background(self.context.clone(), work_stop.clone()));
+        let reconciling = tokio::spawn(reconciler::run_background(self.context.clone(), work_stop.clone()));
+        let reloading = tokio::spawn(run_reloader(self.context.clone(), work_stop.clone()));
         tracing::info!(
             %address,
             concurrency = self.context.settings.queue.concurrency,
-            policy = %self.context.policy.version(),
+            policy = %self.context.policy.current().version(),
             "etl-medic running"
         );
+        let background = vec![reconciling, reloading];
         Ok(Running { application: self, address, work_stop, pool, background, http_stop, server })
     }
 }
@@ -109,7 +130,7 @@ pub struct Running {
     address: SocketAddr,
     work_stop: CancellationToken,
     pool: JoinHandle<DrainReport>,
-    background: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
     http_stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -144,7 +165,9 @@ impl Running {
         shutdown.cancelled().await;
         self.work_stop.cancel();
         let report = self.pool.await.context("worker pool task")?;
-        self.background.await.context("background task")?;
+        for task in self.background {
+            task.await.context("background task")?;
+        }
         tracing::info!(finished = report.finished, abandoned = report.abandoned, "etl-medic stopped");
         Ok(Serving { application: self.application, report, http_stop: self.http_stop, server: self.server })
     }

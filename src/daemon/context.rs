@@ -9,7 +9,7 @@ use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::core::evidence::DecideRequest;
 use crate::core::model::Action;
-use crate::core::policy::Policy;
+use crate::daemon::policy::PolicyHandle;
 use crate::metrics::Metrics;
 use crate::ports::{IncidentRecord, Ports};
 
@@ -34,7 +34,8 @@ pub trait IncidentObserver: Send + Sync {
 pub struct PipelineContext {
     pub ports: Ports,
     pub settings: Settings,
-    pub policy: Policy,
+    /// The policy in use; swapped between decisions when a new one is promoted.
+    pub policy: PolicyHandle,
     pub metrics: Metrics,
     pub audit: AuditLog,
     pub observer: Option<Arc<dyn IncidentObserver>>,

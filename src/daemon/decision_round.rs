@@ -4,16 +4,17 @@
 //! lets the round reach the executor; shadow mode records the would-be
 //! action and touches nothing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::audit::Stage;
-use crate::core::decide::{DecideOutcome, decide};
+use crate::core::decide::{DecideOutcome, decide_exploring};
 use crate::core::decision::Decision;
 use crate::core::event::{EventEnvelope, JobStateChange};
-use crate::core::evidence::FleetContext;
+use crate::core::evidence::{DecideRequest, FleetContext};
 use crate::core::model::{Action, ActionKind, Mode};
+use crate::core::policy::explore::Exploration;
 use crate::core::safety::breaker_open;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
@@ -57,11 +58,54 @@ async fn fleet_context(
     })
 }
 
-fn timed_decide(context: &PipelineContext, gathered: &Gathered, fleet: &FleetContext) -> DecideOutcome {
+/// Decide on the blocking thread pool, within `policy.decision_budget_ms`.
+/// The decision is pure and usually takes microseconds, but its cost grows
+/// with the evidence, which hostile text can inflate; on the blocking pool
+/// it never holds a runtime worker (heartbeats, other incidents, shutdown
+/// go on). `Err` says why there is no decision: the budget ran out (the
+/// decision finishes on its own and is dropped) or it failed.
+/// The settler replays a step's recorded request through this same call
+/// (same policy, settings and exploration seed give the same permit).
+pub(crate) async fn timed_decide(
+    context: &PipelineContext,
+    request: &DecideRequest,
+    fleet: &FleetContext,
+) -> Result<DecideOutcome, String> {
     let started = Instant::now();
-    let outcome = decide(&gathered.request, &context.policy, &context.settings.safety, fleet);
+    let budget = Duration::from_millis(context.settings.policy.decision_budget_ms);
+    let (request, policy, safety, fleet) =
+        (request.clone(), context.policy.current(), context.settings.safety.clone(), fleet.clone());
+    let exploration = Exploration::new(context.settings.policy.explore, context.settings.policy.explore_seed)
+        .map_err(|refused| format!("policy.explore: {refused}; a person decides"))?;
+    let deciding =
+        tokio::task::spawn_blocking(move || decide_exploring(&request, &policy, &safety, &fleet, &exploration));
+    let outcome = tokio::time::timeout(budget, deciding).await;
     context.metrics.decision_duration_seconds.observe(started.elapsed().as_secs_f64());
-    outcome
+    match outcome {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(failed)) => Err(format!("the decision failed ({failed}); a person decides")),
+        Err(_elapsed) => Err(format!(
+            "the decision took longer than policy.decision_budget_ms = {} ms (oversized or hostile evidence?); a person decides",
+            budget.as_millis()
+        )),
+    }
+}
+
+/// No decision within the budget: record the request (so it replays) and
+/// hand the incident to a person with the reason.
+async fn undecided(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    reason: String,
+) -> Result<RoundEnd, StepError> {
+    tracing::warn!(reason, "no decision, escalating");
+    let run_id = record.failed_run_id.clone();
+    audit(context, record, Stage::Request, &run_id, serde_json::to_value(&gathered.request).unwrap_or_default())
+        .await?;
+    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason };
+    escalate_and_close(context, record, input).await?;
+    Ok(RoundEnd::Recorded)
 }
 
 /// Gather, decide, record and act for an incident in state `open` (or a
@@ -79,7 +123,10 @@ pub async fn decide_and_act(
     // Recorded with the request, so the audit record replays to this decision.
     gathered.request.context.fleet = Some(fleet.clone());
     context.metrics.circuit_breaker_open.set(i64::from(breaker_open(&context.settings.safety, &fleet)));
-    let DecideOutcome { decision, permit } = timed_decide(context, &gathered, &fleet);
+    let DecideOutcome { decision, permit } = match timed_decide(context, &gathered.request, &fleet).await {
+        Ok(outcome) => outcome,
+        Err(reason) => return undecided(context, record, &gathered, reason).await,
+    };
     let request_key =
         audit(context, record, Stage::Request, run_id, serde_json::to_value(&gathered.request).unwrap_or_default())
             .await?;

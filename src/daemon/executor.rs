@@ -17,9 +17,9 @@ use thiserror::Error;
 
 use crate::core::evidence::{Column, DecideRequest};
 use crate::core::model::{Action, QuarantinePlan};
+use crate::core::s3::S3Location;
 use crate::core::safety::Permit;
 use crate::daemon::context::PipelineContext;
-use crate::ports::object_store::parse_s3_uri;
 use crate::ports::{Operation, PortError, RUN_MARKER_ARGUMENT, StartRunRequest};
 
 /// What was done.
@@ -218,12 +218,17 @@ async fn move_objects(
     // Check every object before moving any, so a plan is carried out whole or not at all.
     let mut planned = Vec::with_capacity(objects.len());
     let mut total_bytes: u64 = 0;
+    // Compared by bucket and key, never as text: `s3://lake/` as a text
+    // prefix would admit `s3://lakehouse/...`. Entries are checked at start-up.
+    let allowed: Vec<S3Location> =
+        bounds.allowed_prefixes.iter().filter_map(|prefix| S3Location::parse(prefix)).collect();
     for uri in objects {
-        if !bounds.allowed_prefixes.iter().any(|allowed| uri.starts_with(allowed.as_str())) {
+        let object = S3Location::parse_object(uri)
+            .ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
+        if !allowed.iter().any(|prefix| prefix.contains(&object)) {
             return Err(ExecutionError::OutOfBounds(format!("{uri} is not under an allowed quarantine prefix")));
         }
-        let (bucket, key) =
-            parse_s3_uri(uri).ok_or_else(|| ExecutionError::OutOfBounds(format!("{uri} is not an s3:// object")))?;
+        let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
         let (size, already_moved) = locate(context, bucket, key, quarantine_prefix).await?;
         total_bytes = total_bytes.saturating_add(size);
         planned.push((bucket.to_string(), key.to_string(), size, already_moved));

@@ -14,6 +14,7 @@ pub mod http;
 pub mod incident;
 pub mod intake;
 pub mod pipeline;
+pub mod policy;
 pub mod pool;
 pub mod reconciler;
 pub mod settle;

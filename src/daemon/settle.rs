@@ -26,14 +26,14 @@ use chrono::Duration as ChronoDuration;
 use serde_json::json;
 
 use crate::audit::Stage;
-use crate::core::decide::{DecideOutcome, decide};
+use crate::core::decide::DecideOutcome;
 use crate::core::decision::Decision;
 use crate::core::event::{EventEnvelope, JobStateChange};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::Mode;
 use crate::core::safety::Permit;
 use crate::daemon::context::PipelineContext;
-use crate::daemon::decision_round::{RoundEnd, decide_and_act};
+use crate::daemon::decision_round::{RoundEnd, decide_and_act, timed_decide};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::incident::{self, StepError, audit};
 use crate::daemon::reconciler::{is_finished, replayed_event};
@@ -229,7 +229,13 @@ async fn replay(context: &PipelineContext, step: &ActionStep) -> Result<Option<R
         return Ok(None);
     };
     let fleet = request.context.fleet.clone().unwrap_or_default();
-    let DecideOutcome { decision, permit } = decide(&request, &context.policy, &context.settings.safety, &fleet);
+    let DecideOutcome { decision, permit } = match timed_decide(context, &request, &fleet).await {
+        Ok(outcome) => outcome,
+        Err(reason) => {
+            tracing::warn!(reason, key = %step.request_key, "the step's request did not replay to a decision");
+            return Ok(None);
+        }
+    };
     Ok(match permit {
         Some(permit) if decision.mode == Mode::Auto && *permit.action() == step.action => {
             Some(Replayed { request, decision, permit })

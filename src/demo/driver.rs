@@ -76,6 +76,9 @@ pub struct DemoIncident {
     pub resolution: Option<Resolution>,
     /// Minutes from the first failure to the fix, simulated.
     pub minutes_to_fix: Option<f64>,
+    /// Minutes the manual policy (every failure to a person) takes on the
+    /// same incident: the same person, the same delay, the same fix.
+    pub manual_minutes: f64,
 }
 
 impl DemoIncident {
@@ -178,6 +181,7 @@ impl Driver {
     }
 
     fn start(&mut self, sim: SimIncident, tables: Vec<String>) {
+        let manual_minutes = self.manual_minutes(&sim);
         let request = sim.request.clone();
         let job_name = sim.job.name.clone();
         let run_id = request.job_run.as_ref().and_then(|run| run.id.clone()).unwrap_or_default();
@@ -199,6 +203,7 @@ impl Driver {
                 diagnosed: None,
                 resolution: None,
                 minutes_to_fix: None,
+                manual_minutes,
             },
         );
         match serde_json::to_string(&request.event) {
@@ -207,6 +212,14 @@ impl Driver {
             }
             Err(error) => tracing::warn!(error = %error, "demo: event not encodable"),
         }
+    }
+
+    /// What the manual policy takes on `sim`: escalated at once, on a copy,
+    /// so the incident itself is untouched.
+    fn manual_minutes(&self, sim: &SimIncident) -> f64 {
+        let mut copy = sim.clone();
+        self.simulator.apply(&mut copy, &Action::Escalate { reason: "the manual policy".to_string() });
+        copy.elapsed_minutes
     }
 
     /// React to the daemon; returns the incident closed by this event, if any.

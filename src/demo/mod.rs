@@ -14,14 +14,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::wiring::InMemoryEstate;
 use crate::config::{JobSettings, Settings};
-use crate::core::model::Mode;
-use crate::core::policy::Policy;
+use crate::core::model::{ActionKind, Mode};
 use crate::daemon::app::Application;
 use crate::daemon::reconciler::refresh_queue_depth;
 use crate::demo::clock::AcceleratedClock;
@@ -44,6 +44,8 @@ pub struct DemoOptions {
     pub linger_secs: u64,
     /// Simulated seconds per real second.
     pub speedup: f64,
+    /// Where to write the demo's audit trail, if anywhere.
+    pub audit_dir: Option<std::path::PathBuf>,
     /// Real seconds after which the demo stops even if incidents are open.
     pub time_limit_secs: u64,
     pub sim: SimConfig,
@@ -71,6 +73,7 @@ pub fn demo_settings(mut settings: Settings, sim: &SimConfig, listen: &str, mode
                 tables: job.tables.clone(),
                 risk_tier: Some(job.risk_tier),
                 max_workers: Some(job.max_workers),
+                input_arguments: None,
             },
         );
         if let Some((bucket, _)) = crate::ports::object_store::parse_s3_uri(&job.source_path) {
@@ -84,7 +87,6 @@ pub fn demo_settings(mut settings: Settings, sim: &SimConfig, listen: &str, mode
 }
 
 fn progress_line(incident: &DemoIncident, total: usize) -> String {
-    let actions: Vec<&str> = incident.actions.iter().map(|kind| kind.as_str()).collect();
     let diagnosed = incident.diagnosed.map_or("unknown", |class| class.as_str());
     let fixed = incident.minutes_to_fix.map_or_else(String::new, |minutes| {
         let how = match incident.resolution {
@@ -94,14 +96,62 @@ fn progress_line(incident: &DemoIncident, total: usize) -> String {
         };
         if minutes < 120.0 { format!("{how} in {minutes:.0} min") } else { format!("{how} in {:.1} h", minutes / 60.0) }
     });
+    // The action chain goes last: however long, it cannot push the columns.
     format!(
-        "[{:>3}/{total}] {:<20} {:<20} {:<45} {:<10} {fixed}",
+        "[{:>3}/{total}] {:<20} {:<20} {:<10} {:<38} {}",
         incident.number,
         incident.job_name,
         diagnosed,
-        if actions.is_empty() { "-".to_string() } else { actions.join(" -> ") },
         incident.outcome.unwrap_or("?"),
+        fixed,
+        action_chain(&incident.actions),
     )
+}
+
+/// `retry_with_more_capacity x2 -> log_and_wait`: repeats folded.
+fn action_chain(actions: &[ActionKind]) -> String {
+    let mut parts: Vec<(ActionKind, usize)> = Vec::new();
+    for kind in actions {
+        match parts.last_mut() {
+            Some((last, count)) if last == kind => *count += 1,
+            _ => parts.push((*kind, 1)),
+        }
+    }
+    if parts.is_empty() {
+        return "-".to_string();
+    }
+    let folded: Vec<String> = parts
+        .into_iter()
+        .map(|(kind, count)| if count > 1 { format!("{kind} x{count}") } else { kind.as_str().to_string() })
+        .collect();
+    folded.join(" -> ")
+}
+
+/// Default real-time cap of a demo of `incidents`: long enough that the
+/// embedded estate finishes (about a second per incident at the default
+/// speed-up), short enough that a stuck demo ends.
+pub fn default_time_limit_secs(incidents: usize) -> u64 {
+    55 + 3 * incidents as u64
+}
+
+/// Copy the demo's audit trail (the in-memory audit bucket) into `directory`
+/// with the S3 layout (docs/audit-layout.md), so that `replay` and
+/// `experience export` can read it as they read a trail copied from S3.
+fn write_audit_trail(
+    estate: &InMemoryEstate,
+    settings: &Settings,
+    directory: &std::path::Path,
+) -> anyhow::Result<usize> {
+    let objects = estate.objects.objects_under(&settings.audit.bucket, &settings.audit.prefix);
+    for (key, body) in &objects {
+        let relative = key.strip_prefix(&settings.audit.prefix).unwrap_or(key);
+        let path = directory.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(objects.len())
 }
 
 fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64> {
@@ -122,12 +172,37 @@ fn safety_replacements(registry: &prometheus::Registry) -> BTreeMap<String, u64>
     replacements
 }
 
-/// Run the demo on `settings` (the safety section's modes are replaced by
-/// the demo's mode); progress goes to `progress`, the summary to `out`.
+/// Progress lines in incident order, though incidents close out of order.
+#[derive(Default)]
+struct InOrder {
+    next: usize,
+    waiting: BTreeMap<usize, String>,
+}
+
+impl InOrder {
+    /// Incident `number` closed with `line`: the lines now printable, in order.
+    fn closed(&mut self, number: usize, line: String) -> Vec<String> {
+        self.waiting.insert(number, line);
+        let mut ready = Vec::new();
+        while let Some(line) = self.waiting.remove(&(self.next + 1)) {
+            self.next += 1;
+            ready.push(line);
+        }
+        ready
+    }
+
+    /// What is still waiting (incidents before them never closed).
+    fn rest(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.waiting).into_values().collect()
+    }
+}
+
+/// Run the demo on `settings` (the policy `[policy] path` names; the
+/// safety section's modes are replaced by the demo's mode); progress goes to
+/// `progress`, the summary to `out`.
 pub async fn run(
     options: DemoOptions,
     settings: Settings,
-    policy: Policy,
     progress: &mut (dyn Write + Send),
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<DemoSummary> {
@@ -139,12 +214,15 @@ pub async fn run(
     let estate = Arc::new(InMemoryEstate::new(clock.clone(), Duration::from_secs(30), options.speedup));
     let settings = demo_settings(settings, &options.sim, &options.listen, options.mode);
     let logs = settings.logs.clone();
+    let audit_settings = settings.clone();
     let (sender, mut events) = mpsc::unbounded_channel();
-    let policy_version = policy.version();
     let observer = Arc::new(ChannelObserver { sender });
-    let running = Application::build(settings, estate.ports(), policy, Some(observer))?.start().await?;
+    let application = Application::build(settings, estate.ports(), Some(observer)).await?;
+    let policy_version = application.context().policy.current().version();
+    let running = application.start().await?;
     let metrics_url = format!("http://{}/metrics", running.address());
     writeln!(progress, "etl-medic demo: serving {metrics_url} while it runs")?;
+    let mut printer = InOrder::default();
 
     let clock_view = clock.clone();
     let mut driver = Driver::new(estate.clone(), simulator, clock, logs, options.mode, options.incidents);
@@ -168,8 +246,13 @@ pub async fn run(
         let Some(event) = event else { break };
         let total = driver.total();
         if let Some(closed) = driver.handle(event) {
-            writeln!(progress, "{}", progress_line(closed, total))?;
+            for line in printer.closed(closed.number, progress_line(closed, total)) {
+                writeln!(progress, "{line}")?;
+            }
         }
+    }
+    for line in printer.rest() {
+        writeln!(progress, "{line}")?;
     }
     let stop = CancellationToken::new();
     stop.cancel();
@@ -184,10 +267,13 @@ pub async fn run(
         policy_version,
         options.seed,
         safety_replacements(serving.registry()),
-        metrics_url,
     );
     writeln!(out, "{summary}")?;
     out.flush()?;
+    if let Some(directory) = &options.audit_dir {
+        let written = write_audit_trail(&estate, &audit_settings, directory)?;
+        writeln!(progress, "etl-medic demo: {written} audit records written under {}", directory.display())?;
+    }
     if options.linger_secs > 0 {
         writeln!(progress, "etl-medic demo: serving /metrics for {} more seconds", options.linger_secs)?;
         tokio::time::sleep(Duration::from_secs(options.linger_secs)).await;

@@ -1,9 +1,10 @@
 //! The policies `evaluate` compares, and one decision step of each on a
 //! simulated incident. `rules` and `trained` go through the real decision
 //! core (`decide_diagnosed`: diagnosis, state, proposal, parameters, safety),
-//! exactly as `etl-medic decide` and the daemon run them. The oracle knows
-//! the true cause and hidden context but picks among the same actions the
-//! safety layer allows, so its numbers are reachable under the same guards.
+//! exactly as `etl-medic decide` and the daemon run them. The oracle
+//! (`learn::oracle`) knows the true cause and hidden context and plans with
+//! them, but picks among the same actions the safety layer allows, so its
+//! numbers are reachable under the same guards.
 //! The two human baselines (manual, glue-retries) are not governed by
 //! etl-medic's safety layer and act as they are.
 
@@ -14,11 +15,11 @@ use crate::core::decision::Verdict;
 use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
-use crate::core::model::{Action, ActionKind};
-use crate::core::params::parametrise;
+use crate::core::model::Action;
 use crate::core::policy::Policy;
-use crate::core::safety::{SafetySettings, allowed_actions, review};
-use crate::sim::{SimCause, SimConfig, SimIncident};
+use crate::core::safety::{SafetySettings, review};
+use crate::learn::oracle::oracle_action;
+use crate::sim::{Estate, SimIncident};
 
 /// Which policy decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -65,7 +66,7 @@ pub fn step(
     name: PolicyName,
     trained: &Policy,
     incident: &SimIncident,
-    sim: &SimConfig,
+    estate: &Estate,
     settings: &SafetySettings,
 ) -> Step {
     let request = &incident.request;
@@ -89,9 +90,7 @@ pub fn step(
         }
         PolicyName::Oracle => {
             let diagnosis = diagnose(request);
-            let allowed = allowed_actions(request, &diagnosis, settings, &fleet);
-            let kind = oracle_choice(incident, sim, settings, &allowed);
-            let proposal = parametrise(kind, request, &diagnosis, settings);
+            let proposal = oracle_action(estate, incident, settings);
             let reviewed = review(proposal, request, &diagnosis, settings, &fleet);
             Step { action: reviewed.final_action, replaced: reviewed.report.verdict == Verdict::Replaced }
         }
@@ -104,57 +103,4 @@ fn unreviewed(action: Action, request: &DecideRequest, settings: &SafetySettings
     let diagnosis: Diagnosis = diagnose(request);
     let reviewed = review(action.clone(), request, &diagnosis, settings, &FleetContext::default());
     Step { action, replaced: reviewed.report.verdict == Verdict::Replaced }
-}
-
-/// The oracle: the remedy the true cause calls for, when the safety layer
-/// allows it; otherwise the cheapest allowed way to let the incident heal
-/// or a person.
-pub fn oracle_choice(
-    incident: &SimIncident,
-    sim: &SimConfig,
-    settings: &SafetySettings,
-    allowed: &[ActionKind],
-) -> ActionKind {
-    use ActionKind::*;
-    let truth = &incident.truth;
-    let can = |kind: ActionKind| allowed.contains(&kind);
-    let attempt = incident.actions_taken.len() as u32;
-    let human_expected_minutes = crate::learn::train::expected_human_minutes(sim);
-    let next_run_minutes = incident.job.schedule_interval_minutes;
-    let wait_is_cheaper_than_a_person = can(LogAndWait) && next_run_minutes < human_expected_minutes;
-    let preferred: Vec<ActionKind> = match truth.cause {
-        SimCause::TransientInfra => vec![Retry, WaitAndRetry, RetryWithMoreCapacity],
-        SimCause::ResourceExhaustion | SimCause::Timeout => {
-            let reachable = incident.job.max_workers as f64
-                * crate::sim::config::dpu_per_worker(&settings.max_worker_type)
-                    .unwrap_or(1.0)
-                    .max(crate::sim::config::dpu_per_worker(&incident.worker_type).unwrap_or(1.0));
-            if reachable >= truth.needed_dpu { vec![RetryWithMoreCapacity] } else { Vec::new() }
-        }
-        SimCause::SchemaDrift => vec![RollbackSchema],
-        SimCause::DataQuality => vec![QuarantineBadRecords],
-        SimCause::SourceUnavailable => {
-            let remaining = truth.lateness_minutes - incident.elapsed_minutes - sim.estate.run_start_minutes;
-            let delay_minutes = crate::core::params::wait_delay_s(attempt, settings) as f64 / 60.0;
-            if remaining <= 0.0 {
-                vec![Retry, WaitAndRetry]
-            } else if delay_minutes >= remaining {
-                vec![WaitAndRetry]
-            } else if wait_is_cheaper_than_a_person && next_run_minutes >= remaining {
-                vec![LogAndWait]
-            } else {
-                // Waiting in steps still brings the landing closer.
-                vec![WaitAndRetry]
-            }
-        }
-        SimCause::PermissionConfig | SimCause::CodeBug => Vec::new(),
-    };
-    if let Some(kind) = preferred.into_iter().find(|kind| can(*kind)) {
-        return kind;
-    }
-    let heals_by_itself = matches!(truth.cause, SimCause::TransientInfra | SimCause::SourceUnavailable);
-    if heals_by_itself && wait_is_cheaper_than_a_person {
-        return LogAndWait;
-    }
-    Escalate
 }

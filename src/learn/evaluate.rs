@@ -29,9 +29,13 @@ use crate::learn::episode::{EpisodeResult, run_episode};
 use crate::learn::train::training_safety_settings;
 use crate::sim::{Estate, Resolution, SimCause, SimConfig};
 
-/// Ratios the trained policy must reach on every parameter set.
+/// Ratios the trained policy must reach on every training parameter set.
 pub const AUTO_RESOLUTION_SHARE_OF_ORACLE: f64 = 0.95;
 pub const MTTR_RATIO_TO_ORACLE: f64 = 1.10;
+/// On a held-out set: the shipped policy's bound, and a learnt one's (after
+/// `learn` on experience collected in that world).
+pub const HELD_OUT_SHIPPED_MTTR_RATIO: f64 = 1.25;
+pub const HELD_OUT_LEARNT_MTTR_RATIO: f64 = 1.15;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicySummary {
@@ -75,6 +79,8 @@ pub struct TargetCheck {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimEvaluation {
     pub sim: String,
+    /// A held-out set: never trained or tuned on.
+    pub held_out: bool,
     pub seed: u64,
     pub summaries: Vec<PolicySummary>,
     pub targets: Vec<TargetCheck>,
@@ -115,7 +121,7 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
         for name in PolicyName::ALL {
             let mut incident = base.clone();
             let result = run_episode(&estate, &mut incident, |current| {
-                let decided = step(name, trained, current, sim, &options.settings);
+                let decided = step(name, trained, current, &estate, &options.settings);
                 (decided.action, decided.replaced)
             });
             results.entry(name).or_default().push(result);
@@ -134,8 +140,9 @@ pub fn evaluate_sim(sim: &SimConfig, trained: &Policy, options: &EvaluateOptions
         by_cause: by_cause(&results),
         diagnosis_confusion,
         sim: sim.name.clone(),
+        held_out: sim.is_held_out(),
         seed: options.seed,
-        targets: check_targets(&summaries),
+        targets: check_targets(&summaries, sim.is_held_out()),
         summaries,
         trained_vs_rules_by_state: by_state,
         minutes_by_policy,
@@ -194,7 +201,10 @@ fn find(summaries: &[PolicySummary], name: PolicyName) -> Option<&PolicySummary>
     summaries.iter().find(|summary| summary.policy == name)
 }
 
-pub fn check_targets(summaries: &[PolicySummary]) -> Vec<TargetCheck> {
+/// The targets of the trained policy: on a training set the issue's
+/// targets; on a held-out set the shipped policy's bound and, marked, the
+/// bounds a policy learnt there with `learn` must meet.
+pub fn check_targets(summaries: &[PolicySummary], held_out: bool) -> Vec<TargetCheck> {
     let (Some(trained), Some(oracle), Some(rules)) =
         (find(summaries, PolicyName::Trained), find(summaries, PolicyName::Oracle), find(summaries, PolicyName::Rules))
     else {
@@ -202,33 +212,47 @@ pub fn check_targets(summaries: &[PolicySummary]) -> Vec<TargetCheck> {
     };
     let auto_share = if oracle.auto_resolution > 0.0 { trained.auto_resolution / oracle.auto_resolution } else { 1.0 };
     let mttr_ratio = trained.mttr_mean_minutes / oracle.mttr_mean_minutes.max(f64::MIN_POSITIVE);
-    vec![
-        TargetCheck {
-            target: "0 unsafe actions (trained)".to_string(),
-            met: trained.unsafe_actions == 0,
-            detail: format!("{}", trained.unsafe_actions),
-        },
-        TargetCheck {
-            target: format!("auto-resolution >= {:.0}% of oracle", AUTO_RESOLUTION_SHARE_OF_ORACLE * 100.0),
-            met: auto_share >= AUTO_RESOLUTION_SHARE_OF_ORACLE,
-            detail: format!("{:.1}%", auto_share * 100.0),
-        },
-        TargetCheck {
-            target: format!("mean MTTR <= {MTTR_RATIO_TO_ORACLE:.2} x oracle"),
-            met: mttr_ratio <= MTTR_RATIO_TO_ORACLE,
-            detail: format!("{mttr_ratio:.3} x"),
-        },
-        TargetCheck {
-            target: "mean MTTR below rules".to_string(),
-            met: trained.mttr_mean_minutes < rules.mttr_mean_minutes,
-            detail: format!(
-                "{:.1} vs {:.1} min ({:+.1}%)",
-                trained.mttr_mean_minutes,
-                rules.mttr_mean_minutes,
-                100.0 * (trained.mttr_mean_minutes / rules.mttr_mean_minutes.max(f64::MIN_POSITIVE) - 1.0)
-            ),
-        },
-    ]
+    let ratio_check = |target: String, bound: f64| TargetCheck {
+        target,
+        met: mttr_ratio <= bound,
+        detail: format!("{mttr_ratio:.3} x"),
+    };
+    let auto_check = |target: String| TargetCheck {
+        target,
+        met: auto_share >= AUTO_RESOLUTION_SHARE_OF_ORACLE,
+        detail: format!("{:.1}%", auto_share * 100.0),
+    };
+    let share = AUTO_RESOLUTION_SHARE_OF_ORACLE * 100.0;
+    let mut checks = vec![TargetCheck {
+        target: "0 unsafe actions (trained)".to_string(),
+        met: trained.unsafe_actions == 0,
+        detail: format!("{}", trained.unsafe_actions),
+    }];
+    if held_out {
+        checks.push(ratio_check(
+            format!("mean MTTR <= {HELD_OUT_SHIPPED_MTTR_RATIO:.2} x oracle (shipped policy)"),
+            HELD_OUT_SHIPPED_MTTR_RATIO,
+        ));
+        checks.push(auto_check(format!("auto-resolution >= {share:.0}% of oracle (after learn)")));
+        checks.push(ratio_check(
+            format!("mean MTTR <= {HELD_OUT_LEARNT_MTTR_RATIO:.2} x oracle (after learn)"),
+            HELD_OUT_LEARNT_MTTR_RATIO,
+        ));
+    } else {
+        checks.push(auto_check(format!("auto-resolution >= {share:.0}% of oracle")));
+        checks.push(ratio_check(format!("mean MTTR <= {MTTR_RATIO_TO_ORACLE:.2} x oracle"), MTTR_RATIO_TO_ORACLE));
+    }
+    checks.push(TargetCheck {
+        target: "mean MTTR below rules".to_string(),
+        met: trained.mttr_mean_minutes < rules.mttr_mean_minutes,
+        detail: format!(
+            "{:.1} vs {:.1} min ({:+.1}%)",
+            trained.mttr_mean_minutes,
+            rules.mttr_mean_minutes,
+            100.0 * (trained.mttr_mean_minutes / rules.mttr_mean_minutes.max(f64::MIN_POSITIVE) - 1.0)
+        ),
+    });
+    checks
 }
 
 /// Groups incidents by their first-failure state and compares trained with rules.
@@ -262,8 +286,9 @@ fn attribute(first_states: &[String], results: &BTreeMap<PolicyName, Vec<Episode
 /// The printed table of one parameter set.
 pub fn render(evaluation: &SimEvaluation, top_states: usize) -> String {
     let mut text = format!(
-        "parameter set: {} (seed {}, {} incidents)\n",
+        "parameter set: {}{} (seed {}, {} incidents)\n",
         evaluation.sim,
+        if evaluation.held_out { " [HELD OUT: never trained or tuned on]" } else { "" },
         evaluation.seed,
         evaluation.summaries.first().map_or(0, |summary| summary.incidents)
     );

@@ -1,35 +1,43 @@
 //! Tabular Q-learning on the simulator. The agent is the policy exactly as
-//! `decide` will run it: the state is the policy's [`State`], the greedy
-//! choice is the table's, the parameters come from `parametrise`, and the
-//! safety layer reviews every proposal. Exploration (epsilon-greedy) draws
-//! only among the actions the safety layer allows for the incident. A
-//! (state, action) that the safety layer ever blocks in training is dropped
-//! from the table, so the trained policy never proposes what would be
-//! replaced (the attempt bucket `2+` covers attempts the limit blocks).
+//! `decide` will run it: the state is the policy's [`State`], the choice is
+//! made among the actions the safety layer allows unchanged for the
+//! incident (`allowed_unchanged`, as a trained table does in `decide`), the
+//! parameters come from `parametrise`, and the safety layer reviews every
+//! proposal. Exploration (epsilon-greedy) draws among the same actions.
+//!
+//! Robustness: with `world_episodes` > 0 every block of that many episodes
+//! runs in a fresh estate drawn around one of the given parameter sets
+//! (`sim::randomize`: cause mix, outcome odds, people, late sources,
+//! evidence noise, capacity needed, job shapes). Since a state does not
+//! reveal which world it is in, the learnt value of an action is its value
+//! averaged over the range of plausible worlds, and the greedy choice is the
+//! one that is good across them rather than best at one simulator's odds.
 //!
 //! Reward per step = -(minutes the step took) - penalties for a failed
 //! remediation run, for an escalation and for an action harmful for the
 //! true cause; undiscounted, so a Q-value reads as minus the expected
 //! minutes (plus penalties) to recovery.
 //!
-//! Determinism: one seeded ChaCha stream, ordered maps only, and the table
-//! is written by `QTable::to_json_pretty` (rounded, ordered), so the same
+//! Determinism: seeded ChaCha streams, ordered maps only, and the table is
+//! written by `QTable::to_json_pretty` (rounded, ordered), so the same
 //! options give the same file byte for byte.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::core::decide::allowed_unchanged;
 use crate::core::diagnosis::diagnose;
 use crate::core::evidence::FleetContext;
 use crate::core::model::{ActionKind, Mode};
 use crate::core::params::parametrise;
-use crate::core::policy::{QTable, State};
-use crate::core::safety::{SafetySettings, allowed_actions, review};
+use crate::core::policy::{QTable, State, baseline};
+use crate::core::safety::{SafetySettings, review};
 use crate::learn::episode::MAX_STEPS;
+use crate::sim::randomize::randomize;
 use crate::sim::{Estate, Resolution, SimConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +70,8 @@ pub struct TrainOptions {
     pub min_learning_rate: f64,
     /// Points of the learning curve kept in the file.
     pub curve_points: u64,
+    /// Episodes per randomised world; 0 trains on the given sets as they are.
+    pub world_episodes: u64,
 }
 
 impl TrainOptions {
@@ -75,6 +85,7 @@ impl TrainOptions {
             epsilon_end: 0.02,
             min_learning_rate: 0.003,
             curve_points: 40,
+            world_episodes: 0,
         }
     }
 }
@@ -97,7 +108,6 @@ pub struct CurvePoint {
 #[derive(Default)]
 struct Learner {
     q: BTreeMap<State, BTreeMap<ActionKind, (f64, u64)>>,
-    blocked: BTreeSet<(State, ActionKind)>,
 }
 
 /// Value of a pair never tried: about one escalation, so an untried action
@@ -109,26 +119,24 @@ impl Learner {
         self.q.get(state).and_then(|entry| entry.get(&kind)).map_or(UNTRIED_VALUE, |(value, _)| *value)
     }
 
-    /// The table's greedy choice as `Policy::propose` makes it: the best
-    /// learnt action, ties to the earlier kind; `None` for an unseen state.
-    fn greedy(&self, state: &State) -> Option<ActionKind> {
-        let entry = self.q.get(state)?;
+    /// The choice `decide` makes with this table: the best learnt action
+    /// among the allowed ones, ties to the earlier kind; the rules among
+    /// them when none was learnt.
+    fn greedy(&self, state: &State, allowed: &[ActionKind]) -> ActionKind {
         let mut best: Option<(ActionKind, f64)> = None;
-        for (kind, (value, _)) in entry {
-            if best.is_none_or(|(_, best_value)| *value > best_value) {
-                best = Some((*kind, *value));
+        if let Some(entry) = self.q.get(state) {
+            for (kind, (value, _)) in entry.iter().filter(|(kind, _)| allowed.contains(kind)) {
+                if best.is_none_or(|(_, best_value)| *value > best_value) {
+                    best = Some((*kind, *value));
+                }
             }
         }
-        best.map(|(kind, _)| kind)
+        best.map_or_else(|| baseline::choose(state, allowed), |(kind, _)| kind)
     }
 
-    /// Escalate is never blocked, so the maximum is over a non-empty set.
+    /// Escalate is always allowed, so the maximum is over a non-empty set.
     fn best_allowed_value(&self, state: &State, allowed: &[ActionKind]) -> f64 {
-        allowed
-            .iter()
-            .filter(|kind| !self.blocked.contains(&(*state, **kind)))
-            .map(|kind| self.value(state, *kind))
-            .fold(f64::NEG_INFINITY, f64::max)
+        allowed.iter().map(|kind| self.value(state, *kind)).fold(f64::NEG_INFINITY, f64::max)
     }
 
     fn update(&mut self, state: State, kind: ActionKind, target: f64, min_learning_rate: f64) {
@@ -137,16 +145,48 @@ impl Learner {
         let learning_rate = (1.0 / slot.1 as f64).max(min_learning_rate);
         slot.0 += learning_rate * (target - slot.0);
     }
+}
 
-    /// Marks pairs the safety layer blocks here, and forgets what was learnt
-    /// for them: the shipped policy must never propose them.
-    fn mark_blocked(&mut self, state: State, allowed: &[ActionKind]) {
-        for kind in ActionKind::ALL.into_iter().filter(|kind| !allowed.contains(kind)) {
-            if self.blocked.insert((state, kind))
-                && let Some(entry) = self.q.get_mut(&state)
-            {
-                entry.remove(&kind);
-            }
+/// The estates episodes run in: the given sets as they are, or a fresh
+/// randomised world per block of `world_episodes`.
+struct Worlds<'a> {
+    options: &'a TrainOptions,
+    fixed: Vec<Estate>,
+    current: Option<(u64, Estate)>,
+}
+
+/// Tag mixed into the seed of world draws, so they never share a stream with incidents.
+const WORLD_SEED_TAG: u64 = 0x5752_4c44;
+
+impl<'a> Worlds<'a> {
+    fn new(options: &'a TrainOptions) -> Worlds<'a> {
+        let fixed = options
+            .sims
+            .iter()
+            .enumerate()
+            .map(|(index, sim)| Estate::new(sim.clone(), mix_seed(options.seed, index as u64)))
+            .collect();
+        Worlds { options, fixed, current: None }
+    }
+
+    /// The estate of `episode` and the incident number within it.
+    fn for_episode(&mut self, episode: u64) -> (&Estate, u64) {
+        let sets = self.options.sims.len() as u64;
+        if self.options.world_episodes == 0 {
+            return (&self.fixed[(episode % sets) as usize], episode / sets);
+        }
+        let block = episode / self.options.world_episodes;
+        if self.current.as_ref().is_none_or(|(current, _)| *current != block) {
+            let base = &self.options.sims[(block % sets) as usize];
+            let mut world_rng = ChaCha8Rng::seed_from_u64(mix_seed(self.options.seed ^ WORLD_SEED_TAG, block));
+            let world = randomize(base, block, &mut world_rng);
+            self.current = Some((block, Estate::new(world, mix_seed(self.options.seed, sets + block))));
+        }
+        let number = episode % self.options.world_episodes;
+        match &self.current {
+            Some((_, estate)) => (estate, number),
+            // Set just above.
+            None => (&self.fixed[0], number),
         }
     }
 }
@@ -154,14 +194,7 @@ impl Learner {
 /// Trains a table; `progress` is told the number of episodes done.
 pub fn train(options: &TrainOptions, mut progress: impl FnMut(u64)) -> anyhow::Result<QTable> {
     anyhow::ensure!(!options.sims.is_empty(), "training needs at least one simulator parameter set");
-    let settings = training_safety_settings();
-    let fleet = FleetContext::default();
-    let estates: Vec<Estate> = options
-        .sims
-        .iter()
-        .enumerate()
-        .map(|(index, sim)| Estate::new(sim.clone(), mix_seed(options.seed, index as u64)))
-        .collect();
+    let mut worlds = Worlds::new(options);
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut learner = Learner::default();
     let block_size = (options.episodes / options.curve_points.max(1)).max(1);
@@ -169,62 +202,9 @@ pub fn train(options: &TrainOptions, mut progress: impl FnMut(u64)) -> anyhow::R
     let mut curve = Vec::new();
     for episode in 0..options.episodes {
         let epsilon = epsilon_at(options, episode);
-        let estate = &estates[(episode % estates.len() as u64) as usize];
-        let mut incident = estate.incident(episode / estates.len() as u64);
-        let mut total_minutes = 0.0;
-        let mut resolution = Resolution::Human;
-        for step_number in 0..MAX_STEPS {
-            let request = incident.request.clone();
-            let diagnosis = diagnose(&request);
-            let state = State::from_evidence(&request, &diagnosis);
-            let allowed = allowed_actions(&request, &diagnosis, &settings, &fleet);
-            learner.mark_blocked(state, &allowed);
-            let usable: Vec<ActionKind> =
-                allowed.iter().copied().filter(|kind| !learner.blocked.contains(&(state, *kind))).collect();
-            let forced_escalation = step_number + 1 == MAX_STEPS;
-            let kind = if forced_escalation {
-                ActionKind::Escalate
-            } else if rng.random_bool(epsilon) {
-                usable[rng.random_range(0..usable.len())]
-            } else {
-                learner.greedy(&state).filter(|kind| usable.contains(kind)).unwrap_or(ActionKind::Escalate)
-            };
-            let proposal = parametrise(kind, &request, &diagnosis, &settings);
-            let reviewed = review(proposal, &request, &diagnosis, &settings, &fleet);
-            debug_assert_eq!(reviewed.report.final_kind, kind, "only allowed kinds are proposed");
-            let outcome = estate.apply(&mut incident, &reviewed.final_action);
-            total_minutes += outcome.minutes;
-            // A person's delay is drawn from a wide lognormal the policy
-            // cannot influence; learning from its mean instead of the draw
-            // removes most of the variance of escalation values.
-            let learnt_minutes = match outcome.resolution {
-                Some(Resolution::Human) => {
-                    outcome.minutes - incident.truth.human_delay_minutes + expected_human_minutes(estate.config())
-                }
-                _ => outcome.minutes,
-            };
-            let reward = -learnt_minutes
-                - options.reward.failed_run_penalty_minutes * f64::from(outcome.failed_runs)
-                - if kind == ActionKind::Escalate { options.reward.escalation_penalty_minutes } else { 0.0 }
-                - if outcome.harm.is_some() { options.reward.harm_penalty_minutes } else { 0.0 };
-            let target = match &outcome.next_request {
-                None => reward,
-                Some(next_request) => {
-                    let next_diagnosis = diagnose(next_request);
-                    let next_state = State::from_evidence(next_request, &next_diagnosis);
-                    let next_allowed = allowed_actions(next_request, &next_diagnosis, &settings, &fleet);
-                    reward + learner.best_allowed_value(&next_state, &next_allowed)
-                }
-            };
-            if !forced_escalation {
-                learner.update(state, kind, target, options.min_learning_rate);
-            }
-            if let Some(closed_by) = outcome.resolution {
-                resolution = closed_by;
-                break;
-            }
-        }
-        block_minutes += total_minutes;
+        let (estate, number) = worlds.for_episode(episode);
+        let (minutes, resolution) = run_training_episode(options, estate, number, epsilon, &mut rng, &mut learner);
+        block_minutes += minutes;
         block_auto += u64::from(resolution == Resolution::Remediated);
         block_count += 1;
         if block_count == block_size || episode + 1 == options.episodes {
@@ -241,9 +221,73 @@ pub fn train(options: &TrainOptions, mut progress: impl FnMut(u64)) -> anyhow::R
     to_table(&learner, options, &curve)
 }
 
+/// One incident, learning from every step; returns its minutes and who closed it.
+fn run_training_episode(
+    options: &TrainOptions,
+    estate: &Estate,
+    number: u64,
+    epsilon: f64,
+    rng: &mut ChaCha8Rng,
+    learner: &mut Learner,
+) -> (f64, Resolution) {
+    let settings = training_safety_settings();
+    let fleet = FleetContext::default();
+    let mut incident = estate.incident(number);
+    let mut total_minutes = 0.0;
+    for step_number in 0..MAX_STEPS {
+        let request = incident.request.clone();
+        let diagnosis = diagnose(&request);
+        let state = State::from_evidence(&request, &diagnosis);
+        let allowed = allowed_unchanged(&request, &diagnosis, &settings, &fleet);
+        let forced_escalation = step_number + 1 == MAX_STEPS;
+        let kind = if forced_escalation {
+            ActionKind::Escalate
+        } else if rng.random_bool(epsilon) {
+            allowed[rng.random_range(0..allowed.len())]
+        } else {
+            learner.greedy(&state, &allowed)
+        };
+        let proposal = parametrise(kind, &request, &diagnosis, &settings);
+        let reviewed = review(proposal, &request, &diagnosis, &settings, &fleet);
+        debug_assert_eq!(reviewed.report.final_kind, kind, "only allowed kinds are proposed");
+        let outcome = estate.apply(&mut incident, &reviewed.final_action);
+        total_minutes += outcome.minutes;
+        // A person's delay is drawn from a wide lognormal the policy
+        // cannot influence; learning from its mean instead of the draw
+        // removes most of the variance of escalation values.
+        let learnt_minutes = match outcome.resolution {
+            Some(Resolution::Human) => {
+                outcome.minutes - incident.truth.human_delay_minutes + expected_human_minutes(estate.config())
+            }
+            _ => outcome.minutes,
+        };
+        let reward = -learnt_minutes
+            - options.reward.failed_run_penalty_minutes * f64::from(outcome.failed_runs)
+            - if kind == ActionKind::Escalate { options.reward.escalation_penalty_minutes } else { 0.0 }
+            - if outcome.harm.is_some() { options.reward.harm_penalty_minutes } else { 0.0 };
+        let target = match &outcome.next_request {
+            None => reward,
+            Some(next_request) => {
+                let next_diagnosis = diagnose(next_request);
+                let next_state = State::from_evidence(next_request, &next_diagnosis);
+                let next_allowed = allowed_unchanged(next_request, &next_diagnosis, &settings, &fleet);
+                reward + learner.best_allowed_value(&next_state, &next_allowed)
+            }
+        };
+        if !forced_escalation {
+            learner.update(state, kind, target, options.min_learning_rate);
+        }
+        if let Some(closed_by) = outcome.resolution {
+            return (total_minutes, closed_by);
+        }
+    }
+    (total_minutes, Resolution::Human)
+}
+
 fn to_table(learner: &Learner, options: &TrainOptions, curve: &[CurvePoint]) -> anyhow::Result<QTable> {
     let sim_names: Vec<&str> = options.sims.iter().map(|sim| sim.name.as_str()).collect();
-    let version = format!("q-{}-seed{}-ep{}", sim_names.join("+"), options.seed, options.episodes);
+    let randomised = if options.world_episodes > 0 { "randomised-" } else { "" };
+    let version = format!("q-{randomised}{}-seed{}-ep{}", sim_names.join("+"), options.seed, options.episodes);
     let mut table = QTable::new(version);
     for (state, entry) in &learner.q {
         let key = state.key();
@@ -255,8 +299,16 @@ fn to_table(learner: &Learner, options: &TrainOptions, curve: &[CurvePoint]) -> 
     let mut table = with_visits(table, learner);
     table.set_trained(
         "algorithm",
-        json!("tabular Q-learning, undiscounted, epsilon-greedy among safety-allowed actions"),
+        json!("tabular Q-learning, undiscounted, epsilon-greedy among the actions safety allows unchanged"),
     );
+    if options.world_episodes > 0 {
+        table.set_trained(
+            "randomised_worlds",
+            json!({"episodes_per_world": options.world_episodes,
+                   "worlds": options.episodes.div_ceil(options.world_episodes),
+                   "spreads": "sim::randomize, docs/learning.md"}),
+        );
+    }
     table.set_trained("sims", json!(sim_names));
     table.set_trained("episodes", json!(options.episodes));
     table.set_trained("seed", json!(options.seed));

@@ -1,6 +1,8 @@
 //! The job control port (Glue jobs API): read a run, a job definition and its
 //! history; start a run. The only mutation is `start_job_run`, which the
-//! executor calls only with a safety permit.
+//! executor calls only with a safety permit. The backtest also lists the
+//! account's jobs and reads a job's history back to a point in time, both
+//! read-only.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::core::event::JobRunState;
-use crate::ports::PortError;
+use crate::ports::{Operation, PortError};
 
 /// One job run as GetJobRun/GetJobRuns describe it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,15 @@ impl JobRun {
     }
 }
 
+/// A job's runs as far back as the backtest asked for them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunHistory {
+    /// Newest first by start time.
+    pub runs: Vec<JobRun>,
+    /// False when the `max_runs` bound cut the history short of what was asked.
+    pub complete: bool,
+}
+
 /// Contract:
 /// - `get_job_run` / `get_job` give `NotFound` for an unknown job or run.
 /// - `get_job_runs` returns at most `max_runs` runs of the job, newest first
@@ -92,4 +103,30 @@ pub trait JobControl: Send + Sync {
     async fn get_job_runs(&self, job_name: &str, max_runs: u32) -> Result<Vec<JobRun>, PortError>;
 
     async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError>;
+
+    /// Every job of the account (GetJobs), in any order. Read-only; only the
+    /// backtest lists jobs, so adapters that never back one keep this default,
+    /// which refuses.
+    async fn list_jobs(&self) -> Result<Vec<JobDefinition>, PortError> {
+        Err(PortError::rejected(Operation::GetJobs, "this job control adapter cannot list jobs"))
+    }
+
+    /// The job's runs newest first: every run started at or after `oldest`,
+    /// and at least `before` runs started before it when there are that
+    /// many (the history of the earliest ones), at most `max_runs` in all.
+    /// The default reads `get_job_runs(job_name, max_runs)`, which is exact
+    /// for adapters that honour `max_runs`; the Glue adapter pages further
+    /// than `get_job_runs` does and stops once it has read far enough back.
+    async fn job_runs_back_to(
+        &self,
+        job_name: &str,
+        oldest: DateTime<Utc>,
+        before: u32,
+        max_runs: u32,
+    ) -> Result<RunHistory, PortError> {
+        let runs = self.get_job_runs(job_name, max_runs).await?;
+        let older = runs.iter().filter(|run| run.started_on.is_some_and(|started| started < oldest)).count();
+        let complete = runs.len() < max_runs as usize || older >= before as usize;
+        Ok(RunHistory { runs, complete })
+    }
 }

@@ -24,7 +24,7 @@ pub use clock::{Clock, SystemClock};
 pub use incident_store::{
     ActionStep, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
 };
-pub use job_control::{JobControl, JobDefinition, JobRun, RUN_MARKER_ARGUMENT, StartRunRequest};
+pub use job_control::{JobControl, JobDefinition, JobRun, RUN_MARKER_ARGUMENT, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
 pub use notifier::{Escalation, EvidencePacket, Notifier};
 pub use object_store::{ObjectStore, ObjectSummary};

@@ -22,7 +22,7 @@ use crate::ports::{
     BudgetGrant, Catalog, CatalogTable, ClaimOutcome, DeleteOutcome, Escalation, FleetCounters, IncidentQueue,
     IncidentRecord, IncidentStore, JobControl, JobDefinition, JobRun, LogLimits, LogLines, Notifier, ObjectStore,
     ObjectSummary, Operation, PortError, Ports, QueueDepth, QueueMessage, ReceiptHandle, RollbackOutcome, RunClaim,
-    RunLogs, StartRunRequest,
+    RunHistory, RunLogs, StartRunRequest,
 };
 
 /// Told about every call: its operation, how long it took, whether it failed.
@@ -128,6 +128,19 @@ impl JobControl for Observed<dyn JobControl> {
     }
     async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {
         self.observer.time(Operation::StartJobRun, self.inner.start_job_run(request)).await
+    }
+    async fn list_jobs(&self) -> Result<Vec<JobDefinition>, PortError> {
+        self.observer.time(Operation::GetJobs, self.inner.list_jobs()).await
+    }
+    async fn job_runs_back_to(
+        &self,
+        job_name: &str,
+        oldest: DateTime<Utc>,
+        before: u32,
+        max_runs: u32,
+    ) -> Result<RunHistory, PortError> {
+        let call = self.inner.job_runs_back_to(job_name, oldest, before, max_runs);
+        self.observer.time(Operation::GetJobRuns, call).await
     }
 }
 

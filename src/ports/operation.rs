@@ -18,6 +18,7 @@ pub enum Operation {
     GetQueueAttributes,
     GetQueueUrl,
     // Glue jobs
+    GetJobs,
     GetJobRun,
     GetJob,
     GetJobRuns,
@@ -52,13 +53,14 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 29] = [
+    pub const ALL: [Operation; 30] = [
         Operation::ReceiveMessage,
         Operation::DeleteMessageBatch,
         Operation::ChangeMessageVisibility,
         Operation::SendMessage,
         Operation::GetQueueAttributes,
         Operation::GetQueueUrl,
+        Operation::GetJobs,
         Operation::GetJobRun,
         Operation::GetJob,
         Operation::GetJobRuns,
@@ -93,6 +95,7 @@ impl Operation {
             Operation::SendMessage => "SendMessage",
             Operation::GetQueueAttributes => "GetQueueAttributes",
             Operation::GetQueueUrl => "GetQueueUrl",
+            Operation::GetJobs => "GetJobs",
             Operation::GetJobRun => "GetJobRun",
             Operation::GetJob => "GetJob",
             Operation::GetJobRuns => "GetJobRuns",

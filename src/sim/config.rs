@@ -16,6 +16,16 @@ use crate::sim::cause::SimCause;
 /// from any directory.
 const EMBEDDED_DEFAULT: &str = include_str!("../../config/sim.toml");
 
+/// The held-out parameter sets, compiled in so `evaluate` reports them
+/// from any directory. Nothing trains or tunes on them.
+const EMBEDDED_HOLDOUTS: [&str; 2] = [
+    include_str!("../../config/sim-holdout-retries-heal.toml"),
+    include_str!("../../config/sim-holdout-slow-late.toml"),
+];
+
+/// Names of held-out sets start with this; `train` refuses them.
+pub const HOLDOUT_PREFIX: &str = "holdout";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimConfig {
@@ -28,6 +38,9 @@ pub struct SimConfig {
     pub lateness: LatenessModel,
     pub evidence: EvidenceNoise,
     pub human: HumanModel,
+    /// How much more capacity a memory or timeout failure needs.
+    #[serde(default)]
+    pub capacity: CapacityModel,
     /// Success probability of each action for each cause, when the context
     /// condition of the cause holds (see `sim::outcome`). Missing means 0.
     pub outcomes: BTreeMap<SimCause, BTreeMap<ActionKind, f64>>,
@@ -152,6 +165,22 @@ pub struct HumanModel {
     pub fix_minutes: f64,
 }
 
+/// The capacity a run that failed for memory or time needs, as a factor of
+/// its current DPUs, drawn uniformly per incident from
+/// `needed_factor_min..needed_factor_max`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityModel {
+    pub needed_factor_min: f64,
+    pub needed_factor_max: f64,
+}
+
+impl Default for CapacityModel {
+    fn default() -> CapacityModel {
+        CapacityModel { needed_factor_min: 1.2, needed_factor_max: 2.2 }
+    }
+}
+
 impl SimConfig {
     /// Reads and validates a parameter file.
     pub fn load(path: &Path) -> anyhow::Result<SimConfig> {
@@ -164,6 +193,20 @@ impl SimConfig {
         // The embedded file is checked by the unit test `embedded_default_parses`,
         // so this cannot fail in a build whose tests pass.
         SimConfig::from_toml(EMBEDDED_DEFAULT).expect("config/sim.toml is valid (tested)")
+    }
+
+    /// The compiled-in held-out sets (`config/sim-holdout-*.toml`).
+    pub fn embedded_holdouts() -> Vec<SimConfig> {
+        // Checked by the unit test `embedded_default_parses`, like the default.
+        EMBEDDED_HOLDOUTS
+            .iter()
+            .map(|text| SimConfig::from_toml(text).expect("config/sim-holdout-*.toml are valid (tested)"))
+            .collect()
+    }
+
+    /// A held-out set: evaluated every time, never trained or tuned on.
+    pub fn is_held_out(&self) -> bool {
+        self.name.starts_with(HOLDOUT_PREFIX)
     }
 
     pub fn from_toml(text: &str) -> anyhow::Result<SimConfig> {
@@ -208,6 +251,10 @@ impl SimConfig {
             ensure!((0.0..=1.0).contains(&value), "evidence.{name} must be within 0..=1");
         }
         ensure!(self.human.median_hours > 0.0 && self.human.sigma >= 0.0, "[human] median_hours > 0, sigma >= 0");
+        ensure!(
+            self.capacity.needed_factor_min >= 1.0 && self.capacity.needed_factor_min < self.capacity.needed_factor_max,
+            "[capacity] needs 1 <= needed_factor_min < needed_factor_max"
+        );
         ensure!(self.lateness.median_minutes > 0.0 && self.lateness.sigma >= 0.0, "[lateness] median_minutes > 0");
         Ok(())
     }
@@ -239,6 +286,10 @@ mod tests {
         let config = SimConfig::from_toml(EMBEDDED_DEFAULT).unwrap();
         assert!(config.jobs.len() >= 4);
         assert_eq!(config.causes.len(), SimCause::ALL.len());
+        assert!(!config.is_held_out());
+        let holdouts = SimConfig::embedded_holdouts();
+        assert_eq!(holdouts.len(), 2);
+        assert!(holdouts.iter().all(SimConfig::is_held_out));
     }
 
     #[test]

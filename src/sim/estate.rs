@@ -15,6 +15,7 @@ use crate::sim::cause::SimCause;
 use crate::sim::config::{SimConfig, dpu_per_worker};
 use crate::sim::messages::{MessageContext, symptom, wrapper_message};
 use crate::sim::observe::{CatalogStory, build_request};
+use crate::sim::outcome::Preview;
 use crate::sim::{IncidentTruth, SimIncident, StepOutcome};
 
 const DRIFT_COLUMNS: [&str; 5] = ["amount", "unit_price", "discount", "quantity", "balance"];
@@ -89,6 +90,12 @@ impl Estate {
     pub fn apply(&self, incident: &mut SimIncident, action: &Action) -> StepOutcome {
         crate::sim::outcome::apply(&self.config, incident, action)
     }
+
+    /// What `action` would do to `incident`, in expectation, without drawing
+    /// anything: for the oracle, which knows the truth and plans ahead.
+    pub fn preview(&self, incident: &SimIncident, action: &Action) -> Preview {
+        crate::sim::outcome::preview(&self.config, incident, action)
+    }
 }
 
 fn placeholder_request() -> crate::core::evidence::DecideRequest {
@@ -122,7 +129,9 @@ fn draw_truth(
     let column = DRIFT_COLUMNS[rng.random_range(0..DRIFT_COLUMNS.len())].to_string();
     let current_dpu = job.number_of_workers as f64 * dpu_per_worker(&job.worker_type).unwrap_or(1.0);
     let needed_dpu = match cause {
-        SimCause::ResourceExhaustion | SimCause::Timeout => current_dpu * rng.random_range(1.2..2.2),
+        SimCause::ResourceExhaustion | SimCause::Timeout => {
+            current_dpu * rng.random_range(config.capacity.needed_factor_min..config.capacity.needed_factor_max)
+        }
         _ => current_dpu,
     };
     let lateness_minutes = match cause {
@@ -175,6 +184,20 @@ fn draw_truth(
         failed_run_minutes,
         earlier_failure: rng.random_bool(0.15).then(|| rng.random_range(2..=5)),
         event_id: format!("{:08x}-{:04x}", rng.random::<u32>(), rng.random::<u16>()),
+    }
+}
+
+/// The mean of [`failed_run_minutes`]: the middle of each range.
+pub(crate) fn expected_failed_run_minutes(cause: SimCause, job: &crate::sim::JobSpec) -> f64 {
+    match cause {
+        SimCause::TransientInfra => job.run_minutes * 0.5,
+        SimCause::ResourceExhaustion => job.run_minutes * 0.675,
+        SimCause::SchemaDrift => 1.0 + job.run_minutes * 0.125,
+        SimCause::DataQuality => job.run_minutes * 0.55,
+        SimCause::SourceUnavailable => 1.25,
+        SimCause::PermissionConfig => 0.9,
+        SimCause::CodeBug => 2.25,
+        SimCause::Timeout => job.timeout_minutes as f64,
     }
 }
 

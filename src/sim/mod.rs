@@ -36,6 +36,7 @@ mod estate;
 pub mod messages;
 pub mod observe;
 mod outcome;
+pub mod randomize;
 
 use chrono::{DateTime, FixedOffset};
 use rand_chacha::ChaCha8Rng;
@@ -48,6 +49,7 @@ pub use config::{JobSpec, SimConfig};
 pub use estate::Estate;
 pub use messages::Symptom;
 pub use observe::CatalogStory;
+pub use outcome::Preview;
 
 /// One incident of the estate: its hidden truth and its current observation.
 #[derive(Debug, Clone)]

@@ -10,12 +10,94 @@ use rand::Rng;
 use crate::core::model::{Action, ActionKind};
 use crate::sim::cause::SimCause;
 use crate::sim::config::{SimConfig, dpu_per_worker};
-use crate::sim::estate::failed_run_minutes;
+use crate::sim::estate::{expected_failed_run_minutes, failed_run_minutes};
 use crate::sim::observe::build_request;
 use crate::sim::{Resolution, SimIncident, StepOutcome};
 
 /// How a run scales with capacity: run time ~ (capacity)^-SPEEDUP_EXPONENT.
 const SPEEDUP_EXPONENT: f64 = 0.8;
+
+/// What an action would do to an incident, in expectation: the oracle
+/// plans with it. Nothing is drawn; `on_failure` is the incident after the
+/// action failed with the expected run time of a failure.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub success_probability: f64,
+    /// Minutes the step takes when it heals (for escalate: the person's
+    /// expected delay, fix and rerun).
+    pub success_minutes: f64,
+    pub failure_minutes: f64,
+    pub harmful: bool,
+    /// `None` for escalate, which always closes the incident.
+    pub on_failure: Option<SimIncident>,
+}
+
+pub(crate) fn preview(config: &SimConfig, incident: &SimIncident, action: &Action) -> Preview {
+    let kind = action.kind();
+    let harmful = harm_of(incident, action).is_some();
+    if kind == ActionKind::Escalate {
+        let human = 60.0 * config.human.median_hours * (config.human.sigma * config.human.sigma / 2.0).exp();
+        let minutes = human + config.human.fix_minutes + incident.job.run_minutes;
+        return Preview {
+            success_probability: 1.0,
+            success_minutes: minutes,
+            failure_minutes: minutes,
+            harmful,
+            on_failure: None,
+        };
+    }
+    let plan = RunPlan::of(config, incident, action);
+    let probability = if plan.condition { config.success_probability(incident.cause, kind) } else { 0.0 };
+    let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
+    let success_run = expected_success_run_minutes(incident, plan.run_dpu, current_dpu);
+    let failure_run = expected_failed_run_minutes(incident.cause, &incident.job);
+    let fixed = plan.wait_minutes + config.estate.run_start_minutes;
+    let mut next = incident.clone();
+    next.elapsed_minutes += fixed + failure_run;
+    next.actions_taken.push(kind);
+    next.number_of_workers = plan.workers;
+    next.worker_type = plan.worker_type;
+    next.truth.failed_run_minutes = failure_run;
+    next.request = build_request(&next, &config.estate.account, &config.estate.region);
+    Preview {
+        success_probability: probability,
+        success_minutes: fixed + success_run,
+        failure_minutes: fixed + failure_run,
+        harmful,
+        on_failure: Some(next),
+    }
+}
+
+/// The run an action starts: capacity, wait before it, and whether the
+/// cause's context condition holds for it.
+struct RunPlan {
+    workers: u32,
+    worker_type: String,
+    run_dpu: f64,
+    wait_minutes: f64,
+    condition: bool,
+}
+
+impl RunPlan {
+    fn of(config: &SimConfig, incident: &SimIncident, action: &Action) -> RunPlan {
+        let (workers, worker_type) = match action {
+            Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
+                ((*number_of_workers).max(1), worker_type.clone().unwrap_or_else(|| incident.worker_type.clone()))
+            }
+            _ => (incident.number_of_workers, incident.worker_type.clone()),
+        };
+        let run_dpu = dpu_of(workers, &worker_type);
+        let wait_minutes = match action {
+            Action::WaitAndRetry { delay_s } => *delay_s as f64 / 60.0,
+            Action::LogAndWait {} => incident.job.schedule_interval_minutes,
+            Action::QuarantineBadRecords(_) => config.estate.quarantine_minutes,
+            _ => 0.0,
+        };
+        let run_starts_at = incident.elapsed_minutes + wait_minutes + config.estate.run_start_minutes;
+        let condition = condition_holds(incident, action, run_starts_at, run_dpu);
+        RunPlan { workers, worker_type, run_dpu, wait_minutes, condition }
+    }
+}
 
 pub(crate) fn apply(config: &SimConfig, incident: &mut SimIncident, action: &Action) -> StepOutcome {
     let kind = action.kind();
@@ -38,21 +120,7 @@ pub(crate) fn apply(config: &SimConfig, incident: &mut SimIncident, action: &Act
         return escalate(config, incident, harm);
     }
     let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
-    let (workers, worker_type) = match action {
-        Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
-            ((*number_of_workers).max(1), worker_type.clone().unwrap_or_else(|| incident.worker_type.clone()))
-        }
-        _ => (incident.number_of_workers, incident.worker_type.clone()),
-    };
-    let run_dpu = dpu_of(workers, &worker_type);
-    let wait_minutes = match action {
-        Action::WaitAndRetry { delay_s } => *delay_s as f64 / 60.0,
-        Action::LogAndWait {} => incident.job.schedule_interval_minutes,
-        Action::QuarantineBadRecords(_) => config.estate.quarantine_minutes,
-        _ => 0.0,
-    };
-    let run_starts_at = incident.elapsed_minutes + wait_minutes + config.estate.run_start_minutes;
-    let condition = condition_holds(incident, action, run_starts_at, run_dpu);
+    let RunPlan { workers, worker_type, run_dpu, wait_minutes, condition } = RunPlan::of(config, incident, action);
     let probability = config.success_probability(incident.cause, kind);
     let draw: f64 = incident.rng.random();
     let success = condition && draw < probability;
@@ -142,6 +210,16 @@ fn success_run_minutes(incident: &mut SimIncident, run_dpu: f64, current_dpu: f6
     };
     let speedup = (current_dpu.max(0.25) / run_dpu.max(0.25)).powf(SPEEDUP_EXPONENT);
     (base * jitter * speedup).min(incident.job.timeout_minutes as f64)
+}
+
+/// The mean of `success_run_minutes` (its jitter averages 1).
+fn expected_success_run_minutes(incident: &SimIncident, run_dpu: f64, current_dpu: f64) -> f64 {
+    let base = match incident.cause {
+        SimCause::Timeout => incident.job.run_minutes * incident.truth.needed_dpu / current_dpu.max(0.25),
+        _ => incident.job.run_minutes,
+    };
+    let speedup = (current_dpu.max(0.25) / run_dpu.max(0.25)).powf(SPEEDUP_EXPONENT);
+    (base * speedup).min(incident.job.timeout_minutes as f64)
 }
 
 /// Harm done by an action for the true cause (not merely a wasted run).

@@ -5,6 +5,8 @@
 mod support;
 
 mod adapters;
+mod backtest;
 mod daemon_process;
 mod end_to_end;
 mod operation_labels;
+mod policy_promotion;

@@ -1,5 +1,8 @@
-//! The JSON-lines contracts (`classify`, `decide`) and `replay`, through
-//! the real binary.
+//! The JSON-lines contracts (`classify`, `decide`), `decide` on hostile
+//! input, `replay` and `backtest`, through the real binary.
 
+mod backtest;
+mod hostile;
 mod protocol;
+mod readme;
 mod replay;

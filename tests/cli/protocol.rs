@@ -34,7 +34,11 @@ fn example(name: &str) -> String {
 }
 
 /// Run the binary with `input` on stdin and extra environment; returns (exit code, stdout lines, stderr).
-fn run(arguments: &[&str], input: &str, environment: &[(&str, &str)]) -> (i32, Vec<serde_json::Value>, String) {
+pub(crate) fn run(
+    arguments: &[&str],
+    input: &str,
+    environment: &[(&str, &str)],
+) -> (i32, Vec<serde_json::Value>, String) {
     let output = run_output(arguments, input.as_bytes(), environment);
     let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
     let lines = stdout
@@ -487,4 +491,61 @@ fn a_byte_order_mark_before_the_first_line_is_tolerated() {
     let answer: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("an answer")).expect("JSON");
     assert_eq!(answer["id"], "bom", "{answer}");
     assert_eq!(answer["class"], "resource_exhaustion", "{answer}");
+}
+
+#[test]
+fn blank_lines_are_no_requests_and_an_unknown_where_is_refused_naming_the_valid_values() {
+    let input = "\n{\"id\":\"a\",\"text\":\"java.lang.OutOfMemoryError: Java heap space\"}\n   \n\
+                 {\"id\":\"b\",\"text\":\"Connection reset\",\"where\":\"stderr\"}\n\
+                 {\"id\":\"c\",\"text\":\"Connection reset\",\"where\":null}\n";
+    let (code, answers, stderr) = run(&["classify"], input, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(answers.len(), 3, "one answer per request, none for the blank lines");
+    assert_eq!(answers[0]["class"], "resource_exhaustion");
+    let refusal = answers[1]["error"].as_str().expect("an error line for an unknown where");
+    assert!(refusal.contains("stderr") && refusal.contains("error_log"), "{refusal}");
+    assert!(answers[2]["class"].is_string(), "null reads as absent: {}", answers[2]);
+    assert!(stderr.contains("3 lines, 1 answered with an error"), "blank lines are not counted: {stderr}");
+}
+
+/// Start `arguments`, read the first line of its output, then close the
+/// pipe as `| head -1` does; the command must stop quietly (no panic, no
+/// message), killed by SIGPIPE or exiting on its own.
+fn stops_quietly_when_its_reader_goes_away(arguments: &[&str]) {
+    let mut child = Command::new(BINARY)
+        .args(arguments)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
+    assert!(!first.is_empty(), "{arguments:?} printed something");
+    let output = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(101), "{arguments:?} panicked: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{arguments:?}: {stderr}");
+}
+
+#[test]
+fn every_command_stops_quietly_when_its_output_is_closed() {
+    stops_quietly_when_its_reader_goes_away(&["policy", "show"]);
+    stops_quietly_when_its_reader_goes_away(&["evaluate", "--incidents", "200"]);
+    stops_quietly_when_its_reader_goes_away(&["config"]);
+}
+
+#[test]
+fn run_refuses_the_shipped_defaults_naming_the_key_to_set() {
+    let (code, _, stderr) = run(&["run"], "", &[("AWS_REGION", "us-east-1")]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("queue.url") && stderr.contains("ETL_MEDIC__QUEUE__URL"), "{stderr}");
+    let example = [
+        ("AWS_REGION", "us-east-1"),
+        ("ETL_MEDIC__QUEUE__URL", "https://sqs.us-east-1.amazonaws.com/123456789012/etl-medic"),
+    ];
+    let (code, _, stderr) = run(&["run"], "", &example);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("example account"), "{stderr}");
 }

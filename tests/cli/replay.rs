@@ -49,9 +49,19 @@ fn write_audit_trail(directory: &Path) -> usize {
     decisions.len()
 }
 
+/// (exit code, answer lines, stderr) of `replay DIRECTORY ARGUMENTS`.
+fn replay_status(directory: &Path, arguments: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let output = Command::new(BINARY).arg("replay").arg(directory).args(arguments).output().expect("binary runs");
+    let lines = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    (output.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
 fn replay(directory: &Path, arguments: &[&str]) -> (Vec<serde_json::Value>, String) {
     let output = Command::new(BINARY).arg("replay").arg(directory).args(arguments).output().expect("binary runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines = String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
@@ -74,6 +84,9 @@ fn replay_with_the_same_policy_changes_nothing_and_a_tighter_allowlist_shows() {
         summary.contains(&format!("{recorded} decisions, 0 with a different final action, 1 files unreadable")),
         "{summary}"
     );
+    assert!(summary.contains("stray.json (not JSON)"), "the unreadable file is named: {summary}");
+    let (code, _, _) = replay_status(&directory, &["--policy", "rules", "--mode", "auto"]);
+    assert_eq!(code, 1, "an unreadable file is not a success");
 
     let config = directory.join("no-rollback.toml");
     std::fs::write(&config, "[safety.allowlist]\nschema_drift = [\"log_and_wait\"]\n").expect("config");
@@ -84,5 +97,36 @@ fn replay_with_the_same_policy_changes_nothing_and_a_tighter_allowlist_shows() {
     assert_eq!(changed[0]["incident_id"], "orders_daily/jr_0001");
     assert_eq!(changed[0]["recorded"]["final"], "rollback_schema");
     assert_eq!(changed[0]["replayed"]["rule"], "class_allowlist");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[test]
+fn replay_on_nothing_is_an_error_that_says_what_to_give_it() {
+    let empty = std::env::temp_dir().join(format!("etl-medic-replay-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("empty dir");
+    let (code, lines, stderr) = replay_status(&empty, &[]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(lines.is_empty());
+    assert!(stderr.contains("no recorded decision") && stderr.contains("--audit-dir"), "{stderr}");
+    let (code, _, stderr) = replay_status(&empty.join("missing"), &[]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("missing"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn the_demo_audit_trail_replays_to_the_same_decisions() {
+    let directory = std::env::temp_dir().join(format!("etl-medic-replay-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    let demo = Command::new(BINARY)
+        .args(["demo", "--incidents", "4", "--speedup", "12000", "--policy", "rules", "--audit-dir"])
+        .arg(&directory)
+        .output()
+        .expect("demo runs");
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let (code, lines, stderr) = replay_status(&directory, &["--policy", "rules", "--mode", "auto"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(lines.len() >= 4, "{stderr}");
+    assert!(lines.iter().all(|line| line["changed"] == false), "{lines:?}");
     let _ = std::fs::remove_dir_all(&directory);
 }

@@ -152,12 +152,14 @@ fn a_flood_of_log_lines_is_read_only_up_to_the_bound() {
     let mut lines: Vec<String> = (0..100_000).map(|index| format!("INFO heartbeat {index}")).collect();
     // Past the per-source line bound: never read, so it cannot decide.
     lines.push("AccessDenied".to_string());
-    let request: DecideRequest = serde_json::from_value(json!({
+    // Built in place: a parsed request refuses more lines than `lenient::bounds`,
+    // and the daemon builds its requests without parsing.
+    let mut request: DecideRequest = serde_json::from_value(json!({
         "event": {"source": "aws.glue", "detail-type": "Glue Job State Change",
-                  "detail": {"jobName": "j", "jobRunId": "jr_1", "state": "FAILED"}},
-        "logs": {"error": lines}
+                  "detail": {"jobName": "j", "jobRunId": "jr_1", "state": "FAILED"}}
     }))
     .expect("request");
+    request.logs.error = lines;
     let diagnosis = diagnose(&request);
     assert_eq!(diagnosis.class, FailureClass::Unknown);
 }

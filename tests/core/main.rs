@@ -2,5 +2,6 @@
 //! and the classifier against labelled real messages.
 
 mod diagnosis_corpus;
+mod diagnosis_public;
 mod diagnosis_robustness;
 mod purity;

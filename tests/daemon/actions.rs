@@ -241,7 +241,7 @@ async fn a_quarantine_that_fails_halfway_puts_back_what_it_moved_and_goes_to_a_p
     let body = harness.failed_run(
         "orders_daily",
         "jr_1",
-        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lake/raw/orders/2026-11-28/part-0007.json",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. Files: s3://lake/raw/orders/2026-11-28/part-0007.json, s3://lake/raw/orders/2026-11-28/part-0008.json",
         &[
             "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0007.json",
             "org.apache.spark.SparkException: Malformed records are detected in record parsing: s3://lake/raw/orders/2026-11-28/part-0008.json",
@@ -450,6 +450,36 @@ async fn a_quarantine_outside_the_allowed_prefixes_moves_nothing_and_escalates()
     assert_eq!(packet.tried, vec!["quarantine_bad_records".to_string()]);
 }
 
+/// The executor's own bound compares buckets, not text: an allowed prefix
+/// written `s3://lake` (refused at start-up, here set past the check) does
+/// not admit objects of the bucket `lakehouse`.
+#[tokio::test(start_paused = true)]
+async fn the_executor_compares_allowed_prefixes_by_bucket_not_by_text() {
+    use etl_medic::ports::ObjectStore;
+    let mut settings = daemon_support::settings();
+    settings.quarantine.allowed_prefixes = vec!["s3://lake".to_string()];
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    for part in 7..37 {
+        let key = format!("raw/orders/part-{part:04}.json");
+        harness.estate.objects.put_object("lakehouse", &key, b"{}".to_vec(), "application/json").await.unwrap();
+    }
+    let body = harness.failed_run(
+        "orders_daily",
+        "jr_1",
+        "Malformed records are detected in record parsing. Parse Mode: FAILFAST. File: s3://lakehouse/raw/orders/part-0007.json",
+        &[],
+        &[("--source_path", "s3://lakehouse/raw/orders/")],
+    );
+    harness.estate.queue.push(body);
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    assert_eq!(harness.estate.objects.objects_under("lakehouse", "raw/").len(), 30, "nothing moved");
+    assert!(harness.estate.job_control.started_requests().is_empty());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    assert!(packet.blocked_because.as_deref().unwrap_or_default().contains("allowed quarantine prefix"), "{packet:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_critical_job_is_never_touched_without_approval() {
     let mut settings = daemon_support::settings();
@@ -459,6 +489,7 @@ async fn a_critical_job_is_never_touched_without_approval() {
             tables: vec![],
             risk_tier: Some(etl_medic::core::model::RiskTier::Critical),
             max_workers: None,
+            input_arguments: None,
         },
     );
     let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
@@ -533,4 +564,33 @@ async fn a_blocked_proposal_replaced_by_log_and_wait_only_records() {
         "etl_medic_incidents_total{action=\"log_and_wait\",class=\"transient_infra\",outcome=\"deferred\"} 1"
     ));
     assert!(harness.metrics_text().contains("etl_medic_safety_replacements_total{rule=\"class_allowlist\"} 1"));
+}
+
+/// A decision that takes longer than `policy.decision_budget_ms` is not
+/// waited for: the incident goes to a person with the reason and nothing
+/// runs. Real time (the decision runs on the blocking pool, where a paused
+/// clock would not move): 40 lines of rule keywords against a 1 ms budget.
+#[tokio::test]
+async fn a_decision_over_its_time_budget_escalates_with_the_reason() {
+    let mut settings = daemon_support::settings();
+    settings.policy.decision_budget_ms = 1;
+    let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));
+    harness.job("orders_daily", 0);
+    let openers = ["load into table ", "cannot resolve ", "failed to connect to db:5432 ", "reference ", "partition "];
+    let lines: Vec<String> = (0..40)
+        .map(|line| {
+            (0..120).map(|word| format!("{}{} ", openers[(line * 7 + word * 3) % 5], "x".repeat(word % 13))).collect()
+        })
+        .collect();
+    let line_refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    harness.estate.queue.push(harness.failed_run("orders_daily", "jr_1", "Connection reset by peer", &line_refs, &[]));
+    let (escalated, _) = harness.run_pool_until(30, |harness| !harness.estate.notifier.published().is_empty()).await;
+    assert!(escalated, "decisions: {:?}", harness.decisions());
+    let packet = &harness.estate.notifier.published()[0].packet;
+    let reason = packet.blocked_because.as_deref().unwrap_or_default();
+    assert!(reason.contains("policy.decision_budget_ms = 1 ms"), "{packet:?}");
+    assert!(harness.estate.job_control.started_requests().is_empty(), "nothing runs without a decision");
+    assert!(harness.decisions().is_empty(), "no decision is recorded: {:?}", harness.decisions());
+    let requests = harness.audit_records().into_iter().filter(|(_, record)| record["stage"] == "request").count();
+    assert_eq!(requests, 1, "the request is recorded, so the incident replays");
 }

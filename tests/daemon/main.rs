@@ -7,6 +7,7 @@ mod support;
 mod actions;
 mod delivery;
 mod demo;
+mod policy;
 mod settle;
 mod shutdown;
 mod webhook;

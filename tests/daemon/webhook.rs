@@ -119,7 +119,7 @@ async fn a_hostile_escalation_arrives_as_bounded_valid_json_with_the_evidence() 
         "rollback_schema",
         "critical_job_needs_approval",
         "s3://etl-medic-audit/audit/orders_daily/jr_42/",
-        "column `amount` changed type",
+        "column 'amount' changed type",
     ] {
         assert!(text.contains(fragment), "{fragment:?} missing from {text}");
     }

@@ -91,6 +91,10 @@ def scenarios(params):
             "quarantine.allowed_prefixes": [lake + defaults["DataInputPrefix"], lake + defaults["QuarantinePrefix"]],
             "safety.quarantine_prefix": defaults["QuarantinePrefix"],
             "escalation.webhook_url": None,
+            "policy.path": "config/policy.json",
+        }),
+        ("a promoted policy object", {**base, "PolicyBucketName": "example-policies", "PolicyObjectKey": "etl-medic/policy.json"}, {
+            "policy.path": "s3://example-policies/etl-medic/policy.json",
         }),
         ("AutonomyMode=auto, ForceShadow=true, every class set", {**base, "AutonomyMode": "auto", "ForceShadow": "true", **classes}, {
             "safety.mode": "auto",

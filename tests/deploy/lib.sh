@@ -46,30 +46,43 @@ deploy_ensure_venv() {
   fi
 }
 
-# promtool and prometheus from Debian's package, which is what the e2e check
-# runs; installed without recommends so no node exporter comes along.
-deploy_ensure_prometheus() {
-  if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+# Debian's packages of Prometheus (prometheus, promtool) and Alertmanager
+# (amtool), unpacked into ${ETL_MEDIC_CACHE}/debian-tools without
+# installing anything system-wide: `apt-get download` and `dpkg-deb -x` need
+# no root. Only when this machine has no package lists yet does it need
+# `apt-get update`, which only root may run; the message says so.
+DEPLOY_DEBIAN_TOOLS="$ETL_MEDIC_CACHE/debian-tools"
+
+deploy_debian_tool() { # package, binary
+  local package=$1 binary=$2 bin_dir="$DEPLOY_DEBIAN_TOOLS/usr/bin"
+  if [ -x "$bin_dir/$binary" ]; then
+    case ":$PATH:" in *":$bin_dir:"*) ;; *) export PATH="$bin_dir:$PATH" ;; esac
     return 0
   fi
-  if [ "$(id -u)" != 0 ]; then
-    deploy_log "promtool/prometheus missing and not root: apt-get install prometheus first"
-    return 1
+  local downloads="$DEPLOY_DEBIAN_TOOLS/downloads"
+  mkdir -p "$downloads"
+  deploy_log "apt-get download $package (unpacked under $DEPLOY_DEBIAN_TOOLS, nothing installed system-wide)"
+  if ! (cd "$downloads" && apt-get download -qq "$package" >/dev/null 2>&1); then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >/dev/null || return 1
+      (cd "$downloads" && apt-get download -qq "$package" >/dev/null) || return 1
+    else
+      deploy_log "apt-get download $package failed: this machine has no package lists; run 'sudo apt-get update' once"
+      return 1
+    fi
   fi
-  deploy_log "apt-get install prometheus"
-  apt-get update -qq >/dev/null || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null || return 1
+  local deb
+  deb=$(ls -t "$downloads/${package}"_*.deb 2>/dev/null | head -1)
+  [ -n "$deb" ] || return 1
+  dpkg-deb -x "$deb" "$DEPLOY_DEBIAN_TOOLS" || return 1
+  export PATH="$bin_dir:$PATH"
+  [ -x "$bin_dir/$binary" ]
 }
 
-# amtool (Debian's prometheus-alertmanager) validates the alert manager
-# definition embedded in the template.
+deploy_ensure_prometheus() {
+  deploy_debian_tool prometheus prometheus && deploy_debian_tool prometheus promtool
+}
+
 deploy_ensure_amtool() {
-  command -v amtool >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" != 0 ]; then
-    deploy_log "amtool missing and not root: apt-get install prometheus-alertmanager first"
-    return 1
-  fi
-  deploy_log "apt-get install prometheus-alertmanager (for amtool)"
-  apt-get update -qq >/dev/null || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null || return 1
+  deploy_debian_tool prometheus-alertmanager amtool
 }

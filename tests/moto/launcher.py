@@ -13,14 +13,18 @@ outcomes per job is honoured:
 
 The n-th run started for a job (counting from server start) ends in entry n;
 runs past the end of the list, and runs of jobs not in the file, keep moto's
-own STARTING -> RUNNING -> SUCCEEDED. The file is re-read at every
+own STARTING -> RUNNING -> SUCCEEDED. An entry may also place the run in
+the past, for a history of runs (the backtest's tests): "started_on" and
+"completed_on" in epoch seconds replace the times moto stamps. The file is re-read at every
 StartJobRun, so a test may rewrite it between runs. The run speed is still
 moto's state manager (POST /moto-api/state-manager/set-transition with
 model_name "glue::job_run"); the terminal state is the one chosen here.
 
 moto also stamps every table version with the table's latest UpdateTime;
 Glue keeps each version's own time, which drift detection compares with the
-job's last successful run, so the launcher records a time per version.
+job's last successful run, so the launcher records a time per version. A
+table input whose Parameters carry "etl_medic.version_time" (epoch seconds)
+gets that time instead of now, so a test can build a catalog history.
 
 DynamoDB applies each conditional write atomically; moto's threaded server
 evaluates a condition and writes without a lock, so two concurrent
@@ -47,6 +51,14 @@ import sys
 import threading
 
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "TIMEOUT", "ERROR", "STOPPED"}
+VERSION_TIME_PARAMETER = "etl_medic.version_time"
+
+
+def naive_utc(epoch_seconds):
+    """An epoch time as moto keeps times: a naive datetime in UTC."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc).replace(tzinfo=None)
 
 
 def load_outcomes(path):
@@ -88,6 +100,11 @@ def patch_glue_job_runs(outcomes_path):
                 final_state = self.planned_outcome.get("state", "SUCCEEDED")
                 # ManagedState walks these pairs; the last one is where the run ends.
                 self._transitions = [("STARTING", "RUNNING"), ("RUNNING", final_state)]
+                if self.planned_outcome.get("started_on") is not None:
+                    self.started_on = naive_utc(self.planned_outcome["started_on"])
+                if self.planned_outcome.get("completed_on") is not None:
+                    self.completed_on = naive_utc(self.planned_outcome["completed_on"])
+                    self.modified_on = self.completed_on
 
         def as_dict(self):
             run = super().as_dict()
@@ -140,13 +157,17 @@ def patch_glue_table_version_times():
     original_update = table_class.update
     original_as_dict = table_class.as_dict
 
-    def init_with_times(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self.version_times = {str(self._current_version): self.created_time}
+    def chosen_time(table_input, default):
+        chosen = ((table_input or {}).get("Parameters") or {}).get(VERSION_TIME_PARAMETER)
+        return naive_utc(chosen) if chosen is not None else default
+
+    def init_with_times(self, database_name, table_name, table_input, *args, **kwargs):
+        original_init(self, database_name, table_name, table_input, *args, **kwargs)
+        self.version_times = {str(self._current_version): chosen_time(table_input, self.created_time)}
 
     def update_with_time(self, table_input):
         original_update(self, table_input)
-        self.version_times[str(self._current_version)] = self.updated_time
+        self.version_times[str(self._current_version)] = chosen_time(table_input, self.updated_time)
 
     def as_dict_with_version_time(self, version=None):
         table = original_as_dict(self, version)

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use etl_medic::adapters::wiring::aws_ports;
-use etl_medic::core::policy::Policy;
 use etl_medic::daemon::app::Application;
 use etl_medic::ports::{IncidentState, RUN_MARKER_ARGUMENT};
 use tokio_util::sync::CancellationToken;
@@ -38,7 +37,9 @@ async fn run_pool_through(
     let mut settings = fleet.settings(concurrency);
     settings.safety = fleet.safety();
     let ports = aws_ports(&fleet.connection_via(&proxy.endpoint_url), &settings).expect("no webhook to set up");
-    let application = Application::build(settings, ports, Policy::rules(), None).expect("the daemon builds");
+    settings.policy.path = "rules".to_string();
+    let application =
+        Application::with_policy(settings, ports, crate::support::harness::rules(), None).expect("the daemon builds");
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(application.pool().run(shutdown.clone()));
     let reached = poll_until(timeout, done).await;

@@ -12,7 +12,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use etl_medic::adapters::wiring::aws_ports;
 use etl_medic::config::{JobSettings, Settings};
 use etl_medic::core::model::Mode;
-use etl_medic::core::policy::Policy;
 use etl_medic::core::safety::SafetySettings;
 use etl_medic::daemon::app::Application;
 use etl_medic::daemon::pool::DrainReport;
@@ -125,7 +124,12 @@ impl Estate {
         settings.shutdown.shutdown_grace_secs = 20;
         settings.jobs.insert(
             JOB.to_string(),
-            JobSettings { tables: vec!["sales.orders".to_string()], risk_tier: None, max_workers: Some(40) },
+            JobSettings {
+                tables: vec!["sales.orders".to_string()],
+                risk_tier: None,
+                max_workers: Some(40),
+                input_arguments: None,
+            },
         );
         settings
     }
@@ -140,7 +144,9 @@ impl Estate {
     pub fn daemon(&self, mut settings: Settings, safety: SafetySettings) -> (Application, prometheus::Registry) {
         settings.safety = safety;
         let ports = aws_ports(&self.moto.connection(), &settings).expect("no webhook to set up");
-        let daemon = Application::build(settings, ports, Policy::rules(), None).expect("the daemon builds");
+        settings.policy.path = "rules".to_string();
+        let daemon = Application::with_policy(settings, ports, crate::support::harness::rules(), None)
+            .expect("the daemon builds");
         let registry = daemon.registry().clone();
         (daemon, registry)
     }

@@ -15,7 +15,9 @@
 //! - a slow response (the request is forwarded after a delay);
 //! - a connection reset before forwarding (the request never arrives);
 //! - optionally, a reset *after* forwarding: the effect happened and the
-//!   answer is lost, the ambiguous failure a client cannot retry blindly.
+//!   answer is lost, the ambiguous failure a client cannot retry blindly;
+//! - optionally, expired credentials (`ExpiredTokenException`), which no
+//!   retry cures.
 //!
 //! Errors and the first reset are injected before the request reaches moto,
 //! as a throttling front door or a dropped connection does; every request
@@ -45,6 +47,8 @@ pub enum Fault {
     ResetBefore,
     /// Forwarded, then reset: the effect happened, the answer is lost.
     ResetAfter,
+    /// `ExpiredTokenException` (400): the caller's credentials expired.
+    ExpiredToken,
 }
 
 impl Fault {
@@ -338,7 +342,7 @@ impl Shared {
             attempt,
         };
         match fault {
-            Some(Fault::InternalError | Fault::Unavailable | Fault::Throttle) => {
+            Some(Fault::InternalError | Fault::Unavailable | Fault::Throttle | Fault::ExpiredToken) => {
                 let response = error_response(
                     &service,
                     fault.unwrap_or(Fault::InternalError),
@@ -530,6 +534,9 @@ fn parse_start_job_run(body: &[u8]) -> Option<(String, BTreeMap<String, String>)
 /// The error a service of this protocol answers, status and bytes.
 fn error_response(service: &str, fault: Fault, is_head: bool) -> (u16, Vec<u8>) {
     let (status, code, message) = match (service, fault) {
+        (_, Fault::ExpiredToken) => {
+            (400, "ExpiredTokenException", "The security token included in the request is expired")
+        }
         ("s3", Fault::Throttle) => (503, "SlowDown", "Please reduce your request rate."),
         ("s3", Fault::InternalError) => (500, "InternalError", "We encountered an internal error. Please try again."),
         ("s3", _) => (503, "ServiceUnavailable", "Service is unable to handle request."),

@@ -14,11 +14,11 @@ use etl_medic::adapters::wiring::InMemoryEstate;
 use etl_medic::config::{JobSettings, Settings};
 use etl_medic::core::event::JobRunState;
 use etl_medic::core::model::Mode;
-use etl_medic::core::policy::Policy;
 use etl_medic::core::safety::SafetySettings;
 use etl_medic::daemon::app::Application;
 use etl_medic::daemon::context::PipelineContext;
 use etl_medic::daemon::pool::{DrainReport, Health, WorkerPool};
+use etl_medic::policy_source::{LoadedPolicy, PolicyLocation};
 use etl_medic::ports::{JobDefinition, JobRun, Ports};
 use tokio_util::sync::CancellationToken;
 
@@ -42,15 +42,26 @@ pub struct Harness {
 pub fn settings() -> Settings {
     let mut settings = Settings::default();
     settings.http.listen = "127.0.0.1:0".to_string();
+    settings.policy.path = "rules".to_string();
     settings.queue.concurrency = 4;
     settings.queue.visibility_timeout_secs = 60;
     settings.queue.heartbeat_secs = 20;
     settings.quarantine.allowed_prefixes = vec!["s3://lake/raw/".to_string()];
     settings.jobs.insert(
         "orders_daily".to_string(),
-        JobSettings { tables: vec!["sales.orders".to_string()], risk_tier: None, max_workers: Some(40) },
+        JobSettings {
+            tables: vec!["sales.orders".to_string()],
+            risk_tier: None,
+            max_workers: Some(40),
+            input_arguments: None,
+        },
     );
     settings
+}
+
+/// The rules baseline, as `[policy] path = "rules"` reads it.
+pub fn rules() -> LoadedPolicy {
+    PolicyLocation::Rules.load_local().expect("the rules baseline is built in")
 }
 
 pub fn safety(mode: Mode) -> SafetySettings {
@@ -67,8 +78,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::starting_at(at("2026-11-29T02:05:00Z")));
         let visibility = Duration::from_secs(u64::from(settings.queue.visibility_timeout_secs));
         let estate = InMemoryEstate::new(clock.clone(), visibility, 1.0);
-        let application =
-            Application::build(settings, estate.ports(), Policy::rules(), None).expect("the daemon builds");
+        let application = Application::with_policy(settings, estate.ports(), rules(), None).expect("the daemon builds");
         let context = application.context().clone();
         let registry = application.registry().clone();
         let health = application.health().clone();
@@ -83,7 +93,7 @@ impl Harness {
     /// `ports` in place of the estate's (a test that wraps one adapter to
     /// inject a failure, a delay or a race), with its own metrics.
     pub fn application_on(&self, ports: Ports) -> Application {
-        Application::build(self.context.settings.clone(), ports, Policy::rules(), None).expect("the daemon builds")
+        Application::with_policy(self.context.settings.clone(), ports, rules(), None).expect("the daemon builds")
     }
 
     /// Define a Glue job (no Glue-side retries unless `max_retries` says so).

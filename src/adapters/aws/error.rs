@@ -67,7 +67,7 @@ pub(super) fn port_error<E>(operation: Operation, error: SdkError<E, Response>) 
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = DisplayErrorContext(&error).to_string();
+    let message = readable(&error);
     match &error {
         SdkError::ConstructionFailure(_) => PortError::Rejected { operation, message },
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => PortError::Transient { operation, message },
@@ -84,6 +84,49 @@ where
         // by the caller rather than dropped.
         _ => PortError::Transient { operation, message },
     }
+}
+
+/// Longest error message kept: one readable line, not the SDK's dump.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// One readable sentence: the service's code and message when AWS
+/// answered, else the chain of causes (deduplicated, on one line), with a
+/// hint when the cause is that no credentials could be found.
+fn readable<E>(error: &SdkError<E, Response>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(service_error) = error {
+        let metadata = service_error.err();
+        if let Some(code) = metadata.code() {
+            return shorten(&format!("{code}: {}", metadata.message().unwrap_or("no message")));
+        }
+    }
+    let mut causes: Vec<String> = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !causes.iter().any(|seen| seen.contains(&text)) {
+            causes.push(text);
+        }
+        cause = current.source();
+    }
+    let chain = if causes.is_empty() { DisplayErrorContext(error).to_string() } else { causes.join(": ") };
+    let lowered = chain.to_ascii_lowercase();
+    if lowered.contains("credential") || lowered.contains("imds") {
+        return shorten(&format!(
+            "no usable AWS credentials (set AWS_REGION and credentials in the environment, or run with an ECS task role): {chain}"
+        ));
+    }
+    shorten(&chain)
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{kept}...")
 }
 
 /// Decide on a service error code, falling back to its HTTP status.

@@ -1,6 +1,7 @@
 //! Job control on the Glue jobs API: GetJobRun, GetJob (Glue's own
 //! MaxRetries, capacity, timeout), GetJobRuns history, and StartJobRun with
-//! arguments and capacity overrides.
+//! arguments and capacity overrides; for the backtest, GetJobs and a longer
+//! read of GetJobRuns back to a point in time.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +13,14 @@ use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::core::event::JobRunState;
 use crate::ports::Operation;
-use crate::ports::{JobControl, JobDefinition, JobRun, PortError, StartRunRequest};
+use crate::ports::{JobControl, JobDefinition, JobRun, PortError, RunHistory, StartRunRequest};
 
 /// GetJobRuns' largest page.
 const MAX_RUNS_PAGE: u32 = 200;
 /// Pages of history read at most, so a job with years of runs stays cheap.
 const MAX_HISTORY_PAGES: usize = 5;
+/// GetJobs' largest page.
+const MAX_JOBS_PAGE: i32 = 1_000;
 
 pub struct GlueJobControl {
     client: aws_sdk_glue::Client,
@@ -140,6 +143,72 @@ impl JobControl for GlueJobControl {
         newest_first(&mut runs);
         runs.truncate(max_runs as usize);
         Ok(runs)
+    }
+
+    async fn list_jobs(&self) -> Result<Vec<JobDefinition>, PortError> {
+        let mut jobs = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .get_jobs()
+                .max_results(MAX_JOBS_PAGE)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::GetJobs, error))?;
+            jobs.extend(output.jobs.unwrap_or_default().into_iter().map(into_job_definition));
+            next_token = output.next_token.filter(|token| !token.is_empty());
+            if next_token.is_none() {
+                return Ok(jobs);
+            }
+        }
+    }
+
+    /// Pages newest first (GetJobRuns answers in that order) until the
+    /// history ends, `max_runs` are read, or a whole page started before
+    /// `oldest` once `before` such runs are in hand.
+    async fn job_runs_back_to(
+        &self,
+        job_name: &str,
+        oldest: DateTime<Utc>,
+        before: u32,
+        max_runs: u32,
+    ) -> Result<RunHistory, PortError> {
+        let mut runs = Vec::new();
+        let mut next_token: Option<String> = None;
+        let mut older = 0_usize;
+        let complete = loop {
+            let page_size = max_runs.saturating_sub(runs.len() as u32).clamp(1, MAX_RUNS_PAGE);
+            let output = self
+                .client
+                .get_job_runs()
+                .job_name(job_name)
+                .max_results(page_size as i32)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| port_error(Operation::GetJobRuns, error))?;
+            let mut page_reaches_window = false;
+            for run in output.job_runs.unwrap_or_default() {
+                let run = into_job_run(Operation::GetJobRuns, run)?;
+                match run.started_on {
+                    Some(started) if started < oldest => older += 1,
+                    _ => page_reaches_window = true,
+                }
+                runs.push(run);
+            }
+            next_token = output.next_token.filter(|token| !token.is_empty());
+            if next_token.is_none() || (!page_reaches_window && older >= before as usize) {
+                break true;
+            }
+            if runs.len() >= max_runs as usize {
+                break false;
+            }
+        };
+        newest_first(&mut runs);
+        runs.truncate(max_runs as usize);
+        Ok(RunHistory { runs, complete })
     }
 
     async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {

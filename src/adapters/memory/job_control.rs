@@ -106,6 +106,10 @@ impl JobControl for MemoryJobControl {
         Ok(runs)
     }
 
+    async fn list_jobs(&self) -> Result<Vec<JobDefinition>, PortError> {
+        Ok(lock(&self.estate).jobs.values().cloned().collect())
+    }
+
     async fn start_job_run(&self, request: &StartRunRequest) -> Result<String, PortError> {
         let now = self.clock.now();
         let mut estate = lock(&self.estate);
@@ -202,5 +206,27 @@ mod tests {
                 .unwrap_err()
                 .is_not_found()
         );
+    }
+
+    #[tokio::test]
+    async fn jobs_are_listed_and_history_reads_back_to_a_time() {
+        let (clock, glue) = glue();
+        let mut started = Vec::new();
+        for _ in 0..4 {
+            started.push(
+                glue.start_job_run(&StartRunRequest { job_name: "orders".into(), ..Default::default() }).await.unwrap(),
+            );
+            clock.advance(Duration::hours(1));
+        }
+        let jobs = glue.list_jobs().await.unwrap();
+        assert_eq!(jobs.iter().map(|job| job.name.as_str()).collect::<Vec<_>>(), vec!["orders"]);
+        // Runs at +0h, +1h, +2h, +3h; back to +2h with one run before it.
+        let history = glue.job_runs_back_to("orders", start() + Duration::hours(2), 1, 10).await.unwrap();
+        assert!(history.complete);
+        assert_eq!(history.runs.len(), 4);
+        assert_eq!(history.runs[0].id, started[3], "newest first");
+        let cut = glue.job_runs_back_to("orders", start(), 1, 2).await.unwrap();
+        assert_eq!(cut.runs.len(), 2);
+        assert!(!cut.complete, "two runs cannot reach back to the first one");
     }
 }

@@ -3,12 +3,29 @@
 //! and Google Chat all accept. There are no `blocks`: they would double the
 //! size for the same content and some receivers reject keys they do not know.
 //!
-//! Everything that comes from a run (log lines, column names, signals) is
-//! hostile until proven otherwise: it is stripped of control and
-//! bidirectional-override characters, has Slack's `&`, `<`, `>` escaped (so
-//! no `<!channel>` or link can be smuggled in), and sits in code spans or a
-//! code block, where no receiver expands `@channel` mentions. The text stays
-//! under [`MAX_TEXT_BYTES`]; the full packet is in the audit trail and on SNS.
+//! Everything that comes from a run or its event (the subject with the job
+//! name, log lines, column names, signals, the reason a proposal was
+//! replaced, which quotes the error text) is hostile until proven otherwise.
+//! Only etl-medic's own labels are written outside code; every piece of job
+//! text goes through [`code_span`] or the log block, and there:
+//!
+//! - control and bidirectional-override characters are removed (one line
+//!   per span or log line);
+//! - every backtick becomes `'`, so no span or block can end early and no
+//!   fence can re-pair with the block's own (the log excerpt would then
+//!   render outside its block);
+//! - `&`, `<` and `>` are escaped as Slack asks, so no `<!channel>`,
+//!   `<!here>`, `<@U123>`, `<#C123>`, `<url|text>` link or HTML tag reaches
+//!   Slack or Google Chat, nor Mattermost's Slack-compatibility layer, which
+//!   turns `<url|text>` and `<!channel>` into Markdown even inside code;
+//! - an `@` before a word gets a zero-width space after it, so `@channel`,
+//!   `@here`, `@all` or `@someone` notifies nobody on Mattermost or
+//!   Rocket.Chat, whatever their handling of mentions inside code;
+//! - inside code, Markdown links (`[Approve fix](https://...)`), emphasis
+//!   and bare URLs are not rendered by any of the four.
+//!
+//! The text stays under [`MAX_TEXT_BYTES`]; the full packet is in the audit
+//! trail and on SNS.
 
 use serde_json::{Value, json};
 
@@ -40,7 +57,7 @@ pub fn webhook_body(escalation: &Escalation) -> Value {
 /// The mrkdwn text: a summary, then the newest log lines that fit.
 pub fn webhook_text(escalation: &Escalation) -> String {
     let packet = &escalation.packet;
-    let mut text = format!("*{}*\n", field(&escalation.subject, SUBJECT_BYTES));
+    let mut text = format!("*etl-medic escalation* {}\n", code_span(&escalation.subject, SUBJECT_BYTES));
     text.push_str(&format!(
         "job {} run {} incident {}\n",
         code_span(&packet.job_name, ID_BYTES),
@@ -50,7 +67,7 @@ pub fn webhook_text(escalation: &Escalation) -> String {
     text.push_str(&format!("diagnosis: {}\n", diagnosis_summary(&packet.diagnosis)));
     text.push_str(&format!("proposed: {}", code_span(&packet.proposal, LABEL_BYTES)));
     if let Some(reason) = &packet.blocked_because {
-        text.push_str(&format!(", not carried out: {}", field(reason, REASON_BYTES)));
+        text.push_str(&format!(", not carried out: {}", code_span(reason, REASON_BYTES)));
     }
     text.push('\n');
     if !packet.tried.is_empty() {
@@ -92,8 +109,8 @@ fn push_log_excerpt(text: &mut String, lines: &[String]) {
     let mut kept: Vec<String> = Vec::new();
     let mut used = LOG_OPENING.len();
     for line in lines.iter().rev() {
-        // A fence inside a line would close the block and let the rest render.
-        let cleaned = escaped_within(&single_line(line).replace(FENCE, "'''"), LOG_LINE_BYTES);
+        // A backtick inside a line could close the block and let the rest render.
+        let cleaned = escaped_within(&neutral(line), LOG_LINE_BYTES);
         if used + cleaned.len() + 1 > budget {
             break;
         }
@@ -115,20 +132,34 @@ fn push_log_excerpt(text: &mut String, lines: &[String]) {
     }
 }
 
-/// A one-line field outside any code span, escaped, at most `max_bytes`.
-fn field(value: &str, max_bytes: usize) -> String {
-    escaped_within(&single_line(value), max_bytes)
-}
-
 /// A one-line value as inline code, at most `max_bytes` inside the
-/// backticks; a backtick in the value would end the span early.
+/// backticks: the only way job text is written (see the module comment).
 fn code_span(value: &str, max_bytes: usize) -> String {
-    let cleaned = single_line(value).replace('`', "'");
+    let cleaned = neutral(value);
     let trimmed = cleaned.trim();
     if trimmed.is_empty() {
         return "`-`".to_string();
     }
     format!("`{}`", escaped_within(trimmed, max_bytes))
+}
+
+/// One line of job text that can neither leave its code span or block nor
+/// mention anyone: backticks become `'`, an `@` before a word is followed by
+/// a zero-width space. (`&`, `<`, `>` are escaped by [`escaped_within`].)
+fn neutral(value: &str) -> String {
+    let line = single_line(value);
+    let mut neutral = String::with_capacity(line.len() + 8);
+    let mut characters = line.chars().peekable();
+    while let Some(character) = characters.next() {
+        match character {
+            '`' => neutral.push('\''),
+            '@' if characters.peek().is_some_and(|next| next.is_alphanumeric() || *next == '_') => {
+                neutral.push_str("@\u{200B}");
+            }
+            character => neutral.push(character),
+        }
+    }
+    neutral
 }
 
 /// Control characters (line breaks included) become spaces; bidirectional
@@ -263,3 +294,7 @@ mod tests {
         assert!(text.contains(LOG_OPENING), "some log lines still fit: {text}");
     }
 }
+
+#[cfg(test)]
+#[path = "message_chat_tests.rs"]
+mod chat_tests;

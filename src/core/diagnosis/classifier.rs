@@ -14,18 +14,20 @@
 //! exception, which then decides. A class scores its best hit plus a little for
 //! each further distinct rule that agrees. The best class wins; its
 //! confidence shrinks with the score of the runner-up, so a close call is
-//! reported as one. Below `MIN_CLASS_SCORE` the answer is `unknown`.
+//! reported as one. Below `opinion::MIN_RULE_SCORE` the rules name no class;
+//! `opinion` decides with the learned second opinion.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::LazyLock;
 
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use crate::core::diagnosis::gates::gate_literals;
 use crate::core::diagnosis::patterns::{CLASSIFIER_RULES, Rule};
 use crate::core::diagnosis::text::{EvidenceItem, excerpt};
 use crate::core::model::{FailureClass, TextSource};
 
-/// A class needs at least this score to be named; otherwise `unknown`.
-pub const MIN_CLASS_SCORE: f64 = 0.25;
 /// Highest confidence the text alone can give.
 const MAX_TEXT_CONFIDENCE: f64 = 0.97;
 /// Bonus per further distinct rule agreeing on a class, and its cap.
@@ -35,38 +37,83 @@ const MAX_AGREEMENT_BONUS: f64 = 0.08;
 const MAX_SIGNALS: usize = 8;
 
 struct CompiledRules {
-    set: RegexSet,
+    /// One pattern per gated rule: the alternation of its gate literals.
+    gates: RegexSet,
+    /// Rule index of each gate pattern.
+    gated_rule: Vec<usize>,
+    /// Rules without a gate, checked on every text.
+    ungated: Vec<usize>,
     each: Vec<Regex>,
     /// Per rule, its `unless` pattern when it has one.
     unless: Vec<Option<Regex>>,
+    /// Per rule, whether its pattern and its `unless` match with case
+    /// folding on the text as it is (else: on the lowercased text).
+    folds_case: Vec<(bool, bool)>,
 }
 
-/// Cache of the rule set's lazy DFA. The default (2 MiB) is too small for
-/// some sixty alternations: the cache thrashed and matching fell back to the
-/// slow engine (~56 µs per line instead of ~3 µs, measured on the corpora).
-/// It is an upper bound per thread, grown only as states are needed.
-const RULE_SET_DFA_CACHE_BYTES: usize = 32 << 20;
+/// Cache of the gate set's lazy DFA. Literals only, so the DFA is a trie
+/// and its states do not multiply with the rules' windows (see `gates`).
+const GATE_SET_DFA_CACHE_BYTES: usize = 4 << 20;
 
 /// The rule table compiled once per process. The patterns are constants
 /// checked by `rules_compile` below, so a failure here is a build defect;
 /// it degrades to "no rule matches" rather than panicking.
 static COMPILED: LazyLock<Option<CompiledRules>> = LazyLock::new(|| {
-    let patterns: Vec<&str> = CLASSIFIER_RULES.iter().map(|rule| rule.pattern).collect();
-    let set = RegexSetBuilder::new(&patterns)
-        .case_insensitive(true)
-        .unicode(false)
-        .dfa_size_limit(RULE_SET_DFA_CACHE_BYTES)
-        .build()
-        .ok()?;
-    let build = |pattern: &str| RegexBuilder::new(pattern).case_insensitive(true).unicode(false).build();
-    let each = patterns.iter().map(|pattern| build(pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
+    // A pattern without an uppercase letter of its own matches the ASCII-
+    // lowercased text case-sensitively exactly where it matches the text
+    // case-insensitively (same byte offsets), and the regex engine's literal
+    // search is faster without case folding. Others keep case folding.
+    let build =
+        |pattern: &str| RegexBuilder::new(pattern).case_insensitive(has_own_uppercase(pattern)).unicode(false).build();
+    let each = CLASSIFIER_RULES.iter().map(|rule| build(rule.pattern)).collect::<Result<Vec<Regex>, _>>().ok()?;
     let unless = CLASSIFIER_RULES
         .iter()
         .map(|rule| if rule.unless.is_empty() { Ok(None) } else { build(rule.unless).map(Some) })
         .collect::<Result<Vec<Option<Regex>>, _>>()
         .ok()?;
-    Some(CompiledRules { set, each, unless })
+    let mut gate_patterns: Vec<String> = Vec::new();
+    let mut gated_rule: Vec<usize> = Vec::new();
+    let mut ungated: Vec<usize> = Vec::new();
+    for (rule_index, rule) in CLASSIFIER_RULES.iter().enumerate() {
+        match gate_literals(rule.pattern) {
+            Some(literals) => {
+                let escaped: Vec<String> = literals.iter().map(|literal| regex::escape(literal)).collect();
+                gate_patterns.push(escaped.join("|"));
+                gated_rule.push(rule_index);
+            }
+            None => ungated.push(rule_index),
+        }
+    }
+    let gates =
+        RegexSetBuilder::new(&gate_patterns).unicode(false).dfa_size_limit(GATE_SET_DFA_CACHE_BYTES).build().ok()?;
+    let folds_case =
+        CLASSIFIER_RULES.iter().map(|rule| (has_own_uppercase(rule.pattern), has_own_uppercase(rule.unless))).collect();
+    Some(CompiledRules { gates, gated_rule, ungated, each, unless, folds_case })
 });
+
+/// Whether `pattern` has an ASCII uppercase letter outside an escape (`\S`, `\W`, ...).
+fn has_own_uppercase(pattern: &str) -> bool {
+    let mut characters = pattern.chars();
+    while let Some(character) = characters.next() {
+        if character == '\\' {
+            characters.next();
+        } else if character.is_ascii_uppercase() {
+            return true;
+        }
+    }
+    false
+}
+
+impl CompiledRules {
+    /// Rules that can match `lowercase` (its gate literal occurs, or it has none), in table order.
+    fn candidates(&self, lowercase: &str) -> Vec<usize> {
+        let mut candidates: Vec<usize> =
+            self.gates.matches(lowercase.as_bytes()).iter().map(|gate| self.gated_rule[gate]).collect();
+        candidates.extend_from_slice(&self.ungated);
+        candidates.sort_unstable();
+        candidates
+    }
+}
 
 /// One rule matching one evidence item.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,22 +138,9 @@ pub struct TextAnalysis {
 
 impl TextAnalysis {
     /// The best class with its score, and the runner-up's score.
+    #[cfg(test)]
     pub fn ranking(&self) -> (FailureClass, f64, f64) {
-        let mut best = (FailureClass::Unknown, 0.0_f64);
-        let mut second = 0.0_f64;
-        for class in FailureClass::ALL {
-            let score = self.score(class);
-            if score > best.1 {
-                second = best.1;
-                best = (class, score);
-            } else if score > second {
-                second = score;
-            }
-        }
-        if best.1 < MIN_CLASS_SCORE {
-            return (FailureClass::Unknown, best.1, second);
-        }
-        (best.0, best.1, second)
+        crate::core::diagnosis::opinion::rank(&self.class_scores)
     }
 
     pub fn score(&self, class: FailureClass) -> f64 {
@@ -181,32 +215,61 @@ pub fn analyse(items: &[EvidenceItem]) -> TextAnalysis {
     let Some(compiled) = COMPILED.as_ref() else {
         return analysis;
     };
+    // A JobRun message is often repeated as an error-log line: the rules
+    // match each distinct text once (the matches depend on the text only;
+    // the score also on where it came from).
+    let mut matched: HashMap<&str, Vec<RuleMatch>, BuildHasherDefault<DefaultHasher>> = HashMap::default();
     for (item_position, item) in items.iter().enumerate() {
-        let bytes = item.text.as_bytes();
+        let matches = matched.entry(item.text.as_str()).or_insert_with(|| compiled.matches(&item.text));
+        if matches.is_empty() {
+            continue;
+        }
         let context = ItemContext::of(item);
-        for rule_index in compiled.set.matches(bytes).iter() {
-            let Some(found) = compiled.each.get(rule_index).and_then(|regex| regex.find(bytes)) else {
-                continue;
-            };
-            let vetoed =
-                compiled.unless.get(rule_index).and_then(Option::as_ref).is_some_and(|unless| unless.is_match(bytes));
-            if vetoed {
-                continue;
-            }
-            let rule = &CLASSIFIER_RULES[rule_index];
-            let score = (rule.weight * context.factor_at(found.start())).min(1.0);
+        for found in matches.iter() {
+            let rule = &CLASSIFIER_RULES[found.rule];
+            let score = (rule.weight * context.factor_at(found.start)).min(1.0);
             analysis.hits.push(Hit {
                 rule,
                 source: item.source,
                 item: item_position,
                 line: if item.source == TextSource::JobRunErrorMessage { 0 } else { item.index + 1 },
                 score,
-                excerpt: excerpt(&item.text, found.start(), found.end()),
+                excerpt: excerpt(&item.text, found.start, found.end),
             });
         }
     }
     analysis.class_scores = class_scores(&analysis.hits);
     analysis
+}
+
+/// A rule matching a text (not vetoed by its `unless`), and where.
+struct RuleMatch {
+    rule: usize,
+    start: usize,
+    end: usize,
+}
+
+impl CompiledRules {
+    fn matches(&self, text: &str) -> Vec<RuleMatch> {
+        let lowercase = text.to_ascii_lowercase();
+        let pick = |folds_case: bool| if folds_case { text.as_bytes() } else { lowercase.as_bytes() };
+        let mut found = Vec::new();
+        for rule in self.candidates(&lowercase) {
+            let (pattern_folds, unless_folds) = self.folds_case.get(rule).copied().unwrap_or((true, true));
+            let Some(location) = self.each.get(rule).and_then(|regex| regex.find(pick(pattern_folds))) else {
+                continue;
+            };
+            let vetoed = self
+                .unless
+                .get(rule)
+                .and_then(Option::as_ref)
+                .is_some_and(|unless| unless.is_match(pick(unless_folds)));
+            if !vetoed {
+                found.push(RuleMatch { rule, start: location.start(), end: location.end() });
+            }
+        }
+        found
+    }
 }
 
 fn class_scores(hits: &[Hit]) -> [f64; 9] {
@@ -321,6 +384,26 @@ mod tests {
         assert!(COMPILED.is_some(), "a rule pattern does not compile");
         assert!(CAUSED_BY.is_some() && CONSEQUENCE.is_some() && GLUE_ANALYSIS.is_some() && LOG_LEVEL.is_some());
         assert!(PYTHON_TRACEBACK.is_some() && PYTHON_FRAME.is_some());
+    }
+
+    #[test]
+    fn lowercased_matching_is_only_used_where_it_is_exact() {
+        assert!(!has_own_uppercase(r"\bslowdown\b|\S+ is empty|[^\]]"));
+        assert!(has_own_uppercase(r"[A-Z]{3}-\d+"));
+        let uppercase_rules: Vec<&str> =
+            CLASSIFIER_RULES.iter().filter(|rule| has_own_uppercase(rule.pattern)).map(|rule| rule.name).collect();
+        assert!(uppercase_rules.is_empty(), "rules matched with case folding (slower): {uppercase_rules:?}");
+    }
+
+    #[test]
+    fn every_rule_has_a_literal_gate() {
+        let ungated: Vec<&str> = CLASSIFIER_RULES
+            .iter()
+            .filter(|rule| gate_literals(rule.pattern).is_none())
+            .map(|rule| rule.name)
+            .collect();
+        assert!(ungated.is_empty(), "rules without a gate run on every text: {ungated:?}");
+        assert!(COMPILED.as_ref().is_some_and(|compiled| compiled.ungated.is_empty()));
     }
 
     #[test]

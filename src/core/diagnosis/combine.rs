@@ -19,12 +19,16 @@
 //!   layer will not allow a rollback on it.
 
 use crate::core::diagnosis::classifier::{self, TextAnalysis};
+use crate::core::diagnosis::run_context;
 use crate::core::diagnosis::text::{EvidenceCollector, EvidenceItem};
+use crate::core::diagnosis::token_model::{self, TokenModel};
+use crate::core::diagnosis::verdict::{TextVerdict, text_verdict};
 use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource, detect_drift, objects, round_confidence};
 use crate::core::evidence::DecideRequest;
 use crate::core::model::{FailureClass, TextSource};
 
-/// Below this text score the error says nothing specific about the cause.
+/// Below this rule score the error says nothing specific about the cause (a
+/// class named by the learned model alone never outweighs catalog drift).
 const SPECIFIC_TEXT_SCORE: f64 = 0.45;
 const TIMEOUT_STATE_CONFIDENCE: f64 = 0.95;
 const RAN_INTO_TIMEOUT_CONFIDENCE: f64 = 0.7;
@@ -39,8 +43,13 @@ const MAX_CONFIDENCE: f64 = 0.97;
 const MAX_TABLES: usize = 32;
 
 pub fn diagnose(request: &DecideRequest) -> Diagnosis {
+    diagnose_with(token_model::shipped(), request)
+}
+
+pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
     let items = collect_evidence(request);
     let analysis = classifier::analyse(&items);
+    let verdict = text_verdict(&items, &analysis, model);
     let drifts: Vec<Drift> = request
         .catalog
         .iter()
@@ -48,7 +57,8 @@ pub fn diagnose(request: &DecideRequest) -> Diagnosis {
         .filter_map(|table| detect_drift(table, &request.history.recent_runs))
         .collect();
     let catalog_read = request.catalog.iter().any(|table| table.versions.len() >= 2);
-    let mut diagnosis = combine(&analysis, drifts, catalog_read);
+    let mut diagnosis = combine(&analysis, &verdict, drifts, catalog_read);
+    apply_run_context(request, &items, &analysis, &mut diagnosis);
     apply_run_state(request, &analysis, &mut diagnosis);
     diagnosis.bad_objects = objects::bad_objects(&items, &analysis);
     diagnosis.evidence_sources.sort_unstable();
@@ -69,9 +79,9 @@ fn collect_evidence(request: &DecideRequest) -> Vec<EvidenceItem> {
     collector.into_items()
 }
 
-fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> Diagnosis {
-    let (text_class, text_score, _) = analysis.ranking();
-    let mut diagnosis = from_text(analysis, text_class);
+fn combine(analysis: &TextAnalysis, verdict: &TextVerdict, drifts: Vec<Drift>, catalog_read: bool) -> Diagnosis {
+    let text_class = verdict.class;
+    let mut diagnosis = from_verdict(verdict);
     let Some(drift) = pick_drift(drifts, analysis) else {
         if text_class == FailureClass::SchemaDrift {
             mark_uncorroborated(&mut diagnosis, catalog_read);
@@ -85,7 +95,7 @@ fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> D
             let named_bonus = if named_column.is_some() { NAMED_COLUMN_BONUS } else { 0.0 };
             let text_points_elsewhere = text_class != FailureClass::SchemaDrift
                 && text_class != FailureClass::Unknown
-                && text_score >= SPECIFIC_TEXT_SCORE
+                && analysis.score(text_class) >= SPECIFIC_TEXT_SCORE
                 && !(text_class == FailureClass::DataQuality && named_column.is_some());
             if text_class == FailureClass::SchemaDrift {
                 diagnosis.confidence = diagnosis.confidence.max(CORROBORATED_SCHEMA_CONFIDENCE) + named_bonus;
@@ -119,6 +129,15 @@ fn combine(analysis: &TextAnalysis, drifts: Vec<Drift>, catalog_read: bool) -> D
     diagnosis
 }
 
+fn from_verdict(verdict: &TextVerdict) -> Diagnosis {
+    let mut diagnosis = Diagnosis::new(verdict.class, verdict.confidence);
+    diagnosis.signals = verdict.signals.clone();
+    diagnosis.evidence_sources = verdict.sources.iter().copied().map(EvidenceSource::from).collect();
+    diagnosis
+}
+
+/// A diagnosis of `class` from the rule hits alone, for classes the run's
+/// state or the catalog decide; callers set the confidence.
 fn from_text(analysis: &TextAnalysis, class: FailureClass) -> Diagnosis {
     let mut diagnosis = Diagnosis::new(class, analysis.confidence_of(class));
     diagnosis.signals = analysis.signals_for(class);
@@ -161,6 +180,41 @@ fn named_breaking_column(drift: &Drift, analysis: &TextAnalysis) -> Option<Strin
         .iter()
         .filter(|hit| matches!(hit.rule.class, FailureClass::SchemaDrift | FailureClass::DataQuality))
         .find_map(|hit| drift.breaking_column_named_in(&hit.excerpt.to_lowercase()).map(str::to_string))
+}
+
+/// Evidence beyond the text (see `run_context`): a table said to be missing
+/// that the catalog holds is a permission problem; memory pressure or a
+/// time limit on weak evidence is withheld when the run died too early for
+/// it; the exception chain, Glue's category and kill exit codes are named.
+fn apply_run_context(
+    request: &DecideRequest,
+    items: &[EvidenceItem],
+    analysis: &TextAnalysis,
+    diagnosis: &mut Diagnosis,
+) {
+    let missing_table_class =
+        matches!(diagnosis.class, FailureClass::PermissionConfig | FailureClass::SourceUnavailable);
+    if let Some(table) = missing_table_class.then(|| run_context::named_table_that_exists(analysis, request)).flatten()
+    {
+        diagnosis.signals.insert(
+            0,
+            format!(
+                "catalog: {}.{} exists ({} versions) although the error says it is missing: the job cannot see it (permissions, Lake Formation, another catalog)",
+                table.database,
+                table.table,
+                table.versions.len()
+            ),
+        );
+        diagnosis.class = FailureClass::PermissionConfig;
+        diagnosis.evidence_sources.push(EvidenceSource::Catalog);
+    }
+    if let Some(signal) = run_context::too_early_for(diagnosis.class, analysis, request) {
+        diagnosis.signals.insert(0, signal);
+        diagnosis.class = FailureClass::Unknown;
+        diagnosis.confidence = 0.0;
+        diagnosis.evidence_sources.clear();
+    }
+    diagnosis.signals.extend(run_context::landmarks(items));
 }
 
 /// State TIMEOUT decides; a run that used its whole timeout with no other

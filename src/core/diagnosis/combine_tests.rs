@@ -196,3 +196,48 @@ fn no_evidence_is_unknown_with_no_sources() {
     assert!(diagnosis.evidence_sources.is_empty());
     assert!(!diagnosis.rests_on_log_lines_alone());
 }
+
+fn with_timing(mut request: DecideRequest, execution_time_s: u64, usual_s: u64) -> DecideRequest {
+    request.job_run =
+        Some(crate::core::evidence::JobRunEvidence { execution_time_s: Some(execution_time_s), ..Default::default() });
+    request.history.recent_runs = (0..3)
+        .map(|_| crate::core::evidence::RunSummary {
+            state: "SUCCEEDED".into(),
+            execution_time_s: Some(usual_s),
+            ..Default::default()
+        })
+        .collect();
+    request
+}
+
+#[test]
+fn a_missing_table_that_the_catalog_holds_is_a_permission_problem() {
+    let message = "AnalysisException: Table or view not found: sales.orders; line 1 pos 14";
+    let diagnosis = diagnose(&request(message, &[], unchanged_catalog()));
+    assert_eq!(diagnosis.class, FailureClass::PermissionConfig);
+    assert!(diagnosis.signals[0].contains("sales.orders exists"), "{:?}", diagnosis.signals);
+    let elsewhere = diagnose(&request("Table or view not found: sales.customers", &[], unchanged_catalog()));
+    assert!(!elsewhere.signals.iter().any(|signal| signal.contains("exists")));
+}
+
+#[test]
+fn weak_memory_evidence_is_withheld_when_the_run_died_early() {
+    let message = "An error occurred while calling o151.save. Job aborted due to stage failure";
+    let early = diagnose(&with_timing(request(message, &[], json!([])), 20, 900));
+    assert_eq!(early.class, FailureClass::Unknown, "{:?}", early.signals);
+    assert!(early.signals[0].starts_with("run history: failed after 20 s"));
+    let specific = "Container killed by YARN for exceeding memory limits. 5.5 GB of 5.5 GB physical memory used";
+    let clear = diagnose(&with_timing(request(specific, &[], json!([])), 20, 900));
+    assert_eq!(clear.class, FailureClass::ResourceExhaustion);
+}
+
+#[test]
+fn the_exception_chain_is_named_in_the_signals() {
+    let message = "An error occurred while calling o85.save. : org.apache.spark.SparkException: Job aborted. Caused by: java.io.IOException: No space left on device";
+    let diagnosis = diagnose(&request(message, &[], json!([])));
+    assert!(
+        diagnosis.signals.iter().any(|signal| signal == "exception chain: SparkException -> IOException (last)"),
+        "{:?}",
+        diagnosis.signals
+    );
+}

@@ -21,8 +21,6 @@ use serde::Serialize;
 
 use crate::core::evidence::{Column, RunSummary, TableEvidence, TableVersion};
 
-/// Columns compared per version; catalog tables are far smaller in practice.
-const MAX_COLUMNS_COMPARED: usize = 2_000;
 /// Column names listed per category in a `Drift`.
 const MAX_COLUMNS_LISTED: usize = 200;
 
@@ -159,10 +157,15 @@ impl ColumnComparison {
 }
 
 /// Columns keyed by lower-cased name, first occurrence kept, in order.
+/// Every column is compared, however wide the table: cutting versions to
+/// their first N columns made a reordered or front-inserted wide table read
+/// as a removed column, that is as breaking drift that allows a rollback.
+/// The cost is linear (hash sets), and the request's own bounds
+/// (`lenient::bounds`) cap the columns a version may carry.
 fn normalised_columns(columns: &[Column]) -> Vec<(String, String)> {
-    let mut normalised: Vec<(String, String)> = Vec::with_capacity(columns.len().min(MAX_COLUMNS_COMPARED));
-    let mut seen = std::collections::HashSet::new();
-    for column in columns.iter().take(MAX_COLUMNS_COMPARED) {
+    let mut normalised: Vec<(String, String)> = Vec::with_capacity(columns.len());
+    let mut seen = std::collections::HashSet::with_capacity(columns.len());
+    for column in columns {
         let name = column.name.trim().to_lowercase();
         if seen.insert(name.clone()) {
             let data_type: String = column.data_type.split_whitespace().collect::<String>().to_lowercase();

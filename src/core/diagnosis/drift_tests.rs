@@ -182,3 +182,22 @@ fn breaking_column_is_found_as_a_whole_word() {
     assert_eq!(drift.breaking_column_named_in("column: [time], expected: string"), Some("time"));
     assert_eq!(drift.breaking_column_named_in("timestamp overflow"), None);
 }
+
+#[test]
+fn wide_tables_are_compared_whole_so_reordering_or_inserting_in_front_is_not_breaking() {
+    let wide: Vec<Column> = (0..2_500).map(|index| column(&format!("c{index}"), "string")).collect();
+    let mut reordered = wide.clone();
+    reordered.reverse();
+    let mut inserted = vec![column("added_first", "string")];
+    inserted.extend(wide.iter().cloned());
+    for (newest, expected) in [(reordered, DriftKind::None), (inserted, DriftKind::Additive)] {
+        let table = table(vec![version("2", None, newest), version("1", None, wide.clone())]);
+        let kind = detect_drift(&table, &[]).map_or(DriftKind::None, |drift| drift.kind);
+        assert_eq!(kind, expected);
+    }
+    let mut dropped_last = wide.clone();
+    dropped_last.pop();
+    let table = table(vec![version("2", None, dropped_last), version("1", None, wide)]);
+    let drift = detect_drift(&table, &[]).expect("a column beyond 2,000 was removed");
+    assert_eq!((drift.kind, drift.removed.clone()), (DriftKind::Breaking, vec!["c2499".to_string()]));
+}

@@ -1,9 +1,13 @@
-//! Diagnosis: deterministic rules from gathered evidence to a failure class.
+//! Diagnosis: from gathered evidence to a failure class, deterministically.
 //!
-//! Three parts, each in its own file: a classifier over the JobRun error
-//! message and the run's log lines (`patterns` is its rule table,
-//! `classifier` scores it, `text` bounds and cleans the input first), a
-//! schema-drift detector over Data Catalog table versions (`drift`), and the
+//! A classifier over the JobRun error message and the run's log lines
+//! (`patterns` is its rule table, matched in two stages by `gates` and
+//! `classifier`; `text` bounds and cleans the input first), a learned second
+//! opinion over the same text (`tokens` are its features, `token_model` the
+//! shipped naive Bayes model and calibrator, `training` how both are made),
+//! the decision between the two with a calibrated confidence and abstention
+//! (`opinion`, `verdict`), a schema-drift detector over Data Catalog table
+//! versions (`drift`), evidence from the run itself (`run_context`), and the
 //! rule that combines them into one [`Diagnosis`] (`combine`). `objects`
 //! lists the S3 objects the evidence names as bad input, for quarantine.
 //!
@@ -12,16 +16,24 @@
 //! mutate the catalog or data, and only lets a rollback follow catalog
 //! evidence ([`Diagnosis::rollback_target`]).
 //!
-//! Accuracy is measured on labelled real messages by
-//! `cargo test --test core diagnosis_corpus -- --nocapture`, which prints the
-//! accuracy, the confusion and every miss.
+//! Accuracy is measured on labelled real messages by `cargo run --release
+//! --example score_corpus -- FILE` (accuracy, coverage, confidently wrong
+//! answers, reliability, confusion, misses; docs/diagnosis.md), and guarded
+//! by `cargo test --test core diagnosis`.
 
 mod classifier;
 mod combine;
 mod drift;
+mod gates;
 mod objects;
+mod opinion;
 mod patterns;
+mod run_context;
 mod text;
+mod token_model;
+pub(crate) mod tokens;
+pub mod training;
+mod verdict;
 
 use serde::Serialize;
 
@@ -30,8 +42,10 @@ use crate::core::model::{FailureClass, TextSource};
 
 pub use drift::{Drift, DriftKind, TypeChange};
 pub use objects::MAX_BAD_OBJECTS;
+pub use opinion::Basis;
 pub use patterns::{CLASSIFIER_RULES, Rule};
 pub use text::{MAX_INCIDENT_BYTES, MAX_ITEM_BYTES, MAX_LINES_PER_SOURCE};
+pub use token_model::{Calibrator, TokenModel};
 
 /// What the classifier says about one piece of text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,19 +153,52 @@ pub struct RollbackTarget<'diagnosis> {
     pub version_id: &'diagnosis str,
 }
 
-/// Classify one text (a JobRun error message or a log excerpt).
+/// Classify one text (a JobRun error message or a log excerpt) with the
+/// shipped rules and model.
 pub fn classify_text(text: &str, source: Option<TextSource>) -> Classification {
+    classify_text_with(token_model::shipped(), text, source)
+}
+
+/// Classify one text with the shipped rules and the given model (the
+/// evaluation command scores models trained without the messages it scores).
+pub fn classify_text_with(model: &TokenModel, text: &str, source: Option<TextSource>) -> Classification {
+    judge_text_with(model, text, source).classification
+}
+
+/// A classification and the decision behind it, before abstention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextJudgement {
+    pub classification: Classification,
+    /// The class the rules and the model settled on, even if withheld.
+    pub proposed: FailureClass,
+    /// Its calibrated confidence.
+    pub proposed_confidence: f64,
+    pub basis: Basis,
+}
+
+/// Classify one text and say what was proposed before abstention.
+pub fn judge_text_with(model: &TokenModel, text: &str, source: Option<TextSource>) -> TextJudgement {
     let source = source.unwrap_or_default();
     let mut collector = text::EvidenceCollector::default();
     collector.push(source, 0, text);
     let items = collector.into_items();
     let analysis = classifier::analyse(&items);
-    let (class, _, _) = analysis.ranking();
-    Classification {
-        class,
-        confidence: round_confidence(analysis.confidence_of(class)),
-        signals: analysis.signals_for(class),
+    let verdict = verdict::text_verdict(&items, &analysis, model);
+    TextJudgement {
+        proposed: verdict.opinion.class,
+        proposed_confidence: verdict.opinion.confidence,
+        basis: verdict.opinion.basis,
+        classification: Classification {
+            class: verdict.class,
+            confidence: round_confidence(verdict.confidence),
+            signals: verdict.signals,
+        },
     }
+}
+
+/// The shipped model's version (recorded with evaluation figures).
+pub fn shipped_model_version() -> &'static str {
+    &token_model::shipped().version
 }
 
 /// Confidence to three decimals: enough to rank, and stable in JSON output
@@ -168,4 +215,9 @@ pub fn detect_drift(table: &TableEvidence, recent_runs: &[RunSummary]) -> Option
 /// Diagnose one failed run from all its evidence.
 pub fn diagnose(request: &DecideRequest) -> Diagnosis {
     combine::diagnose(request)
+}
+
+/// Diagnose one failed run with the given model instead of the shipped one.
+pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
+    combine::diagnose_with(model, request)
 }

@@ -39,7 +39,39 @@
 //!   secret that does not exist is `permission_config` (the job's definition);
 //! - a Python dependency that does not install or load (wheels, resolver
 //!   conflicts, a binary built for another NumPy) is `permission_config`,
-//!   like a missing module.
+//!   like a missing module;
+//! - (round 1, engines beyond Glue) a runtime that does not match the job
+//!   (Java class version, Scala binary, PySpark driver/worker Python, py4j
+//!   gateway, a missing JAVA_HOME or HADOOP_CONF_DIR, a library that fails to
+//!   install on the cluster) is `permission_config`: the fix is the job's
+//!   environment, not its code;
+//! - authentication and TLS setup (Kerberos, SASL, a missing auth token, a
+//!   trust store without the CA, privileges a catalog grants) is
+//!   `permission_config`; a database table, view, schema or workgroup that a
+//!   query names and that does not exist is `permission_config` (the job's
+//!   definition) unless catalog evidence shows the table exists, which makes
+//!   it a visibility (permission) problem all the more;
+//! - a query an engine rejects as written (syntax, arity, GROUP BY rules,
+//!   ambiguous columns, an invalid pattern, API parameter validation) is
+//!   `code_bug`, whatever the engine (Athena, Redshift, MySQL, SQL Server,
+//!   Oracle, Teradata); an identifier the engine cannot resolve because a
+//!   column was renamed or dropped (`invalid identifier`, `Unknown column`)
+//!   is `schema_drift`;
+//! - deadlocks, serialization failures, lock waits and consumer-group
+//!   rebalances are `transient_infra` (the engine itself says to retry), and
+//!   so are partition-leader changes, lost Ray objects, expired stream
+//!   iterators and a NameNode in safe mode;
+//! - a limit on connections, sessions, open files, open writers, prepared
+//!   statements or a quota is `resource_exhaustion`; a limit on the request
+//!   *rate* (throttling) stays `transient_infra`;
+//! - a value that does not fit its column or type (too long, out of range,
+//!   an impossible date, NaN into an integer, a duplicate key) is
+//!   `data_quality`; a file or table whose declared column types disagree
+//!   with the data's (Parquet/ORC/Avro against the catalog, a CSV header
+//!   against the schema, a column count) is `schema_drift`;
+//! - a time limit of the work itself (a task, statement, notebook cell, pod
+//!   deadline, workflow step) is `timeout`; a client's own network timeout
+//!   stays `transient_infra`.
 
 use crate::core::model::FailureClass;
 use crate::core::model::FailureClass::{
@@ -124,7 +156,7 @@ const JDBC_CONNECT_PHASE: &str = r"error (setting|opening|establishing)(/closing
 
 /// A streaming source (Kinesis stream or shard, Kafka topic, DynamoDB
 /// stream) that does not exist.
-const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|(stream|shard) \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
+const STREAM_MISSING: &str = r"kinesis\S*resourcenotfoundexception|resourcenotfoundexception: (stream|shard)\b|stream \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|shard \[?[\w.:/-]+\]? (under account \S+ )?(was )?(not found|does not exist)|unknowntopicorpartition|unknown_topic_or_partition|topic \S+ (does not exist|not found)|unknown topic";
 
 /// Every rule, grouped by class. Order only matters for reading.
 pub const CLASSIFIER_RULES: &[Rule] = &[
@@ -190,7 +222,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "compute_capacity_limit",
         ResourceExhaustion,
         0.9,
-        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|hit a (spark )?(compute|capacity) (or api )?(rate )?limit|(compute|capacity) (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
+        r"toomanyrequestsforcapacity|too many requests for capacity|(larger|bigger|higher) capacity (sku|tier|unit|size)|hit a (spark )?(compute|capacity) (or api )?(rate )?limit|compute (limit|quota) (has been )?(reached|exceeded|hit)|capacity (limit|quota) (has been )?(reached|exceeded|hit)|http status code: 430\b",
     ),
     rule("resource_unavailable", ResourceExhaustion, 0.6, r"resource unavailable"),
     rule_unless(
@@ -337,7 +369,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         r"can't extract value from .{0,120}need (struct|array|map) type|not enough data columns|too many data columns|partition column .{0,80} not found in schema",
     ),
     // Spark's AnalysisException covers schema, catalog, path and plan errors
-    // alike: alone it is below `MIN_CLASS_SCORE` (unknown), it only adds its
+    // alike: alone it is below `opinion::MIN_RULE_SCORE`, it only adds its
     // agreement to a schema family that fired on the same text.
     rule("analysis_exception", SchemaDrift, 0.2, r"analysisexception"),
     // ---- data_quality --------------------------------------------------
@@ -378,11 +410,12 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         r"duplicate (key|entry|record)s?\b|unique constraint|violation of primary key",
     ),
     // ---- source_unavailable --------------------------------------------
-    rule(
+    rule_unless(
         "input_path_missing",
         SourceUnavailable,
         0.88,
         r"path does not exist|file does not exist|path_not_found|no such file or directory|filenotfoundexception|no new files|no files (were )?(found|matched|to process)|s3[an]?://\S+ does not exist|matches 0 files|found no files|skipping partition",
+        r"too many open files",
     ),
     rule(
         "upstream_not_landed",
@@ -400,7 +433,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "empty_input",
         SourceUnavailable,
         0.82,
-        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 (records|rows|files) (read|found)",
+        r"unable to infer schema|(input|path|prefix|location|folder|directory) \S+ is empty|input (data ?set|path|directory|data) is empty|no data (found|available)|empty (input|dataset|directory|source)|dataframe is empty|0 records (read|found)|0 rows (read|found)|0 files (read|found)",
     ),
     rule(
         "object_missing",
@@ -446,7 +479,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "missing_job_argument",
         PermissionConfig,
         0.9,
-        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|(argument|parameter|option) .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string|missing value for (--|argument|parameter|option)|argument --\w+ (is required|not found|missing)",
+        r"glueargumenterror|the following arguments are required|missing (required )?(job )?(argument|parameter)s?\b|unrecognized arguments|keyerror: '--|argument .{0,60}(is (required|not set|missing)|not (set|provided))|parameter .{0,60}(is (required|not set|missing)|not (set|provided))|option .{0,60}(is (required|not set|missing)|not (set|provided))|missing required option|can ?not create a path from (an empty|a null) string|missing value for (--|argument|parameter|option)|argument --\w+ (is required|not found|missing)",
     ),
     rule(
         "network_setup",
@@ -569,7 +602,7 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
         "jvm_linkage",
         CodeBug,
         0.8,
-        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*l[\w$]+(/[\w$]+)+;|\w\(\[*l[\w$]+(/[\w$]+)+;",
+        r"nosuchmethoderror|py4jexception: method .{0,80}does not exist|nosuchfielderror|abstractmethoderror|incompatibleclasschangeerror|unsupportedclassversionerror|scala\.matcherror|scalareflectionexception|\w\([\[\w/$;]*\)\[*ljava/[\w$/]+;|\w\([\[\w/$;]*\)\[*lscala/[\w$/]+;|\w\(\[*ljava/[\w$/]+;|\w\(\[*lscala/[\w$/]+;",
     ),
     rule_unless(
         "jvm_runtime_bug",
@@ -598,6 +631,106 @@ pub const CLASSIFIER_RULES: &[Rule] = &[
     ),
     rule("glue_category_code", CodeBug, 0.6, r"error category:\s*(syntax_error|compilation_error|query_error)"),
     rule("python_traceback", CodeBug, 0.26, r"traceback \(most recent call last\)"),
+    // ---- families of the round-1 public dev corpus (beyond Glue) -------
+    // Engines and services other than Glue: Athena/Trino/Presto, Redshift,
+    // Snowflake, Firehose, DynamoDB, Kafka, Ray, JDBC drivers, pandas and
+    // pyarrow. Each row is a family seen in several wordings.
+    rule(
+        "lock_or_serialization_conflict",
+        TransientInfra,
+        0.8,
+        r"serializable isolation violation|deadlock victim|deadlock found|deadlock detected|try restarting transaction|rerun the transaction|possible deadlock avoided|locking attempt .{0,80}timed out|client should retry|group has (already )?rebalanced|rebalance in progress",
+    ),
+    rule(
+        "broker_or_node_churn",
+        TransientInfra,
+        0.8,
+        r"notleaderorfollower|not_leader_(for_partition|or_follower)|notleaderforpartition|leader_not_available|leader not available|network_exception|expiring \d+ records?|objectlosterror|due to node failure|ownerdiederror|expirediteratorexception|iterator has expired|too many fetch-failures|closedchannelexception|retrying connect to server|name ?node is in safe mode|safemodeexception|0 datanode\(s\) running|is in resize mode|being resized|host ec2 \(instance \S+\) terminated|preempted|was not found in the cluster at the polling time",
+    ),
+    rule(
+        "transfer_broken",
+        TransientInfra,
+        0.8,
+        r"incompleteread|connection broken|chunkedencodingerror|network_connection|curl ?code: ?(28|7|35|52|56)\b|timeout was reached|ssl syscall error|\bslow down\b|request per second limit|rate of requests exceeds",
+    ),
+    rule(
+        "limit_or_quota_reached",
+        ResourceExhaustion,
+        0.82,
+        r"quota exceeded|exceeding quota|exceeds? the limit of \d+|exceeded (the )?limit of \d+|limit (is|was|has been) (exceeded|reached)|concurrent execution limit|too_many_open_partitions|open writers for partitions|out of capacity|collection size exceeded|too many connections|maximum number of sessions|ora-0001[89]\b|ora-00020\b|too many clients|number of locks exceeds|too many open files|limit for (elastic )?network interfaces|subnets? (have|has) no (free |available )?ip addresses|no available ip addresses",
+    ),
+    rule(
+        "memory_exhausted_elsewhere",
+        ResourceExhaustion,
+        0.88,
+        r"unable to allocate \d|could not allocate (block|memory|\d)|failed to allocate \d+ byte|outofdirectmemory|out of (process |shared )?memory|memoryerror\b|ora-0403[01]\b|memory pressure|killed due to memory|netty oom|shared memory segment|resources are low on nn|is over \d+% full|disk full|not accepted any resources|unable to send heartbeats",
+    ),
+    rule(
+        "buffer_or_frame_limit",
+        ResourceExhaustion,
+        0.7,
+        r"kryo serialization failed: buffer overflow|kryoserializer\.buffer\.max|frame length exceeds",
+    ),
+    rule(
+        "auth_or_tls_setup",
+        PermissionConfig,
+        0.88,
+        r"insufficient privileges?|insufficient_permissions|permission_denied|does not have (use|select|usage|external use|create|modify|read|write|execute) |accesscontrolexception|token included in (the )?request|failed validation|missingauthenticationtoken|missing authentication token|valid \(registered\) aws access key|no valid credentials|kerberos tgt|gssexception|sasl negotiation failure|sslhandshakeexception|ssl handshake failed|pkix path building|certificate verify failed|find the specified secret|kms key was not found|tns:no listener|ora-12541\b",
+    ),
+    rule(
+        "runtime_version_mismatch",
+        PermissionConfig,
+        0.9,
+        r"unsupported class file major version|unsupportedclassversionerror|than that in driver|cannot run with different minor versions|does not exist in the jvm|java gateway process exited|insecure py4j gateway|scala_binary_incompatible|binary.incompatible|compiled for scala|'javapackage' object is not callable|must be set in the environment|java home not found|java_home|unsatisfiedlinkerror|java\.library\.path|not available\. +options|managedlibraryinstallfailed|library installation attempted|failed to (create|install) (runtime_env|conda environment)|installing the runtime_env",
+    ),
+    rule(
+        "engine_setting_required",
+        PermissionConfig,
+        0.85,
+        r"hive support is required|dynamic partition strict mode|requires a single-part namespace|requires_single_part_namespace|partition projection|projection configuration|above the max threshold|maximum-allocation-mb|argument list too long|recordtoolargeexception|max\.request\.size|location provided to save your query results is invalid|not supported in the requested availability zone|is not found\. *$|workgroup \S+ is not found",
+    ),
+    rule(
+        "catalog_object_missing",
+        PermissionConfig,
+        0.86,
+        r"nonexistent table|table_not_found|schema \S+ does not exist|table \S+ does not exist|(table|view) does not exist|ora-00942\b|requested resource not found|database \S+ not found|undefined_?table",
+    ),
+    rule(
+        "engine_query_invalid",
+        CodeBug,
+        0.86,
+        r"syntax_error|incorrect syntax near|error in your sql syntax|not properly ended|ora-0093[3]\b|ora-00911\b|zero-length delimited identifier|too_many_arguments|too many arguments for function|unexpected parameters \(|must declare the scalar variable|is not valid in the context where it is used|functionally dependent on columns in group by|only_full_group_by|must use is null or is not null|attempted to update or delete the same row|expressions are not valid in where clause|unsupported hive type|query_has_too_many_stages|are ambiguous\.|is ambiguous\.|truth value of an? \w+ is ambiguous|cannot convert column into bool|should only be created and accessed on the driver|can't adapt type|paramvalidationerror|parameter validation failed|invalid type for parameter|fail to recognize .{0,40}pattern|returned records from the lambda|returns unique record ids|arrownotimplementederror|no cast implemented",
+    ),
+    rule(
+        "value_does_not_fit",
+        DataQuality,
+        0.86,
+        r"longer than the length defined|hive_cursor_error|hive_bad_data|not a valid json object|invalid or unsupported utf-?8|bad utf-?8|could not serialize column|timeofdaynanos|millis overflow|zero date value|partition value (doesn't|does not) match|characters inside the partition value|range keys has exceeded|expected \d+ fields, saw \d+|expected \d+ columns, got \d+|csv parse error|could not be parsed|conflict found: field|cast_overflow|due to an overflow|outofboundsdatetime|out of bounds nanosecond|cannot convert (float )?nan|non-finite values|ora-01722\b|ora-01843\b|ora-0185[78]\b|ora-01861\b|not a valid month|(timestamp|date|time) '[^']{0,60}' is not recognized|violates foreign key constraint|cannot mix struct and non-struct|does not match format",
+    ),
+    rule(
+        "duplicates_in_data",
+        DataQuality,
+        0.82,
+        r"contains duplicates|duplicate entries|duplicated_map_key|duplicate map key|multiple source rows matched|same record id|duplicate key value",
+    ),
+    rule(
+        "declared_type_differs",
+        SchemaDrift,
+        0.88,
+        r"view is stale|incompatible parquet schema|for parquet column|declared as type|declares the column as type|hive_partition_schema_mismatch|cannot read sql type|unknown column '[^']{0,80}' in|invalid identifier|has incompatible types|unable to merge: field|was different\.|add missing field|number of columns in \w+ \(\d+\) does not match|extra data after last expected column|header does not (conform|contain the expected)|incompatibleschemaexception|would lose data|usecols do not match",
+    ),
+    rule(
+        "input_absent",
+        SourceUnavailable,
+        0.85,
+        r"positive number of partitions is required|no snapshot or version 0|is an empty dir|no state defined for this table|delta_read_table_without_columns|does not have any columns|hoodie table not found|unable to find a hudi table|is out of range for partition|does not host this topic-partition|does the topic exist|has already been removed|no new data|nothing to commit|the file might not exist|specified filesystem does not exist|not found under account|nofilesfound|location does not exist",
+    ),
+    rule(
+        "run_time_limit",
+        Timeout,
+        0.9,
+        r"duration exceeded timeout|exceeded (the )?maximum execution time|maximum (statement )?execution time exceeded|execution timed out|process timed out|command execution timed out|timeout of \d+ \w+ exceeded|exceeded timeout of|did not complete within|failed to stop within|longer than the specified deadline|activedeadlineseconds|timedout\(|timed out: running|ask timed out|asktimeoutexception|statement timeout|timeout waiting for execute reply|task timed out after",
+    ),
     // ---- timeout -------------------------------------------------------
     rule(
         "job_run_timeout",

@@ -4,7 +4,7 @@
 //! of its family fails here. Counter-examples sit next to each family (a
 //! link that never connected, a truncated file, an OOM on a lost node).
 
-use crate::core::diagnosis::classify_text;
+use crate::core::diagnosis::{TokenModel, classify_text_with};
 use crate::core::model::FailureClass::{
     CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
     TransientInfra, Unknown,
@@ -374,11 +374,42 @@ ZeroDivisionError: float division by zero"#,
         CodeBug,
         "org.apache.spark.sql.AnalysisException: No handler for UDAF 'com.acme.udf.Median'. Use sparkSession.udf.register(...) instead.",
     ),
+    // Round-1 families, in wordings of other engines and drivers.
+    (TransientInfra, "ERROR: could not serialize access due to read/write dependencies among transactions"),
+    (
+        TransientInfra,
+        "WARN NetworkClient: Error while fetching metadata with correlation id 7 : {orders=LEADER_NOT_AVAILABLE}",
+    ),
+    (ResourceExhaustion, "psycopg2.OperationalError: FATAL: sorry, too many clients already"),
+    (ResourceExhaustion, "OSError: [Errno 24] Too many open files: '/tmp/spill-0001'"),
+    // A limit on the request rate is throttling, not a quota.
+    (TransientInfra, "botocore.errorfactory.LimitExceededException: Rate exceeded for GetPartitions"),
+    (
+        PermissionConfig,
+        "javax.net.ssl.SSLHandshakeException: PKIX path building failed: unable to find valid certification path to requested target",
+    ),
+    (
+        PermissionConfig,
+        "java.lang.UnsupportedClassVersionError: com/acme/Job has been compiled by a more recent version of the Java Runtime (class file version 61.0)",
+    ),
+    (DataQuality, "ERROR: value too long for type character varying(32)"),
+    (DataQuality, "java.sql.SQLDataException: ORA-01722: invalid number"),
+    (SchemaDrift, "SQL compilation error: error line 1 at position 7 invalid identifier 'CUSTOMER_ID'"),
+    (TransientInfra, "ERROR: deadlock detected DETAIL: Process 4242 waits for ShareLock on transaction 77"),
+    (Timeout, "2026-12-04T10:00:00Z 1f2e Task timed out after 900.10 seconds"),
+    // A socket's own connect timeout is the network, not the run's time limit.
+    (TransientInfra, "java.net.SocketTimeoutException: connect timed out"),
     (
         Unknown,
         "org.antlr.v4.runtime.misc.ParseCancellationException: line 1:7 token recognition error at: '#'\n\tat com.amazonaws.services.glue.schema.io.ThrowingErrorListener.syntaxError(ThrowingErrorListener.java:15)",
     ),
 ];
+
+/// The rule table's own view (no learned second opinion, no abstention):
+/// these are tests of the rule families.
+fn classify_text(text: &str, source: Option<TextSource>) -> crate::core::diagnosis::Classification {
+    classify_text_with(&TokenModel::empty(), text, source)
+}
 
 #[test]
 fn every_family_generalises_to_phrasings_outside_the_corpora() {

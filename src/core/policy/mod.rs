@@ -7,6 +7,7 @@
 //! filled by [`crate::core::params`] and the safety layer has the last word.
 
 pub mod baseline;
+pub mod explore;
 pub mod state;
 pub mod table;
 
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use crate::core::decision::Basis;
 use crate::core::model::ActionKind;
 
+pub use explore::{Exploration, ExplorationError};
 pub use state::{State, StateKeyError};
 pub use table::{FORMAT_TAG, PolicyError, QTable, epsilon_greedy_propensity};
 

@@ -145,6 +145,13 @@ impl QTable {
         self.states.get(state_key).and_then(|entry| entry.visits.get(&action)).copied().unwrap_or(0)
     }
 
+    /// Sets the visit count of (state, action) in one go.
+    pub fn set_visits(&mut self, state_key: &str, action: ActionKind, count: u64) -> Result<(), PolicyError> {
+        State::parse(state_key)?;
+        self.states.entry(state_key.to_string()).or_default().visits.insert(action, count);
+        Ok(())
+    }
+
     /// Counts one more visit of (state, action); saturates rather than wraps.
     pub fn add_visit(&mut self, state_key: &str, action: ActionKind) -> Result<(), PolicyError> {
         State::parse(state_key)?;

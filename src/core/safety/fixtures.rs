@@ -26,6 +26,24 @@ pub fn request() -> DecideRequest {
     .expect("fixture request is valid")
 }
 
+/// [`request`] whose JobRun error message reports bad records in `objects`,
+/// and whose run also names an output path, a script and a temporary
+/// directory (none of them input).
+pub fn request_naming(objects: &[&str]) -> DecideRequest {
+    let mut incident = request();
+    let run = incident.job_run.as_mut().expect("fixture has a job run");
+    run.error_message =
+        Some(format!("Malformed records are detected in record parsing in file {}.", objects.join(", ")));
+    for (name, value) in [
+        ("--output_path", "s3://lake/curated/orders/"),
+        ("--extra-py-files", "s3://lake/scripts/orders_daily.py"),
+        ("--TempDir", "s3:///"),
+    ] {
+        run.arguments.insert(name.to_string(), value.to_string());
+    }
+    incident
+}
+
 /// A diagnosis resting on the JobRun error message.
 pub fn diagnosis(class: FailureClass) -> Diagnosis {
     Diagnosis {

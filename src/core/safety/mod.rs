@@ -36,26 +36,32 @@ pub struct Review {
 }
 
 /// The autonomy mode for one incident, and which setting decided it.
-/// `force_shadow = true` records only, everywhere. Otherwise the most
-/// specific setting wins: `job_modes.<job>`, then `class_modes.<class>`,
-/// then the global `mode`, then the default, `shadow`. When the job's and
-/// the class's settings are both present and disagree, `shadow` wins: a
-/// person switched one of them off on purpose.
+///
+/// `force_shadow = true` records only, everywhere. Otherwise the *job* must
+/// opt in: its `job_modes.<job>`, else the global `mode`, else `shadow`.
+/// The incident's class can only hold an opted-in job back: a class set to
+/// `shadow` keeps a job in `auto` from acting on that class, while a class
+/// set to `auto` grants nothing by itself. The class comes from the job's
+/// own text (an error message can quote `503 SlowDown` as a data value), so
+/// it must never be what switches a job to acting.
 pub fn resolve_mode(settings: &SafetySettings, job_name: Option<&str>, class: FailureClass) -> (Mode, String) {
     if settings.force_shadow {
         return (Mode::Shadow, "force_shadow = true".to_string());
     }
-    let said = |key: String, mode: Mode| (mode, format!("{key} = {}", mode.as_str()));
-    let job = job_name.and_then(|name| Some((name, *settings.job_modes.get(name)?)));
-    let class_mode = settings.class_modes.get(&class).copied();
-    match (job, class_mode) {
-        (Some((_, Mode::Auto)), Some(Mode::Shadow)) => said(format!("class_modes.{class}"), Mode::Shadow),
-        (Some((name, mode)), _) => said(format!("job_modes.{name}"), mode),
-        (None, Some(mode)) => said(format!("class_modes.{class}"), mode),
-        (None, None) => match settings.mode {
-            Some(mode) => said("mode".to_string(), mode),
-            None => (Mode::Shadow, "default: shadow".to_string()),
-        },
+    let job_mode = job_name.and_then(|name| Some((name, *settings.job_modes.get(name)?)));
+    let (job_level, job_said) = match (job_mode, settings.mode) {
+        (Some((name, mode)), _) => (mode, format!("job_modes.{name} = {}", mode.as_str())),
+        (None, Some(mode)) => (mode, format!("mode = {}", mode.as_str())),
+        (None, None) => (Mode::Shadow, "default: shadow".to_string()),
+    };
+    match (job_level, settings.class_modes.get(&class).copied()) {
+        (Mode::Auto, Some(Mode::Shadow)) => {
+            (Mode::Shadow, format!("class_modes.{class} = shadow (holds back {job_said})"))
+        }
+        (Mode::Shadow, Some(Mode::Auto)) => {
+            (Mode::Shadow, format!("{job_said} (class_modes.{class} = auto grants auto only to a job that opted in)"))
+        }
+        (mode, _) => (mode, job_said),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::fixtures::{diagnosis, drift, request};
+use super::fixtures::{diagnosis, drift, request_naming};
 use super::*;
 use crate::core::diagnosis::DriftKind;
 use crate::core::diagnosis::EvidenceSource;
@@ -14,6 +14,8 @@ fn any_action() -> impl Strategy<Value = Action> {
         prop_oneof![
             (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
             Just("s3://finance/ledger/2026.parquet".to_string()),
+            Just("s3://lake/curated/orders/part-0.json".to_string()),
+            Just("s3://lakehouse/raw/orders/part-0.json".to_string()),
         ],
         0..16,
     );
@@ -57,6 +59,8 @@ struct Evidence {
     force_shadow: bool,
     sources: Vec<EvidenceSource>,
     bad_objects: Vec<String>,
+    /// The failed run's worker type and count, as GetJobRun said.
+    run_capacity: (Option<&'static str>, Option<u32>),
 }
 
 fn any_sources() -> impl Strategy<Value = Vec<EvidenceSource>> {
@@ -77,9 +81,26 @@ fn any_bad_objects() -> impl Strategy<Value = Vec<String>> {
         prop_oneof![
             (0_u32..50).prop_map(|index| format!("s3://lake/raw/orders/part-{index}.json")),
             Just("s3://finance/ledger/2026.parquet".to_string()),
+            Just("s3://lake/curated/orders/part-0.json".to_string()),
+            Just("s3://lakehouse/raw/orders/part-0.json".to_string()),
         ],
         0..16,
     )
+}
+
+/// The objects the JobRun error message of every generated incident names:
+/// half of the input's parts, and objects outside the input.
+fn named_in_error_message() -> Vec<String> {
+    let mut named: Vec<String> = (0_u32..25).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
+    named.extend(
+        [
+            "s3://finance/ledger/2026.parquet",
+            "s3://lake/curated/orders/part-0.json",
+            "s3://lakehouse/raw/orders/part-0.json",
+        ]
+        .map(str::to_string),
+    );
+    named
 }
 
 fn any_mode() -> impl Strategy<Value = Option<Mode>> {
@@ -109,6 +130,10 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
         fleet,
         (any_mode(), any_mode(), any_mode(), prop::bool::weighted(0.1)),
         (any_sources(), any_bad_objects()),
+        (
+            prop::option::of(prop::sample::select(vec!["G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "Z.2X", "Standard"])),
+            prop::option::of(1_u32..600),
+        ),
     )
         .prop_map(
             |(
@@ -120,7 +145,9 @@ fn any_evidence() -> impl Strategy<Value = Evidence> {
                 fleet,
                 (mode, job_mode, class_mode, force_shadow),
                 (sources, bad_objects),
+                run_capacity,
             )| Evidence {
+                run_capacity,
                 sources,
                 bad_objects,
                 class,
@@ -181,10 +208,15 @@ proptest! {
 
     #[test]
     fn no_final_action_breaks_an_invariant(proposal in any_action(), evidence in any_evidence(), limits in any_limits()) {
-        let mut incident = request();
+        let named = named_in_error_message();
+        let mut incident = request_naming(&named.iter().map(String::as_str).collect::<Vec<_>>());
         incident.job.risk_tier = Some(evidence.risk);
         incident.job.max_workers = evidence.max_workers;
         incident.history.attempt = evidence.attempt;
+        if let Some(run) = incident.job_run.as_mut() {
+            run.worker_type = evidence.run_capacity.0.map(str::to_string);
+            run.number_of_workers = evidence.run_capacity.1;
+        }
         let mut diagnosed = diagnosis(evidence.class);
         diagnosed.drift = evidence.drift.map(|(kind, known_good)| drift(kind, known_good));
         diagnosed.evidence_sources = evidence.sources.clone();
@@ -214,15 +246,11 @@ proptest! {
         if let Some(permit) = &outcome.permit {
             prop_assert_eq!(permit.action(), final_action);
         }
-        // The most specific setting decides; a class in shadow beats a job in auto.
-        let decisive = match (evidence.job_mode, evidence.class_mode) {
-            (Some(Mode::Auto), Some(Mode::Shadow)) => Some(Mode::Shadow),
-            (Some(job_mode), _) => Some(job_mode),
-            (None, class_mode) => class_mode.or(evidence.mode),
-        };
-        if evidence.force_shadow || decisive != Some(Mode::Auto) {
-            prop_assert_eq!(outcome.mode, Mode::Shadow);
-        }
+        // The job opts in (its own mode, else the global one); its class can
+        // only hold it back, never switch it on.
+        let job_level = evidence.job_mode.or(evidence.mode);
+        let acts = !evidence.force_shadow && job_level == Some(Mode::Auto) && evidence.class_mode != Some(Mode::Shadow);
+        prop_assert_eq!(outcome.mode == Mode::Auto, acts);
         if mutates {
             prop_assert!(evidence.risk != RiskTier::Critical, "critical jobs never act");
             prop_assert!(evidence.attempt < settings.max_attempts_per_incident, "attempts over the limit never act");
@@ -245,7 +273,8 @@ proptest! {
                 if let QuarantinePlan::MoveObjects { objects, .. } = plan {
                     prop_assert!(!objects.is_empty() && objects.len() <= settings.quarantine_max_objects as usize);
                     prop_assert!(!log_lines_alone, "a log line alone never moves data");
-                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the run's input never move");
+                    prop_assert!(objects.iter().all(|object| object.starts_with("s3://lake/raw/orders/")), "objects outside the job's input never move");
+                    prop_assert!(objects.iter().all(|object| named.contains(object)), "only objects the JobRun error message names move");
                     prop_assert!(objects.iter().all(|object| diagnosed.bad_objects.contains(object)), "only objects the evidence names move");
                     if let Some(total) = evidence.fleet.input_object_count {
                         prop_assert!(objects.len() as f64 <= settings.quarantine_max_fraction * total as f64);
@@ -254,10 +283,14 @@ proptest! {
             }
             Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
                 prop_assert!(*number_of_workers <= settings.workers_ceiling(evidence.max_workers));
-                if let Some(type_name) = worker_type {
-                    let rank = crate::core::params::worker_type_rank(type_name);
-                    prop_assert!(rank.is_some() && rank <= crate::core::params::worker_type_rank(&settings.max_worker_type));
-                }
+                // The rerun runs on the type named, else on the run's own: both known and within the maximum.
+                let rerun_type = worker_type.as_deref().or(evidence.run_capacity.0);
+                let rank = rerun_type.and_then(crate::core::params::worker_type_rank);
+                prop_assert!(rank.is_some() && rank <= crate::core::params::worker_type_rank(&settings.max_worker_type));
+                let current_rank = evidence.run_capacity.0.and_then(crate::core::params::worker_type_rank);
+                prop_assert!(current_rank.is_some() && current_rank <= crate::core::params::worker_type_rank(&settings.max_worker_type), "a run above the maximum type has no room to grow");
+                let dpu = f64::from(*number_of_workers) * crate::core::safety_settings::worker_type_dpu(rerun_type.unwrap_or_default()).unwrap_or(f64::INFINITY);
+                prop_assert!(dpu <= settings.dpu_ceiling(evidence.max_workers), "{dpu} DPU above the ceiling");
             }
             _ => {}
         }

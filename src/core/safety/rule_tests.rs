@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, schema_diagnosis};
+use super::fixtures::{data_quality_naming, diagnosis, log_only_diagnosis, request, request_naming, schema_diagnosis};
 use super::rules::*;
 use super::*;
 use crate::core::diagnosis::DriftKind;
@@ -115,26 +115,31 @@ fn log_line_alone_never_mutates_catalog_or_data() {
     let corroborated = schema_diagnosis(DriftKind::Breaking, Some("3"));
     assert_allowed(&check(rollback_to("3"), &request(), &corroborated, &fleet), ActionKind::RollbackSchema);
 
-    // Moving objects: named by a diagnosis that rests on more than log lines,
-    // and under the run's own input.
+    // Moving objects: named by a diagnosis that rests on more than log lines
+    // and by the JobRun error message, and under the job's input arguments.
     let own = "s3://lake/raw/orders/part-0001.json";
     let mut logs_only = log_only_diagnosis(FailureClass::DataQuality);
     logs_only.bad_objects = vec![own.to_string()];
-    assert_replaced(&check(move_objects(&[own]), &request(), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
-    let stray = "s3://finance/ledger/2026.parquet";
-    assert_replaced(
-        &check(move_objects(&[stray]), &request(), &data_quality_naming(&[stray]), &fleet),
-        LOG_ONLY_EVIDENCE,
-    );
+    assert_replaced(&check(move_objects(&[own]), &request_naming(&[own]), &logs_only, &fleet), LOG_ONLY_EVIDENCE);
     let unnamed = data_quality_naming(&[]);
-    assert_replaced(&check(move_objects(&[own]), &request(), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
-    let sibling = "s3://lake/raw/orders_archive/part-0001.json";
-    assert_replaced(
-        &check(move_objects(&[sibling]), &request(), &data_quality_naming(&[sibling]), &fleet),
-        LOG_ONLY_EVIDENCE,
-    );
+    assert_replaced(&check(move_objects(&[own]), &request_naming(&[own]), &unnamed, &fleet), LOG_ONLY_EVIDENCE);
+    // Named by the diagnosis (a log line) but not by the JobRun error message.
+    assert_replaced(&check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet), LOG_ONLY_EVIDENCE);
+    for stray in [
+        "s3://finance/ledger/2026.parquet",
+        "s3://lake/raw/orders_archive/part-0001.json",
+        "s3://lake/curated/orders/part-0000.parquet",
+        "s3://lake/scripts/orders_daily.py",
+        "s3://lakehouse/raw/orders/part-0001.json",
+    ] {
+        let named = request_naming(&[stray]);
+        assert_replaced(
+            &check(move_objects(&[stray]), &named, &data_quality_naming(&[stray]), &fleet),
+            LOG_ONLY_EVIDENCE,
+        );
+    }
     assert_allowed(
-        &check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &fleet),
+        &check(move_objects(&[own]), &request_naming(&[own]), &data_quality_naming(&[own]), &fleet),
         ActionKind::QuarantineBadRecords,
     );
     // Rerunning with a bad-records argument changes no data by itself.
@@ -163,26 +168,25 @@ fn quarantine_only_for_data_quality() {
     let own = "s3://lake/raw/orders/part-0001.json";
     let mut transient_naming = data_quality_naming(&[own]);
     transient_naming.class = FailureClass::TransientInfra;
-    let blocked = review(move_objects(&[own]), &request(), &transient_naming, &permissive, &FleetContext::default());
+    let naming = request_naming(&[own]);
+    let blocked = review(move_objects(&[own]), &naming, &transient_naming, &permissive, &FleetContext::default());
     assert_replaced(&blocked, QUARANTINE_ONLY_DATA_QUALITY);
-    let allowed = check(move_objects(&[own]), &request(), &data_quality_naming(&[own]), &FleetContext::default());
+    let allowed = check(move_objects(&[own]), &naming, &data_quality_naming(&[own]), &FleetContext::default());
     assert_allowed(&allowed, ActionKind::QuarantineBadRecords);
 }
 
 #[test]
 fn quarantine_stays_within_count_and_fraction() {
-    let objects: Vec<String> = (0..11).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
+    let objects: Vec<String> = (0..4).map(|index| format!("s3://lake/raw/orders/part-{index}.json")).collect();
     let names: Vec<&str> = objects.iter().map(String::as_str).collect();
     let data_quality = data_quality_naming(&names);
-    assert_replaced(
-        &check(move_objects(&names), &request(), &data_quality, &FleetContext::default()),
-        QUARANTINE_BOUNDS,
-    );
+    let naming = request_naming(&names);
+    assert_replaced(&check(move_objects(&names), &naming, &data_quality, &FleetContext::default()), QUARANTINE_BOUNDS);
     let two = move_objects(&names[..2]);
     let small_input = FleetContext { input_object_count: Some(10), ..FleetContext::default() };
-    assert_replaced(&check(two.clone(), &request(), &data_quality, &small_input), QUARANTINE_BOUNDS);
+    assert_replaced(&check(two.clone(), &naming, &data_quality, &small_input), QUARANTINE_BOUNDS);
     let large_input = FleetContext { input_object_count: Some(1_000), ..FleetContext::default() };
-    assert_allowed(&check(two, &request(), &data_quality, &large_input), ActionKind::QuarantineBadRecords);
+    assert_allowed(&check(two, &naming, &data_quality, &large_input), ActionKind::QuarantineBadRecords);
 }
 
 #[test]
@@ -237,34 +241,80 @@ fn capacity_is_clamped_to_the_ceiling_or_refused() {
 }
 
 #[test]
-fn autonomy_mode_is_shadow_unless_said_and_the_most_specific_setting_wins() {
+fn a_run_above_the_largest_allowed_worker_type_or_of_an_unknown_type_has_no_room_to_grow() {
+    let resource = diagnosis(FailureClass::ResourceExhaustion);
+    let fleet = FleetContext::default();
+    for (worker_type, workers) in
+        [(Some("G.8X"), 10), (Some("G.4X"), 2), (Some("Z.2X"), 10), (Some("R.2X"), 10), (None, 10)]
+    {
+        let mut big = request();
+        let run = big.job_run.as_mut().expect("fixture has a job run");
+        run.worker_type = worker_type.map(str::to_string);
+        run.number_of_workers = Some(workers);
+        // Whatever the policy picked, the parameters ask for no more, and the rule refuses the same.
+        let proposed = parametrise(ActionKind::RetryWithMoreCapacity, &big, &resource, &auto());
+        assert_eq!(proposed, Action::RetryWithMoreCapacity { number_of_workers: workers, worker_type: None });
+        assert_replaced(&check(proposed, &big, &resource, &fleet), CAPACITY_CEILING);
+        let doubled = Action::RetryWithMoreCapacity { number_of_workers: workers * 2, worker_type: None };
+        let refused = check(doubled, &big, &resource, &fleet);
+        assert_replaced(&refused, CAPACITY_CEILING);
+        assert!(
+            refused
+                .report
+                .reason
+                .as_deref()
+                .is_some_and(|reason| reason.contains("no room to grow") || reason.contains("cannot be bounded")),
+            "{refused:?}"
+        );
+    }
+    // Within the maximum type, the DPU stays under the ceiling: 40 x G.2X = 80 DPU for a job capped at 40 workers.
+    let at_max = Action::RetryWithMoreCapacity { number_of_workers: 40, worker_type: Some("G.2X".into()) };
+    assert_allowed(&check(at_max, &request(), &resource, &fleet), ActionKind::RetryWithMoreCapacity);
+    assert_eq!(auto().dpu_ceiling(Some(40)), 80.0);
+    assert_eq!(auto().dpu_ceiling(None), 200.0);
+}
+
+#[test]
+fn autonomy_mode_is_shadow_unless_the_job_opts_in_and_a_class_can_only_hold_it_back() {
     let job = Some("orders_daily");
     let class = FailureClass::TransientInfra;
     let nothing_said = SafetySettings { mode: None, ..SafetySettings::default() };
     assert_eq!(resolve_mode(&nothing_said, job, class), (Mode::Shadow, "default: shadow".into()));
     assert_eq!(resolve_mode(&SafetySettings::default(), job, class), (Mode::Shadow, "mode = shadow".into()));
-    // DESIGN.md's shape: global shadow, one class and one job in auto.
+    // A class set to auto grants nothing by itself: the diagnosed class comes
+    // from the job's own text. The audit says why it stayed shadow.
     let global_shadow = SafetySettings { mode: Some(Mode::Shadow), ..SafetySettings::default() };
-    assert_eq!(resolve_mode(&global_shadow, job, class), (Mode::Shadow, "mode = shadow".into()));
     let class_auto = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Auto)]), ..global_shadow.clone() };
-    assert_eq!(resolve_mode(&class_auto, job, class), (Mode::Auto, "class_modes.transient_infra = auto".into()));
     assert_eq!(
-        resolve_mode(&class_auto, job, FailureClass::SchemaDrift).0,
-        Mode::Shadow,
-        "other classes keep the global mode"
+        resolve_mode(&class_auto, job, class),
+        (
+            Mode::Shadow,
+            "mode = shadow (class_modes.transient_infra = auto grants auto only to a job that opted in)".into()
+        )
     );
+    let no_global = SafetySettings { mode: None, ..class_auto.clone() };
+    assert_eq!(resolve_mode(&no_global, job, class).0, Mode::Shadow, "nor with no global mode");
+    // A job opts in through job_modes or the global mode.
     let job_auto = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Auto)]), ..global_shadow };
     assert_eq!(resolve_mode(&job_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
     assert_eq!(resolve_mode(&job_auto, Some("other"), class).0, Mode::Shadow, "other jobs keep the global mode");
-    // A class switched off wins over a job switched on.
+    assert_eq!(resolve_mode(&auto(), Some("other"), class), (Mode::Auto, "mode = auto".into()));
+    let both_auto = SafetySettings { class_modes: class_auto.class_modes.clone(), ..job_auto.clone() };
+    assert_eq!(resolve_mode(&both_auto, job, class), (Mode::Auto, "job_modes.orders_daily = auto".into()));
+    // A class switched off holds back a job switched on, and a global auto.
     let class_shadow = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Shadow)]), ..job_auto.clone() };
-    assert_eq!(resolve_mode(&class_shadow, job, class), (Mode::Shadow, "class_modes.transient_infra = shadow".into()));
+    assert_eq!(
+        resolve_mode(&class_shadow, job, class),
+        (Mode::Shadow, "class_modes.transient_infra = shadow (holds back job_modes.orders_daily = auto)".into())
+    );
+    assert_eq!(resolve_mode(&class_shadow, job, FailureClass::SchemaDrift).0, Mode::Auto, "other classes act");
+    let global_auto_class_shadow = SafetySettings { class_modes: class_shadow.class_modes.clone(), ..auto() };
+    assert_eq!(resolve_mode(&global_auto_class_shadow, Some("other"), class).0, Mode::Shadow);
     // A job switched off wins over a global auto.
     let job_shadow = SafetySettings { job_modes: BTreeMap::from([("orders_daily".into(), Mode::Shadow)]), ..auto() };
-    assert_eq!(resolve_mode(&job_shadow, job, class).0, Mode::Shadow);
-    assert_eq!(resolve_mode(&auto(), Some("other"), class).0, Mode::Auto);
+    assert_eq!(resolve_mode(&job_shadow, job, class), (Mode::Shadow, "job_modes.orders_daily = shadow".into()));
     // The kill switch overrides every auto.
-    let killed = SafetySettings { force_shadow: true, ..class_auto };
+    let killed = SafetySettings { force_shadow: true, ..both_auto };
     assert_eq!(resolve_mode(&killed, job, class), (Mode::Shadow, "force_shadow = true".into()));
     let killed_job = SafetySettings { force_shadow: true, ..job_auto };
     assert_eq!(resolve_mode(&killed_job, job, class).0, Mode::Shadow);

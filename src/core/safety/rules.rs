@@ -11,8 +11,8 @@ use crate::core::diagnosis::{Diagnosis, DriftKind};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, FailureClass, QuarantinePlan, RiskTier};
-use crate::core::params::{input_locations, is_under, worker_type_rank};
-use crate::core::safety_settings::{OverCeiling, SafetySettings};
+use crate::core::params::{input_locations, may_be_moved, worker_type_rank};
+use crate::core::safety_settings::{OverCeiling, SafetySettings, WORKER_TYPE_DPU};
 
 pub const CRITICAL_JOB_REQUIRES_APPROVAL: &str = "critical_job_requires_approval";
 pub const RUN_IDENTITY_REQUIRED: &str = "run_identity_required";
@@ -143,9 +143,11 @@ fn class_allowlist(action: &Action, input: &RuleInput<'_>) -> Check {
 
 /// Catalog and data mutations need evidence beyond log text. A rollback
 /// needs the catalog to corroborate the diagnosis; moving objects needs a
-/// diagnosis that does not rest on log lines alone, objects the diagnosis
-/// itself names, and each of them under an S3 location of the run's
-/// arguments (GetJobRun), since a log line can name any URI.
+/// diagnosis that does not rest on log lines alone, and objects that the
+/// diagnosis names as bad input, that the JobRun error message names, and
+/// that lie under the job's input locations (the values of its input
+/// arguments in GetJobRun, parsed and compared by bucket and key): a log
+/// line, printed by the job's own code, can name any URI.
 fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
     let diagnosis = input.diagnosis;
     let changes_catalog_or_data = matches!(
@@ -163,13 +165,13 @@ fn log_only_evidence(action: &Action, input: &RuleInput<'_>) -> Check {
             "the catalog does not corroborate the diagnosis: a schema error in the logs never rolls back the catalog",
         ),
         Action::QuarantineBadRecords(QuarantinePlan::MoveObjects { objects, .. }) => {
-            let inputs = input_locations(input.request);
+            let inputs = input_locations(input.request, input.settings);
             let stray = objects.iter().find(|object| {
-                !diagnosis.bad_objects.contains(object) || !inputs.iter().any(|location| is_under(object, location))
+                !diagnosis.bad_objects.contains(object) || !may_be_moved(input.request, &inputs, object)
             });
             match stray {
                 Some(object) => block(format!(
-                    "{object} is not both named as bad input by the diagnosis and under an s3 location of the run's arguments"
+                    "{object} is not named as bad input by both the diagnosis and the JobRun error message, under an input location of the job"
                 )),
                 None => Check::Pass,
             }
@@ -282,6 +284,11 @@ fn fleet_rate_limit(action: &Action, input: &RuleInput<'_>) -> Check {
     Check::Pass
 }
 
+/// Workers within `min(jobs.<job>.max_workers, max_workers_ceiling)`, a
+/// worker type within `max_worker_type`, and so a total DPU within
+/// [`SafetySettings::dpu_ceiling`]. The rerun runs on the type the action
+/// names or else on the run's own type, so a run whose type is unknown, off
+/// the ladder or already above `max_worker_type` has no room to grow.
 fn capacity_ceiling(action: &Action, input: &RuleInput<'_>) -> Check {
     let Action::RetryWithMoreCapacity { number_of_workers, worker_type } = action else {
         return Check::Pass;
@@ -291,7 +298,20 @@ fn capacity_ceiling(action: &Action, input: &RuleInput<'_>) -> Check {
     let max_rank = worker_type_rank(&settings.max_worker_type);
     let run = input.request.job_run.as_ref();
     let current_workers = run.and_then(|job_run| job_run.number_of_workers);
-    let current_rank = run.and_then(|job_run| job_run.worker_type.as_deref()).and_then(worker_type_rank);
+    let current_type = run.and_then(|job_run| job_run.worker_type.as_deref());
+    let Some(current_rank) = current_type.and_then(worker_type_rank) else {
+        return block(format!(
+            "the run's worker type {} is not one etl-medic can size, so the rerun's DPU cannot be bounded",
+            current_type.map_or_else(|| "(unknown)".to_string(), |type_name| format!("{type_name:?}"))
+        ));
+    };
+    if max_rank.is_none_or(|max| current_rank > max) {
+        return block(format!(
+            "no room to grow: the run already uses {}, above max_worker_type {}",
+            current_type.unwrap_or_default(),
+            settings.max_worker_type
+        ));
+    }
 
     let mut workers = *number_of_workers;
     let mut new_type = worker_type.clone();
@@ -313,11 +333,14 @@ fn capacity_ceiling(action: &Action, input: &RuleInput<'_>) -> Check {
     if workers < 2 {
         return block(format!("{workers} workers is not a valid Glue capacity"));
     }
+    let rerun_rank = new_type.as_deref().and_then(worker_type_rank).unwrap_or(current_rank);
+    let rerun_dpu = f64::from(workers) * WORKER_TYPE_DPU.get(rerun_rank).copied().unwrap_or(f64::INFINITY);
+    let dpu_ceiling = settings.dpu_ceiling(input.request.job.max_workers);
+    if rerun_dpu > dpu_ceiling {
+        return block(format!("{rerun_dpu} DPU is above the job's ceiling of {dpu_ceiling} DPU"));
+    }
     let grows_workers = current_workers.is_none_or(|current| workers > current);
-    let grows_type = new_type
-        .as_deref()
-        .and_then(worker_type_rank)
-        .is_some_and(|rank| current_rank.is_none_or(|current| rank > current));
+    let grows_type = rerun_rank > current_rank;
     if !grows_workers && !grows_type {
         return block(format!("no capacity headroom: the job is at the ceiling of {ceiling} workers"));
     }
