@@ -211,6 +211,13 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
 
     // Exactly-once effects: every failure retried by exactly one run.
     let seen = proxy.seen();
+    let mut runs_per_failure: BTreeMap<usize, usize> = BTreeMap::new();
+    for (job, failed_run) in &failed_runs {
+        let runs = fleet.runs(job).await;
+        let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
+        *runs_per_failure.entry(started_by_daemon).or_default() += 1;
+    }
+    eprintln!("failures by the number of runs etl-medic started for them {runs_per_failure:?}");
     for (job, failed_run) in &failed_runs {
         let runs = fleet.runs(job).await;
         let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
