@@ -144,6 +144,12 @@ impl Settings {
                 "plus the 10 s flush of pending deletes must stay under ECS's 120 s stopTimeout (at most 109), or the drain is cut off by SIGKILL",
             ));
         }
+        if self.incidents.settle_deadline_secs == 0 {
+            return Err(key_error(
+                "incidents.settle_deadline_secs",
+                "must be at least 1: an interrupted action needs time to be settled",
+            ));
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(key_error("http.listen", "must be an address like 0.0.0.0:9090"));
         }

@@ -43,6 +43,9 @@ pub struct IncidentsSettings {
     pub reconcile_interval_secs: u64,
     /// A started run older than this without an event is polled by the reconciler.
     pub reconcile_after_secs: u64,
+    /// How long after a step began its lost outcome may still be settled
+    /// under its permit (see `daemon::settle`).
+    pub settle_deadline_secs: u64,
 }
 
 /// `[audit]`: where every stage of every incident is written.

@@ -81,7 +81,10 @@ fn subject(record: &IncidentRecord) -> String {
 
 /// Publish the escalation and close the incident as escalated. A retryable
 /// publish failure is returned (the message is kept and the escalation
-/// retried); a permanent one closes the incident as failed, loudly.
+/// retried); a permanent one closes the incident as failed, loudly. The
+/// send is recorded on the incident as soon as it is made, so a redelivery
+/// closes the incident without paging again; receivers deduplicate a send
+/// repeated before that on the incident id (the notifier's contract).
 pub async fn escalate_and_close(
     context: &PipelineContext,
     record: &mut IncidentRecord,
@@ -89,12 +92,16 @@ pub async fn escalate_and_close(
 ) -> Result<(), StepError> {
     let escalation = Escalation { subject: subject(record), packet: packet(context, record, &input) };
     let run_id = escalation.packet.run_id.clone();
+    let already_sent = record.notified_at.is_some();
     // Timed at the port border; a webhook failure behind the fan-out is
     // counted under WebhookPost, so SNS's series does not take the blame.
-    let published = context.ports.notifier.publish(&escalation).await;
+    let published = if already_sent { Ok(()) } else { context.ports.notifier.publish(&escalation).await };
     let now = context.ports.clock.now();
     match published {
         Ok(()) => {
+            if !already_sent {
+                crate::daemon::incident::notified(context, record).await?;
+            }
             audit(context, record, Stage::Escalation, &run_id, json!({"sent": true, "escalation": escalation})).await?;
             context.metrics.escalations_total.with_label_values(&[class_label(record)]).inc();
             close(context, record, IncidentState::Escalated, ActionKind::Escalate.as_str(), now).await

@@ -13,6 +13,12 @@
 //!                                run we started SUCCEEDED ─────────┴──► resolved
 //! ```
 //!
+//! An `acting` incident names its step. When the step's outcome is lost,
+//! `daemon::settle` moves it on from Glue's own record: to `remediating`
+//! when the run carrying the step's marker is found, through `acting` again
+//! when the step is carried out anew, to `open` when it is dropped and
+//! decided afresh.
+//!
 //! Every transition writes its audit record first and stores the new state
 //! second, so a state is never stored without its record. This module owns
 //! every change of an incident's state and of the fields that go with it:
@@ -26,7 +32,7 @@ use crate::audit::{AUDIT_SCHEMA, AuditError, AuditRecord, Stage, incident_folder
 use crate::core::model::{Action, ActionKind, FailureClass};
 use crate::daemon::context::PipelineContext;
 use crate::metrics::incident_outcome;
-use crate::ports::{IncidentRecord, IncidentState, PortError};
+use crate::ports::{ActionStep, IncidentRecord, IncidentState, PortError};
 
 /// The incidents_total outcome label of a closed state.
 pub fn outcome_label(state: IncidentState) -> &'static str {
@@ -94,9 +100,16 @@ pub fn audit_location(context: &PipelineContext, record: &IncidentRecord) -> Str
     format!("s3://{}/{folder}", context.audit.bucket())
 }
 
+/// A token naming one write of an incident record, unique across workers:
+/// a writer whose answer was lost recognises its own write by it.
+fn fresh_write_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Store a transition; on success `record` becomes the stored version.
 pub async fn store(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
     record.updated_at = context.ports.clock.now();
+    record.write_token = fresh_write_token();
     let stored = context.ports.incidents.update_incident(record).await?;
     *record = stored;
     Ok(())
@@ -126,6 +139,7 @@ pub async fn close(
     .await?;
     record.state = state;
     record.closed_at = Some(closed_at);
+    record.step = None;
     store(context, record).await?;
     let class = class_label(record);
     context.metrics.incidents_total.with_label_values(&[class, action, outcome]).inc();
@@ -163,10 +177,18 @@ pub async fn wait(
     Ok(())
 }
 
-/// A permitted action is about to be carried out: another handler seeing
-/// the incident in this state leaves it alone.
-pub async fn begin_acting(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
+/// A permitted step is about to be carried out (or carried out again, after
+/// a look found no trace of its last try): the incident is `acting` and
+/// names the step, so that whoever finds it so can settle the step from
+/// Glue's own record. Stored with the version guard before anything is
+/// done, so of two handlers settling the same step only one goes on.
+pub async fn begin_step(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    step: ActionStep,
+) -> Result<(), PortError> {
     record.state = IncidentState::Acting;
+    record.step = Some(step);
     store(context, record).await
 }
 
@@ -193,6 +215,7 @@ pub async fn acted(
     record.actions_taken.push(action.kind());
     record.planned_action = None;
     record.wait_until = None;
+    record.step = None;
     match started_run_id {
         Some(started) => {
             record.state = IncidentState::Remediating;
@@ -203,6 +226,15 @@ pub async fn acted(
     }
     store(context, record).await?;
     Ok(())
+}
+
+/// An interrupted step that left no trace and may no longer be carried out
+/// under its permit: the incident is open again, to be decided afresh (the
+/// caller wrote the execution record saying why).
+pub async fn drop_step(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
+    record.state = IncidentState::Open;
+    record.step = None;
+    store(context, record).await
 }
 
 /// How a permitted action that did not complete ended.
@@ -227,6 +259,7 @@ pub async fn action_failed(
 ) -> Result<(), StepError> {
     let run_id = record.failed_run_id.clone();
     audit(context, record, Stage::Execution, &run_id, detail).await?;
+    record.step = None;
     match failure {
         ActionFailure::Retryable => {
             record.state = IncidentState::Open;
@@ -238,6 +271,13 @@ pub async fn action_failed(
         }
     }
     Ok(())
+}
+
+/// The escalation was published: stored at once, so that a redelivery of
+/// the incident finishes closing it without paging anyone again.
+pub async fn notified(context: &PipelineContext, record: &mut IncidentRecord) -> Result<(), PortError> {
+    record.notified_at = Some(context.ports.clock.now());
+    store(context, record).await
 }
 
 /// The run we started failed: the incident is open for another round,
@@ -283,5 +323,8 @@ pub fn new_record(
         closed_at: None,
         audit_seq: 0,
         version: 1,
+        step: None,
+        write_token: fresh_write_token(),
+        notified_at: None,
     }
 }

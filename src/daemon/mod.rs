@@ -17,3 +17,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod pool;
 pub mod reconciler;
+pub mod settle;
+pub mod step;

@@ -14,6 +14,7 @@ use crate::daemon::decision_round::{RoundEnd, decide_and_act};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::incident::{self, StepError, audit, close, last_action_label, new_record};
 use crate::daemon::intake::{Intake, event_time, excerpt, read_message};
+use crate::daemon::settle;
 use crate::ports::incident_store::incident_id_for;
 use crate::ports::queue::MAX_VISIBILITY_SECS;
 use crate::ports::{ClaimOutcome, IncidentRecord, IncidentState, Operation, PortError, QueueMessage, RunClaim};
@@ -88,6 +89,8 @@ fn settle(context: &PipelineContext, message: &QueueMessage, result: Result<Roun
         Ok(RoundEnd::Recorded) => Disposition::Delete,
         Ok(RoundEnd::WaitSecs(secs)) => Disposition::ReturnAfterSecs(secs),
         Ok(RoundEnd::RetrySecs(secs)) => Disposition::ReturnAfterSecs(secs),
+        // Settled inline as often as allowed: the next delivery goes on.
+        Ok(RoundEnd::HandedOver) => Disposition::ReturnAfterSecs(SETTLE_PAUSE_SECS),
         Err(StepError::Audit(error)) => {
             tracing::warn!(error = %error, "audit write failed; the message stays to redo the work");
             Disposition::ReturnAfterSecs(AUDIT_RETRY_SECS)
@@ -142,7 +145,7 @@ async fn claim(
 /// Receives after which an event stops waiting for a starter to link its
 /// run. A starter links within a second unless AWS fails it; one that failed
 /// after StartJobRun leaves its incident `acting`, which its own message
-/// escalates later. Waiting on longer would only walk this event towards the
+/// settles later (linking the run, and replaying its event if it ended). Waiting on longer would only walk this event towards the
 /// dead-letter queue (and a failure event that never opens its incident).
 const MAX_RECEIVES_WAITING_FOR_A_LINK: u32 = 2;
 
@@ -165,7 +168,10 @@ enum RunOwner {
 /// before StartJobRun (so before the run has an event) and clears it only
 /// after storing the link: if the link is not there yet when read, the entry
 /// was still there when read before it. Only entries noted before the
-/// event's time count: a run started later cannot have produced it.
+/// event's time count: a run started later cannot have produced it. That
+/// time is EventBridge's, in whole seconds, so an entry noted within the
+/// second before counts too (else a run that ends in the second it was
+/// started has its event taken for a stranger's and dropped).
 async fn run_owner(
     context: &PipelineContext,
     change: &JobStateChange,
@@ -175,7 +181,7 @@ async fn run_owner(
     let (job, run) = (change.job_name.as_str(), change.job_run_id.as_str());
     let now = context.ports.clock.now();
     let fresh_after = now - chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
-    let happened_at = event_time(envelope).unwrap_or(now);
+    let happened_at = event_time(envelope).map_or(now, |time| time + chrono::Duration::seconds(1));
     let starting = incidents.starting_between(job, fresh_after, happened_at).await?;
     Ok(match incidents.incident_for_run(job, run).await? {
         Some(incident_id) => RunOwner::Incident(incident_id),
@@ -241,8 +247,26 @@ async fn on_failure(
     if is_our_failed_run {
         remediation_failed(context, &mut record, message, change).await?;
     }
-    continue_incident(context, &mut record, change, envelope).await
+    let mut end = continue_incident(context, &mut record, message, change, envelope).await?;
+    // A step whose outcome is unknown is settled here, after a pause that
+    // lets a request still in flight land in Glue: without giving the
+    // message back, whose receives a strict redrive policy counts.
+    for _ in 0..INLINE_SETTLES {
+        if end != RoundEnd::HandedOver {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(SETTLE_PAUSE_SECS))).await;
+        let mut settling = load(context, &incident_id).await?;
+        end = continue_incident(context, &mut settling, message, change, envelope).await?;
+    }
+    Ok(end)
 }
+
+/// Times one handling settles a step whose outcome it lost, before it gives
+/// the message back for the next delivery to go on.
+const INLINE_SETTLES: usize = 2;
+/// Seconds between losing a step's outcome and looking for it in Glue.
+const SETTLE_PAUSE_SECS: u32 = 2;
 
 /// The run we started failed: count it, and reopen the incident for another round.
 async fn remediation_failed(
@@ -263,9 +287,17 @@ async fn remediation_failed(
 async fn continue_incident(
     context: &PipelineContext,
     record: &mut IncidentRecord,
+    message: &QueueMessage,
     change: &JobStateChange,
     envelope: &EventEnvelope,
 ) -> Result<RoundEnd, StepError> {
+    if record.notified_at.is_some() && !record.state.is_closed() {
+        // A person was paged and the close was not stored: finish closing
+        // (escalation never pages twice once the send is recorded).
+        let reason = "the escalation was sent; closing the incident".to_string();
+        escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
+        return Ok(RoundEnd::Recorded);
+    }
     match record.state {
         IncidentState::Open => decide_and_act(context, record, change, envelope).await,
         IncidentState::Waiting => {
@@ -280,24 +312,18 @@ async fn continue_incident(
             }
             decide_and_act(context, record, change, envelope).await
         }
-        IncidentState::Acting => {
-            // Another handler may be between starting a run and recording it
-            // (the run's own event can be that fast): look again shortly.
-            let acting_for = context.ports.clock.now() - record.updated_at;
-            let owner_may_be_working =
-                acting_for < chrono::Duration::seconds(i64::from(context.settings.queue.visibility_timeout_secs));
-            if owner_may_be_working {
-                return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS));
+        // A step whose result is not recorded: settled from Glue's own record.
+        IncidentState::Acting => settle::on_acting(context, record, message, change, envelope).await,
+        IncidentState::Remediating => {
+            // The owner's own message back: its handler recorded the run and
+            // died before it could delete the message (or replay the event
+            // of a settled step's run that had already ended).
+            if message.message_id == record.owner_message_id {
+                settle::replay_if_finished(context, record).await;
             }
-            // The worker died between claiming the action and recording its
-            // result: whether the action happened is unknown, so a person decides.
-            let reason =
-                "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
-            escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
             Ok(RoundEnd::Recorded)
         }
-        IncidentState::Remediating
-        | IncidentState::Resolved
+        IncidentState::Resolved
         | IncidentState::Escalated
         | IncidentState::Shadowed
         | IncidentState::Failed
@@ -324,17 +350,21 @@ async fn on_terminal(
     let mut record = load(context, &incident_id).await?;
     if record.state == IncidentState::Acting && may_look_again(message) {
         // Linked but not yet recorded: the handler that started this run is
-        // between the two writes. Look again once it has had time to finish;
-        // no claim yet, so a replay of this event is not taken for a duplicate.
+        // between the two writes. Look again once it has had time to finish.
         return Ok(RoundEnd::RetrySecs(ACTING_RECHECK_SECS));
     }
-    if !claim(context, message, change, &incident_id).await? {
+    let awaited = record.state == IncidentState::Remediating
+        && record.current_run_id.as_deref() == Some(change.job_run_id.as_str());
+    if !awaited {
+        // Not (or no longer) the run the incident waits for. Acknowledged
+        // without a claim: if the incident later takes the run as its own
+        // (an interrupted step settled), the run's event is replayed then,
+        // and must not be taken for a duplicate of this one.
         context.metrics.events_ignored_total.inc();
         return Ok(RoundEnd::Recorded);
     }
-    if record.state != IncidentState::Remediating
-        || record.current_run_id.as_deref() != Some(change.job_run_id.as_str())
-    {
+    if !claim(context, message, change, &incident_id).await? {
+        context.metrics.events_ignored_total.inc();
         return Ok(RoundEnd::Recorded);
     }
     let action = last_action_label(&record).to_string();

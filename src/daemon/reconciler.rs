@@ -42,7 +42,8 @@ pub fn replayed_event(run: &JobRun, account: &str, region: &str) -> serde_json::
     })
 }
 
-fn is_finished(state: JobRunState) -> bool {
+/// Whether a run has reached a terminal state.
+pub fn is_finished(state: JobRunState) -> bool {
     state.is_failure() || matches!(state, JobRunState::Succeeded | JobRunState::Stopped)
 }
 

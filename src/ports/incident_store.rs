@@ -115,6 +115,51 @@ pub struct IncidentRecord {
     /// Optimistic concurrency: the version stored; `update_incident` succeeds
     /// only if the stored version still equals this one.
     pub version: u64,
+    /// The remediation step under way: set when the incident becomes
+    /// `Acting`, cleared when the step's result is recorded. What a later
+    /// delivery settles an interrupted step from (see `daemon::settle`).
+    #[serde(default)]
+    pub step: Option<ActionStep>,
+    /// Names the write that stored this version of the record, fresh for
+    /// every write (see the contract of [`IncidentStore`]): a writer whose
+    /// answer was lost reads the record back and finds its own token.
+    #[serde(default)]
+    pub write_token: String,
+    /// When the incident's escalation was published. Set once the notifier
+    /// answered, so a redelivery closes the incident without paging again.
+    #[serde(default)]
+    pub notified_at: Option<DateTime<Utc>>,
+}
+
+/// One remediation step of an incident: the permitted action, carried out
+/// at most once in effect. Its token marks everything the step does (the
+/// run it starts, the budget unit it takes), so that a step whose outcome
+/// was lost can be settled by looking instead of guessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionStep {
+    /// 1 for the incident's first remediation, then 2, 3, ... (`attempt + 1`).
+    pub number: u32,
+    /// `<incident id>/<number>`: the run marker and the budget key of the step.
+    pub token: String,
+    /// The permitted action, exactly as the safety layer issued it.
+    pub action: Action,
+    /// When the step began; its budget window and its settle deadline count from here.
+    pub begun_at: DateTime<Utc>,
+    /// The audit key of the `request` record the step was decided on:
+    /// replaying it through the decision core gives the same permit.
+    pub request_key: String,
+    /// Times the step was carried out; each one after the first followed a
+    /// look at Glue that found no trace of the previous one.
+    pub tries: u32,
+    /// The handler carrying the step out stopped without knowing its
+    /// outcome (and said so): the next delivery settles it at once.
+    #[serde(default)]
+    pub handed_over: bool,
+}
+
+/// The token of step `number` of an incident: `<incident id>/<number>`.
+pub fn step_token(incident_id: &str, number: u32) -> String {
+    format!("{incident_id}/{number}")
 }
 
 /// Answer of a budget request.
@@ -136,16 +181,27 @@ pub struct FleetCounters {
     pub consecutive_failures: u32,
 }
 
-/// Contract (every write is a conditional write; nothing here is last-writer-wins):
+/// Contract (every write is a conditional write or an idempotent put;
+/// nothing here is last-writer-wins between two writers):
 /// - `claim_run` records the claim if and only if no claim exists for
 ///   (job_name, run_id); otherwise it returns the existing claim unchanged.
-///   Of N concurrent callers exactly one gets `Claimed`.
+///   Of N concurrent callers exactly one gets `Claimed`. The claim's
+///   `message_id` is its write token: a caller whose answer was lost gets
+///   `AlreadyClaimed` with its own message id, and so knows it won.
 /// - `create_incident` stores a new record (with `version` 1) if its id is
 ///   unused, else `Conflict`. `update_incident(record)` stores `record` with
 ///   `version + 1` if the stored version equals `record.version`, and returns
 ///   the stored record; else `Conflict` and nothing changes. Unknown id is `NotFound`.
+/// - Lost answers: every record a caller writes carries a `write_token`
+///   fresh for that write. When a create or update finds its condition
+///   false, the store reads the record back: if it holds the caller's
+///   token (and, for an update, `record.version + 1`), the write was the
+///   caller's own, made by an earlier attempt whose answer was lost, and the
+///   call succeeds with the stored record. Only another writer's token is a
+///   `Conflict`.
 /// - `link_run` records that we started `run_id` for `incident_id`;
 ///   `incident_for_run` reads it back (None if we did not start that run).
+///   A run id is started once, so linking it again is the same write.
 /// - `note_starting(job, incident_id, at)` records that the incident is about
 ///   to start a run of `job` (before StartJobRun, so before the run can have
 ///   an event); `clear_starting` removes it once the run is linked or no run
@@ -158,9 +214,13 @@ pub struct FleetCounters {
 ///   part of a large store; successive calls go on where the last stopped
 ///   and start over at the end, so every such incident is returned within a
 ///   bounded number of calls.
-/// - `consume_budget(job, window_secs, limit, now)` atomically grants one unit
-///   if fewer than `limit` were granted for `job` in the aligned window of
-///   `window_secs` containing `now`, shared by every worker.
+/// - `consume_budget(job, window_secs, limit, at, step_token)` atomically
+///   grants one unit if fewer than `limit` were granted for `job` in the
+///   aligned window of `window_secs` containing `at`, shared by every
+///   worker. A step takes at most one unit: a call with a `step_token` that
+///   already holds a unit of that window answers `granted` and consumes
+///   nothing (a redo of the step, or a retry whose answer was lost). The
+///   grant is counted once in the fleet rate too.
 /// - `budget_used(job, window_secs, now)` reads the grants of that window
 ///   without consuming (what the safety layer is shown before deciding).
 /// - `record_remediation_outcome` and `fleet_counters` keep and read the
@@ -197,7 +257,8 @@ pub trait IncidentStore: Send + Sync {
         job_name: &str,
         window_secs: u64,
         limit: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
+        step_token: &str,
     ) -> Result<BudgetGrant, PortError>;
 
     async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError>;

@@ -56,6 +56,23 @@ pub struct StartRunRequest {
     pub timeout_minutes: Option<u64>,
 }
 
+/// The job argument that marks every run etl-medic starts: its value is the
+/// token of the incident step that started it (`<incident id>/<step>`, e.g.
+/// `orders_daily/jr_1/1`). Glue hands unknown arguments to the script,
+/// which reads only the ones it asks for (`getResolvedOptions`), so the
+/// marker changes nothing in the run; GetJobRun(s) return it with the
+/// run's other arguments, which is how a run whose StartJobRun answer was
+/// lost is found again. Never copied from a failed run into its rerun (each
+/// step gets its own), and never set over a job's own argument of that name.
+pub const RUN_MARKER_ARGUMENT: &str = "--etl_medic_step";
+
+impl JobRun {
+    /// The step token of the etl-medic step that started this run, if any.
+    pub fn marker(&self) -> Option<&str> {
+        self.arguments.get(RUN_MARKER_ARGUMENT).map(String::as_str)
+    }
+}
+
 /// A job's runs as far back as the backtest asked for them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunHistory {
@@ -69,9 +86,14 @@ pub struct RunHistory {
 /// - `get_job_run` / `get_job` give `NotFound` for an unknown job or run.
 /// - `get_job_runs` returns at most `max_runs` runs of the job, newest first
 ///   (by start time), the failed run itself included.
+/// - `get_job_runs` returns each run's arguments as the run received them
+///   (the job's defaults merged with the StartJobRun arguments), so a run
+///   started with [`RUN_MARKER_ARGUMENT`] can be found by its marker.
 /// - `start_job_run` starts exactly one run per successful call and returns
 ///   its id; it is not idempotent, so callers guard it with the incident
-///   store. A concurrent-runs limit is `Rejected`, throttling `Throttled`.
+///   store and mark the run. A concurrent-runs limit is `Rejected`,
+///   throttling `Throttled` (nothing started); a transient error may or may
+///   not have started the run.
 #[async_trait]
 pub trait JobControl: Send + Sync {
     async fn get_job_run(&self, job_name: &str, run_id: &str) -> Result<JobRun, PortError>;

@@ -22,9 +22,9 @@ pub mod queue;
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{
-    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
+    ActionStep, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
 };
-pub use job_control::{JobControl, JobDefinition, JobRun, RunHistory, StartRunRequest};
+pub use job_control::{JobControl, JobDefinition, JobRun, RUN_MARKER_ARGUMENT, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
 pub use notifier::{Escalation, EvidencePacket, Notifier};
 pub use object_store::{ObjectStore, ObjectSummary};

@@ -236,9 +236,11 @@ impl IncidentStore for Observed<dyn IncidentStore> {
         job_name: &str,
         window_secs: u64,
         limit: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
+        step_token: &str,
     ) -> Result<BudgetGrant, PortError> {
-        self.observer.time(Operation::UpdateItem, self.inner.consume_budget(job_name, window_secs, limit, now)).await
+        let call = self.inner.consume_budget(job_name, window_secs, limit, at, step_token);
+        self.observer.time(Operation::UpdateItem, call).await
     }
     async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
         self.observer.time(Operation::GetItem, self.inner.budget_used(job_name, window_secs, now)).await

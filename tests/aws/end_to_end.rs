@@ -408,3 +408,59 @@ async fn the_reconciler_closes_an_incident_whose_success_event_never_came() {
     let validation = records.iter().find(|(key, _)| key.ends_with("-validation.json")).map(|(_, value)| value).unwrap();
     assert!(validation.to_string().contains("\"remediated\":true"), "{validation}");
 }
+
+#[tokio::test]
+async fn a_run_started_with_its_marker_is_found_after_a_restart_and_validated() {
+    use etl_medic::adapters::aws::DynamoIncidentStore;
+    use etl_medic::core::model::Action;
+    use etl_medic::ports::{ActionStep, IncidentState, IncidentStore, RUN_MARKER_ARGUMENT};
+
+    let estate =
+        Estate::new(json!({JOB: [{"state": "FAILED", "error_message": TRANSIENT}, {"state": "SUCCEEDED"}]}), 30).await;
+    let failed_run = estate.start_run(&[("--day", "2026-11-29")]).await;
+    estate.put_glue_event(&failed_run, "FAILED", TRANSIENT).await;
+    // What a daemon killed right after StartJobRun leaves behind: its marked
+    // run in Glue, and the incident `acting` on that step, ten minutes ago.
+    let incident_id = format!("{JOB}/{failed_run}");
+    let token = format!("{incident_id}/1");
+    let marked_run = estate.start_run(&[("--day", "2026-11-29"), (RUN_MARKER_ARGUMENT, &token)]).await;
+    let store = DynamoIncidentStore::new(&estate.moto.connection(), estate::TABLE);
+    let then = etl_medic::ports::Clock::now(&etl_medic::ports::SystemClock) - chrono::Duration::minutes(10);
+    let mut record = etl_medic::daemon::incident::new_record(&incident_id, JOB, &failed_run, then, "dead", then);
+    store.create_incident(&record).await.unwrap();
+    record.state = IncidentState::Acting;
+    record.updated_at = then;
+    record.step = Some(ActionStep {
+        number: 1,
+        token: token.clone(),
+        action: Action::Retry {},
+        begun_at: then,
+        request_key: "audit/the-dead-daemon's-request.json".to_string(),
+        tries: 1,
+        handed_over: false,
+    });
+    store.update_incident(&record).await.unwrap();
+
+    // A restarted daemon finds the run by its marker instead of paging anyone.
+    let (daemon, registry) = estate.daemon(estate.settings(2), estate.safety(Mode::Auto));
+    let state = || async { store.get_incident(&incident_id).await.unwrap().map(|record| record.state) };
+    let (adopted, _) = run_pool_until(&daemon, POOL_TIMEOUT, || async {
+        matches!(state().await, Some(IncidentState::Remediating | IncidentState::Resolved))
+    })
+    .await;
+    assert!(adopted, "{:?}", store.get_incident(&incident_id).await.unwrap());
+    let record = store.get_incident(&incident_id).await.unwrap().unwrap();
+    assert_eq!(record.current_run_id.as_deref(), Some(marked_run.as_str()), "the marked run is the step's");
+    estate.put_glue_event(&marked_run, "SUCCEEDED", "").await;
+    // Until the queue is empty too: the run's event can arrive twice (the
+    // settler replays the event of a run that has already ended, and the
+    // test sends it), and the copy handled second must change nothing.
+    let (resolved, _) = run_pool_until(&daemon, POOL_TIMEOUT, || async {
+        state().await == Some(IncidentState::Resolved) && estate.depth(&estate.queue_url).await == (0, 0)
+    })
+    .await;
+    assert!(resolved, "{:?}\n{}", store.get_incident(&incident_id).await.unwrap(), metrics_text(&registry));
+    assert_eq!(estate.runs().await.len(), 2, "no second run was started");
+    assert_eq!(estate.depth(&estate.oncall_url).await, (0, 0), "nobody was paged");
+    assert_eq!(estate.depth(&estate.queue_url).await, (0, 0));
+}

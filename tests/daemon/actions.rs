@@ -70,7 +70,7 @@ fn orders_columns(amount: &str) -> Vec<etl_medic::core::evidence::Column> {
 
 /// sales.orders at version 4 (amount turned string), a good run on version
 /// 3 before it, and the failure the drift caused; returns the event body.
-fn drifted_orders(harness: &Harness) -> String {
+pub fn drifted_orders(harness: &Harness) -> String {
     use etl_medic::core::evidence::TableVersion;
     let columns = orders_columns;
     harness.estate.catalog.put_table(

@@ -195,12 +195,14 @@ async fn run_once_never_takes_more_messages_than_free_slots() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_action_interrupted_by_a_dead_worker_is_escalated_not_repeated() {
+async fn an_interrupted_action_whose_step_is_not_recorded_is_escalated_not_repeated() {
     use etl_medic::ports::IncidentStore;
     let harness = Harness::new(Mode::Auto);
     harness.job("orders_daily", 0);
     let body = transient_failure(&harness, "jr_1");
-    // A worker claimed the run and began acting, then died: its message comes back.
+    // A worker of a version that did not record its steps claimed the run
+    // and began acting, then died: its message comes back, and there is no
+    // step marker to look for (tests/daemon/settle.rs covers steps that have one).
     let message_id = harness.estate.queue.push(body);
     let claim = etl_medic::ports::RunClaim {
         job_name: "orders_daily".into(),

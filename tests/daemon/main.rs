@@ -8,5 +8,6 @@ mod actions;
 mod delivery;
 mod demo;
 mod policy;
+mod settle;
 mod shutdown;
 mod webhook;

@@ -79,6 +79,9 @@ pub struct Tripwire {
     pub operation: String,
     /// Forward the request before holding its answer (the effect happens).
     pub forward: bool,
+    /// Armed only once a request of this operation has been answered (e.g.
+    /// the first PutItem after a StartJobRun: the write recording its run).
+    pub after: Option<String>,
 }
 
 impl FaultPlan {
@@ -139,6 +142,7 @@ pub struct FaultProxy {
     seen: Arc<Mutex<Vec<Seen>>>,
     plan: Arc<Mutex<FaultPlan>>,
     tripped: Arc<std::sync::atomic::AtomicBool>,
+    answered: Arc<Mutex<std::collections::BTreeSet<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -154,6 +158,7 @@ impl FaultProxy {
         let rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(plan.seed)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
         let state = Shared {
             upstream_port,
             seen: seen.clone(),
@@ -161,6 +166,7 @@ impl FaultProxy {
             rng,
             injected: Arc::default(),
             tripped: tripped.clone(),
+            answered: answered.clone(),
         };
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -190,6 +196,7 @@ impl FaultProxy {
             seen,
             plan: shared_plan,
             tripped,
+            answered,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -199,6 +206,7 @@ impl FaultProxy {
     /// arms its trip wire afresh.
     pub fn set_plan(&self, plan: FaultPlan) {
         *self.plan.lock().expect("plan lock") = plan;
+        self.answered.lock().expect("answered lock").clear();
         self.tripped.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -237,6 +245,8 @@ struct Shared {
     rng: Arc<Mutex<ChaCha8Rng>>,
     injected: Arc<std::sync::atomic::AtomicUsize>,
     tripped: Arc<std::sync::atomic::AtomicBool>,
+    /// Operations answered since the plan was last set (arms `Tripwire::after`).
+    answered: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// A request read whole from the client.
@@ -288,8 +298,12 @@ impl Shared {
         let service = request.service();
         let operation = request.operation(&service);
         let start_job_run = (operation == "StartJobRun").then(|| parse_start_job_run(&request.body)).flatten();
-        let tripwire = self.plan.lock().expect("plan lock").tripwire.clone().filter(|wire| wire.operation == operation);
-        if let Some(wire) = tripwire
+        let tripwire = self.plan.lock().expect("plan lock").tripwire.clone();
+        let armed = tripwire.as_ref().is_some_and(|wire| {
+            wire.operation == operation
+                && wire.after.as_ref().is_none_or(|after| self.answered.lock().expect("answered lock").contains(after))
+        });
+        if let Some(wire) = tripwire.filter(|_| armed)
             && !self.tripped.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             // Held until the test has killed the client; then dropped.
@@ -353,6 +367,7 @@ impl Shared {
                         seen.status = Some(status);
                         let _ = client.write_all(&bytes).await;
                         let _ = client.shutdown().await;
+                        self.answered.lock().expect("answered lock").insert(seen.operation.clone());
                     }
                     _ => reset(client),
                 }

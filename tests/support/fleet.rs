@@ -305,6 +305,36 @@ impl Fleet {
         }
     }
 
+    /// The audit trail of one incident, one line per record (stage and body,
+    /// shortened), for a test's failure output.
+    pub async fn audit_trail(&self, job: &str, failed_run: &str) -> Vec<String> {
+        let s3 = self.moto.s3_setup_client();
+        let mut lines = Vec::new();
+        for key in self.audit_keys().await.into_iter().filter(|key| key.contains(&format!("/{job}/{failed_run}/"))) {
+            let object = s3.get_object().bucket(AUDIT_BUCKET).key(&key).send().await.unwrap();
+            let body = object.body.collect().await.unwrap().into_bytes();
+            let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text: String = record["body"].to_string().chars().take(300).collect();
+            lines.push(format!("{} {text}", key.rsplit('/').next().unwrap_or_default()));
+        }
+        lines
+    }
+
+    /// Why each escalation of the fleet went to a person (`blocked_because`
+    /// of the packets in the audit records), with how many incidents each.
+    pub async fn escalation_reasons(&self) -> BTreeMap<String, usize> {
+        let s3 = self.moto.s3_setup_client();
+        let mut reasons = BTreeMap::new();
+        for key in self.audit_keys().await.into_iter().filter(|key| key.ends_with("-escalation.json")) {
+            let object = s3.get_object().bucket(AUDIT_BUCKET).key(&key).send().await.unwrap();
+            let body = object.body.collect().await.unwrap().into_bytes();
+            let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let reason = record["body"]["escalation"]["packet"]["blocked_because"].as_str().unwrap_or("?");
+            *reasons.entry(escalation_cause(reason).to_string()).or_default() += 1;
+        }
+        reasons
+    }
+
     /// An adapter connection through `endpoint_url` (e.g. a fault proxy).
     pub fn connection_via(&self, endpoint_url: &str) -> AwsConnection {
         AwsConnection::for_endpoint(&etl_medic::adapters::aws::ExplicitEndpoint::local(endpoint_url.to_string()))
@@ -343,4 +373,23 @@ pub async fn put_glue_events(config: &aws_config::SdkConfig, changes: &[(String,
         let output = request.send().await.unwrap();
         assert_eq!(output.failed_entry_count, 0, "PutEvents failed entries");
     }
+}
+
+/// The cause of an escalation, from its reason: the words that differ
+/// from one incident to the next (ids, error texts) are left out.
+pub fn escalation_cause(reason: &str) -> &'static str {
+    if reason.contains("may or may not have started a run") {
+        "unknown outcome: StartJobRun failed ambiguously"
+    } else if reason.contains("interrupted before its result was recorded") {
+        "unknown outcome: an action was interrupted"
+    } else if reason.contains("could not be settled") {
+        "unknown outcome: Glue could not be read to settle it"
+    } else {
+        "other"
+    }
+}
+
+/// Whether an escalation cause is an action whose outcome was not known.
+pub fn is_unknown_outcome(cause: &str) -> bool {
+    cause.starts_with("unknown outcome")
 }

@@ -1,8 +1,10 @@
 //! An in-memory incident store with the same conditional-write semantics as
 //! the DynamoDB table: one mutex makes every operation atomic, as a
-//! condition expression does for one item.
+//! condition expression does for one item. A write whose condition fails
+//! is settled as the port's contract says: the caller's own write token
+//! stored means its earlier write went through.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -24,8 +26,8 @@ struct Tables {
     started_runs: BTreeMap<(String, String), String>,
     /// (job, incident) -> when the incident noted it was about to start a run.
     starting: BTreeMap<(String, String), DateTime<Utc>>,
-    /// (job, window start in seconds) -> grants.
-    budgets: BTreeMap<(String, i64), u32>,
+    /// (job, window start in seconds) -> the step tokens granted a unit.
+    budgets: BTreeMap<(String, i64), BTreeSet<String>>,
     /// Time of every grant, for the fleet rate (bounded).
     grants: VecDeque<DateTime<Utc>>,
     /// Remediation outcomes, newest last (bounded).
@@ -48,6 +50,12 @@ impl MemoryIncidentStore {
     }
 }
 
+/// Whether `stored` is the write `attempted` made, at `version`: its own
+/// token, not another writer's.
+fn is_own_write(stored: &IncidentRecord, attempted: &IncidentRecord, version: u64) -> bool {
+    !attempted.write_token.is_empty() && stored.write_token == attempted.write_token && stored.version == version
+}
+
 fn window_start(now: DateTime<Utc>, window_secs: u64) -> i64 {
     let window = i64::try_from(window_secs.max(1)).unwrap_or(i64::MAX);
     now.timestamp().div_euclid(window) * window
@@ -67,7 +75,10 @@ impl IncidentStore for MemoryIncidentStore {
 
     async fn create_incident(&self, record: &IncidentRecord) -> Result<(), PortError> {
         let mut tables = lock(&self.tables);
-        if tables.incidents.contains_key(&record.incident_id) {
+        if let Some(existing) = tables.incidents.get(&record.incident_id) {
+            if is_own_write(existing, record, 1) {
+                return Ok(());
+            }
             return Err(PortError::conflict(Operation::PutItem, format!("incident {} exists", record.incident_id)));
         }
         let mut stored = record.clone();
@@ -87,6 +98,9 @@ impl IncidentStore for MemoryIncidentStore {
             .get_mut(&record.incident_id)
             .ok_or_else(|| PortError::not_found(Operation::UpdateItem, format!("incident {}", record.incident_id)))?;
         if stored.version != record.version {
+            if is_own_write(stored, record, record.version + 1) {
+                return Ok(stored.clone());
+            }
             return Err(PortError::conflict(
                 Operation::UpdateItem,
                 format!("incident {} is at version {}, not {}", record.incident_id, stored.version, record.version),
@@ -142,16 +156,21 @@ impl IncidentStore for MemoryIncidentStore {
         job_name: &str,
         window_secs: u64,
         limit: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
+        step_token: &str,
     ) -> Result<BudgetGrant, PortError> {
         let mut tables = lock(&self.tables);
-        let key = (job_name.to_string(), window_start(now, window_secs));
-        let used = tables.budgets.get(&key).copied().unwrap_or(0);
+        let key = (job_name.to_string(), window_start(at, window_secs));
+        let granted = tables.budgets.entry(key).or_default();
+        let used = granted.len() as u32;
+        if granted.contains(step_token) {
+            return Ok(BudgetGrant { granted: true, used });
+        }
         if used >= limit {
             return Ok(BudgetGrant { granted: false, used });
         }
-        tables.budgets.insert(key, used + 1);
-        tables.grants.push_back(now);
+        granted.insert(step_token.to_string());
+        tables.grants.push_back(at);
         if tables.grants.len() > OUTCOME_MEMORY {
             tables.grants.pop_front();
         }
@@ -160,7 +179,7 @@ impl IncidentStore for MemoryIncidentStore {
 
     async fn budget_used(&self, job_name: &str, window_secs: u64, now: DateTime<Utc>) -> Result<u32, PortError> {
         let key = (job_name.to_string(), window_start(now, window_secs));
-        Ok(lock(&self.tables).budgets.get(&key).copied().unwrap_or(0))
+        Ok(lock(&self.tables).budgets.get(&key).map_or(0, |granted| granted.len() as u32))
     }
 
     async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError> {
@@ -216,6 +235,9 @@ mod tests {
             closed_at: None,
             audit_seq: 0,
             version: 0,
+            step: None,
+            write_token: String::new(),
+            notified_at: None,
         }
     }
 
@@ -254,15 +276,51 @@ mod tests {
         assert_eq!(stored.version, 1);
         let mut acting = stored.clone();
         acting.state = IncidentState::Acting;
+        acting.write_token = "writer-a".into();
         let updated = store.update_incident(&acting).await.unwrap();
         assert_eq!(updated.version, 2);
         // A second writer holding the old version loses.
-        assert!(store.update_incident(&acting).await.unwrap_err().is_conflict());
+        let mut other = stored.clone();
+        other.write_token = "writer-b".into();
+        assert!(store.update_incident(&other).await.unwrap_err().is_conflict());
         assert!(store.update_incident(&record("nope")).await.unwrap_err().is_not_found());
         let mut remediating = updated;
         remediating.state = IncidentState::Remediating;
         store.update_incident(&remediating).await.unwrap();
         assert_eq!(store.list_open_runs(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_answer_was_lost_is_recognised_as_the_writers_own() {
+        let store = MemoryIncidentStore::new();
+        let mut created = record("i1");
+        created.write_token = "create-1".into();
+        store.create_incident(&created).await.unwrap();
+        // The create is sent again (its answer was lost): the record holds our token.
+        store.create_incident(&created).await.unwrap();
+        let mut someone_else = record("i1");
+        someone_else.write_token = "create-2".into();
+        assert!(store.create_incident(&someone_else).await.unwrap_err().is_conflict());
+
+        let mut acting = store.get_incident("i1").await.unwrap().unwrap();
+        acting.state = IncidentState::Acting;
+        acting.write_token = "update-1".into();
+        let first = store.update_incident(&acting).await.unwrap();
+        // The same update again, as an SDK retry after a lost answer sends it:
+        // version 1 is gone, but version 2 is ours, so it succeeded.
+        let again = store.update_incident(&acting).await.unwrap();
+        assert_eq!((first.version, again.version), (2, 2));
+        assert_eq!(again, first);
+        // The same version with another writer's token is a real conflict.
+        let mut late = acting.clone();
+        late.write_token = "update-2".into();
+        let conflict = store.update_incident(&late).await.unwrap_err();
+        assert!(conflict.is_conflict(), "{conflict}");
+        // And so is our token on a record that moved on past our write.
+        let mut next = again.clone();
+        next.write_token = "update-3".into();
+        store.update_incident(&next).await.unwrap();
+        assert!(store.update_incident(&acting).await.unwrap_err().is_conflict());
     }
 
     #[tokio::test]
@@ -277,15 +335,31 @@ mod tests {
     async fn budgets_grant_up_to_the_limit_per_window() {
         let store = MemoryIncidentStore::new();
         let now = at("2026-11-29T02:00:10Z");
-        assert!(store.consume_budget("orders", 3600, 2, now).await.unwrap().granted);
-        assert!(store.consume_budget("orders", 3600, 2, now).await.unwrap().granted);
-        let refused = store.consume_budget("orders", 3600, 2, now).await.unwrap();
+        assert!(store.consume_budget("orders", 3600, 2, now, "orders/jr_1/1").await.unwrap().granted);
+        assert!(store.consume_budget("orders", 3600, 2, now, "orders/jr_2/1").await.unwrap().granted);
+        let refused = store.consume_budget("orders", 3600, 2, now, "orders/jr_3/1").await.unwrap();
         assert_eq!(refused, BudgetGrant { granted: false, used: 2 });
         assert_eq!(store.budget_used("orders", 3600, now).await.unwrap(), 2);
-        assert!(store.consume_budget("other", 3600, 2, now).await.unwrap().granted);
+        assert!(store.consume_budget("other", 3600, 2, now, "other/jr_1/1").await.unwrap().granted);
         let next_window = at("2026-11-29T03:00:00Z");
-        assert!(store.consume_budget("orders", 3600, 2, next_window).await.unwrap().granted);
+        assert!(store.consume_budget("orders", 3600, 2, next_window, "orders/jr_3/1").await.unwrap().granted);
         assert_eq!(store.fleet_counters(3600, next_window).await.unwrap().actions_in_window, 4);
+    }
+
+    #[tokio::test]
+    async fn a_step_takes_one_unit_however_often_it_asks() {
+        let store = MemoryIncidentStore::new();
+        let now = at("2026-11-29T02:00:10Z");
+        let first = store.consume_budget("orders", 3600, 2, now, "orders/jr_1/1").await.unwrap();
+        // The step is carried out again (a redo after a crash, a lost answer):
+        // it still holds its unit, even once the budget is spent by others.
+        let again = store.consume_budget("orders", 3600, 2, now, "orders/jr_1/1").await.unwrap();
+        assert_eq!((first, again), (BudgetGrant { granted: true, used: 1 }, BudgetGrant { granted: true, used: 1 }));
+        assert!(store.consume_budget("orders", 3600, 2, now, "orders/jr_2/1").await.unwrap().granted);
+        assert!(store.consume_budget("orders", 3600, 2, now, "orders/jr_1/1").await.unwrap().granted);
+        assert!(!store.consume_budget("orders", 3600, 2, now, "orders/jr_3/1").await.unwrap().granted);
+        assert_eq!(store.budget_used("orders", 3600, now).await.unwrap(), 2);
+        assert_eq!(store.fleet_counters(3600, now).await.unwrap().actions_in_window, 2);
     }
 
     #[tokio::test]

@@ -1,13 +1,17 @@
 //! DynamoIncidentStore: exactly-once claims under concurrency, versioned
 //! incident updates, run links, the reconciler's open runs, shared budgets
-//! and fleet counters, all through conditional writes on one table.
+//! and fleet counters, all through conditional writes on one table; and a
+//! conditional write whose answer is lost (reset by a proxy after DynamoDB
+//! carried it out) recognised as the writer's own when the SDK retries it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use etl_medic::adapters::aws::DynamoIncidentStore;
+use etl_medic::adapters::aws::{AwsConnection, DynamoIncidentStore, ExplicitEndpoint};
 use etl_medic::ports::{ClaimOutcome, IncidentRecord, IncidentState, IncidentStore, RunClaim};
 
+use crate::support::fault_proxy::{Fault, FaultPlan, FaultProxy};
 use crate::support::{Moto, create_incident_table};
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -33,6 +37,9 @@ fn incident(id: &str, state: IncidentState) -> IncidentRecord {
         closed_at: None,
         audit_seq: 0,
         version: 0,
+        step: None,
+        write_token: format!("create-{id}"),
+        notified_at: None,
     }
 }
 
@@ -76,7 +83,9 @@ async fn incidents_update_only_from_the_version_read() {
     let store = DynamoIncidentStore::new(&moto.connection(), "incidents");
 
     store.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap();
-    let duplicate = store.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap_err();
+    let mut other_creator = incident("orders_daily/jr_1", IncidentState::Open);
+    other_creator.write_token = "create-by-another-worker".into();
+    let duplicate = store.create_incident(&other_creator).await.unwrap_err();
     assert!(duplicate.is_conflict());
 
     let stored = store.get_incident("orders_daily/jr_1").await.unwrap().unwrap();
@@ -84,12 +93,14 @@ async fn incidents_update_only_from_the_version_read() {
     let mut acting = stored.clone();
     acting.state = IncidentState::Acting;
     acting.attempt = 1;
+    acting.write_token = "update-1".into();
     let updated = store.update_incident(&acting).await.unwrap();
     assert_eq!(updated.version, 2);
 
     // A second worker still holding version 1 loses and changes nothing.
     let mut stale = stored.clone();
     stale.state = IncidentState::Escalated;
+    stale.write_token = "update-by-another-worker".into();
     assert!(store.update_incident(&stale).await.unwrap_err().is_conflict());
     let current = store.get_incident("orders_daily/jr_1").await.unwrap().unwrap();
     assert_eq!((current.state, current.attempt, current.version), (IncidentState::Acting, 1, 2));
@@ -159,9 +170,12 @@ async fn a_job_budget_is_shared_by_concurrent_workers_per_window() {
     let now = at("2026-11-29T02:10:00Z");
 
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for worker in 0..8 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.consume_budget("orders_daily", 3_600, 3, now).await.unwrap() }));
+        let step = format!("orders_daily/jr_{worker}/1");
+        tasks.push(tokio::spawn(
+            async move { store.consume_budget("orders_daily", 3_600, 3, now, &step).await.unwrap() },
+        ));
     }
     let mut granted = 0;
     for task in tasks {
@@ -175,12 +189,91 @@ async fn a_job_budget_is_shared_by_concurrent_workers_per_window() {
     assert_eq!(granted, 3);
     assert_eq!(store.budget_used("orders_daily", 3_600, now).await.unwrap(), 3);
     // The next window has a fresh budget; another job's is separate.
-    assert!(store.consume_budget("orders_daily", 3_600, 3, now + Duration::hours(1)).await.unwrap().granted);
+    let next_hour = now + Duration::hours(1);
+    assert!(store.consume_budget("orders_daily", 3_600, 3, next_hour, "orders_daily/jr_8/1").await.unwrap().granted);
     assert_eq!(store.budget_used("orders_daily", 3_600, now + Duration::hours(1)).await.unwrap(), 1);
-    assert!(store.consume_budget("refunds", 3_600, 3, now).await.unwrap().granted);
+    assert!(store.consume_budget("refunds", 3_600, 3, now, "refunds/jr_1/1").await.unwrap().granted);
 
     let counters = store.fleet_counters(3_600, now).await.unwrap();
     assert_eq!(counters.actions_in_window, 4, "3 for orders_daily and 1 for refunds in this window");
+}
+
+/// A store whose DynamoDB calls go through a proxy that resets the answer
+/// of the first `operation` request after DynamoDB carried it out; the
+/// SDK then sends the same request again.
+fn store_losing_one_answer(moto: &Moto, operation: &str) -> (DynamoIncidentStore, FaultProxy) {
+    let plan = FaultPlan {
+        rate_by_service: BTreeMap::from([("dynamodb".to_string(), 1.0)]),
+        faults: vec![Fault::ResetAfter],
+        operations: vec![operation.to_string()],
+        seed: 1,
+        max_faults: Some(1),
+        tripwire: None,
+    };
+    let proxy = FaultProxy::start(moto.port, plan);
+    let connection = AwsConnection::for_endpoint(&ExplicitEndpoint::local(proxy.endpoint_url.clone()));
+    (DynamoIncidentStore::new(&connection, "incidents"), proxy)
+}
+
+fn answers_lost(proxy: &FaultProxy) -> usize {
+    proxy.seen().iter().filter(|request| request.fault == Some(Fault::ResetAfter) && request.forwarded).count()
+}
+
+#[tokio::test]
+async fn an_update_whose_answer_was_lost_is_recognised_as_the_writers_own() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let direct = DynamoIncidentStore::new(&moto.connection(), "incidents");
+    direct.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap();
+    let stored = direct.get_incident("orders_daily/jr_1").await.unwrap().unwrap();
+
+    let (store, proxy) = store_losing_one_answer(&moto, "PutItem");
+    let mut acting = stored.clone();
+    acting.state = IncidentState::Acting;
+    acting.write_token = "update-1".into();
+    // The put happens, its answer is reset, the SDK's retry finds version 2:
+    // the store reads it back and finds its own token, not someone else's write.
+    let updated = store.update_incident(&acting).await.unwrap();
+    assert_eq!(answers_lost(&proxy), 1, "the answer of the first attempt was lost");
+    assert_eq!((updated.version, updated.state), (2, IncidentState::Acting));
+    assert_eq!(direct.get_incident("orders_daily/jr_1").await.unwrap().unwrap(), updated);
+
+    // The same version with another writer's token is still a real conflict.
+    let mut late = stored;
+    late.state = IncidentState::Escalated;
+    late.write_token = "update-2".into();
+    let conflict = store.update_incident(&late).await.unwrap_err();
+    assert!(conflict.is_conflict() && conflict.to_string().contains("another writer"), "{conflict}");
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_the_creators_own() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let (store, proxy) = store_losing_one_answer(&moto, "PutItem");
+    store.create_incident(&incident("orders_daily/jr_1", IncidentState::Open)).await.unwrap();
+    assert_eq!(answers_lost(&proxy), 1);
+    assert_eq!(store.get_incident("orders_daily/jr_1").await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn a_step_takes_one_budget_unit_even_when_the_grant_is_sent_twice() {
+    let moto = Moto::start();
+    create_incident_table(&moto, "incidents").await;
+    let now = at("2026-11-29T02:10:00Z");
+    let (store, proxy) = store_losing_one_answer(&moto, "UpdateItem");
+    let grant = store.consume_budget("orders_daily", 3_600, 2, now, "orders_daily/jr_1/1").await.unwrap();
+    assert_eq!(answers_lost(&proxy), 1);
+    assert_eq!((grant.granted, grant.used), (true, 1), "the lost answer's unit is the step's own");
+    // The step carried out again after a crash: still its one unit.
+    let again = store.consume_budget("orders_daily", 3_600, 2, now, "orders_daily/jr_1/1").await.unwrap();
+    assert_eq!((again.granted, again.used), (true, 1));
+    assert!(store.consume_budget("orders_daily", 3_600, 2, now, "orders_daily/jr_2/1").await.unwrap().granted);
+    let refused = store.consume_budget("orders_daily", 3_600, 2, now, "orders_daily/jr_3/1").await.unwrap();
+    assert_eq!((refused.granted, refused.used), (false, 2));
+    assert!(store.consume_budget("orders_daily", 3_600, 2, now, "orders_daily/jr_1/1").await.unwrap().granted);
+    assert_eq!(store.budget_used("orders_daily", 3_600, now).await.unwrap(), 2);
+    assert_eq!(store.fleet_counters(3_600, now).await.unwrap().actions_in_window, 2, "each grant counted once");
 }
 
 #[tokio::test]

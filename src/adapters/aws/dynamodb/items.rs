@@ -52,6 +52,10 @@ pub(super) fn string_attribute<'item>(item: &'item Item, name: &str) -> Option<&
     item.get(name).and_then(|value| value.as_s().ok()).map(String::as_str)
 }
 
+pub(super) fn string_set_contains(item: &Item, name: &str, wanted: &str) -> bool {
+    item.get(name).and_then(|value| value.as_ss().ok()).is_some_and(|set| set.iter().any(|entry| entry == wanted))
+}
+
 pub(super) fn number_attribute(item: &Item, name: &str) -> Option<u64> {
     item.get(name).and_then(|value| value.as_n().ok()).and_then(|value| value.parse().ok())
 }

@@ -10,16 +10,20 @@
 //! | `run#<job>#<run id>`   | `started_by`        | incident a run we started belongs to   |
 //! | `incident#<id>`        | `incident`          | the record (JSON), `version`, `state`  |
 //! | `starting#<job>`       | `<incident id>`     | about to start a run since `at` (ms)   |
-//! | `budget#<job>`         | `<window start>`    | `used` grants in that window           |
-//! | `fleet#grants`         | `<millis>#<nonce>`  | one budget grant, for the fleet rate   |
+//! | `budget#<job>`         | `<window start>`    | `used` grants, `steps` that hold them  |
+//! | `fleet#grants`         | `<millis>#<step>`   | one budget grant, for the fleet rate   |
 //! | `fleet#outcomes`       | `<millis>#<nonce>`  | one remediation outcome (`success`)    |
 //!
 //! Claims and incident creation are `attribute_not_exists(pk)` puts, updates
 //! are guarded by `version = :expected`, budgets are an atomic `ADD` guarded
-//! by `used < :limit`. A failed condition is read back once to tell the
-//! caller who won (`AlreadyClaimed`), or whether the item is gone (`NotFound`)
-//! or newer (`Conflict`). `list_open_runs` is a bounded Scan: it serves the
-//! reconciler a few times a minute and needs no index.
+//! by `used < :limit` and by the step not holding a unit already. The SDK
+//! retries a write whose answer was lost, and that retry finds its own
+//! first attempt's effect: so a failed condition is read back once to tell
+//! the caller who won (`AlreadyClaimed` with their message id), whether
+//! the write was the caller's own (its `write_token` on the record, its
+//! step in the budget's `steps`), or whether the item is gone (`NotFound`)
+//! or another writer's (`Conflict`). `list_open_runs` is a bounded Scan: it
+//! serves the reconciler a few times a minute and needs no index.
 
 mod items;
 
@@ -38,7 +42,7 @@ use crate::ports::{
 };
 use items::{
     Item, budget_key, decode, encode, incident_key, number, number_attribute, run_key, starting_key, string_attribute,
-    text, time_sort_key, window_start_secs,
+    string_set_contains, text, time_sort_key, window_start_secs,
 };
 
 /// How long claims and closed incidents stay (TTL), for replays and audits.
@@ -117,6 +121,14 @@ impl DynamoIncidentStore {
             // Losing a conditional write is an expected answer, not an AWS error.
             Err(failure) if failure.is_conflict() => Ok(false),
             Err(failure) => Err(failure),
+        }
+    }
+
+    /// The incident record as stored (a consistent read).
+    async fn stored_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError> {
+        match self.get_item(&incident_key(incident_id), "incident").await? {
+            Some(item) => Ok(Some(decode(Operation::GetItem, &item, "record")?)),
+            None => Ok(None),
         }
     }
 
@@ -210,6 +222,18 @@ impl DynamoIncidentStore {
     }
 }
 
+/// Whether `stored` is the write `attempted` was: the same version and the
+/// writer's own token, so an earlier attempt of this write went through.
+fn is_own_write(stored: &IncidentRecord, attempted: &IncidentRecord) -> bool {
+    !attempted.write_token.is_empty()
+        && stored.write_token == attempted.write_token
+        && stored.version == attempted.version
+}
+
+fn used_count(used: Option<u64>, fallback: u32) -> u32 {
+    used.map_or(fallback, |used| u32::try_from(used).unwrap_or(u32::MAX))
+}
+
 #[async_trait]
 impl IncidentStore for DynamoIncidentStore {
     async fn claim_run(&self, claim: &RunClaim) -> Result<ClaimOutcome, PortError> {
@@ -233,17 +257,16 @@ impl IncidentStore for DynamoIncidentStore {
         stored.version = 1;
         let item = self.incident_item(&stored)?;
         if self.put_item(Operation::PutItem, item, Some(("attribute_not_exists(pk)", Vec::new()))).await? {
-            Ok(())
-        } else {
-            Err(PortError::conflict(Operation::PutItem, format!("incident {} exists", record.incident_id)))
+            return Ok(());
+        }
+        match self.stored_incident(&record.incident_id).await? {
+            Some(existing) if is_own_write(&existing, &stored) => Ok(()),
+            _ => Err(PortError::conflict(Operation::PutItem, format!("incident {} exists", record.incident_id))),
         }
     }
 
     async fn get_incident(&self, incident_id: &str) -> Result<Option<IncidentRecord>, PortError> {
-        match self.get_item(&incident_key(incident_id), "incident").await? {
-            Some(item) => Ok(Some(decode(Operation::GetItem, &item, "record")?)),
-            None => Ok(None),
-        }
+        self.stored_incident(incident_id).await
     }
 
     async fn update_incident(&self, record: &IncidentRecord) -> Result<IncidentRecord, PortError> {
@@ -254,15 +277,14 @@ impl IncidentStore for DynamoIncidentStore {
         if self.put_item(Operation::PutItem, item, Some(condition)).await? {
             return Ok(next);
         }
-        match self.get_item(&incident_key(&record.incident_id), "incident").await? {
+        match self.stored_incident(&record.incident_id).await? {
             None => Err(PortError::not_found(Operation::PutItem, format!("incident {}", record.incident_id))),
+            Some(stored) if is_own_write(&stored, &next) => Ok(stored),
             Some(stored) => Err(PortError::conflict(
                 Operation::PutItem,
                 format!(
-                    "incident {} is at version {}, not {}",
-                    record.incident_id,
-                    number_attribute(&stored, "version").unwrap_or(0),
-                    record.version
+                    "incident {} is at version {}, not {} (written by another writer)",
+                    record.incident_id, stored.version, record.version
                 ),
             )),
         }
@@ -375,10 +397,11 @@ impl IncidentStore for DynamoIncidentStore {
         job_name: &str,
         window_secs: u64,
         limit: u32,
-        now: DateTime<Utc>,
+        at: DateTime<Utc>,
+        step_token: &str,
     ) -> Result<BudgetGrant, PortError> {
-        let (pk, sk) = budget_key(job_name, window_secs, now);
-        let window_start = window_start_secs(now, window_secs);
+        let (pk, sk) = budget_key(job_name, window_secs, at);
+        let window_start = window_start_secs(at, window_secs);
         let expires_at =
             window_start.saturating_add(i64::try_from(window_secs).unwrap_or(i64::MAX / 2)).saturating_add(86_400);
         let updated = self
@@ -387,39 +410,42 @@ impl IncidentStore for DynamoIncidentStore {
             .table_name(&self.table)
             .key("pk", text(&pk))
             .key("sk", text(&sk))
-            .update_expression("ADD used :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(used) OR used < :limit")
+            .update_expression("ADD used :one, steps :step SET expires_at = :expires")
+            .condition_expression("(attribute_not_exists(used) OR used < :limit) AND NOT contains(steps, :token)")
             .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":step", AttributeValue::Ss(vec![step_token.to_string()]))
+            .expression_attribute_values(":token", text(step_token))
             .expression_attribute_values(":limit", number(limit))
             .expression_attribute_values(":expires", number(expires_at))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(|error| port_error(Operation::UpdateItem, error));
-        let granted_used = match updated {
-            Ok(output) => Some(output.attributes.as_ref().and_then(|item| number_attribute(item, "used")).unwrap_or(1)),
-            // Losing the condition means the budget is spent: an answer, not an error.
-            Err(failure) if failure.is_conflict() => None,
+        let grant = match updated {
+            Ok(output) => BudgetGrant {
+                granted: true,
+                used: used_count(output.attributes.as_ref().and_then(|item| number_attribute(item, "used")), 1),
+            },
+            // The condition failed: the budget is spent, or this step holds a
+            // unit already (a redo, or this very update whose answer was lost).
+            Err(failure) if failure.is_conflict() => {
+                let stored = self.get_item(&pk, &sk).await?;
+                let used = used_count(stored.as_ref().and_then(|item| number_attribute(item, "used")), limit);
+                let held = stored.as_ref().is_some_and(|item| string_set_contains(item, "steps", step_token));
+                BudgetGrant { granted: held, used }
+            }
             Err(failure) => return Err(failure),
         };
-        match granted_used {
-            Some(used) => {
-                let mut grant = Item::new();
-                grant.insert("pk".into(), text("fleet#grants"));
-                grant.insert("sk".into(), text(self.event_sort_key(now)));
-                grant.insert("job_name".into(), text(job_name));
-                grant.insert("expires_at".into(), number(now.timestamp() + FLEET_EVENT_RETENTION_SECS));
-                self.put_item(Operation::PutItem, grant, None).await?;
-                Ok(BudgetGrant { granted: true, used: u32::try_from(used).unwrap_or(u32::MAX) })
-            }
-            None => {
-                let used = self.get_item(&pk, &sk).await?.and_then(|item| number_attribute(&item, "used"));
-                Ok(BudgetGrant {
-                    granted: false,
-                    used: used.map_or(limit, |used| u32::try_from(used).unwrap_or(u32::MAX)),
-                })
-            }
+        if grant.granted {
+            // Keyed by the step, so the grant is counted once however often it is written.
+            let mut item = Item::new();
+            item.insert("pk".into(), text("fleet#grants"));
+            item.insert("sk".into(), text(format!("{}#{step_token}", time_sort_key(at))));
+            item.insert("job_name".into(), text(job_name));
+            item.insert("expires_at".into(), number(at.timestamp() + FLEET_EVENT_RETENTION_SECS));
+            self.put_item(Operation::PutItem, item, None).await?;
         }
+        Ok(grant)
     }
 
     async fn record_remediation_outcome(&self, success: bool, at: DateTime<Utc>) -> Result<(), PortError> {
