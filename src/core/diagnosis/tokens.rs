@@ -48,7 +48,7 @@ pub struct FeatureHit {
 /// The distinct features of `text`, sorted (training, tests).
 pub fn features(text: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
-    visit(text, |pieces, _, _| found.push(pieces.concat()));
+    visit(text, |pieces, _, _, _, _| found.push(pieces.concat()));
     found.sort_unstable();
     found.dedup();
     found
@@ -59,8 +59,9 @@ pub fn features(text: &str) -> Vec<String> {
 /// per word.
 pub fn feature_hits(text: &str) -> Vec<FeatureHit> {
     let mut found: Vec<FeatureHit> = Vec::new();
-    visit(text, |pieces, start, end| {
-        found.push(FeatureHit { hash: hash_pieces(pieces), start: start as u32, end: end as u32 })
+    visit(text, |pieces, known, state, start, end| {
+        let hash = continue_hash(state, &pieces[known..]);
+        found.push(FeatureHit { hash, start: start as u32, end: end as u32 })
     });
     found.sort_unstable();
     found.dedup_by_key(|hit| hit.hash);
@@ -80,7 +81,13 @@ pub fn hash_feature(feature: &str) -> u64 {
 
 /// FNV-1a over the concatenation of `pieces`.
 fn hash_pieces(pieces: &[&str]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    continue_hash(FNV_OFFSET, pieces)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from `hash` (the state after some text) over `pieces`.
+fn continue_hash(mut hash: u64, pieces: &[&str]) -> u64 {
     for piece in pieces {
         for byte in piece.bytes() {
             hash ^= u64::from(byte);
@@ -109,12 +116,15 @@ enum Cue {
 }
 
 /// Call `emit` with the pieces and the span of every feature of `text`
-/// (duplicates included).
-fn visit(text: &str, mut emit: impl FnMut(&[&str], usize, usize)) {
+/// (duplicates included), and the FNV-1a state after the first `known`
+/// pieces (`FNV_OFFSET` when `known` is 0): a word pair continues the hash of
+/// its first word instead of hashing it again.
+fn visit(text: &str, mut emit: impl FnMut(&[&str], usize, u64, usize, usize)) {
     let text = &text[..crate::core::diagnosis::text::floor_char_boundary(text, MAX_FEATURE_BYTES)];
     let mut whole = String::with_capacity(64);
     let mut previous = String::with_capacity(64);
     let mut previous_start = 0usize;
+    let mut previous_hash = FNV_OFFSET;
     let mut has_previous = false;
     let mut part = String::with_capacity(64);
     let mut last_exception: Option<(usize, &str)> = None;
@@ -133,7 +143,7 @@ fn visit(text: &str, mut emit: impl FnMut(&[&str], usize, usize)) {
         if has_parts {
             for_each_part(raw, &mut part, |lowercase_part| {
                 if lowercase_part != whole && keep(lowercase_part) {
-                    emit(&[lowercase_part], start, end);
+                    emit(&[lowercase_part], 0, FNV_OFFSET, start, end);
                 }
             });
         }
@@ -142,42 +152,50 @@ fn visit(text: &str, mut emit: impl FnMut(&[&str], usize, usize)) {
         if whole.len() > 5 && !raw.contains('_') && (whole.ends_with("exception") || whole.ends_with("error")) {
             last_exception = Some((start, raw));
         }
+        let whole_hash = hash_pieces(&[&whole]);
         if has_previous {
-            emit(&[&previous, " ", &whole], previous_start, end);
+            emit(&[&previous, " ", &whole], 1, previous_hash, previous_start, end);
         }
-        emit(&[&whole], start, end);
+        emit(&[&whole], 1, whole_hash, start, end);
         std::mem::swap(&mut previous, &mut whole);
+        previous_hash = whole_hash;
         previous_start = start;
         has_previous = true;
     }
     if let Some((start, category)) = glue_error_category(text) {
-        emit(&["category:", &category], start, start + category.len());
+        emit(&["category:", &category], 0, FNV_OFFSET, start, start + category.len());
     }
     if let Some((start, exception)) = last_exception {
-        emit(&["root:", &exception.to_ascii_lowercase()], start, start + exception.len());
+        emit(&["root:", &exception.to_ascii_lowercase()], 0, FNV_OFFSET, start, start + exception.len());
     }
 }
 
 /// Emit the code features a word gives after `cue`, and return the cue it sets.
-fn read_code(cue: Cue, word: &str, start: usize, end: usize, emit: &mut impl FnMut(&[&str], usize, usize)) -> Cue {
+fn read_code(
+    cue: Cue,
+    word: &str,
+    start: usize,
+    end: usize,
+    emit: &mut impl FnMut(&[&str], usize, u64, usize, usize),
+) -> Cue {
     let digits = word.bytes().all(|byte| byte.is_ascii_digit());
     match cue {
         Cue::SqlState | Cue::AfterErrorNumber if is_sqlstate(word) => {
-            emit(&["sqlstate:", word], start, end);
-            emit(&["sqlstate:", &word[..2]], start, end);
+            emit(&["sqlstate:", word], 0, FNV_OFFSET, start, end);
+            emit(&["sqlstate:", &word[..2]], 0, FNV_OFFSET, start, end);
             return Cue::None;
         }
         Cue::Oracle if digits && (1..=5).contains(&word.len()) => {
-            emit(&["ora:", word.trim_start_matches('0')], start, end);
+            emit(&["ora:", word.trim_start_matches('0')], 0, FNV_OFFSET, start, end);
             return Cue::None;
         }
         Cue::ErrorNumber if digits && word.len() == 4 => {
-            emit(&["mysql:", word], start, end);
+            emit(&["mysql:", word], 0, FNV_OFFSET, start, end);
             return Cue::AfterErrorNumber;
         }
         Cue::Status if digits && word.len() == 3 && matches!(word.as_bytes()[0], b'1'..=b'5') => {
-            emit(&["http:", word], start, end);
-            emit(&["http:", &word[..1], "xx"], start, end);
+            emit(&["http:", word], 0, FNV_OFFSET, start, end);
+            emit(&["http:", &word[..1], "xx"], 0, FNV_OFFSET, start, end);
             return Cue::None;
         }
         _ => {}

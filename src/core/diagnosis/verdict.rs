@@ -2,9 +2,6 @@
 //! of the same evidence items, decided together (`opinion`), with the
 //! signals that say why and the sources the class rests on.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
 use crate::core::diagnosis::classifier::TextAnalysis;
 use crate::core::diagnosis::linear_model::{CLASS_COUNT, LinearModel, ModelInput, bucket_of};
 use crate::core::diagnosis::opinion::{self, Basis, Opinion, index_of};
@@ -14,6 +11,8 @@ use crate::core::model::{FailureClass, TextSource};
 
 /// Words quoted in the model's signal.
 const SIGNAL_FEATURES: usize = 4;
+/// Texts remembered to skip repeats (a JobRun message repeated as a log line).
+const READ_REMEMBERED: usize = 8;
 /// Characters of one quoted word or pair.
 const SIGNAL_WORD_CHARS: usize = 48;
 /// Words that make an output-log line worth the model's reading when the
@@ -84,13 +83,22 @@ pub struct ModelReading<'items> {
 /// from, with the rules' class scores), and what was read.
 pub fn model_input(items: &[EvidenceItem], rule_scores: [f64; CLASS_COUNT]) -> (ModelInput, ModelReading<'_>) {
     let mut reading = ModelReading::default();
-    let mut read: HashSet<&str, BuildHasherDefault<DefaultHasher>> = HashSet::default();
+    // Texts read so far (the first few): features count once per text, so
+    // skipping a repeat changes nothing but the time.
+    let mut read: Vec<&str> = Vec::with_capacity(READ_REMEMBERED);
+    let mut last: Option<&str> = None;
     for item in model_items(items) {
         if !reading.sources.contains(&item.source) {
             reading.sources.push(item.source);
         }
         // A JobRun message repeated as an error-log line is read once.
-        if read.insert(item.text.as_str()) {
+        // The first few texts and the last one are remembered: a repeated
+        // message and a run of identical log lines are read once.
+        if !read.contains(&item.text.as_str()) && last != Some(item.text.as_str()) {
+            if read.len() < READ_REMEMBERED {
+                read.push(item.text.as_str());
+            }
+            last = Some(item.text.as_str());
             reading.hits.extend(tokens::feature_hits(&item.text).into_iter().map(|hit| (hit, item)));
         }
     }
@@ -114,15 +122,15 @@ fn is_error_like(text: &str) -> bool {
 }
 
 /// The words of the text that weigh most for `class`, strongest first.
-fn strongest_words(model: &LinearModel, reading: &ModelReading<'_>, class: usize) -> Vec<String> {
-    let mut best: Vec<(f64, String)> = Vec::with_capacity(SIGNAL_FEATURES + 1);
+fn strongest_words<'items>(model: &LinearModel, reading: &ModelReading<'items>, class: usize) -> Vec<String> {
+    let mut best: Vec<(f64, &str)> = Vec::with_capacity(SIGNAL_FEATURES + 1);
     for (hit, item) in &reading.hits {
         let weight = model.contribution(bucket_of(hit.hash), class);
         if weight <= 0.0 || (best.len() == SIGNAL_FEATURES && best.last().is_some_and(|(worst, _)| weight <= *worst)) {
             continue;
         }
         let word = item.text.get(hit.start as usize..hit.end as usize).unwrap_or_default();
-        let word: String = word.chars().take(SIGNAL_WORD_CHARS).collect();
+        let word = word.char_indices().nth(SIGNAL_WORD_CHARS).map_or(word, |(at, _)| &word[..at]);
         if best.iter().any(|(_, known)| *known == word) {
             continue;
         }
@@ -130,7 +138,7 @@ fn strongest_words(model: &LinearModel, reading: &ModelReading<'_>, class: usize
         best.insert(at, (weight, word));
         best.truncate(SIGNAL_FEATURES);
     }
-    best.into_iter().map(|(_, word)| word).collect()
+    best.into_iter().map(|(_, word)| word.to_string()).collect()
 }
 
 fn model_signal(
