@@ -1,14 +1,15 @@
 //! Diagnosis: from gathered evidence to a failure class, deterministically.
 //!
 //! A classifier over the JobRun error message and the run's log lines
-//! (`patterns` is its rule table, `code_families` the rows for standard
-//! error codes, matched in two stages by `gates` and `classifier`; `text`
-//! bounds and cleans the input first), a learned model over the same text
-//! and the rules' scores (`tokens` are its features, `linear_model` the
-//! shipped softmax model with its calibration and thresholds, `fit` and
-//! `training` how it is made), the decision with a calibrated confidence and
-//! per-class abstention (`opinion`, `verdict`), a schema-drift detector over Data Catalog table
-//! versions (`drift`), evidence from the run itself (`run_context`), and the
+//! (`patterns` is its rule table, matched in two stages by `gates` and
+//! `classifier`; `text` bounds and cleans the input first), a learned model
+//! over the same text and the rules' scores (`tokens` are its features,
+//! standard error codes included, `linear_model` the shipped softmax model
+//! with its calibration and thresholds, `fit` and `training` how it is
+//! made), the decision with a calibrated confidence and per-class
+//! abstention (`opinion`, `verdict`), a schema-drift detector over Data
+//! Catalog table versions (`drift`), evidence from the run itself
+//! (`run_context`), and the
 //! rule that combines them into one [`Diagnosis`] (`combine`). `objects`
 //! lists the S3 objects the evidence names as bad input, for quarantine.
 //!
