@@ -21,6 +21,7 @@ fn short_name(kind: ActionKind) -> &'static str {
         ActionKind::LogAndWait => "log_wait",
         ActionKind::Retry => "retry",
         ActionKind::WaitAndRetry => "wait_retry",
+        ActionKind::WaitForSource => "wait_source",
         ActionKind::RetryWithMoreCapacity => "capacity",
         ActionKind::RollbackSchema => "rollback",
         ActionKind::QuarantineBadRecords => "quarantine",
