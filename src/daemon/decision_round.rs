@@ -20,6 +20,7 @@ use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::executor::{Executed, ExecutionError, execute};
 use crate::daemon::gather::{Gathered, gather};
 use crate::daemon::incident::{self, ActionFailure, StepError, audit, close};
+use crate::daemon::source_watch;
 use crate::ports::queue::MAX_VISIBILITY_SECS;
 use crate::ports::{IncidentRecord, IncidentState, Operation};
 
@@ -214,6 +215,13 @@ async fn act(
         let delay_secs = u32::try_from(*delay_s).unwrap_or(MAX_VISIBILITY_SECS).min(MAX_VISIBILITY_SECS);
         incident::wait(context, record, now + ChronoDuration::seconds(i64::from(delay_secs)), permit.action()).await?;
         return Ok(RoundEnd::WaitSecs(delay_secs));
+    }
+    if let Action::WaitForSource { max_wait_s } = permit.action()
+        && record.state == IncidentState::Open
+    {
+        let end = source_watch::start(context, record, gathered, permit.action(), *max_wait_s).await?;
+        notify_observer(context, record, gathered, permit.action(), None);
+        return Ok(end);
     }
     let job_name = record.job_name.clone();
     let safety = &context.settings.safety;

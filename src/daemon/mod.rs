@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod pool;
 pub mod reconciler;
+pub mod source_watch;

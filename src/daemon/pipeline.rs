@@ -14,6 +14,7 @@ use crate::daemon::decision_round::{RoundEnd, decide_and_act};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::incident::{self, StepError, audit, close, last_action_label, new_record};
 use crate::daemon::intake::{Intake, event_time, excerpt, read_message};
+use crate::daemon::source_watch;
 use crate::ports::incident_store::incident_id_for;
 use crate::ports::queue::MAX_VISIBILITY_SECS;
 use crate::ports::{ClaimOutcome, IncidentRecord, IncidentState, Operation, PortError, QueueMessage, RunClaim};
@@ -135,7 +136,15 @@ async fn claim(
     };
     match context.ports.incidents.claim_run(&claim).await? {
         ClaimOutcome::Claimed => Ok(true),
-        ClaimOutcome::AlreadyClaimed(existing) => Ok(existing.message_id == message.message_id),
+        ClaimOutcome::AlreadyClaimed(existing) if existing.message_id == message.message_id => Ok(true),
+        // A scheduled re-delivery (`wait_for_source` sends the event again
+        // and hands the incident to the new message) carries it on too.
+        ClaimOutcome::AlreadyClaimed(_) => Ok(context
+            .ports
+            .incidents
+            .get_incident(incident_id)
+            .await?
+            .is_some_and(|record| !record.state.is_closed() && record.owner_message_id == message.message_id)),
     }
 }
 
@@ -241,7 +250,7 @@ async fn on_failure(
     if is_our_failed_run {
         remediation_failed(context, &mut record, message, change).await?;
     }
-    continue_incident(context, &mut record, change, envelope).await
+    continue_incident(context, &mut record, message, change, envelope).await
 }
 
 /// The run we started failed: count it, and reopen the incident for another round.
@@ -263,12 +272,16 @@ async fn remediation_failed(
 async fn continue_incident(
     context: &PipelineContext,
     record: &mut IncidentRecord,
+    message: &QueueMessage,
     change: &JobStateChange,
     envelope: &EventEnvelope,
 ) -> Result<RoundEnd, StepError> {
     match record.state {
         IncidentState::Open => decide_and_act(context, record, change, envelope).await,
         IncidentState::Waiting => {
+            if let Some(watch) = record.source_watch.clone() {
+                return source_watch::check(context, record, watch, message, change, envelope).await;
+            }
             let now = context.ports.clock.now();
             let due_at = record.wait_until.unwrap_or(now);
             // Within a second counts as due: queue delays have one-second resolution.

@@ -22,7 +22,7 @@ pub mod queue;
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{
-    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
+    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim, SourceWatch,
 };
 pub use job_control::{JobControl, JobDefinition, JobRun, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
