@@ -49,6 +49,8 @@ pub struct Metrics {
     pub aws_errors_total: IntCounterVec,
     pub safety_replacements_total: IntCounterVec,
     pub escalations_total: IntCounterVec,
+    /// How `wait_for_source` watches ended: landed, deadline, unwatchable.
+    pub source_waits_total: IntCounterVec,
     pub in_flight_incidents: IntGauge,
     pub worker_slots: IntGauge,
     pub messages_received_total: IntCounter,
@@ -194,6 +196,12 @@ impl Metrics {
                 "Escalations sent to a person, by failure class.",
                 &["class"],
             )?,
+            source_waits_total: counter_vec(
+                registry,
+                "etl_medic_source_waits_total",
+                "wait_for_source watches that ended, by outcome (landed, deadline, unwatchable).",
+                &["outcome"],
+            )?,
             in_flight_incidents: gauge(registry, "etl_medic_in_flight_incidents", "Messages being worked on now.")?,
             worker_slots: gauge(registry, "etl_medic_worker_slots", "Configured concurrent handlers in this process.")?,
             messages_received_total: counter(
@@ -282,6 +290,9 @@ impl Metrics {
         for (rule, _) in crate::core::safety::rules::SAFETY_RULES {
             self.safety_replacements_total.with_label_values(&[rule]);
         }
+        for outcome in ["landed", "deadline", "unwatchable"] {
+            self.source_waits_total.with_label_values(&[outcome]);
+        }
         for queue in ["main", "dlq"] {
             for state in ["visible", "in_flight", "delayed"] {
                 self.queue_messages.with_label_values(&[queue, state]);
@@ -339,6 +350,7 @@ mod tests {
             "etl_medic_aws_errors_total",
             "etl_medic_safety_replacements_total",
             "etl_medic_escalations_total",
+            "etl_medic_source_waits_total",
             "etl_medic_in_flight_incidents",
             "etl_medic_worker_slots",
             "etl_medic_messages_received_total",

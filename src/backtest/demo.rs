@@ -104,6 +104,7 @@ pub fn demo_account(settings: Settings, history: &DemoHistory) -> DemoAccount {
                 risk_tier: Some(job.risk_tier),
                 max_workers: Some(job.max_workers),
                 input_arguments: None,
+                sources: vec![],
             },
         );
     }

@@ -170,6 +170,12 @@ impl Settings {
         {
             return Err(key_error("policy.path", "an s3:// policy needs a bucket and a key: s3://bucket/key"));
         }
+        if !(1..=43_200).contains(&self.incidents.source_check_secs) {
+            return Err(key_error(
+                "incidents.source_check_secs",
+                "must be between 1 and 43200 (SQS visibility maximum)",
+            ));
+        }
         if self.policy.reload_interval_secs == 0 {
             return Err(key_error("policy.reload_interval_secs", "must be at least 1"));
         }
@@ -225,6 +231,20 @@ impl Settings {
                     return Err(key_error(&format!("jobs.{job_name}.input_arguments"), &format!("{name:?} {problem}")));
                 }
             }
+            if job.sources.len() > bounds::INPUT_ARGUMENTS {
+                return Err(key_error(
+                    &format!("jobs.{job_name}.sources"),
+                    &format!("lists at most {} locations", bounds::INPUT_ARGUMENTS),
+                ));
+            }
+            for source in &job.sources {
+                if !source.starts_with("s3://") || crate::core::s3::S3Location::parse(source).is_none() {
+                    return Err(key_error(
+                        &format!("jobs.{job_name}.sources"),
+                        &format!("{source:?} is not an s3://bucket/prefix location"),
+                    ));
+                }
+            }
             for table in &job.tables {
                 if split_table_name(table).is_none() {
                     return Err(key_error(
@@ -255,6 +275,9 @@ impl Settings {
         let Some(job) = job else {
             return;
         };
+        if !job.sources.is_empty() {
+            request.job.sources = Some(job.sources.clone());
+        }
         request.job.risk_tier = request.job.risk_tier.max(job.risk_tier);
         request.job.max_workers = match (request.job.max_workers, job.max_workers) {
             (Some(asked), Some(configured)) => Some(asked.min(configured)),
@@ -493,6 +516,7 @@ mod tests {
                 risk_tier: Some(RiskTier::Critical),
                 max_workers: Some(20),
                 input_arguments: None,
+                sources: vec![],
             },
         );
         let mut request: DecideRequest = serde_json::from_value(serde_json::json!({

@@ -46,6 +46,9 @@ pub struct IncidentsSettings {
     /// How long after a step began its lost outcome may still be settled
     /// under its permit (see `daemon::settle`).
     pub settle_deadline_secs: u64,
+    /// How often a `wait_for_source` incident looks at its inputs (the
+    /// message comes back this often; no task sleeps).
+    pub source_check_secs: u32,
 }
 
 /// `[audit]`: where every stage of every incident is written.
@@ -131,6 +134,10 @@ pub struct JobSettings {
     /// from the S3 locations these arguments hold.
     #[serde(default)]
     pub input_arguments: Option<Vec<String>>,
+    /// Inputs `wait_for_source` watches (`s3://bucket/prefix/`), on top of
+    /// the S3 locations of the job's input arguments.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// `[quarantine]`: where quarantine moves may happen and how much they may

@@ -23,7 +23,7 @@ use crate::core::diagnosis::{Diagnosis, diagnose};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
 use crate::core::model::{ActionKind, Mode, RiskTier};
-use crate::core::params::parametrise;
+use crate::core::params::{parametrise, source_locations};
 use crate::core::policy::explore::{Draw, draw, propensity};
 use crate::core::policy::{Exploration, Policy, State};
 use crate::core::safety::{Permit, SafetySettings, review};
@@ -93,6 +93,14 @@ pub fn allowed_unchanged(
         .collect()
 }
 
+/// What the rules baseline proposes among: every kind, except
+/// `wait_for_source` when the job has no input to watch (the rules then
+/// fall through to their next preference instead of an escalation).
+fn rules_candidates(request: &DecideRequest, settings: &SafetySettings) -> Vec<ActionKind> {
+    let watchable = !source_locations(request, settings).is_empty();
+    ActionKind::ALL.into_iter().filter(|kind| *kind != ActionKind::WaitForSource || watchable).collect()
+}
+
 /// The full decision: greedy proposal, possibly an exploratory one instead,
 /// parameters and the safety review.
 pub fn decide_diagnosed_exploring(
@@ -107,7 +115,8 @@ pub fn decide_diagnosed_exploring(
     let needs_allowed = policy.is_trained() || exploration.is_active();
     let allowed =
         if needs_allowed { allowed_unchanged(request, &diagnosis, settings, fleet) } else { ActionKind::ALL.to_vec() };
-    let candidates: &[ActionKind] = if policy.is_trained() { &allowed } else { &ActionKind::ALL };
+    let rules_candidates = rules_candidates(request, settings);
+    let candidates: &[ActionKind] = if policy.is_trained() { &allowed } else { &rules_candidates };
     let proposal = policy.propose(&state, candidates);
     let greedy =
         review(parametrise(proposal.proposed, request, &diagnosis, settings), request, &diagnosis, settings, fleet);

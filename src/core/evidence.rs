@@ -129,6 +129,14 @@ pub struct JobProfile {
         skip_serializing_if = "Option::is_none"
     )]
     pub input_arguments: Option<Vec<String>>,
+    /// Inputs `wait_for_source` watches besides the input arguments'
+    /// locations (`jobs.<job>.sources`, `s3://bucket/prefix/`).
+    #[serde(
+        default,
+        deserialize_with = "bounded_optional_vec::<_, _, { bounds::INPUT_ARGUMENTS }>",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sources: Option<Vec<String>>,
 }
 
 /// Context beyond the run itself.

@@ -69,17 +69,19 @@ pub enum ActionKind {
     LogAndWait,
     Retry,
     WaitAndRetry,
+    WaitForSource,
     RetryWithMoreCapacity,
     RollbackSchema,
     QuarantineBadRecords,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 7] = [
+    pub const ALL: [ActionKind; 8] = [
         ActionKind::Escalate,
         ActionKind::LogAndWait,
         ActionKind::Retry,
         ActionKind::WaitAndRetry,
+        ActionKind::WaitForSource,
         ActionKind::RetryWithMoreCapacity,
         ActionKind::RollbackSchema,
         ActionKind::QuarantineBadRecords,
@@ -91,6 +93,7 @@ impl ActionKind {
             ActionKind::LogAndWait => "log_and_wait",
             ActionKind::Retry => "retry",
             ActionKind::WaitAndRetry => "wait_and_retry",
+            ActionKind::WaitForSource => "wait_for_source",
             ActionKind::RetryWithMoreCapacity => "retry_with_more_capacity",
             ActionKind::RollbackSchema => "rollback_schema",
             ActionKind::QuarantineBadRecords => "quarantine_bad_records",
@@ -178,6 +181,11 @@ pub enum Action {
     WaitAndRetry {
         delay_s: u64,
     },
+    /// Watch the job's input and rerun as soon as new input lands; give up
+    /// (escalate with what was watched) after `max_wait_s`.
+    WaitForSource {
+        max_wait_s: u64,
+    },
     RetryWithMoreCapacity {
         number_of_workers: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +216,7 @@ impl Action {
             Action::LogAndWait {} => ActionKind::LogAndWait,
             Action::Retry {} => ActionKind::Retry,
             Action::WaitAndRetry { .. } => ActionKind::WaitAndRetry,
+            Action::WaitForSource { .. } => ActionKind::WaitForSource,
             Action::RetryWithMoreCapacity { .. } => ActionKind::RetryWithMoreCapacity,
             Action::RollbackSchema { .. } => ActionKind::RollbackSchema,
             Action::QuarantineBadRecords(_) => ActionKind::QuarantineBadRecords,

@@ -8,8 +8,9 @@
 //! refuse such a proposal, so it never becomes a final action.
 
 use crate::core::diagnosis::Diagnosis;
-use crate::core::evidence::DecideRequest;
+use crate::core::evidence::{DecideRequest, RunSummary};
 use crate::core::model::{Action, ActionKind, QuarantinePlan};
+use crate::core::policy::state::{DEFAULT_CADENCE_S, usual_cadence_s};
 use crate::core::s3::S3Location;
 use crate::core::safety_settings::{SafetySettings, WORKER_TYPE_LADDER};
 
@@ -27,6 +28,7 @@ pub fn parametrise(
         ActionKind::LogAndWait => Action::LogAndWait {},
         ActionKind::Retry => Action::Retry {},
         ActionKind::WaitAndRetry => Action::WaitAndRetry { delay_s: wait_delay_s(request.history.attempt, settings) },
+        ActionKind::WaitForSource => Action::WaitForSource { max_wait_s: source_wait_s(request, settings) },
         ActionKind::RetryWithMoreCapacity => more_capacity(request, settings),
         ActionKind::RollbackSchema => rollback(diagnosis),
         ActionKind::QuarantineBadRecords => quarantine(request, diagnosis, settings),
@@ -48,6 +50,73 @@ fn escalation_reason(diagnosis: &Diagnosis) -> String {
 pub fn wait_delay_s(attempt: u32, settings: &SafetySettings) -> u64 {
     let doublings = attempt.min(20);
     settings.wait_base_delay_s.saturating_mul(1_u64 << doublings).min(settings.wait_max_delay_s)
+}
+
+/// A wait sized from the job's history is never shorter than this: a
+/// source seen an hour late once may well be half an hour later next time.
+pub const SOURCE_WAIT_FLOOR_S: u64 = 1_800;
+
+/// How long `wait_for_source` watches the input: 1.5 x the longest gap the
+/// job's recent runs show between a failed run and the next run that
+/// succeeded (how late its source usually lands), at least
+/// [`SOURCE_WAIT_FLOOR_S`]; with no such gap in the history,
+/// `wait_for_source_default_s`. Never above `wait_for_source_max_s`.
+pub fn source_wait_s(request: &DecideRequest, settings: &SafetySettings) -> u64 {
+    let chosen = match usual_source_delay_s(&request.history.recent_runs) {
+        Some(longest) => longest.saturating_mul(3).div_ceil(2).max(SOURCE_WAIT_FLOOR_S),
+        None => settings.wait_for_source_default_s,
+    };
+    chosen.min(settings.wait_for_source_max_s)
+}
+
+/// The longest gap (seconds) between a run that did not succeed and the
+/// next run that did, over `recent_runs` (newest first), counting only
+/// gaps shorter than half the job's usual cadence: a recovery by the next
+/// scheduled run says nothing about how late the source was. `None` when
+/// the history shows no such recovery.
+pub fn usual_source_delay_s(recent_runs: &[RunSummary]) -> Option<u64> {
+    let horizon_s = i64::try_from(usual_cadence_s(recent_runs).unwrap_or(DEFAULT_CADENCE_S) / 2).unwrap_or(i64::MAX);
+    let started = |run: &RunSummary| {
+        run.started_at
+            .as_deref()
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+            .map(|t| t.timestamp())
+    };
+    let mut next_success: Option<i64> = None;
+    let mut longest: Option<u64> = None;
+    // Newest first: walking the list, the last success seen is the next one in time.
+    for run in recent_runs {
+        let Some(at) = started(run) else {
+            continue;
+        };
+        if run.state == "SUCCEEDED" {
+            next_success = Some(at);
+            continue;
+        }
+        if let Some(success) = next_success {
+            let gap = success - at;
+            if gap > 0 && gap < horizon_s {
+                let gap = gap as u64;
+                longest = Some(longest.map_or(gap, |seen| seen.max(gap)));
+            }
+        }
+    }
+    longest
+}
+
+/// The S3 locations `wait_for_source` watches: the input arguments'
+/// locations in the failed run (GetJobRun, never log text), then the
+/// job's configured `sources`, without duplicates.
+pub fn source_locations(request: &DecideRequest, settings: &SafetySettings) -> Vec<S3Location> {
+    let mut locations = input_locations(request, settings);
+    for source in request.job.sources.iter().flatten() {
+        if let Some(location) = S3Location::parse(source)
+            && !locations.contains(&location)
+        {
+            locations.push(location);
+        }
+    }
+    locations
 }
 
 /// Multiply the workers by the growth factor up to the ceiling; when the

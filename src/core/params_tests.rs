@@ -116,3 +116,70 @@ fn the_error_message_names_an_object_only_as_a_whole_uri() {
         assert_eq!(names_uri(message, "s3://lake/raw/a.csv"), named, "{message}");
     }
 }
+
+fn run(state: &str, started_at: &str) -> crate::core::evidence::RunSummary {
+    crate::core::evidence::RunSummary {
+        state: state.to_string(),
+        started_at: Some(started_at.to_string()),
+        ..Default::default()
+    }
+}
+
+/// A daily job's runs (newest first) with a failure and its recovery on 25 Nov.
+fn daily_with(
+    recovery: crate::core::evidence::RunSummary,
+    failure: crate::core::evidence::RunSummary,
+) -> Vec<crate::core::evidence::RunSummary> {
+    vec![
+        run("SUCCEEDED", "2026-11-27T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-26T02:00:00Z"),
+        recovery,
+        failure,
+        run("SUCCEEDED", "2026-11-24T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-23T02:00:00Z"),
+    ]
+}
+
+#[test]
+fn the_source_wait_is_sized_from_how_late_the_source_was_before() {
+    let settings = SafetySettings::default();
+    let mut incident = request();
+    assert_eq!(source_wait_s(&incident, &settings), settings.wait_for_source_default_s, "no history: the default");
+    // A daily job whose 25 Nov run failed and whose rerun succeeded 80 minutes later.
+    incident.history.recent_runs = vec![
+        run("SUCCEEDED", "2026-11-28T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-27T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-26T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-25T03:20:00Z"),
+        run("FAILED", "2026-11-25T02:00:00Z"),
+        run("SUCCEEDED", "2026-11-24T02:00:00Z"),
+    ];
+    assert_eq!(usual_source_delay_s(&incident.history.recent_runs), Some(4_800));
+    assert_eq!(source_wait_s(&incident, &settings), 7_200, "1.5 x 80 minutes");
+    // Recovered only by the next day's scheduled run: says nothing about lateness.
+    incident.history.recent_runs.remove(3);
+    assert_eq!(usual_source_delay_s(&incident.history.recent_runs), None);
+    // A short gap is floored, a long one capped by the safety bound.
+    incident.history.recent_runs =
+        daily_with(run("SUCCEEDED", "2026-11-25T02:05:00Z"), run("ERROR", "2026-11-25T02:00:00Z"));
+    assert_eq!(source_wait_s(&incident, &settings), SOURCE_WAIT_FLOOR_S);
+    incident.history.recent_runs =
+        daily_with(run("SUCCEEDED", "2026-11-25T10:00:00Z"), run("FAILED", "2026-11-25T02:00:00Z"));
+    assert_eq!(source_wait_s(&incident, &settings), settings.wait_for_source_max_s);
+    assert_eq!(
+        parametrise(ActionKind::WaitForSource, &incident, &diagnosis(FailureClass::SourceUnavailable), &settings),
+        Action::WaitForSource { max_wait_s: settings.wait_for_source_max_s }
+    );
+}
+
+#[test]
+fn the_watched_sources_are_the_input_arguments_then_the_configured_sources() {
+    let settings = SafetySettings::default();
+    let mut incident = request();
+    incident.job.sources = Some(vec!["s3://lake/landing/orders/".to_string(), "s3://lake/raw/orders/".to_string()]);
+    let shown: Vec<String> = source_locations(&incident, &settings).iter().map(ToString::to_string).collect();
+    assert_eq!(shown, vec!["s3://lake/raw/orders/", "s3://lake/landing/orders/"]);
+    incident.job_run = None;
+    incident.job.sources = None;
+    assert!(source_locations(&incident, &settings).is_empty());
+}

@@ -30,6 +30,9 @@ pub mod hard_limits {
     /// SQS visibility can hold a message at most 12 hours.
     pub const MAX_WAIT_DELAY_S: u64 = 43_200;
     pub const MAX_QUARANTINE_OBJECTS: u32 = 100;
+    /// `wait_for_source` never watches an input for longer than a day: a
+    /// source a day late is an outage for a person, not a wait.
+    pub const MAX_SOURCE_WAIT_S: u64 = 86_400;
     pub const MAX_QUARANTINE_FRACTION: f64 = 0.2;
 }
 
@@ -96,6 +99,11 @@ pub struct SafetySettings {
     pub over_ceiling: OverCeiling,
     pub wait_base_delay_s: u64,
     pub wait_max_delay_s: u64,
+    /// `wait_for_source`: the longest `max_wait_s` a decision may carry.
+    pub wait_for_source_max_s: u64,
+    /// `wait_for_source`: the wait chosen when the job's history shows no
+    /// late source to size it from (bounded by `wait_for_source_max_s`).
+    pub wait_for_source_default_s: u64,
     pub quarantine_max_objects: u32,
     pub quarantine_max_fraction: f64,
     pub quarantine_prefix: String,
@@ -236,6 +244,17 @@ impl SafetySettings {
         above("wait_max_delay_s", self.wait_max_delay_s, MAX_WAIT_DELAY_S)?;
         if self.wait_base_delay_s == 0 || self.wait_base_delay_s > self.wait_max_delay_s {
             return Err(invalid("wait_base_delay_s", self.wait_base_delay_s, "must be between 1 and wait_max_delay_s"));
+        }
+        above("wait_for_source_max_s", self.wait_for_source_max_s, MAX_SOURCE_WAIT_S)?;
+        if self.wait_for_source_max_s == 0 {
+            return Err(invalid("wait_for_source_max_s", 0, "must be at least 1"));
+        }
+        if self.wait_for_source_default_s == 0 || self.wait_for_source_default_s > self.wait_for_source_max_s {
+            return Err(invalid(
+                "wait_for_source_default_s",
+                self.wait_for_source_default_s,
+                "must be between 1 and wait_for_source_max_s",
+            ));
         }
         above("quarantine_max_objects", self.quarantine_max_objects, MAX_QUARANTINE_OBJECTS)?;
         if !(self.quarantine_max_fraction.is_finite() && self.quarantine_max_fraction >= 0.0) {

@@ -22,6 +22,11 @@ fn widening_past_a_hard_limit_is_refused_naming_the_key() {
     assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("quarantine_max_fraction".into()));
     settings = SafetySettings { job_budget_window_s: 60, ..SafetySettings::default() };
     assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("job_budget_window_s".into()));
+    settings = SafetySettings { wait_for_source_max_s: 86_401, ..SafetySettings::default() };
+    let error = settings.validate().expect_err("a wait past 24 h refused");
+    assert!(error.to_string().contains("safety.wait_for_source_max_s = 86401"), "{error}");
+    settings = SafetySettings { wait_for_source_default_s: 30_000, ..SafetySettings::default() };
+    assert_eq!(settings.validate().map_err(|error| error.key().to_string()), Err("wait_for_source_default_s".into()));
     settings = SafetySettings { max_attempts_per_incident: 10, max_workers_ceiling: 500, ..SafetySettings::default() };
     assert_eq!(settings.validate(), Ok(()), "the hard limit itself is allowed");
 }

@@ -20,6 +20,7 @@ use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::gather::{Gathered, gather};
 use crate::daemon::incident::{self, StepError, audit, close};
+use crate::daemon::source_watch;
 use crate::daemon::step::{self, Round, notify_observer};
 use crate::ports::{IncidentRecord, IncidentState};
 
@@ -144,6 +145,14 @@ pub async fn decide_and_act(
     );
     match (decision.mode, permit) {
         (Mode::Shadow, _) => record_shadow(context, record, &gathered, &decision).await,
+        (Mode::Auto, Some(permit))
+            if matches!(permit.action(), Action::WaitForSource { .. }) && record.state == IncidentState::Open =>
+        {
+            let Action::WaitForSource { max_wait_s } = permit.action() else { unreachable!("matched above") };
+            let end = source_watch::start(context, record, &gathered, permit.action(), *max_wait_s).await?;
+            notify_observer(context, record, &gathered.request, permit.action(), None);
+            Ok(end)
+        }
         (Mode::Auto, Some(permit)) => {
             let job_defaults = gathered.job.as_ref().map(|job| &job.default_arguments);
             let round = Round { request: &gathered.request, decision: &decision, job_defaults };

@@ -84,6 +84,8 @@ pub async fn execute(
     let base = StartRunRequest { job_name: job_name.clone(), arguments, ..StartRunRequest::default() };
     let (request, detail) = match permit.action() {
         Action::Retry {} | Action::WaitAndRetry { .. } => (base, json!({"rerun": "same arguments"})),
+        // Reached only once the watched input has landed (decision_round).
+        Action::WaitForSource { .. } => (base, json!({"rerun": "same arguments", "after": "source landed"})),
         Action::RetryWithMoreCapacity { number_of_workers, worker_type } => {
             let worker_type = worker_type.clone().or(run_worker_type);
             let detail = json!({"number_of_workers": number_of_workers, "worker_type": worker_type});

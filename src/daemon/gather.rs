@@ -135,6 +135,7 @@ pub fn assemble_request(readings: EvidenceReadings<'_>) -> DecideRequest {
             risk_tier: job_settings.risk_tier,
             max_workers: job_settings.max_workers,
             input_arguments: job_settings.input_arguments.clone(),
+            sources: (!job_settings.sources.is_empty()).then(|| job_settings.sources.clone()),
         },
         context: ContextEvidence { source_last_modified_age_s: readings.source_age_s, fleet: None },
     }
@@ -305,6 +306,7 @@ mod tests {
             risk_tier: Some(crate::core::model::RiskTier::High),
             max_workers: Some(12),
             input_arguments: None,
+            sources: vec![],
         };
         let envelope = EventEnvelope::default();
         let request = assemble_request(EvidenceReadings {

@@ -32,7 +32,7 @@ use crate::audit::{AUDIT_SCHEMA, AuditError, AuditRecord, Stage, incident_folder
 use crate::core::model::{Action, ActionKind, FailureClass};
 use crate::daemon::context::PipelineContext;
 use crate::metrics::incident_outcome;
-use crate::ports::{ActionStep, IncidentRecord, IncidentState, PortError};
+use crate::ports::{ActionStep, IncidentRecord, IncidentState, PortError, SourceWatch};
 
 /// The incidents_total outcome label of a closed state.
 pub fn outcome_label(state: IncidentState) -> &'static str {
@@ -177,6 +177,39 @@ pub async fn wait(
     Ok(())
 }
 
+/// `wait_for_source`: the incident waits until `deadline` for new input
+/// under `watch.locations`; its message comes back every
+/// `incidents.source_check_secs` to look (no task sleeps, and the watch
+/// is in the store, so a restart resumes it).
+pub async fn watch_source(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    deadline: DateTime<Utc>,
+    planned: &Action,
+    watch: SourceWatch,
+) -> Result<(), StepError> {
+    let run_id = record.failed_run_id.clone();
+    let body = json!({"watching": watch.locations, "newer_than": watch.since, "until": deadline, "max_wait_s": watch.max_wait_s});
+    audit(context, record, Stage::Execution, &run_id, body).await?;
+    record.state = IncidentState::Waiting;
+    record.wait_until = Some(deadline);
+    record.planned_action = Some(planned.clone());
+    record.source_watch = Some(watch);
+    store(context, record).await?;
+    Ok(())
+}
+
+/// A waiting incident is carried on by another message (a scheduled
+/// re-delivery of its event): that message's deliveries resume it now.
+pub async fn hand_to_message(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    message_id: &str,
+) -> Result<(), PortError> {
+    record.owner_message_id = message_id.to_string();
+    store(context, record).await
+}
+
 /// A permitted step is about to be carried out (or carried out again, after
 /// a look found no trace of its last try): the incident is `acting` and
 /// names the step, so that whoever finds it so can settle the step from
@@ -216,6 +249,7 @@ pub async fn acted(
     record.planned_action = None;
     record.wait_until = None;
     record.step = None;
+    record.source_watch = None;
     match started_run_id {
         Some(started) => {
             record.state = IncidentState::Remediating;
@@ -318,6 +352,7 @@ pub fn new_record(
         run_started_at: None,
         planned_action: None,
         wait_until: None,
+        source_watch: None,
         owner_message_id: message_id.to_string(),
         updated_at: now,
         closed_at: None,

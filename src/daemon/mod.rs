@@ -18,4 +18,5 @@ pub mod policy;
 pub mod pool;
 pub mod reconciler;
 pub mod settle;
+pub mod source_watch;
 pub mod step;

@@ -15,6 +15,7 @@ use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::incident::{self, StepError, audit, close, last_action_label, new_record};
 use crate::daemon::intake::{Intake, event_time, excerpt, read_message};
 use crate::daemon::settle;
+use crate::daemon::source_watch;
 use crate::ports::incident_store::incident_id_for;
 use crate::ports::queue::MAX_VISIBILITY_SECS;
 use crate::ports::{ClaimOutcome, IncidentRecord, IncidentState, Operation, PortError, QueueMessage, RunClaim};
@@ -138,7 +139,15 @@ async fn claim(
     };
     match context.ports.incidents.claim_run(&claim).await? {
         ClaimOutcome::Claimed => Ok(true),
-        ClaimOutcome::AlreadyClaimed(existing) => Ok(existing.message_id == message.message_id),
+        ClaimOutcome::AlreadyClaimed(existing) if existing.message_id == message.message_id => Ok(true),
+        // A scheduled re-delivery (`wait_for_source` sends the event again
+        // and hands the incident to the new message) carries it on too.
+        ClaimOutcome::AlreadyClaimed(_) => Ok(context
+            .ports
+            .incidents
+            .get_incident(incident_id)
+            .await?
+            .is_some_and(|record| !record.state.is_closed() && record.owner_message_id == message.message_id)),
     }
 }
 
@@ -301,6 +310,9 @@ async fn continue_incident(
     match record.state {
         IncidentState::Open => decide_and_act(context, record, change, envelope).await,
         IncidentState::Waiting => {
+            if let Some(watch) = record.source_watch.clone() {
+                return source_watch::check(context, record, watch, message, change, envelope).await;
+            }
             let now = context.ports.clock.now();
             let due_at = record.wait_until.unwrap_or(now);
             // Within a second counts as due: queue delays have one-second resolution.

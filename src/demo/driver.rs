@@ -20,6 +20,7 @@ use crate::demo::clock::AcceleratedClock;
 use crate::demo::seed::{seed_first_failure, seed_follow_up_failure};
 use crate::ports::incident_store::incident_id_for;
 use crate::ports::{Clock, IncidentRecord};
+use crate::sim::cause::SimCause;
 use crate::sim::{Estate, Resolution, SimIncident};
 
 /// What the daemon told the demo.
@@ -79,6 +80,8 @@ pub struct DemoIncident {
     /// Minutes the manual policy (every failure to a person) takes on the
     /// same incident: the same person, the same delay, the same fix.
     pub manual_minutes: f64,
+    /// The daemon is watching the input (`wait_for_source` with this `max_wait_s`).
+    pub watching: Option<u64>,
 }
 
 impl DemoIncident {
@@ -185,6 +188,11 @@ impl Driver {
         let request = sim.request.clone();
         let job_name = sim.job.name.clone();
         let run_id = request.job_run.as_ref().and_then(|run| run.id.clone()).unwrap_or_default();
+        // A late source lands when it lands, whatever the daemon does.
+        let landing = (sim.cause == SimCause::SourceUnavailable).then(|| {
+            let lateness_ms = (sim.truth.lateness_minutes * 60_000.0) as i64;
+            (sim.job.source_path.clone(), sim.failed_at.with_timezone(&Utc) + Duration::milliseconds(lateness_ms))
+        });
         seed_first_failure(&self.estate, &self.logs, &request);
         for table in &tables {
             self.busy_tables.insert(table.clone());
@@ -204,14 +212,31 @@ impl Driver {
                 resolution: None,
                 minutes_to_fix: None,
                 manual_minutes,
+                watching: None,
             },
         );
+        if let Some((source_path, lands_at)) = landing {
+            self.land_late_source(source_path, lands_at);
+        }
         match serde_json::to_string(&request.event) {
             Ok(body) => {
                 self.estate.queue.push(body);
             }
             Err(error) => tracing::warn!(error = %error, "demo: event not encodable"),
         }
+    }
+
+    /// Put today's input under `source_path` at `lands_at` on the simulated
+    /// clock, as the upstream would.
+    fn land_late_source(&self, source_path: String, lands_at: DateTime<Utc>) {
+        let Some((bucket, prefix)) = crate::ports::object_store::parse_s3_uri(&source_path) else { return };
+        let (bucket, key) = (bucket.to_string(), format!("{prefix}landed/part-0000.json"));
+        let real_wait = self.clock.real_duration((lands_at - self.clock.now()).num_milliseconds() as f64 / 60_000.0);
+        let estate = self.estate.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(real_wait).await;
+            estate.objects.put_object_at(&bucket, &key, b"{}\n".to_vec(), lands_at);
+        });
     }
 
     /// What the manual policy takes on `sim`: escalated at once, on a copy,
@@ -236,14 +261,29 @@ impl Driver {
     fn on_action(&mut self, incident_id: &str, action: &Action, started_run_id: Option<String>) {
         let Some(incident) = self.open.get_mut(incident_id) else { return };
         incident.actions.push(action.kind());
+        if let (Action::WaitForSource { max_wait_s }, None) = (action, started_run_id.as_ref()) {
+            // The daemon watches the input; the run (or the deadline) comes later.
+            incident.watching = Some(*max_wait_s);
+            return;
+        }
+        // The watch saw the input land and the daemon started a run: the
+        // simulated incident waited as long as the landing took.
+        let watched = incident.watching.take().map_or(0.0, |max_wait_s| {
+            let waited = crate::sim::outcome::source_wait_minutes(&incident.sim, max_wait_s).unwrap_or(0.0);
+            incident.sim.elapsed_minutes += waited;
+            waited
+        });
         match started_run_id {
             Some(run_id) if self.mode == Mode::Auto => {
-                let outcome = self.simulator.apply(&mut incident.sim, action);
-                // A wait_and_retry's delay already passed on the daemon's side.
+                // A wait_and_retry's delay, or a source wait, already passed on the daemon's side.
                 let waited = match action {
                     Action::WaitAndRetry { delay_s } => *delay_s as f64 / 60.0,
+                    Action::WaitForSource { max_wait_s } => {
+                        crate::sim::outcome::source_wait_minutes(&incident.sim, *max_wait_s).unwrap_or(0.0)
+                    }
                     _ => 0.0,
-                };
+                } + watched;
+                let outcome = self.simulator.apply(&mut incident.sim, action);
                 let run_minutes = (outcome.minutes - waited).max(0.0);
                 let real_wait = self.clock.real_duration(run_minutes);
                 let estate = self.estate.clone();
@@ -302,6 +342,10 @@ impl Driver {
         let mut incident = self.open.remove(incident_id)?;
         incident.outcome = Some(outcome);
         incident.diagnosed = class;
+        if let Some(max_wait_s) = incident.watching.take() {
+            // The watch ran to its deadline without a landing.
+            incident.sim.elapsed_minutes += max_wait_s as f64 / 60.0;
+        }
         if incident.resolution.is_none() {
             // Closed without a fix (an action that could not be carried out): a person takes over.
             let escalation = Action::Escalate { reason: "a person takes over".to_string() };

@@ -74,6 +74,7 @@ pub fn demo_settings(mut settings: Settings, sim: &SimConfig, listen: &str, mode
                 risk_tier: Some(job.risk_tier),
                 max_workers: Some(job.max_workers),
                 input_arguments: None,
+                sources: vec![],
             },
         );
         if let Some((bucket, _)) = crate::ports::object_store::parse_s3_uri(&job.source_path) {

@@ -106,6 +106,11 @@ pub struct IncidentRecord {
     /// the source landed), and carries out that decision.
     pub planned_action: Option<Action>,
     pub wait_until: Option<DateTime<Utc>>,
+    /// `wait_for_source`: what a `Waiting` incident watches; `wait_until`
+    /// is then its deadline. Kept in the store so that a restart resumes
+    /// the watch where it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_watch: Option<SourceWatch>,
     /// The message whose redeliveries may resume this incident.
     pub owner_message_id: String,
     pub updated_at: DateTime<Utc>,
@@ -160,6 +165,18 @@ pub struct ActionStep {
 /// The token of step `number` of an incident: `<incident id>/<number>`.
 pub fn step_token(incident_id: &str, number: u32) -> String {
     format!("{incident_id}/{number}")
+}
+
+/// The inputs a `wait_for_source` incident watches, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceWatch {
+    /// `s3://bucket/prefix` locations, from the failed run's input
+    /// arguments and the job's configured sources.
+    pub locations: Vec<String>,
+    /// An object modified after this (the failed run's start) has landed.
+    pub since: DateTime<Utc>,
+    /// The decision's `max_wait_s`, for the escalation at the deadline.
+    pub max_wait_s: u64,
 }
 
 /// Answer of a budget request.

@@ -23,6 +23,7 @@ pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{
     ActionStep, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
+    SourceWatch,
 };
 pub use job_control::{JobControl, JobDefinition, JobRun, RUN_MARKER_ARGUMENT, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};

@@ -260,6 +260,11 @@ impl SimConfig {
     }
 
     /// Success probability of `action` against `cause` when its context holds.
+    /// Whether the parameter file gives `action` an entry for `cause`.
+    pub fn has_outcome(&self, cause: SimCause, action: ActionKind) -> bool {
+        self.outcomes.get(&cause).is_some_and(|actions| actions.contains_key(&action))
+    }
+
     pub fn success_probability(&self, cause: SimCause, action: ActionKind) -> f64 {
         self.outcomes.get(&cause).and_then(|actions| actions.get(&action)).copied().unwrap_or(0.0)
     }

@@ -35,7 +35,7 @@ pub mod config;
 mod estate;
 pub mod messages;
 pub mod observe;
-mod outcome;
+pub mod outcome;
 pub mod randomize;
 
 use chrono::{DateTime, FixedOffset};

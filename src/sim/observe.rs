@@ -93,7 +93,12 @@ pub fn build_request(incident: &SimIncident, account: &str, region: &str) -> Dec
             actions_taken: incident.actions_taken.iter().map(|kind| kind.as_str().to_string()).collect(),
             recent_runs: if truth.history_missing { Vec::new() } else { build_history(incident) },
         },
-        job: JobProfile { risk_tier: Some(job.risk_tier), max_workers: Some(job.max_workers), input_arguments: None },
+        job: JobProfile {
+            risk_tier: Some(job.risk_tier),
+            max_workers: Some(job.max_workers),
+            input_arguments: None,
+            sources: None,
+        },
         context: ContextEvidence {
             source_last_modified_age_s: (!truth.context_missing).then(|| source_age_s(incident)),
             fleet: None,

@@ -17,6 +17,34 @@ use crate::sim::{Resolution, SimIncident, StepOutcome};
 /// How a run scales with capacity: run time ~ (capacity)^-SPEEDUP_EXPONENT.
 const SPEEDUP_EXPONENT: f64 = 0.8;
 
+/// How long after a landing the daemon's watch sees it: one look per
+/// `incidents.source_check_secs` (60 s by default), counted in full.
+pub const SOURCE_CHECK_MINUTES: f64 = 1.0;
+
+/// `wait_for_source` in the simulated world: minutes until the watch sees
+/// new input and starts the run, or `None` when nothing new lands within
+/// `max_wait_s` (the daemon then escalates at the deadline). Only a late
+/// source lands; for every other cause the input is already there and
+/// nothing new comes within the wait.
+pub fn source_wait_minutes(incident: &SimIncident, max_wait_s: u64) -> Option<f64> {
+    if incident.truth.cause != SimCause::SourceUnavailable {
+        return None;
+    }
+    let until_landing = (incident.truth.lateness_minutes - incident.elapsed_minutes).max(0.0);
+    let wait = until_landing + SOURCE_CHECK_MINUTES;
+    (wait <= max_wait_s as f64 / 60.0).then_some(wait)
+}
+
+/// Success probability of the run an action starts. `wait_for_source`
+/// starts a plain rerun once the input landed: its own entry when the
+/// parameter file has one, else the cause's `retry` entry.
+fn run_probability(config: &SimConfig, incident: &SimIncident, kind: ActionKind) -> f64 {
+    if kind == ActionKind::WaitForSource && !config.has_outcome(incident.cause, kind) {
+        return config.success_probability(incident.cause, ActionKind::Retry);
+    }
+    config.success_probability(incident.cause, kind)
+}
+
 /// What an action would do to an incident, in expectation: the oracle
 /// plans with it. Nothing is drawn; `on_failure` is the incident after the
 /// action failed with the expected run time of a failure.
@@ -46,8 +74,22 @@ pub(crate) fn preview(config: &SimConfig, incident: &SimIncident, action: &Actio
             on_failure: None,
         };
     }
+    if let Action::WaitForSource { max_wait_s } = action
+        && source_wait_minutes(incident, *max_wait_s).is_none()
+    {
+        // Nothing lands: the watch runs to its deadline, then a person.
+        let human = 60.0 * config.human.median_hours * (config.human.sigma * config.human.sigma / 2.0).exp();
+        let minutes = *max_wait_s as f64 / 60.0 + human + config.human.fix_minutes + incident.job.run_minutes;
+        return Preview {
+            success_probability: 1.0,
+            success_minutes: minutes,
+            failure_minutes: minutes,
+            harmful,
+            on_failure: None,
+        };
+    }
     let plan = RunPlan::of(config, incident, action);
-    let probability = if plan.condition { config.success_probability(incident.cause, kind) } else { 0.0 };
+    let probability = if plan.condition { run_probability(config, incident, kind) } else { 0.0 };
     let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
     let success_run = expected_success_run_minutes(incident, plan.run_dpu, current_dpu);
     let failure_run = expected_failed_run_minutes(incident.cause, &incident.job);
@@ -89,6 +131,9 @@ impl RunPlan {
         let run_dpu = dpu_of(workers, &worker_type);
         let wait_minutes = match action {
             Action::WaitAndRetry { delay_s } => *delay_s as f64 / 60.0,
+            Action::WaitForSource { max_wait_s } => {
+                source_wait_minutes(incident, *max_wait_s).unwrap_or(*max_wait_s as f64 / 60.0)
+            }
             Action::LogAndWait {} => incident.job.schedule_interval_minutes,
             Action::QuarantineBadRecords(_) => config.estate.quarantine_minutes,
             _ => 0.0,
@@ -119,9 +164,21 @@ pub(crate) fn apply(config: &SimConfig, incident: &mut SimIncident, action: &Act
     if kind == ActionKind::Escalate {
         return escalate(config, incident, harm);
     }
+    if let Action::WaitForSource { max_wait_s } = action
+        && source_wait_minutes(incident, *max_wait_s).is_none()
+    {
+        // Nothing lands: the watch runs to its deadline, no run starts, then a person.
+        let waited = *max_wait_s as f64 / 60.0;
+        incident.elapsed_minutes += waited;
+        incident.actions_taken.push(kind);
+        let mut outcome = escalate(config, incident, harm);
+        outcome.action = kind;
+        outcome.minutes += waited;
+        return outcome;
+    }
     let current_dpu = dpu_of(incident.number_of_workers, &incident.worker_type);
     let RunPlan { workers, worker_type, run_dpu, wait_minutes, condition } = RunPlan::of(config, incident, action);
-    let probability = config.success_probability(incident.cause, kind);
+    let probability = run_probability(config, incident, kind);
     let draw: f64 = incident.rng.random();
     let success = condition && draw < probability;
     let run_minutes = if success {

@@ -199,6 +199,7 @@ fn settings() -> Settings {
             risk_tier: None,
             max_workers: Some(40),
             input_arguments: None,
+            sources: vec![],
         },
     );
     settings

@@ -10,3 +10,4 @@ mod daemon_process;
 mod end_to_end;
 mod operation_labels;
 mod policy_promotion;
+mod source_wait;

@@ -490,6 +490,7 @@ async fn a_critical_job_is_never_touched_without_approval() {
             risk_tier: Some(etl_medic::core::model::RiskTier::Critical),
             max_workers: None,
             input_arguments: None,
+            sources: vec![],
         },
     );
     let harness = Harness::with(settings, daemon_support::safety(Mode::Auto));

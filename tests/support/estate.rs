@@ -129,6 +129,7 @@ impl Estate {
                 risk_tier: None,
                 max_workers: Some(40),
                 input_arguments: None,
+                sources: vec![],
             },
         );
         settings

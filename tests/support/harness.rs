@@ -54,6 +54,7 @@ pub fn settings() -> Settings {
             risk_tier: None,
             max_workers: Some(40),
             input_arguments: None,
+            sources: vec![],
         },
     );
     settings

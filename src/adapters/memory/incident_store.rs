@@ -230,6 +230,7 @@ mod tests {
             run_started_at: None,
             planned_action: None,
             wait_until: None,
+            source_watch: None,
             owner_message_id: "m1".into(),
             updated_at: at("2026-11-29T02:00:00Z"),
             closed_at: None,

@@ -59,7 +59,7 @@ impl MemoryQueue {
         }
     }
 
-    /// A queue whose `delay` (only) runs `speedup` times faster than real
+    /// A queue whose `delay` and `send` delays (only) run `speedup` times faster than real
     /// time, matching an accelerated clock: heartbeats and releases keep
     /// their real meaning.
     pub fn with_delay_speedup(mut self, speedup: f64) -> MemoryQueue {
@@ -253,7 +253,8 @@ impl IncidentQueue for MemoryQueue {
         if delay_secs > MAX_SEND_DELAY_SECS {
             return Err(PortError::rejected(Operation::SendMessage, format!("delay {delay_secs} s exceeds 900 s")));
         }
-        Ok(self.send_delayed(body, Duration::from_secs(u64::from(delay_secs)), None))
+        // Delays follow the accelerated clock, as `delay` does.
+        Ok(self.send_delayed(body, Duration::from_secs_f64(f64::from(delay_secs) / self.delay_speedup), None))
     }
 
     async fn depth(&self) -> Result<QueueDepth, PortError> {

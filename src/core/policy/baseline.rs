@@ -14,6 +14,7 @@ use crate::core::policy::state::{AttemptBucket, DriftFeature, SourceFreshness, S
 
 use ActionKind::{
     Escalate, LogAndWait, QuarantineBadRecords, Retry, RetryWithMoreCapacity, RollbackSchema, WaitAndRetry,
+    WaitForSource,
 };
 
 /// Version string reported when the rules baseline decides.
@@ -39,6 +40,9 @@ pub fn preferences(state: &State) -> Vec<ActionKind> {
             // The input has landed since the run started: run again now.
             vec![Retry, WaitAndRetry]
         }
+        // Watch the input and rerun when it lands (once per incident: if
+        // that run fails too, or nothing can be watched, back off instead).
+        FailureClass::SourceUnavailable if !exhausted && !repeated(WaitForSource) => vec![WaitForSource, WaitAndRetry],
         FailureClass::SourceUnavailable if !exhausted => vec![WaitAndRetry],
         FailureClass::SourceUnavailable if state.risk == RiskTier::Low => {
             // A low-risk job's next scheduled run will pick the data up.
@@ -104,7 +108,10 @@ mod tests {
         assert_eq!(first(FailureClass::ResourceExhaustion), RetryWithMoreCapacity);
         assert_eq!(first(FailureClass::Timeout), RetryWithMoreCapacity);
         assert_eq!(first(FailureClass::DataQuality), QuarantineBadRecords);
-        assert_eq!(first(FailureClass::SourceUnavailable), WaitAndRetry);
+        assert_eq!(first(FailureClass::SourceUnavailable), WaitForSource);
+        let without_watch: Vec<ActionKind> =
+            ActionKind::ALL.into_iter().filter(|kind| *kind != WaitForSource).collect();
+        assert_eq!(choose(&state(FailureClass::SourceUnavailable, AttemptBucket::Zero), &without_watch), WaitAndRetry);
         assert_eq!(first(FailureClass::PermissionConfig), Escalate);
         assert_eq!(first(FailureClass::CodeBug), Escalate);
         assert_eq!(first(FailureClass::Unknown), Retry);

@@ -58,7 +58,7 @@ fn every_state_key_parses_back() {
             }
         }
     }
-    assert_eq!(count, 9 * 3 * 4 * 3 * 4 * 3 * 4 * 8);
+    assert_eq!(count, 9 * 3 * 4 * 3 * 4 * 3 * 4 * 9);
 }
 
 #[test]

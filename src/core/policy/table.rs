@@ -27,7 +27,7 @@ pub enum PolicyError {
     #[error("policy file has default {0:?}; the only supported fallback is \"rules\"")]
     UnknownDefault(String),
     #[error(
-        "policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, retry_with_more_capacity, rollback_schema, quarantine_bad_records"
+        "policy file names unknown action {name:?} in {location}; known actions are escalate, log_and_wait, retry, wait_and_retry, wait_for_source, retry_with_more_capacity, rollback_schema, quarantine_bad_records"
     )]
     UnknownAction { name: String, location: String },
     #[error("policy file has a non-finite Q-value for {action} in state {state:?}")]

@@ -346,3 +346,31 @@ fn allowed_actions_lists_what_safety_lets_through() {
     let spent = FleetContext { job_actions_in_window: 100, ..FleetContext::default() };
     assert_eq!(allowed_actions(&request(), &transient(), &settings, &spent), vec![Escalate, LogAndWait]);
 }
+
+#[test]
+fn waiting_for_the_source_needs_an_input_to_watch_and_stays_within_the_bound() {
+    let source = diagnosis(FailureClass::SourceUnavailable);
+    let fleet = FleetContext::default();
+    let bound = SafetySettings::default().wait_for_source_max_s;
+    assert_allowed(
+        &check(Action::WaitForSource { max_wait_s: 3_600 }, &request(), &source, &fleet),
+        ActionKind::WaitForSource,
+    );
+    let lowered = check(Action::WaitForSource { max_wait_s: bound + 1 }, &request(), &source, &fleet);
+    assert_eq!(lowered.final_action, Action::WaitForSource { max_wait_s: bound });
+    assert_eq!(lowered.report.rule, Some(SOURCE_WAIT_BOUNDS));
+    assert_replaced(&check(Action::WaitForSource { max_wait_s: 0 }, &request(), &source, &fleet), SOURCE_WAIT_BOUNDS);
+    let mut blind = request();
+    blind.job_run.as_mut().expect("fixture has a job run").arguments.clear();
+    assert_replaced(&check(Action::WaitForSource { max_wait_s: 3_600 }, &blind, &source, &fleet), SOURCE_WAIT_BOUNDS);
+    blind.job.sources = Some(vec!["s3://lake/landing/orders/".to_string()]);
+    assert_allowed(
+        &check(Action::WaitForSource { max_wait_s: 3_600 }, &blind, &source, &fleet),
+        ActionKind::WaitForSource,
+    );
+    // Not on another class's allowlist.
+    assert_replaced(
+        &check(Action::WaitForSource { max_wait_s: 3_600 }, &request(), &transient(), &fleet),
+        CLASS_ALLOWLIST,
+    );
+}

@@ -11,7 +11,7 @@ use crate::core::diagnosis::{Diagnosis, DriftKind};
 use crate::core::evidence::DecideRequest;
 use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, FailureClass, QuarantinePlan, RiskTier};
-use crate::core::params::{input_locations, may_be_moved, worker_type_rank};
+use crate::core::params::{input_locations, may_be_moved, source_locations, worker_type_rank};
 use crate::core::safety_settings::{OverCeiling, SafetySettings, WORKER_TYPE_DPU};
 
 pub const CRITICAL_JOB_REQUIRES_APPROVAL: &str = "critical_job_requires_approval";
@@ -23,6 +23,7 @@ pub const LOG_ONLY_EVIDENCE: &str = "log_only_evidence";
 pub const ROLLBACK_REQUIRES_BREAKING_DRIFT: &str = "rollback_requires_breaking_drift";
 pub const QUARANTINE_ONLY_DATA_QUALITY: &str = "quarantine_only_data_quality";
 pub const QUARANTINE_BOUNDS: &str = "quarantine_bounds";
+pub const SOURCE_WAIT_BOUNDS: &str = "source_wait_bounds";
 pub const ATTEMPT_LIMIT: &str = "attempt_limit";
 pub const JOB_ACTION_BUDGET: &str = "job_action_budget";
 pub const FLEET_RATE_LIMIT: &str = "fleet_rate_limit";
@@ -57,7 +58,7 @@ pub enum Check {
 pub type Rule = fn(&Action, &RuleInput<'_>) -> Check;
 
 /// Every rule that can change a proposal, in evaluation order.
-pub const SAFETY_RULES: [(&str, Rule); 13] = [
+pub const SAFETY_RULES: [(&str, Rule); 14] = [
     (CRITICAL_JOB_REQUIRES_APPROVAL, critical_job_requires_approval),
     (RUN_IDENTITY_REQUIRED, run_identity_required),
     (GLUE_RETRY_PENDING, glue_retry_pending),
@@ -67,6 +68,7 @@ pub const SAFETY_RULES: [(&str, Rule); 13] = [
     (ROLLBACK_REQUIRES_BREAKING_DRIFT, rollback_requires_breaking_drift),
     (QUARANTINE_ONLY_DATA_QUALITY, quarantine_only_data_quality),
     (QUARANTINE_BOUNDS, quarantine_bounds),
+    (SOURCE_WAIT_BOUNDS, source_wait_bounds),
     (ATTEMPT_LIMIT, attempt_limit),
     (JOB_ACTION_BUDGET, job_action_budget),
     (FLEET_RATE_LIMIT, fleet_rate_limit),
@@ -248,6 +250,35 @@ fn quarantine_bounds(action: &Action, input: &RuleInput<'_>) -> Check {
                 return block(format!("bad-records argument {argument}={value} is not the configured one"));
             }
             Check::Pass
+        }
+    }
+}
+
+/// `wait_for_source` needs an input to watch (an S3 location of the failed
+/// run's input arguments, or the job's configured `sources`) and a wait of
+/// at least a second and at most `wait_for_source_max_s`; a longer wait is
+/// lowered to the bound (or refused when `over_ceiling = "replace"`).
+fn source_wait_bounds(action: &Action, input: &RuleInput<'_>) -> Check {
+    let Action::WaitForSource { max_wait_s } = action else {
+        return Check::Pass;
+    };
+    if source_locations(input.request, input.settings).is_empty() {
+        return block(
+            "nothing to watch: the failed run has no S3 input argument and the job no configured sources, so a landing cannot be seen",
+        );
+    }
+    if *max_wait_s == 0 {
+        return block("max_wait_s = 0 watches nothing");
+    }
+    let bound = input.settings.wait_for_source_max_s;
+    if *max_wait_s <= bound {
+        return Check::Pass;
+    }
+    let reason = format!("max_wait_s {max_wait_s} above wait_for_source_max_s = {bound}");
+    match input.settings.over_ceiling {
+        OverCeiling::Replace => block(reason),
+        OverCeiling::Clamp => {
+            Check::Lower { action: Action::WaitForSource { max_wait_s: bound }, reason: format!("lowered: {reason}") }
         }
     }
 }

@@ -32,6 +32,7 @@ fn incident(id: &str, state: IncidentState) -> IncidentRecord {
         run_started_at: None,
         planned_action: None,
         wait_until: None,
+        source_watch: None,
         owner_message_id: "m-1".into(),
         updated_at: at("2026-11-29T02:00:00Z"),
         closed_at: None,
