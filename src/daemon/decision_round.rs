@@ -15,6 +15,7 @@ use crate::core::event::{EventEnvelope, JobStateChange};
 use crate::core::evidence::FleetContext;
 use crate::core::model::{Action, ActionKind, Mode};
 use crate::core::safety::{Permit, breaker_open};
+use crate::daemon::approval;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::executor::{Executed, ExecutionError, execute};
@@ -37,7 +38,7 @@ pub enum RoundEnd {
 /// Seconds before a message whose action hit a retryable error comes back.
 const ACTION_RETRY_SECS: u32 = 30;
 
-async fn fleet_context(
+pub(crate) async fn fleet_context(
     context: &PipelineContext,
     job_name: &str,
     gathered: &Gathered,
@@ -98,7 +99,7 @@ async fn undecided(
     let run_id = record.failed_run_id.clone();
     audit(context, record, Stage::Request, &run_id, serde_json::to_value(&gathered.request).unwrap_or_default())
         .await?;
-    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason };
+    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason, approval: None };
     escalate_and_close(context, record, input).await?;
     Ok(RoundEnd::Recorded)
 }
@@ -127,6 +128,7 @@ pub async fn decide_and_act(
     if let Some(rule) = decision.safety.rule {
         context.metrics.safety_replacements_total.with_label_values(&[rule]).inc();
     }
+    context.metrics.decisions_total.with_label_values(&[decision.mode.as_str()]).inc();
     incident::diagnosed(record, decision.diagnosis.class);
     tracing::info!(
         class = decision.diagnosis.class.as_str(),
@@ -137,8 +139,11 @@ pub async fn decide_and_act(
     );
     match (decision.mode, permit) {
         (Mode::Shadow, _) => record_shadow(context, record, &gathered, &decision).await,
-        (Mode::Auto, Some(permit)) => act(context, record, &gathered, &decision, &permit).await,
-        (Mode::Auto, None) => act_without_permit(context, record, &gathered, &decision).await,
+        (Mode::Approve, _) if decision.action.kind().mutates() => {
+            approval::propose(context, record, &gathered, &decision, envelope).await
+        }
+        (Mode::Auto, Some(permit)) => act(context, record, &gathered, Some(&decision), &permit).await,
+        (Mode::Auto | Mode::Approve, _) => act_without_permit(context, record, &gathered, &decision).await,
     }
 }
 
@@ -182,15 +187,20 @@ async fn act_without_permit(
         }
         Action::Escalate { reason } => {
             notify_observer(context, record, gathered, &decision.action, None);
-            let input =
-                EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason: reason.clone() };
+            let input = EscalationInput {
+                request: Some(&gathered.request),
+                decision: Some(decision),
+                reason: reason.clone(),
+                approval: None,
+            };
             escalate_and_close(context, record, input).await?;
         }
         mutating => {
             let reason = format!("safety issued no permit for {}", mutating.kind().as_str());
             tracing::warn!(reason, "escalating instead of acting");
             notify_observer(context, record, gathered, &Action::Escalate { reason: reason.clone() }, None);
-            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+            let input =
+                EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason, approval: None };
             escalate_and_close(context, record, input).await?;
         }
     }
@@ -199,12 +209,14 @@ async fn act_without_permit(
 
 /// Carry out a permitted action. A `wait_and_retry` first hides the message
 /// for its delay (the incident waits in the store, no task sleeps); when it
-/// comes back the round is decided again and the rerun starts.
-async fn act(
+/// comes back the round is decided again and the rerun starts. `decision`
+/// is the round's decision (none for an approved proposal, whose decision
+/// was recorded when it was proposed).
+pub(crate) async fn act(
     context: &PipelineContext,
     record: &mut IncidentRecord,
     gathered: &Gathered,
-    decision: &Decision,
+    decision: Option<&Decision>,
     permit: &Permit,
 ) -> Result<RoundEnd, StepError> {
     let now = context.ports.clock.now();
@@ -276,7 +288,7 @@ async fn failed_action(
     context: &PipelineContext,
     record: &mut IncidentRecord,
     gathered: &Gathered,
-    decision: &Decision,
+    decision: Option<&Decision>,
     kind: ActionKind,
     error: ExecutionError,
 ) -> Result<RoundEnd, StepError> {
@@ -312,10 +324,10 @@ async fn escalate(
     context: &PipelineContext,
     record: &mut IncidentRecord,
     gathered: &Gathered,
-    decision: &Decision,
+    decision: Option<&Decision>,
     reason: String,
 ) -> Result<(), StepError> {
-    let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+    let input = EscalationInput { request: Some(&gathered.request), decision, reason, approval: None };
     escalate_and_close(context, record, input).await
 }
 

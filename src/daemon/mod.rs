@@ -4,6 +4,7 @@
 //! it once, for `run`, the demo and the tests.
 
 pub mod app;
+pub mod approval;
 pub mod context;
 pub mod decision_round;
 pub mod deleter;

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use crate::audit::Stage;
 use crate::core::event::{EventEnvelope, JobRunState, JobStateChange};
+use crate::daemon::approval;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::decision_round::{RoundEnd, decide_and_act};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
@@ -293,9 +294,15 @@ async fn continue_incident(
             // result: whether the action happened is unknown, so a person decides.
             let reason =
                 "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
-            escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
+            escalate_and_close(
+                context,
+                record,
+                EscalationInput { request: None, decision: None, reason, approval: None },
+            )
+            .await?;
             Ok(RoundEnd::Recorded)
         }
+        IncidentState::AwaitingApproval => approval::on_redelivery(context, record).await,
         IncidentState::Remediating
         | IncidentState::Resolved
         | IncidentState::Escalated
@@ -357,7 +364,12 @@ async fn on_terminal(
         context.metrics.remediations_total.with_label_values(&[&action, "failure"]).inc();
         incidents.record_remediation_outcome(false, now).await?;
         let reason = format!("the {action} run we started ({}) was stopped before it finished", change.job_run_id);
-        escalate_and_close(context, &mut record, EscalationInput { request: None, decision: None, reason }).await?;
+        escalate_and_close(
+            context,
+            &mut record,
+            EscalationInput { request: None, decision: None, reason, approval: None },
+        )
+        .await?;
     }
     Ok(RoundEnd::Recorded)
 }

@@ -22,11 +22,12 @@ pub mod queue;
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{
-    BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
+    ApprovalDecision, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore,
+    PendingApproval, RunClaim,
 };
 pub use job_control::{JobControl, JobDefinition, JobRun, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
-pub use notifier::{Escalation, EvidencePacket, Notifier};
+pub use notifier::{ApprovalRequest, Escalation, EvidencePacket, Notifier};
 pub use object_store::{ObjectStore, ObjectSummary};
 pub use observed::CallObserver;
 pub use operation::Operation;

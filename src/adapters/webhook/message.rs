@@ -223,6 +223,7 @@ mod tests {
                 proposal: "rollback_schema".into(),
                 blocked_because: Some("critical_job_needs_approval: orders_daily is critical".into()),
                 audit_prefix: "s3://etl-medic-audit/audit/orders_daily/jr_1/".into(),
+                approval: None,
             },
         }
     }
