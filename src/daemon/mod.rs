@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod pool;
 pub mod reconciler;
+pub mod slack;

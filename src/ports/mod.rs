@@ -8,6 +8,7 @@
 //! retry later (throttled, transient), give up on this item (not found,
 //! rejected) or re-read and decide again (conflict).
 
+pub mod approvals;
 pub mod catalog;
 pub mod clock;
 pub mod incident_store;
@@ -19,6 +20,7 @@ pub mod observed;
 pub mod operation;
 pub mod queue;
 
+pub use approvals::{ApprovalInbox, ApprovalReplies, SecretSource, SlackDelivery};
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{

@@ -8,6 +8,7 @@
 //! Tests: `AwsConnection::for_endpoint(&ExplicitEndpoint::local(moto_url))`,
 //! see tests/support and tests/moto.
 
+pub mod approvals;
 pub mod client;
 pub mod cloudwatch_logs;
 pub mod dynamodb;
@@ -18,6 +19,7 @@ pub mod s3;
 pub mod sns;
 pub mod sqs;
 
+pub use approvals::{SecretsManagerSecrets, SqsApprovalInbox};
 pub use client::{AwsConnection, CallBudget, CallBudgets, ExplicitEndpoint};
 pub use cloudwatch_logs::CloudWatchRunLogs;
 pub use dynamodb::DynamoIncidentStore;
