@@ -203,3 +203,100 @@ async fn a_critical_job_in_approve_mode_can_be_approved() {
     assert!(matches!(settle(&harness.context, &answer(true, "alice")).await, Ok(Settled::Ran { .. })));
     assert_eq!(harness.estate.job_control.started_requests().len(), 1);
 }
+
+mod slack {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use etl_medic::adapters::memory::{MemoryApprovalInbox, MemoryApprovalReplies, MemorySecrets};
+    use etl_medic::approval::slack::{APPROVE_ACTION_ID, button_value, sign};
+    use etl_medic::daemon::app::Application;
+    use etl_medic::daemon::slack::{Handled, poll_once};
+
+    const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack";
+
+    fn click(user: &str, binding: &str) -> String {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": user},
+            "actions": [{"action_id": APPROVE_ACTION_ID, "value": button_value(binding, INCIDENT)}],
+            "response_url": "https://hooks.slack.com/actions/T1/2/3",
+        });
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+    }
+
+    async fn slack_app(harness: &Harness) -> (Application, Arc<MemoryApprovalInbox>, Arc<MemoryApprovalReplies>) {
+        let mut settings = harness.context.settings.clone();
+        settings.approvals.allowed_users = vec!["U2CERLKJA".into()];
+        settings.approvals.signing_secret_arn = SECRET_ARN.into();
+        let inbox = Arc::new(MemoryApprovalInbox::new());
+        let replies = Arc::new(MemoryApprovalReplies::new());
+        let application = Application::with_policy(settings, harness.estate.ports(), daemon_support::rules(), None)
+            .expect("builds")
+            .with_slack_approvals(inbox.clone(), replies.clone(), Arc::new(MemorySecrets::with(SECRET_ARN, SECRET)))
+            .await
+            .expect("the secret is read");
+        (application, inbox, replies)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_signed_fresh_click_from_an_allowed_user_runs_and_only_once() {
+        let harness = approve_harness(14_400);
+        pending(&harness).await;
+        let binding = harness.estate.incidents.incidents()[0].pending.clone().expect("pending").binding;
+        let (application, inbox, replies) = slack_app(&harness).await;
+        let slack = application.slack().expect("slack approvals on").clone();
+        let now = etl_medic::ports::Clock::now(harness.clock.as_ref()).timestamp().to_string();
+        let stale = (etl_medic::ports::Clock::now(harness.clock.as_ref()).timestamp() - 301).to_string();
+        let good = click("U2CERLKJA", &binding);
+        let tampered = good.replace("U2CERLKJA", "U2CERLKJB");
+        inbox.push(&tampered, Some(&now), Some(&sign(SECRET, &now, &good)));
+        inbox.push(&good, Some(&stale), Some(&sign(SECRET, &stale, &good)));
+        let stranger = click("U0STRANGER", &binding);
+        inbox.push(&stranger, Some(&now), Some(&sign(SECRET, &now, &stranger)));
+        inbox.push(&good, None, None);
+        let refused = poll_once(application.context(), &slack, Duration::from_secs(1)).await.expect("polled");
+        assert_eq!(
+            refused,
+            vec![
+                Handled::Refused("bad_signature"),
+                Handled::Refused("stale_timestamp"),
+                Handled::Refused("unknown_user"),
+                Handled::Refused("missing_headers"),
+            ]
+        );
+        assert!(harness.estate.job_control.started_requests().is_empty(), "nothing runs for a refused request");
+        // The real click, then the same click replayed (a double click, a redelivery).
+        inbox.push(&good, Some(&now), Some(&sign(SECRET, &now, &good)));
+        inbox.push(&good, Some(&now), Some(&sign(SECRET, &now, &good)));
+        let handled = poll_once(application.context(), &slack, Duration::from_secs(1)).await.expect("polled");
+        assert!(matches!(handled[0], Handled::Applied(Settled::Ran { .. })), "{handled:?}");
+        assert_eq!(handled[1], Handled::Refused("already_decided"));
+        assert_eq!(harness.estate.job_control.started_requests().len(), 1, "one run for two clicks");
+        assert!(inbox.is_empty(), "every request acknowledged");
+        let metrics = etl_medic::metrics::render(application.registry()).expect("render");
+        for reason in ["bad_signature", "stale_timestamp", "unknown_user", "missing_headers", "already_decided"] {
+            assert!(
+                metrics.contains(&format!("etl_medic_approval_refusals_total{{reason=\"{reason}\"}} 1")),
+                "{reason}"
+            );
+        }
+        let texts: Vec<String> = replies.replies().into_iter().map(|(_, text)| text).collect();
+        assert!(
+            texts.iter().any(|text| text.contains("<@U2CERLKJA> approved orders_daily/jr_1: retry started")),
+            "{texts:?}"
+        );
+        assert!(texts.iter().any(|text| text.contains("not allowed")), "{texts:?}");
+        let approved = harness
+            .audit_records()
+            .into_iter()
+            .find(|(_, record)| record["stage"] == "approval" && record["body"]["status"] == "approved")
+            .expect("audited");
+        assert_eq!(
+            (approved.1["body"]["by"].as_str(), approved.1["body"]["channel"].as_str()),
+            (Some("U2CERLKJA"), Some("slack"))
+        );
+    }
+}
