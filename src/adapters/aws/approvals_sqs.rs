@@ -1,7 +1,6 @@
-//! Slack approvals on AWS: the approvals queue on SQS (the stack's HTTP API
-//! sends each Slack request there, the raw body as the message body and the
-//! signature headers as message attributes) and the signing secret in
-//! Secrets Manager.
+//! The approvals queue on SQS: the stack's HTTP API sends each Slack
+//! request there, the raw body as the message body and the signature
+//! headers as message attributes.
 
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use aws_sdk_sqs::types::Message;
 use crate::adapters::aws::AwsConnection;
 use crate::adapters::aws::error::port_error;
 use crate::ports::approvals::{SIGNATURE_ATTRIBUTE, TIMESTAMP_ATTRIBUTE};
-use crate::ports::{ApprovalInbox, Operation, PortError, ReceiptHandle, SecretSource, SlackDelivery};
+use crate::ports::{ApprovalInbox, Operation, PortError, ReceiptHandle, SlackDelivery};
 
 /// SQS's longest long poll and largest batch.
 const MAX_WAIT_SECS: u64 = 20;
@@ -74,31 +73,4 @@ fn into_delivery(message: Message) -> Option<SlackDelivery> {
         message_id: message.message_id.clone().unwrap_or_default(),
         body: message.body.unwrap_or_default(),
     })
-}
-
-pub struct SecretsManagerSecrets {
-    client: aws_sdk_secretsmanager::Client,
-}
-
-impl SecretsManagerSecrets {
-    pub fn new(connection: &AwsConnection) -> SecretsManagerSecrets {
-        SecretsManagerSecrets { client: connection.secretsmanager_client() }
-    }
-}
-
-#[async_trait]
-impl SecretSource for SecretsManagerSecrets {
-    async fn secret_string(&self, id: &str) -> Result<String, PortError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|error| port_error(Operation::GetSecretValue, error))?;
-        output
-            .secret_string
-            .filter(|value| !value.trim().is_empty())
-            .ok_or_else(|| PortError::rejected(Operation::GetSecretValue, format!("secret {id} has no string value")))
-    }
 }
