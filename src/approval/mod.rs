@@ -6,6 +6,7 @@
 
 pub mod binding;
 pub mod ladder;
+pub mod ledger;
 pub mod slack;
 
 pub use binding::binding_hash;

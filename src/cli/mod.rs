@@ -3,6 +3,7 @@
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
 pub mod approve;
+pub mod autonomy;
 pub mod backtest;
 mod classify;
 mod decide;
@@ -70,6 +71,9 @@ enum Command {
     /// 1 when refused (unknown incident, already decided, expired, or safety
     /// refused the action now), 64 for a malformed incident id.
     Approve(ApproveCommand),
+    /// The autonomy ladder.
+    #[command(subcommand)]
+    Autonomy(AutonomyCommand),
     /// Run the daemon: the worker pool on the SQS queue, until SIGTERM.
     ///
     /// AWS endpoints and credentials come from the standard AWS environment
@@ -154,6 +158,22 @@ struct RunCommand {
     config: ConfigFile,
     #[command(flatten)]
     args: run::RunArgs,
+}
+
+#[derive(Subcommand)]
+enum AutonomyCommand {
+    /// Per (job, failure class) from an audit trail copied from S3: decisions,
+    /// precision of the scored proposals with a Wilson lower bound, the mode
+    /// now and the suggested mode.
+    Report(AutonomyReportCommand),
+}
+
+#[derive(Args)]
+struct AutonomyReportCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: autonomy::AutonomyReportArgs,
 }
 
 #[derive(Args)]
@@ -336,6 +356,12 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
+        Command::Autonomy(AutonomyCommand::Report(command)) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let report = autonomy::run_report(&command.args, &settings).map_err(Failure::Usage)?;
+            print!("{report}");
+            Ok(EXIT_OK)
+        }
         Command::Approve(command) => {
             let user = environment.get("USER").map(String::as_str);
             let answer = approve::answer_from(&command.args, user).map_err(Failure::Usage)?;
