@@ -482,6 +482,8 @@ def check_dashboard():
         ("etl_medic_policy_info", "policy version"),
         ("etl_medic_in_flight_incidents", "in-flight incidents"),
         ("etl_medic_worker_slots", "worker slots"),
+        ("sum by (mode) (increase(etl_medic_decisions_total", "decisions per autonomy mode"),
+        ("etl_medic_approval_refusals_total", "refused approval requests"),
     ]:
         check(f"dashboard shows {what}", needle in exprs)
     # Webhook failures are etl_medic_aws_errors_total{operation="WebhookPost"}:
