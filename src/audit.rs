@@ -38,6 +38,8 @@ pub enum Stage {
     Validation,
     /// The escalation packet sent to a person.
     Escalation,
+    /// `approve` mode: the proposal waiting for a person, then who decided it, when and how.
+    Approval,
     /// The incident's final state.
     Closed,
 }
@@ -52,6 +54,7 @@ impl Stage {
             Stage::Execution => "execution",
             Stage::Validation => "validation",
             Stage::Escalation => "escalation",
+            Stage::Approval => "approval",
             Stage::Closed => "closed",
         }
     }

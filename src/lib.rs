@@ -1,6 +1,7 @@
 //! etl-medic: a self-healing agent for AWS Glue. See README.md and DESIGN.md.
 
 pub mod adapters;
+pub mod approval;
 pub mod audit;
 pub mod backtest;
 pub mod cli;

@@ -64,6 +64,47 @@ pub struct Metrics {
     pub policy_load_errors_total: IntCounter,
     pub audit_write_failures_total: IntCounter,
     pub build_info: IntGaugeVec,
+    pub approvals_total: IntCounterVec,
+    pub approval_refusals_total: IntCounterVec,
+    pub decisions_total: IntCounterVec,
+}
+
+/// Event label values of `etl_medic_approvals_total`.
+pub mod approval_event {
+    pub const REQUESTED: &str = "requested";
+    pub const APPROVED: &str = "approved";
+    pub const REJECTED: &str = "rejected";
+    pub const EXPIRED: &str = "expired";
+    /// Approved, then refused by safety (budget, breaker, kill switch).
+    pub const REFUSED_BY_SAFETY: &str = "refused_by_safety";
+    pub const ALL: [&str; 5] = [REQUESTED, APPROVED, REJECTED, EXPIRED, REFUSED_BY_SAFETY];
+}
+
+/// Reason label values of `etl_medic_approval_refusals_total`: a request to
+/// approve that was refused before anything could run.
+pub mod approval_refusal {
+    pub const MISSING_HEADERS: &str = "missing_headers";
+    pub const STALE_TIMESTAMP: &str = "stale_timestamp";
+    pub const BAD_SIGNATURE: &str = "bad_signature";
+    pub const MALFORMED: &str = "malformed";
+    pub const UNKNOWN_USER: &str = "unknown_user";
+    pub const UNKNOWN_INCIDENT: &str = "unknown_incident";
+    /// Decided already (a double click, a replayed request).
+    pub const ALREADY_DECIDED: &str = "already_decided";
+    pub const EXPIRED: &str = "expired";
+    /// The click names an older proposal than the one pending.
+    pub const STALE_PROPOSAL: &str = "stale_proposal";
+    pub const ALL: [&str; 9] = [
+        MISSING_HEADERS,
+        STALE_TIMESTAMP,
+        BAD_SIGNATURE,
+        MALFORMED,
+        UNKNOWN_USER,
+        UNKNOWN_INCIDENT,
+        ALREADY_DECIDED,
+        EXPIRED,
+        STALE_PROPOSAL,
+    ];
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
@@ -258,6 +299,24 @@ impl Metrics {
                 "Audit records that could not be written after retries.",
             )?,
             build_info: gauge_vec(registry, "etl_medic_build_info", "The etl-medic version (value 1).", &["version"])?,
+            approvals_total: counter_vec(
+                registry,
+                "etl_medic_approvals_total",
+                "approve mode: proposals requested, approved, rejected, expired, refused by safety after approval.",
+                &["event"],
+            )?,
+            approval_refusals_total: counter_vec(
+                registry,
+                "etl_medic_approval_refusals_total",
+                "Requests to approve refused before anything ran (signature, replay window, allowlist, state), by reason.",
+                &["reason"],
+            )?,
+            decisions_total: counter_vec(
+                registry,
+                "etl_medic_decisions_total",
+                "Decisions by the autonomy mode they were made in (shadow|approve|auto).",
+                &["mode"],
+            )?,
         };
         metrics.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         metrics.initialise_closed_label_sets();
@@ -292,6 +351,17 @@ impl Metrics {
         }
         for outcome in ["landed", "deadline", "unwatchable"] {
             self.source_waits_total.with_label_values(&[outcome]);
+        }
+        for event in approval_event::ALL {
+            self.approvals_total.with_label_values(&[event]);
+        }
+        for reason in approval_refusal::ALL {
+            self.approval_refusals_total.with_label_values(&[reason]);
+        }
+        for mode in
+            [crate::core::model::Mode::Shadow, crate::core::model::Mode::Approve, crate::core::model::Mode::Auto]
+        {
+            self.decisions_total.with_label_values(&[mode.as_str()]);
         }
         for queue in ["main", "dlq"] {
             for state in ["visible", "in_flight", "delayed"] {

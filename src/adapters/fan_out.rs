@@ -115,6 +115,7 @@ mod tests {
             proposal: "escalate".into(),
             blocked_because: None,
             audit_prefix: "audit/j/jr_1/".into(),
+            approval: None,
         };
         Escalation { subject: "etl-medic: j".into(), packet }
     }

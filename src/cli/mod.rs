@@ -2,6 +2,8 @@
 //! subcommand. Exit codes: 0 done, 1 runtime failure, 64 bad usage or bad
 //! configuration (the message names the offending key), as sysexits' EX_USAGE.
 
+pub mod approve;
+pub mod autonomy;
 pub mod backtest;
 mod classify;
 pub mod decide;
@@ -60,6 +62,18 @@ enum Command {
     Decide(DecideArgs),
     /// Show the effective settings (defaults, file, environment) as JSON, after validation.
     Config(ConfigArgs),
+    /// Approve (or --reject) the action proposed for an incident in approve mode.
+    ///
+    /// Needs only AWS credentials for the incident table, the audit bucket,
+    /// Glue and the escalation topic (the same settings as `run`). The
+    /// approval is single use and bound to the pending proposal; safety is
+    /// checked again before exactly that action runs. Exit 0 when applied,
+    /// 1 when refused (unknown incident, already decided, expired, or safety
+    /// refused the action now), 64 for a malformed incident id.
+    Approve(ApproveCommand),
+    /// The autonomy ladder.
+    #[command(subcommand)]
+    Autonomy(AutonomyCommand),
     /// Run the daemon: the worker pool on the SQS queue, until SIGTERM.
     ///
     /// AWS endpoints and credentials come from the standard AWS environment
@@ -144,6 +158,30 @@ struct RunCommand {
     config: ConfigFile,
     #[command(flatten)]
     args: run::RunArgs,
+}
+
+#[derive(Subcommand)]
+enum AutonomyCommand {
+    /// Per (job, failure class) from an audit trail copied from S3: decisions,
+    /// precision of the scored proposals with a Wilson lower bound, the mode
+    /// now and the suggested mode.
+    Report(AutonomyReportCommand),
+}
+
+#[derive(Args)]
+struct AutonomyReportCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: autonomy::AutonomyReportArgs,
+}
+
+#[derive(Args)]
+struct ApproveCommand {
+    #[command(flatten)]
+    config: ConfigFile,
+    #[command(flatten)]
+    args: approve::ApproveArgs,
 }
 
 #[derive(Args)]
@@ -332,6 +370,22 @@ fn dispatch(command: Command, environment: &HashMap<String, String>) -> Result<i
             Ok(EXIT_OK)
         }
         Command::Healthcheck(args) => Ok(run::run_healthcheck(&args)),
+        Command::Autonomy(AutonomyCommand::Report(command)) => {
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            let report = autonomy::run_report(&command.args, &settings).map_err(Failure::Usage)?;
+            print!("{report}");
+            Ok(EXIT_OK)
+        }
+        Command::Approve(command) => {
+            let user = environment.get("USER").map(String::as_str);
+            let answer = approve::answer_from(&command.args, user).map_err(Failure::Usage)?;
+            let settings = load_settings(command.config.config.as_deref(), environment)?;
+            match approve::run_approve(answer, settings) {
+                Ok(()) => Ok(EXIT_OK),
+                Err(approve::ApproveFailure::Usage(message)) => Err(Failure::Usage(message)),
+                Err(approve::ApproveFailure::Refused(message)) => Err(Failure::Runtime(anyhow::anyhow!(message))),
+            }
+        }
         Command::Replay(args) => {
             let (settings, policy) = args.decision.load(environment)?;
             let summary = replay::run(&args.directory, &policy, &settings, &mut std::io::stdout().lock())

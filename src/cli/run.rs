@@ -3,13 +3,16 @@
 //! functions with their clap arguments, and the runtime and logging set-up
 //! the daemon and the demo share. `cli::mod` wires them into the command enum.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::aws::AwsConnection;
+use crate::adapters::aws::{AwsConnection, SecretsManagerSecrets, SqsApprovalInbox};
+use crate::adapters::webhook::WebhookTimeouts;
+use crate::adapters::webhook::reply::SlackThreadReplies;
 use crate::adapters::wiring::aws_ports;
 use crate::config::Settings;
 use crate::daemon::app::Application;
@@ -108,7 +111,18 @@ pub fn run_daemon(args: &RunArgs, mut settings: Settings) -> anyhow::Result<()> 
     runtime()?.block_on(async move {
         let connection = AwsConnection::from_environment().await;
         let ports = aws_ports(&connection, &settings).context("escalation.webhook_url")?;
-        let running = Application::build(settings, ports, None).await?.start().await?;
+        let slack_queue = settings.approvals.queue().map(str::to_string);
+        let mut application = Application::build(settings, ports, None).await?;
+        if let Some(queue_url) = slack_queue {
+            application = application
+                .with_slack_approvals(
+                    Arc::new(SqsApprovalInbox::new(&connection, &queue_url)),
+                    Arc::new(SlackThreadReplies::new(WebhookTimeouts::default())),
+                    Arc::new(SecretsManagerSecrets::new(&connection)),
+                )
+                .await?;
+        }
+        let running = application.start().await?;
         let root = CancellationToken::new();
         cancel_on_signal(root.clone())?;
         running.run_until(root).await.map(|_| ())

@@ -18,8 +18,9 @@ use crate::core::safety::SafetySettings;
 pub mod sections;
 
 pub use sections::{
-    AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings, HttpSettings,
-    IncidentsSettings, JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings, ShutdownSettings,
+    ApprovalsSettings, AuditSettings, BacktestSettings, DELETE_FLUSH_SECS, ECS_STOP_TIMEOUT_SECS, EscalationSettings,
+    HttpSettings, IncidentsSettings, JobSettings, LogsSettings, PolicySettings, QuarantineSettings, QueueSettings,
+    ShutdownSettings,
 };
 
 /// The configuration shipped with etl-medic; every key is commented there.
@@ -42,6 +43,7 @@ pub struct Settings {
     pub incidents: IncidentsSettings,
     pub audit: AuditSettings,
     pub escalation: EscalationSettings,
+    pub approvals: ApprovalsSettings,
     pub logs: LogsSettings,
     pub http: HttpSettings,
     pub policy: PolicySettings,
@@ -91,6 +93,7 @@ impl Settings {
                 // Lists from the environment: comma-separated.
                 .list_separator(",")
                 .with_list_parse_key("quarantine.allowed_prefixes")
+                .with_list_parse_key("approvals.allowed_users")
                 .source(Some(overrides)),
         );
         let merged = builder.build().map_err(|error| ConfigError::Invalid(error.to_string()))?;
@@ -254,7 +257,43 @@ impl Settings {
                 }
             }
         }
+        self.validate_approvals()?;
         self.safety.validate().map_err(|error| ConfigError::Invalid(error.to_string()))
+    }
+
+    fn validate_approvals(&self) -> Result<(), ConfigError> {
+        let approvals = &self.approvals;
+        if !(60..=43_200).contains(&approvals.expiry_secs) {
+            return Err(key_error(
+                "approvals.expiry_secs",
+                "must be between 60 and 43200 (the incident's message waits that long on SQS, at most 12 h)",
+            ));
+        }
+        if approvals.queue().is_some() {
+            if !approvals.signing_secret_arn.trim().starts_with("arn:") {
+                return Err(key_error(
+                    "approvals.signing_secret_arn",
+                    "must be the ARN of the Secrets Manager secret holding the Slack signing secret when approvals.queue_url is set",
+                ));
+            }
+            if approvals.allowed_users.iter().all(|user| user.trim().is_empty()) {
+                return Err(key_error(
+                    "approvals.allowed_users",
+                    "is empty: name the Slack user ids (like U2CERLKJA) whose clicks may approve",
+                ));
+            }
+        }
+        if let Some(user) = approvals
+            .allowed_users
+            .iter()
+            .find(|user| user.trim().is_empty() || !user.chars().all(|character| character.is_ascii_alphanumeric()))
+        {
+            return Err(key_error(
+                "approvals.allowed_users",
+                &format!("{user:?} is not a Slack user id (letters and digits, like U2CERLKJA)"),
+            ));
+        }
+        Ok(())
     }
 
     /// Merge the per-job settings into what the request says about its job.
@@ -390,6 +429,46 @@ mod tests {
         assert_eq!(settings.queue.url, "https://sqs.example/q");
         assert_eq!(settings.queue.concurrency, 4);
         assert_eq!(settings.safety.mode, Some(crate::core::model::Mode::Auto));
+    }
+
+    #[test]
+    fn approvals_are_validated_naming_the_key() {
+        let load = |pairs: &[(&str, &str)]| {
+            let environment: HashMap<String, String> =
+                pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+            Settings::load(None, &environment)
+        };
+        let defaults = load(&[]).expect("defaults");
+        assert_eq!(defaults.approvals.expiry_secs, 14_400, "four hours by default");
+        assert_eq!(defaults.approvals.queue(), None);
+        let approve = load(&[("ETL_MEDIC__SAFETY__MODE", "approve")]).expect("approve is a mode");
+        assert_eq!(approve.safety.mode, Some(crate::core::model::Mode::Approve));
+        for (pairs, key) in [
+            (vec![("ETL_MEDIC__APPROVALS__EXPIRY_SECS", "30")], "approvals.expiry_secs"),
+            (vec![("ETL_MEDIC__APPROVALS__EXPIRY_SECS", "50000")], "approvals.expiry_secs"),
+            (
+                vec![("ETL_MEDIC__APPROVALS__QUEUE_URL", "https://sqs.example/approvals")],
+                "approvals.signing_secret_arn",
+            ),
+            (
+                vec![
+                    ("ETL_MEDIC__APPROVALS__QUEUE_URL", "https://sqs.example/approvals"),
+                    ("ETL_MEDIC__APPROVALS__SIGNING_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:slack"),
+                ],
+                "approvals.allowed_users",
+            ),
+            (vec![("ETL_MEDIC__APPROVALS__ALLOWED_USERS", "U1,<@U2>")], "approvals.allowed_users"),
+        ] {
+            let message = load(&pairs).expect_err("refused").to_string();
+            assert!(message.contains(key), "{pairs:?}: {message}");
+        }
+        let slack = load(&[
+            ("ETL_MEDIC__APPROVALS__QUEUE_URL", "https://sqs.example/approvals"),
+            ("ETL_MEDIC__APPROVALS__SIGNING_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:slack"),
+            ("ETL_MEDIC__APPROVALS__ALLOWED_USERS", "U2CERLKJA,U0ABC"),
+        ])
+        .expect("slack approvals");
+        assert_eq!(slack.approvals.allowed_users, vec!["U2CERLKJA".to_string(), "U0ABC".to_string()]);
     }
 
     #[test]

@@ -81,6 +81,31 @@ impl EscalationSettings {
     }
 }
 
+/// `[approvals]`: `approve` mode. A proposal waits `expiry_secs` for a
+/// person; Slack button clicks arrive on `queue_url` (API Gateway HTTP API
+/// -> SQS), signed with the Slack app's signing secret kept in Secrets
+/// Manager at `signing_secret_arn`, and count only from `allowed_users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSettings {
+    /// How long a pending proposal can be approved (60 to 43200: the
+    /// incident's message is hidden that long, and SQS hides at most 12 h).
+    pub expiry_secs: u32,
+    /// The approvals queue; empty: no Slack approvals (the CLI still works).
+    pub queue_url: String,
+    /// Secrets Manager secret holding the Slack signing secret.
+    pub signing_secret_arn: String,
+    /// Slack user ids whose clicks count (e.g. "U2CERLKJA").
+    pub allowed_users: Vec<String>,
+}
+
+impl ApprovalsSettings {
+    /// The approvals queue, when Slack approvals are configured.
+    pub fn queue(&self) -> Option<&str> {
+        Some(self.queue_url.trim()).filter(|url| !url.is_empty())
+    }
+}
+
 /// `[logs]`: the CloudWatch log groups Glue writes to, and evidence bounds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -140,12 +140,15 @@ impl RiskTier {
     }
 }
 
-/// Autonomy: `shadow` records what would be done, `auto` does it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+/// Autonomy: `shadow` records what would be done, `approve` proposes it and
+/// waits for a person's approval of exactly that action, `auto` does it.
+/// Ordered from least to most autonomous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
     Shadow,
+    Approve,
     Auto,
 }
 
@@ -153,6 +156,7 @@ impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Shadow => "shadow",
+            Mode::Approve => "approve",
             Mode::Auto => "auto",
         }
     }

@@ -15,7 +15,8 @@ use crate::core::event::{EventEnvelope, JobStateChange};
 use crate::core::evidence::{DecideRequest, FleetContext};
 use crate::core::model::{Action, ActionKind, Mode};
 use crate::core::policy::explore::Exploration;
-use crate::core::safety::breaker_open;
+use crate::core::safety::{Permit, breaker_open};
+use crate::daemon::approval;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
 use crate::daemon::gather::{Gathered, gather};
@@ -38,7 +39,7 @@ pub enum RoundEnd {
     HandedOver,
 }
 
-async fn fleet_context(
+pub(crate) async fn fleet_context(
     context: &PipelineContext,
     job_name: &str,
     gathered: &Gathered,
@@ -104,7 +105,7 @@ async fn undecided(
     let run_id = record.failed_run_id.clone();
     audit(context, record, Stage::Request, &run_id, serde_json::to_value(&gathered.request).unwrap_or_default())
         .await?;
-    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason };
+    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason, approval: None };
     escalate_and_close(context, record, input).await?;
     Ok(RoundEnd::Recorded)
 }
@@ -135,6 +136,7 @@ pub async fn decide_and_act(
     if let Some(rule) = decision.safety.rule {
         context.metrics.safety_replacements_total.with_label_values(&[rule]).inc();
     }
+    context.metrics.decisions_total.with_label_values(&[decision.mode.as_str()]).inc();
     incident::diagnosed(record, decision.diagnosis.class);
     tracing::info!(
         class = decision.diagnosis.class.as_str(),
@@ -153,12 +155,15 @@ pub async fn decide_and_act(
             notify_observer(context, record, &gathered.request, permit.action(), None);
             Ok(end)
         }
+        (Mode::Approve, _) if decision.action.kind().mutates() => {
+            approval::propose(context, record, &gathered, &decision, envelope).await
+        }
         (Mode::Auto, Some(permit)) => {
             let job_defaults = gathered.job.as_ref().map(|job| &job.default_arguments);
-            let round = Round { request: &gathered.request, decision: &decision, job_defaults };
+            let round = Round { request: &gathered.request, decision: Some(&decision), job_defaults };
             step::act(context, record, &round, &permit, request_key).await
         }
-        (Mode::Auto, None) => act_without_permit(context, record, &gathered, &decision).await,
+        (Mode::Auto | Mode::Approve, _) => act_without_permit(context, record, &gathered, &decision).await,
     }
 }
 
@@ -202,17 +207,42 @@ async fn act_without_permit(
         }
         Action::Escalate { reason } => {
             notify_observer(context, record, &gathered.request, &decision.action, None);
-            let input =
-                EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason: reason.clone() };
+            let input = EscalationInput {
+                request: Some(&gathered.request),
+                decision: Some(decision),
+                reason: reason.clone(),
+                approval: None,
+            };
             escalate_and_close(context, record, input).await?;
         }
         mutating => {
             let reason = format!("safety issued no permit for {}", mutating.kind().as_str());
             tracing::warn!(reason, "escalating instead of acting");
             notify_observer(context, record, &gathered.request, &Action::Escalate { reason: reason.clone() }, None);
-            let input = EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason };
+            let input =
+                EscalationInput { request: Some(&gathered.request), decision: Some(decision), reason, approval: None };
             escalate_and_close(context, record, input).await?;
         }
     }
     Ok(RoundEnd::Recorded)
+}
+
+/// Carry out an approved action under the permit safety issued for it now:
+/// the fresh request is recorded (the step names it, as every step does)
+/// and the step runs as any other. The proposal's decision was recorded
+/// when it was proposed.
+pub(crate) async fn act(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    gathered: &Gathered,
+    decision: Option<&Decision>,
+    permit: &Permit,
+) -> Result<RoundEnd, StepError> {
+    let run_id = record.failed_run_id.clone();
+    let request_key =
+        audit(context, record, Stage::Request, &run_id, serde_json::to_value(&gathered.request).unwrap_or_default())
+            .await?;
+    let job_defaults = gathered.job.as_ref().map(|job| &job.default_arguments);
+    let round = Round { request: &gathered.request, decision, job_defaults };
+    step::act(context, record, &round, permit, request_key).await
 }

@@ -11,7 +11,7 @@ use crate::core::evidence::DecideRequest;
 use crate::core::model::ActionKind;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::incident::{StepError, audit, audit_location, class_label, close};
-use crate::ports::{Escalation, EvidencePacket, IncidentRecord, IncidentState};
+use crate::ports::{ApprovalRequest, Escalation, EvidencePacket, IncidentRecord, IncidentState};
 
 /// Error lines kept in the packet.
 const LOG_EXCERPT_LINES: usize = 20;
@@ -22,6 +22,9 @@ pub struct EscalationInput<'a> {
     pub decision: Option<&'a Decision>,
     /// Why a person is needed, in one sentence.
     pub reason: String,
+    /// `approve` mode: the proposal a person is asked to approve, or the
+    /// one that expired or was rejected.
+    pub approval: Option<ApprovalRequest>,
 }
 
 pub fn packet(context: &PipelineContext, record: &IncidentRecord, input: &EscalationInput<'_>) -> EvidencePacket {
@@ -64,6 +67,7 @@ pub fn packet(context: &PipelineContext, record: &IncidentRecord, input: &Escala
         proposal,
         blocked_because: blocked_because.or_else(|| Some(input.reason.clone())),
         audit_prefix: audit_location(context, record),
+        approval: input.approval.clone(),
     }
 }
 

@@ -7,6 +7,8 @@
 //! (failure) ──────► open ──► decide: escalate ─────────────► escalated
 //!                    ▲  │    decide: log_and_wait ─────────► deferred
 //!                    │  │    decide: wait_and_retry ──► waiting ──(due)──► open (decide again)
+//!                    │  ├──► decide: approve mode ──► awaiting_approval ──(approved, permit)──► acting
+//!                    │  │                                  └──(expired, rejected)──► escalated
 //!                    │  └──► decide: act (permit) ──► acting ──► remediating
 //!                    │                                             │
 //!                    └──────── run we started FAILED ◄─────────────┤
@@ -32,7 +34,9 @@ use crate::audit::{AUDIT_SCHEMA, AuditError, AuditRecord, Stage, incident_folder
 use crate::core::model::{Action, ActionKind, FailureClass};
 use crate::daemon::context::PipelineContext;
 use crate::metrics::incident_outcome;
-use crate::ports::{ActionStep, IncidentRecord, IncidentState, PortError, SourceWatch};
+use crate::ports::{
+    ActionStep, ApprovalDecision, IncidentRecord, IncidentState, PendingApproval, PortError, SourceWatch,
+};
 
 /// The incidents_total outcome label of a closed state.
 pub fn outcome_label(state: IncidentState) -> &'static str {
@@ -44,7 +48,11 @@ pub fn outcome_label(state: IncidentState) -> &'static str {
         IncidentState::Failed => incident_outcome::FAILED,
         // Left to the job's next run (log_and_wait) or Glue's own retry.
         IncidentState::Deferred => incident_outcome::DEFERRED,
-        IncidentState::Open | IncidentState::Acting | IncidentState::Waiting | IncidentState::Remediating => {
+        IncidentState::Open
+        | IncidentState::Acting
+        | IncidentState::Waiting
+        | IncidentState::Remediating
+        | IncidentState::AwaitingApproval => {
             debug_assert!(false, "only closed states have an outcome label");
             incident_outcome::FAILED
         }
@@ -199,6 +207,22 @@ pub async fn watch_source(
     Ok(())
 }
 
+/// `approve` mode: the proposal waits for a person in the store; the
+/// incident's message stays hidden until it expires.
+pub async fn await_approval(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    pending: PendingApproval,
+    body: serde_json::Value,
+) -> Result<(), StepError> {
+    let run_id = record.failed_run_id.clone();
+    audit(context, record, Stage::Approval, &run_id, body).await?;
+    record.state = IncidentState::AwaitingApproval;
+    record.pending = Some(pending);
+    store(context, record).await?;
+    Ok(())
+}
+
 /// A waiting incident is carried on by another message (a scheduled
 /// re-delivery of its event): that message's deliveries resume it now.
 pub async fn hand_to_message(
@@ -223,6 +247,34 @@ pub async fn begin_step(
     record.state = IncidentState::Acting;
     record.step = Some(step);
     store(context, record).await
+}
+
+/// A person decided the pending proposal. The store is written *before*
+/// the audit record here: this conditional write (on the version read) is
+/// what makes an approval single use, and a click that lost the race must
+/// leave no record claiming it decided. An approval moves the incident to
+/// `acting` (the permitted action comes next); a rejection leaves it
+/// `awaiting_approval` with the decision noted, to be escalated.
+pub async fn approval_decided(
+    context: &PipelineContext,
+    record: &mut IncidentRecord,
+    decision: ApprovalDecision,
+) -> Result<(), StepError> {
+    debug_assert_eq!(record.state, IncidentState::AwaitingApproval);
+    let approved = decision.approved;
+    let binding = record.pending.as_ref().map(|pending| pending.binding.clone()).unwrap_or_default();
+    if let Some(pending) = record.pending.as_mut() {
+        pending.decided = Some(decision.clone());
+    }
+    if approved {
+        record.state = IncidentState::Acting;
+    }
+    store(context, record).await?;
+    let run_id = record.failed_run_id.clone();
+    let body = json!({"status": if approved { "approved" } else { "rejected" }, "by": decision.by,
+                      "channel": decision.channel, "at": decision.at, "binding": binding});
+    audit(context, record, Stage::Approval, &run_id, body).await?;
+    Ok(())
 }
 
 /// The action was carried out. When it started a run, the incident waits
@@ -357,6 +409,7 @@ pub fn new_record(
         updated_at: now,
         closed_at: None,
         audit_seq: 0,
+        pending: None,
         version: 1,
         step: None,
         write_token: fresh_write_token(),

@@ -4,6 +4,7 @@
 //! it once, for `run`, the demo and the tests.
 
 pub mod app;
+pub mod approval;
 pub mod context;
 pub mod decision_round;
 pub mod deleter;
@@ -18,5 +19,6 @@ pub mod policy;
 pub mod pool;
 pub mod reconciler;
 pub mod settle;
+pub mod slack;
 pub mod source_watch;
 pub mod step;

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use crate::audit::Stage;
 use crate::core::event::{EventEnvelope, JobRunState, JobStateChange};
+use crate::daemon::approval;
 use crate::daemon::context::PipelineContext;
 use crate::daemon::decision_round::{RoundEnd, decide_and_act};
 use crate::daemon::escalation::{EscalationInput, escalate_and_close};
@@ -304,7 +305,8 @@ async fn continue_incident(
         // A person was paged and the close was not stored: finish closing
         // (escalation never pages twice once the send is recorded).
         let reason = "the escalation was sent; closing the incident".to_string();
-        escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
+        escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason, approval: None })
+            .await?;
         return Ok(RoundEnd::Recorded);
     }
     match record.state {
@@ -335,6 +337,7 @@ async fn continue_incident(
             }
             Ok(RoundEnd::Recorded)
         }
+        IncidentState::AwaitingApproval => approval::on_redelivery(context, record).await,
         IncidentState::Resolved
         | IncidentState::Escalated
         | IncidentState::Shadowed
@@ -399,7 +402,12 @@ async fn on_terminal(
         context.metrics.remediations_total.with_label_values(&[&action, "failure"]).inc();
         incidents.record_remediation_outcome(false, now).await?;
         let reason = format!("the {action} run we started ({}) was stopped before it finished", change.job_run_id);
-        escalate_and_close(context, &mut record, EscalationInput { request: None, decision: None, reason }).await?;
+        escalate_and_close(
+            context,
+            &mut record,
+            EscalationInput { request: None, decision: None, reason, approval: None },
+        )
+        .await?;
     }
     Ok(RoundEnd::Recorded)
 }

@@ -77,7 +77,8 @@ pub async fn on_acting(
         // Written by a version that did not name its steps: nothing to look for.
         let reason =
             "an action was interrupted before its result was recorded; check the job's recent runs".to_string();
-        escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
+        escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason, approval: None })
+            .await?;
         return Ok(RoundEnd::Recorded);
     };
     let is_owner = message.message_id == record.owner_message_id;
@@ -112,7 +113,12 @@ async fn settle_step(
                 step.action.kind().as_str(),
                 step.token
             );
-            escalate_and_close(context, record, EscalationInput { request: None, decision: None, reason }).await?;
+            escalate_and_close(
+                context,
+                record,
+                EscalationInput { request: None, decision: None, reason, approval: None },
+            )
+            .await?;
             Ok(RoundEnd::Recorded)
         }
     }
@@ -194,7 +200,7 @@ async fn redo(
     tracing::info!(marker = %step.token, tries = step.tries, "settled: no run carries the step's marker; carrying it out again");
     let round = Round {
         request: &replayed.request,
-        decision: &replayed.decision,
+        decision: Some(&replayed.decision),
         job_defaults: job.as_ref().map(|job| &job.default_arguments),
     };
     let next = ActionStep { tries: step.tries + 1, handed_over: false, ..step };

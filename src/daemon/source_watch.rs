@@ -133,7 +133,7 @@ async fn give_up(
 ) -> Result<RoundEnd, StepError> {
     tracing::warn!(reason, "escalating a source wait");
     let gathered = gather(context, record, change, envelope).await?;
-    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason };
+    let input = EscalationInput { request: Some(&gathered.request), decision: None, reason, approval: None };
     escalate_and_close(context, record, input).await?;
     Ok(RoundEnd::Recorded)
 }

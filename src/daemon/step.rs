@@ -34,7 +34,9 @@ use crate::ports::{ActionStep, IncidentRecord};
 /// fresh one, or the recorded one replayed), and the job's own arguments.
 pub struct Round<'a> {
     pub request: &'a DecideRequest,
-    pub decision: &'a Decision,
+    /// The round's decision (none for an approved proposal: its decision
+    /// was recorded when it was proposed).
+    pub decision: Option<&'a Decision>,
     /// The job's default arguments, when GetJob could be read.
     pub job_defaults: Option<&'a BTreeMap<String, String>>,
 }
@@ -233,7 +235,7 @@ pub async fn escalate(
     round: &Round<'_>,
     reason: String,
 ) -> Result<(), StepError> {
-    let input = EscalationInput { request: Some(round.request), decision: Some(round.decision), reason };
+    let input = EscalationInput { request: Some(round.request), decision: round.decision, reason, approval: None };
     escalate_and_close(context, record, input).await
 }
 

@@ -54,6 +54,9 @@ pub enum IncidentState {
     Failed,
     /// Closed without action: Glue's own retry (MaxRetries) will rerun the job.
     Deferred,
+    /// `approve` mode: `pending` holds the proposed action; nothing runs
+    /// until a person approves it, and it is escalated when it expires.
+    AwaitingApproval,
 }
 
 impl IncidentState {
@@ -79,6 +82,7 @@ impl IncidentState {
             IncidentState::Shadowed => "shadowed",
             IncidentState::Failed => "failed",
             IncidentState::Deferred => "deferred",
+            IncidentState::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -117,6 +121,9 @@ pub struct IncidentRecord {
     pub closed_at: Option<DateTime<Utc>>,
     /// Next audit record sequence number of this incident.
     pub audit_seq: u32,
+    /// `approve` mode: the proposal waiting for (or decided by) a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingApproval>,
     /// Optimistic concurrency: the version stored; `update_incident` succeeds
     /// only if the stored version still equals this one.
     pub version: u64,
@@ -177,6 +184,40 @@ pub struct SourceWatch {
     pub since: DateTime<Utc>,
     /// The decision's `max_wait_s`, for the escalation at the deadline.
     pub max_wait_s: u64,
+}
+
+/// A proposal of `approve` mode, stored with its incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    /// Exactly what would run: the action and its parameters.
+    pub action: Action,
+    /// The policy version that proposed it.
+    pub policy_version: String,
+    pub class: FailureClass,
+    /// A few lines a person reads before clicking (diagnosis, signals, drift).
+    pub evidence_summary: Vec<String>,
+    /// Hash over (incident, action, parameters, policy version): an approval
+    /// names it, so a click on an older proposal cannot approve a newer one.
+    pub binding: String,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The EventBridge event of the failed run (JSON), to gather fresh
+    /// evidence when the approval comes.
+    pub event: String,
+    /// Who decided, once someone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<ApprovalDecision>,
+}
+
+/// A person's answer to a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    pub approved: bool,
+    /// The approver: a Slack user id, or the name given to `etl-medic approve --by`.
+    pub by: String,
+    /// `slack` or `cli`.
+    pub channel: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Answer of a budget request.

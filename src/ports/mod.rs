@@ -8,6 +8,7 @@
 //! retry later (throttled, transient), give up on this item (not found,
 //! rejected) or re-read and decide again (conflict).
 
+pub mod approvals;
 pub mod catalog;
 pub mod clock;
 pub mod incident_store;
@@ -19,15 +20,16 @@ pub mod observed;
 pub mod operation;
 pub mod queue;
 
+pub use approvals::{ApprovalInbox, ApprovalReplies, SecretSource, SlackDelivery};
 pub use catalog::{Catalog, CatalogTable, RollbackOutcome};
 pub use clock::{Clock, SystemClock};
 pub use incident_store::{
-    ActionStep, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState, IncidentStore, RunClaim,
-    SourceWatch,
+    ActionStep, ApprovalDecision, BudgetGrant, ClaimOutcome, FleetCounters, IncidentRecord, IncidentState,
+    IncidentStore, PendingApproval, RunClaim, SourceWatch,
 };
 pub use job_control::{JobControl, JobDefinition, JobRun, RUN_MARKER_ARGUMENT, RunHistory, StartRunRequest};
 pub use logs::{LogLimits, LogLines, RunLogs};
-pub use notifier::{Escalation, EvidencePacket, Notifier};
+pub use notifier::{ApprovalRequest, Escalation, EvidencePacket, Notifier};
 pub use object_store::{ObjectStore, ObjectSummary};
 pub use observed::CallObserver;
 pub use operation::Operation;

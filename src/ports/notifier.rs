@@ -27,6 +27,29 @@ pub struct EvidencePacket {
     pub blocked_because: Option<String>,
     /// Where the full audit trail of the incident is.
     pub audit_prefix: String,
+    /// `approve` mode: the proposal waiting for a person (or the one that
+    /// expired or was rejected), and how to approve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRequest>,
+}
+
+/// A proposal of `approve` mode as a person sees it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// `pending`, `expired`, `rejected` or `refused` (safety said no after approval).
+    pub status: String,
+    /// The action and its parameters, as `{"kind": .., "params": {..}}`.
+    pub action: serde_json::Value,
+    pub policy_version: String,
+    pub evidence_summary: Vec<String>,
+    /// The hash the approval is bound to (Slack buttons carry it).
+    pub binding: String,
+    pub expires_at: String,
+    /// The command that approves it, e.g. `etl-medic approve orders/jr_1`.
+    pub approve_command: String,
+    /// Who decided, when someone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

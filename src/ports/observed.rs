@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 
 use crate::core::evidence::TableVersion;
 use crate::ports::{
-    BudgetGrant, Catalog, CatalogTable, ClaimOutcome, DeleteOutcome, Escalation, FleetCounters, IncidentQueue,
-    IncidentRecord, IncidentStore, JobControl, JobDefinition, JobRun, LogLimits, LogLines, Notifier, ObjectStore,
-    ObjectSummary, Operation, PortError, Ports, QueueDepth, QueueMessage, ReceiptHandle, RollbackOutcome, RunClaim,
-    RunHistory, RunLogs, StartRunRequest,
+    ApprovalInbox, ApprovalReplies, BudgetGrant, Catalog, CatalogTable, ClaimOutcome, DeleteOutcome, Escalation,
+    FleetCounters, IncidentQueue, IncidentRecord, IncidentStore, JobControl, JobDefinition, JobRun, LogLimits,
+    LogLines, Notifier, ObjectStore, ObjectSummary, Operation, PortError, Ports, QueueDepth, QueueMessage,
+    ReceiptHandle, RollbackOutcome, RunClaim, RunHistory, RunLogs, SecretSource, SlackDelivery, StartRunRequest,
 };
 
 /// Told about every call: its operation, how long it took, whether it failed.
@@ -257,6 +257,45 @@ impl IncidentStore for Observed<dyn IncidentStore> {
 impl Notifier for Observed<dyn Notifier> {
     async fn publish(&self, escalation: &Escalation) -> Result<(), PortError> {
         self.observer.time(Operation::Publish, self.inner.publish(escalation)).await
+    }
+}
+
+/// The Slack approval ports, each call reported to `observer` (they sit
+/// outside [`Ports`]: only a daemon with `[approvals] queue_url` has them).
+pub fn observed_approvals(
+    inbox: Arc<dyn ApprovalInbox>,
+    replies: Arc<dyn ApprovalReplies>,
+    secrets: Arc<dyn SecretSource>,
+    observer: &CallObserver,
+) -> (Arc<dyn ApprovalInbox>, Arc<dyn ApprovalReplies>, Arc<dyn SecretSource>) {
+    (
+        Arc::new(Observed { inner: inbox, observer: observer.clone() }),
+        Arc::new(Observed { inner: replies, observer: observer.clone() }),
+        Arc::new(Observed { inner: secrets, observer: observer.clone() }),
+    )
+}
+
+#[async_trait]
+impl ApprovalInbox for Observed<dyn ApprovalInbox> {
+    async fn receive(&self, wait: Duration) -> Result<Vec<SlackDelivery>, PortError> {
+        self.observer.time(Operation::ReceiveMessage, self.inner.receive(wait)).await
+    }
+    async fn delete(&self, handle: &ReceiptHandle) -> Result<(), PortError> {
+        self.observer.time(Operation::DeleteMessage, self.inner.delete(handle)).await
+    }
+}
+
+#[async_trait]
+impl ApprovalReplies for Observed<dyn ApprovalReplies> {
+    async fn reply(&self, response_url: &str, text: &str) -> Result<(), PortError> {
+        self.observer.time(Operation::WebhookPost, self.inner.reply(response_url, text)).await
+    }
+}
+
+#[async_trait]
+impl SecretSource for Observed<dyn SecretSource> {
+    async fn secret_string(&self, id: &str) -> Result<String, PortError> {
+        self.observer.time(Operation::GetSecretValue, self.inner.secret_string(id)).await
     }
 }
 

@@ -49,11 +49,15 @@ pub enum Operation {
     /// The escalation webhook: not AWS, but an outside call that fails and
     /// is watched the same way.
     WebhookPost,
+    // Secrets Manager (the Slack signing secret, read at start-up)
+    GetSecretValue,
+    // SQS, the approvals queue (one request at a time)
+    DeleteMessage,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 30] = [
+    pub const ALL: [Operation; 32] = [
         Operation::ReceiveMessage,
         Operation::DeleteMessageBatch,
         Operation::ChangeMessageVisibility,
@@ -84,6 +88,8 @@ impl Operation {
         Operation::Scan,
         Operation::Publish,
         Operation::WebhookPost,
+        Operation::GetSecretValue,
+        Operation::DeleteMessage,
     ];
 
     /// The name as the service spells it: the `operation` label value.
@@ -119,6 +125,8 @@ impl Operation {
             Operation::Scan => "Scan",
             Operation::Publish => "Publish",
             Operation::WebhookPost => "WebhookPost",
+            Operation::GetSecretValue => "GetSecretValue",
+            Operation::DeleteMessage => "DeleteMessage",
         }
     }
 }

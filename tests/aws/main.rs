@@ -5,6 +5,7 @@
 mod support;
 
 mod adapters;
+mod approve;
 mod backtest;
 mod daemon_process;
 mod end_to_end;

@@ -1,6 +1,7 @@
 //! The JSON-lines contracts (`classify`, `decide`), `decide` on hostile
 //! input, `replay` and `backtest`, through the real binary.
 
+mod autonomy;
 mod backtest;
 mod hostile;
 mod policy;

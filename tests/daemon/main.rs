@@ -5,6 +5,7 @@
 mod support;
 
 mod actions;
+mod approve;
 mod delivery;
 mod demo;
 mod policy;

@@ -95,6 +95,7 @@ fn hostile_escalation() -> Escalation {
             proposal: "rollback_schema".into(),
             blocked_because: Some("critical_job_needs_approval: orders_daily is critical".into()),
             audit_prefix: "s3://etl-medic-audit/audit/orders_daily/jr_42/".into(),
+            approval: None,
         },
     }
 }

@@ -59,9 +59,9 @@ def check_template():
     params, res = template["Parameters"], template["Resources"]
     props = {name: resource.get("Properties", {}) for name, resource in res.items()}
 
-    check("AutonomyMode defaults to shadow, allows only shadow/auto",
+    check("AutonomyMode defaults to shadow, allows only shadow/approve/auto",
           params["AutonomyMode"]["Default"] == "shadow"
-          and sorted(params["AutonomyMode"]["AllowedValues"]) == ["auto", "shadow"])
+          and sorted(params["AutonomyMode"]["AllowedValues"]) == ["approve", "auto", "shadow"])
     for name in ["JobNamePrefix", "ImageUri", "MinTasks", "MaxTasks", "Concurrency", "SubnetIds", "SecurityGroupIds"]:
         check(f"parameter {name} exists", name in params)
 
@@ -290,8 +290,11 @@ def check_webhook_secret(template):
           == [("ExecutionRole", "Properties"), ("TaskDefinition", "Properties")]
           and not refs_to(template.get("Outputs", {}), SECRET_PARAMETER)
           and len(refs_to(res["TaskDefinition"], SECRET_PARAMETER)) == 1)
-    check("the task role has no Secrets Manager grant and does not name the secret or its key",
-          not any(s.startswith("secretsmanager:") for s in strings_in(res["TaskRole"]))
+    role_statements = list(statements_of(res["TaskRole"]["Properties"]["Policies"]))
+    secret_grants = [s for s in role_statements if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+    check("the task role's only Secrets Manager grant is GetSecretValue on the Slack signing secret, and it does not name the webhook secret or its key",
+          all(as_list(s["Action"]) == ["secretsmanager:GetSecretValue"]
+              and s["Resource"] == {"Ref": "SlackSigningSecretArn"} for s in secret_grants)
           and not refs_to(res["TaskRole"], SECRET_PARAMETER) and not refs_to(res["TaskRole"], SECRET_KEY_PARAMETER))
 
     execution = res["ExecutionRole"]["Properties"]
@@ -349,6 +352,7 @@ BACKTEST_ONLY = {
 SERVICE_OF_ADAPTER = {
     "sqs.rs": "sqs", "s3.rs": "s3", "sns.rs": "sns", "glue_jobs.rs": "glue", "glue_catalog.rs": "glue",
     "cloudwatch_logs.rs": "logs", "dynamodb": "dynamodb",
+    "approvals_sqs.rs": "sqs", "secrets.rs": "secretsmanager",
 }
 
 
@@ -478,6 +482,8 @@ def check_dashboard():
         ("etl_medic_policy_info", "policy version"),
         ("etl_medic_in_flight_incidents", "in-flight incidents"),
         ("etl_medic_worker_slots", "worker slots"),
+        ("sum by (mode) (increase(etl_medic_decisions_total", "decisions per autonomy mode"),
+        ("etl_medic_approval_refusals_total", "refused approval requests"),
     ]:
         check(f"dashboard shows {what}", needle in exprs)
     # Webhook failures are etl_medic_aws_errors_total{operation="WebhookPost"}:

@@ -196,6 +196,14 @@ impl AwsConnection {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
+    pub(in crate::adapters::aws) fn secretsmanager_client(&self) -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk_config)
+            .timeout_config(timeout_config(self.budgets.control))
+            .retry_config(retry_config(self.budgets.control))
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+
     pub(in crate::adapters::aws) fn sns_client(&self) -> aws_sdk_sns::Client {
         let config = aws_sdk_sns::config::Builder::from(&self.sdk_config)
             .timeout_config(timeout_config(self.budgets.control))

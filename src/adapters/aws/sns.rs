@@ -122,6 +122,7 @@ mod tests {
                 proposal: "rollback_schema".into(),
                 blocked_because: Some("critical_job_needs_approval".into()),
                 audit_prefix: "audit/orders_daily/jr_1/".into(),
+                approval: None,
             },
         }
     }

@@ -235,6 +235,7 @@ mod tests {
             updated_at: at("2026-11-29T02:00:00Z"),
             closed_at: None,
             audit_seq: 0,
+            pending: None,
             version: 0,
             step: None,
             write_token: String::new(),

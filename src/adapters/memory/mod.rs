@@ -4,6 +4,7 @@
 //! its own. Time comes from `tokio::time` (queue visibility, so tests can
 //! pause it) or from an injected `Clock` (timestamps).
 
+pub mod approvals;
 pub mod catalog;
 pub mod clock;
 pub mod incident_store;
@@ -13,6 +14,7 @@ pub mod notifier;
 pub mod object_store;
 pub mod queue;
 
+pub use approvals::{MemoryApprovalInbox, MemoryApprovalReplies, MemorySecrets};
 pub use catalog::MemoryCatalog;
 pub use clock::ManualClock;
 pub use incident_store::MemoryIncidentStore;

@@ -50,6 +50,7 @@ mod tests {
                 proposal: "escalate".into(),
                 blocked_because: None,
                 audit_prefix: "audit/".into(),
+                approval: None,
             };
             notifier.publish(&Escalation { subject: format!("etl-medic: {job}"), packet }).await.unwrap();
         }

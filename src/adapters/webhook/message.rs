@@ -50,8 +50,29 @@ const LOG_OPENING: &str = "log excerpt:\n```\n";
 const FENCE: &str = "```";
 
 /// The JSON body POSTed for `escalation`.
+///
+/// A pending proposal of `approve` mode also gets Approve and Reject buttons
+/// (Slack blocks; a Slack app's incoming webhook delivers their clicks to
+/// the app's Interactivity Request URL, the stack's approvals endpoint).
+/// Each button carries the proposal's binding hash and the incident id.
 pub fn webhook_body(escalation: &Escalation) -> Value {
-    json!({ "text": webhook_text(escalation) })
+    let text = webhook_text(escalation);
+    let Some(approval) = escalation.packet.approval.as_ref().filter(|approval| approval.status == "pending") else {
+        return json!({ "text": text });
+    };
+    let value = crate::approval::slack::button_value(&approval.binding, &escalation.packet.incident_id);
+    json!({
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "elements": [
+                {"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Approve"},
+                 "action_id": crate::approval::slack::APPROVE_ACTION_ID, "value": value},
+                {"type": "button", "style": "danger", "text": {"type": "plain_text", "text": "Reject"},
+                 "action_id": crate::approval::slack::REJECT_ACTION_ID, "value": value},
+            ]},
+        ],
+    })
 }
 
 /// The mrkdwn text: a summary, then the newest log lines that fit.
@@ -75,6 +96,15 @@ pub fn webhook_text(escalation: &Escalation) -> String {
     }
     if let Some(drift) = &packet.drift {
         text.push_str(&format!("drift: {}\n", code_span(&drift.to_string(), DETAIL_BYTES)));
+    }
+    if let Some(approval) = &packet.approval {
+        text.push_str(&format!(
+            "approval {}: {} until {} ({})\n",
+            code_span(&approval.status, 20),
+            code_span(&approval.action.to_string(), ID_BYTES),
+            code_span(&approval.expires_at, 40),
+            code_span(&approval.approve_command, ID_BYTES)
+        ));
     }
     text.push_str(&format!("audit: {}\n", code_span(&packet.audit_prefix, DETAIL_BYTES)));
     push_log_excerpt(&mut text, &packet.log_excerpt);
@@ -223,6 +253,7 @@ mod tests {
                 proposal: "rollback_schema".into(),
                 blocked_because: Some("critical_job_needs_approval: orders_daily is critical".into()),
                 audit_prefix: "s3://etl-medic-audit/audit/orders_daily/jr_1/".into(),
+                approval: None,
             },
         }
     }
@@ -287,9 +318,19 @@ mod tests {
         hostile.packet.tried = vec![worst.clone(); 10];
         hostile.packet.drift = Some(json!({"column": worst.clone()}));
         hostile.packet.audit_prefix = worst.clone();
+        hostile.packet.approval = Some(crate::ports::ApprovalRequest {
+            status: "pending".into(),
+            action: json!({"kind": "rollback_schema", "params": {"table": worst.clone()}}),
+            expires_at: worst.clone(),
+            approve_command: worst.clone(),
+            ..Default::default()
+        });
         hostile.packet.diagnosis =
             json!({"class": worst.clone(), "confidence": 1.0, "signals": [worst.clone(), worst]});
         let text = webhook_text(&hostile);
+        assert!(text.contains("approval `pending`"), "{text}");
+        let body = webhook_body(&hostile);
+        assert_eq!(body["blocks"][1]["elements"][0]["action_id"], crate::approval::slack::APPROVE_ACTION_ID);
         assert!(text.len() <= MAX_TEXT_BYTES, "{} bytes", text.len());
         assert!(text.contains(LOG_OPENING), "some log lines still fit: {text}");
     }

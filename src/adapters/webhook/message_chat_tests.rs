@@ -34,6 +34,7 @@ fn escalation() -> Escalation {
             proposal: hostile("PROPOSAL"),
             blocked_because: Some(hostile("REASON")),
             audit_prefix: hostile("AUDIT"),
+            approval: None,
         },
     }
 }

@@ -12,6 +12,7 @@
 //! (a revoked hook's 404 or 410, a 400 `invalid_payload`) will not.
 
 pub mod message;
+pub mod reply;
 
 use std::fmt;
 use std::sync::Arc;
@@ -139,7 +140,7 @@ impl WebhookNotifier {
         Ok(WebhookNotifier { client, url, timeouts })
     }
 
-    async fn post(&self, body: Bytes) -> Result<(), PortError> {
+    pub(crate) async fn post(&self, body: Bytes) -> Result<(), PortError> {
         let request = Request::post(self.url.uri.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, concat!("etl-medic/", env!("CARGO_PKG_VERSION")))

@@ -31,7 +31,8 @@ pub struct Review {
     /// What will be done (auto) or would be done (shadow).
     pub final_action: Action,
     pub mode: Mode,
-    /// Present only in `auto` mode for a final action that mutates.
+    /// Present only in `auto` mode for a final action that mutates (in
+    /// `approve` mode the permit comes from [`permit_approved`]).
     pub permit: Option<Permit>,
 }
 
@@ -39,11 +40,13 @@ pub struct Review {
 ///
 /// `force_shadow = true` records only, everywhere. Otherwise the *job* must
 /// opt in: its `job_modes.<job>`, else the global `mode`, else `shadow`.
-/// The incident's class can only hold an opted-in job back: a class set to
-/// `shadow` keeps a job in `auto` from acting on that class, while a class
-/// set to `auto` grants nothing by itself. The class comes from the job's
-/// own text (an error message can quote `503 SlowDown` as a data value), so
-/// it must never be what switches a job to acting.
+/// The incident's class can only hold an opted-in job back (modes are
+/// ordered shadow < approve < auto, and the lower of the two wins): a class
+/// set to `shadow` keeps a job in `auto` or `approve` from acting on that
+/// class, a class set to `approve` makes a job in `auto` ask first, while a
+/// class set higher than its job grants nothing. The class comes from the
+/// job's own text (an error message can quote `503 SlowDown` as a data
+/// value), so it must never be what switches a job to acting.
 pub fn resolve_mode(settings: &SafetySettings, job_name: Option<&str>, class: FailureClass) -> (Mode, String) {
     if settings.force_shadow {
         return (Mode::Shadow, "force_shadow = true".to_string());
@@ -54,15 +57,66 @@ pub fn resolve_mode(settings: &SafetySettings, job_name: Option<&str>, class: Fa
         (None, Some(mode)) => (mode, format!("mode = {}", mode.as_str())),
         (None, None) => (Mode::Shadow, "default: shadow".to_string()),
     };
-    match (job_level, settings.class_modes.get(&class).copied()) {
-        (Mode::Auto, Some(Mode::Shadow)) => {
-            (Mode::Shadow, format!("class_modes.{class} = shadow (holds back {job_said})"))
+    match settings.class_modes.get(&class).copied() {
+        Some(class_level) if class_level < job_level => {
+            (class_level, format!("class_modes.{class} = {} (holds back {job_said})", class_level.as_str()))
         }
-        (Mode::Shadow, Some(Mode::Auto)) => {
-            (Mode::Shadow, format!("{job_said} (class_modes.{class} = auto grants auto only to a job that opted in)"))
-        }
-        (mode, _) => (mode, job_said),
+        Some(class_level) if class_level > job_level => (
+            job_level,
+            format!(
+                "{job_said} (class_modes.{class} = {} grants {} only to a job that opted in)",
+                class_level.as_str(),
+                class_level.as_str()
+            ),
+        ),
+        _ => (job_level, job_said),
     }
+}
+
+/// Why an approved action may not be carried out after all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRefused {
+    /// The safety rule (or `force_shadow`, `mode`) that refused.
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+/// Safety again, at the moment a person approves `approved`: the kill
+/// switch, the mode (configuration may have been turned down since the
+/// proposal), and every rule on fresh evidence and fleet counters (a
+/// budget, the breaker or the rate limit can still refuse). A permit is
+/// issued only for exactly the approved action: a rule that would lower
+/// it (a smaller capacity, say) refuses, since the person approved the
+/// original parameters, not the lowered ones.
+pub fn permit_approved(
+    approved: &Action,
+    request: &DecideRequest,
+    diagnosis: &Diagnosis,
+    settings: &SafetySettings,
+    fleet: &FleetContext,
+) -> Result<Permit, ApprovalRefused> {
+    if settings.force_shadow {
+        return Err(ApprovalRefused { rule: "force_shadow", reason: "the kill switch force_shadow is on".into() });
+    }
+    let (mode, mode_reason) = resolve_mode(settings, request.job_name(), diagnosis.class);
+    if mode == Mode::Shadow {
+        return Err(ApprovalRefused { rule: "mode", reason: format!("the job is in shadow mode now ({mode_reason})") });
+    }
+    let input = RuleInput { request, diagnosis, settings, fleet, approving: true };
+    match apply_rules(approved.clone(), &input) {
+        RulesOutcome::Allowed(action) if &action == approved => {}
+        RulesOutcome::Allowed(_) => {
+            return Err(ApprovalRefused {
+                rule: "binding",
+                reason: "the reviewed action differs from the approved one".into(),
+            });
+        }
+        RulesOutcome::Lowered { rule, reason, .. } | RulesOutcome::Blocked { rule, reason, .. } => {
+            return Err(ApprovalRefused { rule, reason });
+        }
+    }
+    permit_for(Mode::Auto, approved, request)
+        .ok_or(ApprovalRefused { rule: "permit", reason: format!("{} changes nothing to permit", approved.kind()) })
 }
 
 /// Applies every rule to `proposal`. Pure and deterministic.
@@ -73,9 +127,9 @@ pub fn review(
     settings: &SafetySettings,
     fleet: &FleetContext,
 ) -> Review {
-    let input = RuleInput { request, diagnosis, settings, fleet };
-    let proposed_kind = proposal.kind();
     let (mode, mode_reason) = resolve_mode(settings, request.job_name(), diagnosis.class);
+    let input = RuleInput { request, diagnosis, settings, fleet, approving: mode == Mode::Approve };
+    let proposed_kind = proposal.kind();
     let (final_action, verdict, rule, reason) = match apply_rules(proposal, &input) {
         RulesOutcome::Allowed(action) => (action, Verdict::Allowed, None, None),
         RulesOutcome::Lowered { action, rule, reason } => (action, Verdict::Replaced, Some(rule), Some(reason)),
@@ -84,7 +138,7 @@ pub fn review(
         }
     };
     let permit = permit_for(mode, &final_action, request);
-    debug_assert!(permit.is_none() || mode == Mode::Auto, "no permit in shadow mode");
+    debug_assert!(permit.is_none() || mode == Mode::Auto, "a permit only in auto mode");
     let report = SafetyReport { verdict, rule, final_kind: final_action.kind(), reason, mode_reason };
     Review { report, final_action, mode, permit }
 }
@@ -98,7 +152,7 @@ pub fn allowed_actions(
     settings: &SafetySettings,
     fleet: &FleetContext,
 ) -> Vec<ActionKind> {
-    let input = RuleInput { request, diagnosis, settings, fleet };
+    let input = RuleInput { request, diagnosis, settings, fleet, approving: false };
     ActionKind::ALL
         .into_iter()
         .filter(|kind| {

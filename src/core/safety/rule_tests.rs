@@ -374,3 +374,66 @@ fn waiting_for_the_source_needs_an_input_to_watch_and_stays_within_the_bound() {
         CLASS_ALLOWLIST,
     );
 }
+
+#[test]
+fn approve_sits_between_shadow_and_auto_and_a_class_can_only_lower_it() {
+    let job = Some("orders_daily");
+    let class = FailureClass::TransientInfra;
+    let approve = SafetySettings { mode: Some(Mode::Approve), ..SafetySettings::default() };
+    assert_eq!(resolve_mode(&approve, job, class), (Mode::Approve, "mode = approve".into()));
+    let class_approve = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Approve)]), ..auto() };
+    assert_eq!(
+        resolve_mode(&class_approve, job, class),
+        (Mode::Approve, "class_modes.transient_infra = approve (holds back mode = auto)".into())
+    );
+    let class_auto = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Auto)]), ..approve.clone() };
+    assert_eq!(resolve_mode(&class_auto, job, class).0, Mode::Approve, "a class grants nothing above its job");
+    let class_shadow = SafetySettings { class_modes: BTreeMap::from([(class, Mode::Shadow)]), ..approve.clone() };
+    assert_eq!(resolve_mode(&class_shadow, job, class).0, Mode::Shadow);
+    let killed = SafetySettings { force_shadow: true, ..approve };
+    assert_eq!(resolve_mode(&killed, job, class).0, Mode::Shadow);
+}
+
+#[test]
+fn approve_mode_issues_no_permit_until_an_approval_and_then_only_for_the_exact_action() {
+    let approve = SafetySettings { mode: Some(Mode::Approve), ..SafetySettings::default() };
+    let transient = diagnosis(FailureClass::TransientInfra);
+    let fleet = FleetContext::default();
+    let review = review(Action::Retry {}, &request(), &transient, &approve, &fleet);
+    assert_eq!((review.mode, review.permit.is_none()), (Mode::Approve, true));
+    assert_eq!(review.final_action, Action::Retry {});
+    let permit = permit_approved(&Action::Retry {}, &request(), &transient, &approve, &fleet).expect("approved retry");
+    assert_eq!(permit.action(), &Action::Retry {});
+    // The breaker, the budget and the kill switch still refuse after an approval.
+    let failing = FleetContext { recent_remediation_failures: 10, ..FleetContext::default() };
+    let refused = permit_approved(&Action::Retry {}, &request(), &transient, &approve, &failing).unwrap_err();
+    assert_eq!(refused.rule, CIRCUIT_BREAKER);
+    let spent = FleetContext { job_actions_in_window: approve.job_action_budget, ..FleetContext::default() };
+    assert_eq!(
+        permit_approved(&Action::Retry {}, &request(), &transient, &approve, &spent).unwrap_err().rule,
+        JOB_ACTION_BUDGET
+    );
+    let killed = SafetySettings { force_shadow: true, ..approve.clone() };
+    assert_eq!(
+        permit_approved(&Action::Retry {}, &request(), &transient, &killed, &fleet).unwrap_err().rule,
+        "force_shadow"
+    );
+    // A lowered action is not the approved one: the person approved 400 workers, not the ceiling.
+    let resource = diagnosis(FailureClass::ResourceExhaustion);
+    let huge = Action::RetryWithMoreCapacity { number_of_workers: 400, worker_type: None };
+    assert_eq!(permit_approved(&huge, &request(), &resource, &approve, &fleet).unwrap_err().rule, CAPACITY_CEILING);
+}
+
+#[test]
+fn a_critical_job_needs_approval_and_approve_mode_is_that_approval() {
+    let mut critical = request();
+    critical.job.risk_tier = Some(RiskTier::Critical);
+    let transient = diagnosis(FailureClass::TransientInfra);
+    let fleet = FleetContext::default();
+    let in_auto = review(Action::Retry {}, &critical, &transient, &auto(), &fleet);
+    assert_replaced(&in_auto, CRITICAL_JOB_REQUIRES_APPROVAL);
+    let approve = SafetySettings { mode: Some(Mode::Approve), ..SafetySettings::default() };
+    let in_approve = review(Action::Retry {}, &critical, &transient, &approve, &fleet);
+    assert_eq!(in_approve.final_action, Action::Retry {});
+    assert!(permit_approved(&Action::Retry {}, &critical, &transient, &approve, &fleet).is_ok());
+}

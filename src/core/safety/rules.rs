@@ -35,6 +35,9 @@ pub struct RuleInput<'a> {
     pub diagnosis: &'a Diagnosis,
     pub settings: &'a SafetySettings,
     pub fleet: &'a FleetContext,
+    /// The incident is in `approve` mode: nothing runs before a person
+    /// approves exactly this action, which is the approval a critical job needs.
+    pub approving: bool,
 }
 
 /// What a blocked proposal turns into.
@@ -80,7 +83,7 @@ fn block(reason: impl Into<String>) -> Check {
 }
 
 fn critical_job_requires_approval(action: &Action, input: &RuleInput<'_>) -> Check {
-    if action.kind().mutates() && input.request.risk_tier() == RiskTier::Critical {
+    if action.kind().mutates() && input.request.risk_tier() == RiskTier::Critical && !input.approving {
         return Check::Block {
             reason: format!("job is critical: {} needs a person's approval", action.kind()),
             to: BlockedTo::Escalate,

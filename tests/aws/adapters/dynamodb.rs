@@ -37,6 +37,7 @@ fn incident(id: &str, state: IncidentState) -> IncidentRecord {
         updated_at: at("2026-11-29T02:00:00Z"),
         closed_at: None,
         audit_seq: 0,
+        pending: None,
         version: 0,
         step: None,
         write_token: format!("create-{id}"),

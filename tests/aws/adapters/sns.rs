@@ -32,6 +32,7 @@ async fn an_escalation_arrives_in_a_subscribed_queue_with_its_evidence() {
             proposal: "rollback_schema".into(),
             blocked_because: Some("critical_job_needs_approval".into()),
             audit_prefix: "audit/orders_daily/jr_1/".into(),
+            approval: None,
         },
     };
     SnsNotifier::new(&moto.connection(), &topic_arn).publish(&escalation).await.unwrap();
