@@ -1,55 +1,57 @@
 //! Scores the diagnosis on any labelled corpus file (JSON lines with `id`,
-//! `text`, `class`, optional `where`, `ambiguous` and `source`), inside or
-//! outside the repository, three ways in one run: the rules alone, the
-//! learned model alone (no rule score given to it) and both together (what
-//! `classify` and `decide` do). For each: accuracy (overall and on
-//! unambiguous labels), coverage, confidently wrong answers, a reliability
-//! table and recall per class; for the combination also the confusion
-//! matrix and every miss. A directory argument scores all its `*.jsonl`
-//! files together. Each file's SHA-256 is printed with the figures.
+//! `text`, `class`, optional `where` and `ambiguous`), inside or outside the
+//! repository: accuracy (overall and on unambiguous labels), coverage,
+//! confidently wrong answers, a reliability table, accuracy per class, the
+//! confusion matrix and every miss. A directory argument scores all its
+//! `*.jsonl` files together. Each file's SHA-256 is printed with the figures.
 //!
 //! ```sh
-//! cargo run --release --example score_corpus -- FILE_OR_DIR...   # the shipped rules and model
-//! cargo run --release --example score_corpus -- --cv 10 FILE...   # grouped cross-validation: messages are
-//!                                                                  # scored by models trained without any
-//!                                                                  # message of their source group
+//! cargo run --release --example score_corpus -- FILE...           # the shipped rules and model
+//! cargo run --release --example score_corpus -- --cv 10 FILE      # FILE is a training corpus: each tenth is
+//!                                                                 # scored by a model trained without it
+//! cargo run --release --example score_corpus -- --rules-only FILE # the rules alone, no second opinion
+//! cargo run --release --example score_corpus -- --cv 10 --model-only FILE # the second opinion alone
+//! cargo run --release --example score_corpus -- --cv 10 --recorded-rule-scores FILE2 FILE
+//!                                                                 # rule scores recorded before the rules saw FILE
 //! ```
-//!
-//! In `--cv` mode a message's rule scores are those recorded before any rule
-//! was written against it when the repository has them (see
-//! `examples/diagnosis_corpora`), else this build's (in-sample); figures are
-//! also given for the recorded part alone, the honest estimate for messages
-//! no rule was written for. `--cv` also compares the softmax model with
-//! naive Bayes on words alone (`--compare-nb`).
 //!
 //! Definitions (docs/diagnosis.md): an answer is a class other than
 //! `unknown`; coverage is answers / messages; a message is *confidently
-//! wrong* when it is answered with a class other than its label (every
-//! answer passed its class's threshold); accuracy counts `unknown` as right
-//! only when the label is `unknown`.
+//! wrong at x* when its answer is a class other than its label with a
+//! confidence of at least x. Answers below the model's `abstain_below` are
+//! already `unknown`, so at the threshold itself every wrong answer counts.
 
 #[path = "diagnosis_corpora/mod.rs"]
 mod diagnosis_corpora;
-#[path = "diagnosis_corpora/report.rs"]
-mod report;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use etl_medic::core::diagnosis::training::{
-    Example, FitConfig, LabelledMessage, group_fold, judge_with_rule_scores, parse_corpus, rule_scores, source_group,
-    train,
+    LabelledMessage, TrainingConfig, fold_of, judge_with_rule_scores, parse_corpus, parse_rule_scores, train,
 };
-use etl_medic::core::diagnosis::{LinearModel, judge_text_with, shipped_model_version};
+use etl_medic::core::diagnosis::{TokenModel, judge_text_with, shipped_model_version};
 use etl_medic::core::model::FailureClass;
-
-use report::Scored;
 
 /// Salt of the evaluation folds (the trainer's calibration folds use another).
 const EVALUATION_SALT: u64 = 7;
+const BUCKETS: [f64; 8] = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001];
+
+struct Scored {
+    message: LabelledMessage,
+    expected: FailureClass,
+    proposed: FailureClass,
+    proposed_confidence: f64,
+    answer: FailureClass,
+    confidence: f64,
+    signal: String,
+}
 
 struct Options {
     folds: Option<u64>,
-    compare_nb: bool,
+    rules_only: bool,
+    model_only: bool,
+    recorded: Option<PathBuf>,
     inputs: Vec<PathBuf>,
 }
 
@@ -61,7 +63,7 @@ fn main() {
 }
 
 fn options() -> Result<Options, String> {
-    let mut options = Options { folds: None, compare_nb: false, inputs: Vec::new() };
+    let mut options = Options { folds: None, rules_only: false, model_only: false, recorded: None, inputs: Vec::new() };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
@@ -69,8 +71,10 @@ fn options() -> Result<Options, String> {
                 let folds = arguments.next().and_then(|value| value.parse().ok()).ok_or("--cv needs a fold count")?;
                 options.folds = Some(folds);
             }
-            "--compare-nb" => options.compare_nb = true,
-            "--help" | "-h" => return Err("usage: score_corpus [--cv K [--compare-nb]] FILE_OR_DIR...".into()),
+            "--rules-only" => options.rules_only = true,
+            "--model-only" => options.model_only = true,
+            "--recorded-rule-scores" => options.recorded = arguments.next().map(PathBuf::from),
+            "--help" | "-h" => return Err("usage: score_corpus [--cv K] [--rules-only] [--model-only] [--recorded-rule-scores FILE] FILE_OR_DIR...".into()),
             _ => options.inputs.push(PathBuf::from(argument)),
         }
     }
@@ -111,122 +115,177 @@ fn run() -> Result<(), String> {
             messages.extend(parsed);
         }
     }
-    match options.folds {
-        None => score_shipped(messages),
-        Some(folds) => score_grouped_cv(messages, folds, options.compare_nb),
-    }
+    let recorded = match &options.recorded {
+        Some(path) => parse_rule_scores(&diagnosis_corpora::read(path)?)?,
+        // No rule fires: what the model says on its own.
+        None if options.model_only => messages.iter().map(|message| (message.id.clone(), [0.0; 9])).collect(),
+        None => Vec::new(),
+    };
+    let (scored, described, threshold) = score(&options, messages, &recorded)?;
+    println!("diagnosis: {described}");
+    report(&scored, threshold);
+    Ok(())
 }
 
-/// One message scored three ways.
-struct Three {
-    rules: Scored,
-    model: Scored,
-    combined: Scored,
-}
-
-fn scored(message: &LabelledMessage, decided: (FailureClass, f64, f64), signal: String) -> Scored {
-    let (proposed, confidence, threshold) = decided;
-    let abstains = proposed == FailureClass::Unknown || confidence < threshold;
-    Scored {
-        message: message.clone(),
-        expected: message.class().unwrap_or(FailureClass::Unknown),
-        proposed,
-        proposed_confidence: confidence,
-        answer: if abstains { FailureClass::Unknown } else { proposed },
-        confidence: if abstains { 0.0 } else { confidence },
-        signal,
-    }
-}
-
-/// The three ways for one message, with rule scores `scores` (`None`: this
-/// build's rules on the text, through the full classification path).
-fn three(model: &LinearModel, message: &LabelledMessage, scores: Option<[f64; 9]>) -> Three {
-    let rule_scores = scores.unwrap_or_else(|| rule_scores(message));
-    let rules = scored(message, judge_with_rule_scores(&LinearModel::empty(), message, rule_scores), String::new());
-    let model_alone = scored(message, judge_with_rule_scores(model, message, [0.0; 9]), String::new());
-    let combined = match scores {
-        Some(recorded) => scored(message, judge_with_rule_scores(model, message, recorded), "recorded rules".into()),
+fn judge(model: &TokenModel, message: LabelledMessage, recorded: &[(String, [f64; 9])]) -> Scored {
+    let expected = message.class().unwrap_or(FailureClass::Unknown);
+    let recorded_scores = recorded.iter().find(|(id, _)| *id == message.id).map(|(_, scores)| *scores);
+    let (proposed, proposed_confidence, answer, confidence, signal) = match recorded_scores {
+        Some(scores) => {
+            let (proposed, confidence) = judge_with_rule_scores(model, &message, &scores);
+            let abstains = proposed == FailureClass::Unknown || confidence < model.abstain_below;
+            let answer = if abstains { FailureClass::Unknown } else { proposed };
+            (proposed, confidence, answer, if abstains { 0.0 } else { confidence }, "recorded rule scores".into())
+        }
         None => {
             let judged = judge_text_with(model, &message.text, message.source);
             let signal = judged.classification.signals.first().cloned().unwrap_or_default();
-            let decided = (judged.proposed, judged.proposed_confidence, judged.threshold);
-            scored(message, decided, signal)
+            let answer = judged.classification.class;
+            (judged.proposed, judged.proposed_confidence, answer, judged.classification.confidence, signal)
         }
     };
-    Three { rules, model: model_alone, combined }
+    Scored { message, expected, proposed, proposed_confidence, answer, confidence, signal }
 }
 
-fn print_three(all: Vec<Three>, title: &str) {
-    let (mut rules, mut model, mut combined) = (Vec::new(), Vec::new(), Vec::new());
-    for item in all {
-        rules.push(item.rules);
-        model.push(item.model);
-        combined.push(item.combined);
+type Recorded = [(String, [f64; 9])];
+
+fn score(
+    options: &Options,
+    messages: Vec<LabelledMessage>,
+    recorded: &Recorded,
+) -> Result<(Vec<Scored>, String, f64), String> {
+    if options.rules_only {
+        let model = TokenModel::empty();
+        let scored = messages.into_iter().map(|message| judge(&model, message, recorded)).collect();
+        return Ok((scored, "rules only (no second opinion, uncalibrated)".into(), 0.0));
     }
-    report::summary(&format!("{title}: rules alone (uncalibrated, no abstention)"), &rules);
-    report::summary(&format!("{title}: model alone (no rule score given to it)"), &model);
-    report::full(&format!("{title}: rules and model together"), &combined);
-}
-
-fn score_shipped(messages: Vec<LabelledMessage>) -> Result<(), String> {
-    let model = etl_medic::core::diagnosis::training::shipped_model();
-    println!("diagnosis: shipped rules and model {}", shipped_model_version());
-    let all: Vec<Three> = messages.iter().map(|message| three(model, message, None)).collect();
-    print_three(all, "shipped");
-    Ok(())
-}
-
-fn score_grouped_cv(messages: Vec<LabelledMessage>, folds: u64, compare_nb: bool) -> Result<(), String> {
+    let Some(folds) = options.folds else {
+        let model = etl_medic::core::diagnosis::training::shipped_model();
+        let threshold = model.abstain_below;
+        let scored = messages.into_iter().map(|message| judge(model, message, recorded)).collect();
+        return Ok((scored, format!("shipped rules and model {}", shipped_model_version()), threshold));
+    };
     let (examples, trained_on) = diagnosis_corpora::training_examples()?;
-    let config = diagnosis_corpora::fit_config_from_environment(FitConfig::default());
-    let honest = |message: &LabelledMessage| {
-        examples.iter().find(|example| example.message.id == message.id).and_then(|example| example.honest_rule_scores)
-    };
-    let fold_of = |message: &LabelledMessage| group_fold(&source_group(&message.origin), EVALUATION_SALT, folds);
-    let mut all: Vec<(Three, bool)> = Vec::new();
-    let mut nb_right = (0usize, 0usize);
+    let mut config = TrainingConfig::default();
+    // Experiments: DIAGNOSIS_ALPHA / DIAGNOSIS_MIN_DOCUMENTS / DIAGNOSIS_ABSTAIN_BELOW override the defaults.
+    let setting = |name: &str| std::env::var(name).ok().and_then(|value| value.parse::<f64>().ok());
+    config.alpha = setting("DIAGNOSIS_ALPHA").unwrap_or(config.alpha);
+    config.min_documents = setting("DIAGNOSIS_MIN_DOCUMENTS").map_or(config.min_documents, |value| value as u32);
+    config.abstain_below = setting("DIAGNOSIS_ABSTAIN_BELOW").unwrap_or(config.abstain_below);
+    let mut scored = Vec::new();
     for fold in 0..folds {
-        let held: Vec<&LabelledMessage> = messages.iter().filter(|message| fold_of(message) == fold).collect();
-        let training: Vec<Example> = diagnosis_corpora::without(&examples, &held)
-            .into_iter()
-            .filter(|example| fold_of(&example.message) != fold)
+        let held: Vec<LabelledMessage> =
+            messages.iter().filter(|message| fold_of(&message.id, EVALUATION_SALT, folds) == fold).cloned().collect();
+        let held_references: Vec<&LabelledMessage> = held.iter().collect();
+        let model = train(&diagnosis_corpora::without(&examples, &held_references), &config, "cv", &trained_on);
+        scored.extend(held.into_iter().map(|message| judge(&model, message, recorded)));
+    }
+    scored.sort_by(|left, right| left.message.id.cmp(&right.message.id));
+    Ok((
+        scored,
+        format!("{folds}-fold cross-validation: each fold scored by a model trained without it"),
+        config.abstain_below,
+    ))
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    format!("{part}/{whole} = {:.1}%", 100.0 * part as f64 / whole.max(1) as f64)
+}
+
+fn report(scored: &[Scored], threshold: f64) {
+    let total = scored.len();
+    let right = scored.iter().filter(|item| item.answer == item.expected).count();
+    let clear: Vec<&Scored> = scored.iter().filter(|item| !item.message.ambiguous).collect();
+    let clear_right = clear.iter().filter(|item| item.answer == item.expected).count();
+    let answered = scored.iter().filter(|item| item.answer != FailureClass::Unknown).count();
+    println!("accuracy            {}", percent(right, total));
+    println!("  unambiguous       {}", percent(clear_right, clear.len()));
+    println!("coverage            {} answered (the rest unknown: escalated)", percent(answered, total));
+    let wrong_at = |level: f64| {
+        scored
+            .iter()
+            .filter(|item| {
+                item.answer != FailureClass::Unknown && item.answer != item.expected && item.confidence >= level
+            })
+            .count()
+    };
+    println!("confidently wrong   {} at the abstention threshold {threshold:.2}", percent(wrong_at(threshold), total));
+    println!("                    {} at confidence >= 0.5", percent(wrong_at(0.5), total));
+    println!("                    {} at confidence >= 0.8", percent(wrong_at(0.8), total));
+    println!("reliability of answers (calibrated confidence: count, share right):");
+    for bounds in BUCKETS.windows(2) {
+        let inside: Vec<&Scored> = scored
+            .iter()
+            .filter(|item| {
+                item.answer != FailureClass::Unknown && item.confidence >= bounds[0] && item.confidence < bounds[1]
+            })
             .collect();
-        let model = train(&training, &config, "cv", &trained_on);
-        eprintln!("fold {fold}: {} held out, trained on {}", held.len(), training.len());
-        for message in &held {
-            let recorded = honest(message);
-            all.push((
-                three(&model, message, Some(recorded.unwrap_or_else(|| rule_scores(message)))),
-                recorded.is_some(),
-            ));
-        }
-        if compare_nb {
-            let (right_lr, right_nb) = diagnosis_corpora::words_only_comparison(&training, &held, &config);
-            nb_right = (nb_right.0 + right_lr, nb_right.1 + right_nb);
+        if !inside.is_empty() {
+            let good = inside.iter().filter(|item| item.answer == item.expected).count();
+            let mean = inside.iter().map(|item| item.confidence).sum::<f64>() / inside.len() as f64;
+            println!(
+                "  {:.1}-{:.1}  {:>4}  right {:>5.1}%  (mean confidence {mean:.2})",
+                bounds[0],
+                bounds[1].min(1.0),
+                inside.len(),
+                100.0 * good as f64 / inside.len() as f64
+            );
         }
     }
-    all.sort_by(|left, right| left.0.combined.message.id.cmp(&right.0.combined.message.id));
-    println!("diagnosis: {folds}-fold cross-validation grouped by source; config {config:?}");
-    let groups: std::collections::BTreeSet<String> =
-        messages.iter().map(|message| source_group(&message.origin)).collect();
-    println!("{} messages from {} source groups", messages.len(), groups.len());
-    if compare_nb {
+    println!("abstention threshold trade-off (proposals before abstention):");
+    for level in [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] {
+        let answer_of =
+            |item: &Scored| if item.proposed_confidence >= level { item.proposed } else { FailureClass::Unknown };
+        let good = scored.iter().filter(|item| answer_of(item) == item.expected).count();
+        let bad = scored
+            .iter()
+            .filter(|item| answer_of(item) != FailureClass::Unknown && answer_of(item) != item.expected)
+            .count();
         println!(
-            "words only, no abstention: softmax {} vs naive Bayes {}",
-            report::percent(nb_right.0, messages.len()),
-            report::percent(nb_right.1, messages.len())
+            "  abstain below {level:.1}: accuracy {:>5.1}%  wrong answers {:>5.1}%",
+            100.0 * good as f64 / total.max(1) as f64,
+            100.0 * bad as f64 / total.max(1) as f64
         );
     }
-    let recorded_only: Vec<Three> = all
-        .iter()
-        .filter(|(_, recorded)| *recorded)
-        .map(|(item, _)| Three {
-            rules: item.rules.clone(),
-            model: item.model.clone(),
-            combined: item.combined.clone(),
-        })
-        .collect();
-    print_three(recorded_only, "messages with rule scores recorded before any rule saw them");
-    print_three(all.into_iter().map(|(item, _)| item).collect(), "all messages");
-    Ok(())
+    per_class(scored);
+    for item in scored.iter().filter(|item| item.answer != item.expected) {
+        let ambiguous = if item.message.ambiguous { " (ambiguous label)" } else { "" };
+        let signal: String = item.signal.chars().take(150).collect();
+        println!(
+            "  miss {}: expected {}, got {} ({:.2}){ambiguous} {signal}",
+            item.message.id, item.expected, item.answer, item.confidence
+        );
+    }
+}
+
+fn per_class(scored: &[Scored]) {
+    println!("per class (right/expected, precision of answers):");
+    for class in FailureClass::ALL {
+        let expected = scored.iter().filter(|item| item.expected == class).count();
+        let answered = scored.iter().filter(|item| item.answer == class).count();
+        let right = scored.iter().filter(|item| item.expected == class && item.answer == class).count();
+        if expected + answered > 0 {
+            println!(
+                "  {:<20} {:>4}/{:<4} recall {:>5.1}%   precision {:>5.1}% of {answered}",
+                class.as_str(),
+                right,
+                expected,
+                100.0 * right as f64 / expected.max(1) as f64,
+                100.0 * right as f64 / answered.max(1) as f64
+            );
+        }
+    }
+    let mut confusion: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let index = |class: FailureClass| FailureClass::ALL.iter().position(|candidate| *candidate == class).unwrap_or(8);
+    for item in scored {
+        *confusion.entry((index(item.expected), index(item.answer))).or_default() += 1;
+    }
+    let short = ["trans", "resou", "schem", "dataq", "sourc", "permi", "code", "timeo", "unkno"];
+    println!("confusion (rows expected, columns answered):");
+    println!("        {}", short.iter().map(|name| format!("{name:>6}")).collect::<String>());
+    for (row, name) in short.iter().enumerate() {
+        let cells: String =
+            (0..9).map(|column| format!("{:>6}", confusion.get(&(row, column)).copied().unwrap_or(0))).collect();
+        println!("  {name:<6}{cells}");
+    }
 }

@@ -4,36 +4,24 @@
 // Shared by two commands, each of which uses only part of it.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use etl_medic::core::diagnosis::training::{
-    Example, FitConfig, LabelledMessage, judge_with_rule_scores, message_features, parse_corpus, parse_rule_scores,
-    train,
-};
-use etl_medic::core::model::FailureClass;
+use etl_medic::core::diagnosis::training::{Example, LabelledMessage, parse_corpus, parse_rule_scores};
 
-/// Every labelled corpus of the repository. The round-2 blind set is not
-/// here and never is: it lives outside the repository.
-pub const TRAINING_CORPORA: [&str; 7] = [
-    "tests/fixtures/glue_errors_public_dev.jsonl",
-    "tests/fixtures/glue_errors_public_dev2.jsonl",
-    "tests/fixtures/glue_errors_public_blind1.jsonl",
-    "tests/fixtures/glue_errors_dev.jsonl",
-    "tests/fixtures/glue_errors_extra.jsonl",
-    "tests/fixtures/glue_errors_blind.jsonl",
-    "tests/fixtures/glue_errors_blind2.jsonl",
+/// Every labelled corpus of the repository, as (file, calibrate on it).
+/// The public dev corpus is the population the blind set was drawn from, so
+/// the calibrator is fitted on it; the older fixtures only train the words.
+pub const TRAINING_CORPORA: [(&str, bool); 5] = [
+    ("tests/fixtures/glue_errors_public_dev.jsonl", true),
+    ("tests/fixtures/glue_errors_dev.jsonl", false),
+    ("tests/fixtures/glue_errors_extra.jsonl", false),
+    ("tests/fixtures/glue_errors_blind.jsonl", false),
+    ("tests/fixtures/glue_errors_blind2.jsonl", false),
 ];
 
-/// The rules' scores recorded before any rule was written against a corpus
-/// (the classifier of fde27d5 on the round-1 dev corpus, that of 7bd024f on
-/// the spent round-1 blind set and the round-2 dev part), so that the model
-/// learns how far to trust rules on messages they were not written for.
-pub const HONEST_RULE_SCORES: [&str; 3] = [
-    "tests/fixtures/glue_errors_public_dev.round0.jsonl",
-    "tests/fixtures/glue_errors_public_blind1.round1.jsonl",
-    "tests/fixtures/glue_errors_public_dev2.round1.jsonl",
-];
+/// The rules' scores on the public dev corpus before any rule was written
+/// against it (the classifier of fde27d5), for an honest calibration.
+pub const HONEST_RULE_SCORES: &str = "tests/fixtures/glue_errors_public_dev.round0.jsonl";
 
 pub fn repository_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -45,18 +33,19 @@ pub fn read(path: &Path) -> Result<String, String> {
 
 /// The training examples of every corpus, with the recorded honest rule scores attached.
 pub fn training_examples() -> Result<(Vec<Example>, String), String> {
-    let mut honest: HashMap<String, [f64; 9]> = HashMap::new();
-    for file in HONEST_RULE_SCORES {
-        honest.extend(parse_rule_scores(&read(&repository_path(file))?)?);
-    }
+    let honest = parse_rule_scores(&read(&repository_path(HONEST_RULE_SCORES))?)?;
     let mut examples = Vec::new();
     let mut described = Vec::new();
-    for file in TRAINING_CORPORA {
+    for (file, calibrate) in TRAINING_CORPORA {
         let messages = parse_corpus(&read(&repository_path(file))?).map_err(|error| format!("{file}: {error}"))?;
         described.push(format!("{}:{}", file.rsplit('/').next().unwrap_or(file), messages.len()));
         for message in messages {
-            let honest_rule_scores = honest.get(&message.id).copied();
-            examples.push(Example { message, honest_rule_scores });
+            let honest_rule_scores = if calibrate {
+                honest.iter().find(|(id, _)| *id == message.id).map(|(_, scores)| *scores)
+            } else {
+                None
+            };
+            examples.push(Example { message, calibrate, honest_rule_scores });
         }
     }
     Ok((examples, described.join(" ")))
@@ -71,88 +60,6 @@ pub fn without(examples: &[Example], held_out: &[&LabelledMessage]) -> Vec<Examp
         })
         .cloned()
         .collect()
-}
-
-/// The fitting settings, with experiments' overrides from the environment
-/// (`DIAGNOSIS_L2`, `DIAGNOSIS_RULE_L2`, `DIAGNOSIS_ITERATIONS`,
-/// `DIAGNOSIS_LEARNING_RATE`, `DIAGNOSIS_WRONG_BUDGET`, `DIAGNOSIS_MIN_THRESHOLD`).
-pub fn fit_config_from_environment(mut config: FitConfig) -> FitConfig {
-    let setting = |name: &str| std::env::var(name).ok().and_then(|value| value.parse::<f64>().ok());
-    config.l2 = setting("DIAGNOSIS_L2").unwrap_or(config.l2);
-    config.rule_l2 = setting("DIAGNOSIS_RULE_L2").unwrap_or(config.rule_l2);
-    config.iterations = setting("DIAGNOSIS_ITERATIONS").map_or(config.iterations, |value| value as usize);
-    config.learning_rate = setting("DIAGNOSIS_LEARNING_RATE").unwrap_or(config.learning_rate);
-    config.wrong_budget = setting("DIAGNOSIS_WRONG_BUDGET").unwrap_or(config.wrong_budget);
-    config.min_threshold = setting("DIAGNOSIS_MIN_THRESHOLD").unwrap_or(config.min_threshold);
-    config
-}
-
-/// How many of `held` the softmax model and naive Bayes (alpha 0.3, words
-/// seen in two messages or more), both on words alone (no rule scores) and
-/// without abstention, classify right when trained on `training`.
-pub fn words_only_comparison(training: &[Example], held: &[&LabelledMessage], config: &FitConfig) -> (usize, usize) {
-    let mut words_only: Vec<Example> = training.to_vec();
-    for example in &mut words_only {
-        example.honest_rule_scores = Some([0.0; 9]);
-    }
-    let model = train(&words_only, config, "words", "");
-    let label = |message: &LabelledMessage| message.class().unwrap_or(FailureClass::Unknown);
-    let right_softmax =
-        held.iter().filter(|message| judge_with_rule_scores(&model, message, [0.0; 9]).0 == label(message)).count();
-    let naive_bayes = NaiveBayes::train(training);
-    let right_naive_bayes = held.iter().filter(|message| naive_bayes.classify(message) == label(message)).count();
-    (right_softmax, right_naive_bayes)
-}
-
-/// Multinomial naive Bayes over presence of words (round 1's model), for comparison.
-struct NaiveBayes {
-    documents: [f64; 9],
-    counts: HashMap<String, [f64; 9]>,
-    totals: [f64; 9],
-}
-
-impl NaiveBayes {
-    const ALPHA: f64 = 0.3;
-
-    fn train(examples: &[Example]) -> NaiveBayes {
-        let mut documents = [0.0; 9];
-        let mut counts: HashMap<String, [f64; 9]> = HashMap::new();
-        for example in examples {
-            let class = class_index(example.message.class().unwrap_or(FailureClass::Unknown));
-            documents[class] += 1.0;
-            for feature in message_features(&example.message) {
-                counts.entry(feature).or_insert([0.0; 9])[class] += 1.0;
-            }
-        }
-        counts.retain(|_, per_class| per_class.iter().sum::<f64>() >= 2.0);
-        let mut totals = [0.0; 9];
-        for per_class in counts.values() {
-            for class in 0..9 {
-                totals[class] += per_class[class];
-            }
-        }
-        NaiveBayes { documents, counts, totals }
-    }
-
-    fn classify(&self, message: &LabelledMessage) -> FailureClass {
-        let all: f64 = self.documents.iter().sum();
-        let vocabulary = self.counts.len().max(1) as f64;
-        let mut scores: Vec<f64> = (0..9).map(|class| ((self.documents[class] + 1.0) / (all + 9.0)).ln()).collect();
-        for feature in message_features(message) {
-            if let Some(per_class) = self.counts.get(&feature) {
-                for class in 0..9 {
-                    scores[class] +=
-                        ((per_class[class] + Self::ALPHA) / (self.totals[class] + Self::ALPHA * vocabulary)).ln();
-                }
-            }
-        }
-        let best = (0..9).max_by(|left, right| scores[*left].total_cmp(&scores[*right])).unwrap_or(8);
-        FailureClass::ALL[best]
-    }
-}
-
-fn class_index(class: FailureClass) -> usize {
-    FailureClass::ALL.iter().position(|candidate| *candidate == class).unwrap_or(8)
 }
 
 /// SHA-256 of `bytes`, lowercase hex (FIPS 180-4).

@@ -139,11 +139,8 @@ fn a_reordered_or_front_extended_wide_table_is_no_breaking_drift_and_is_not_roll
 
 #[test]
 fn a_class_set_to_auto_does_not_make_a_job_in_shadow_act() {
-    // A message that reads as throttling. (It may be a code bug quoting a
-    // data value: since round 2 of #13 a `KeyError` wrapping such a value is
-    // withheld as `unknown`, so the bare text stands in for it here; the mode
-    // must not follow the class either way.)
-    let quoted = "ThrottlingException: Rate exceeded";
+    // A code bug whose message quotes a data value that reads as throttling.
+    let quoted = "KeyError: 'Status Code: 503; Error Code: SlowDown'";
     let class_auto =
         [("ETL_MEDIC__SAFETY__MODE", "shadow"), ("ETL_MEDIC__SAFETY__CLASS_MODES__TRANSIENT_INFRA", "auto")];
     let input = request("quoted", quoted).to_string() + "\n";

@@ -19,9 +19,9 @@
 //!   layer will not allow a rollback on it.
 
 use crate::core::diagnosis::classifier::{self, TextAnalysis};
-use crate::core::diagnosis::linear_model::{self, LinearModel};
 use crate::core::diagnosis::run_context;
 use crate::core::diagnosis::text::{EvidenceCollector, EvidenceItem};
+use crate::core::diagnosis::token_model::{self, TokenModel};
 use crate::core::diagnosis::verdict::{TextVerdict, text_verdict};
 use crate::core::diagnosis::{Diagnosis, Drift, DriftKind, EvidenceSource, detect_drift, objects, round_confidence};
 use crate::core::evidence::DecideRequest;
@@ -43,10 +43,10 @@ const MAX_CONFIDENCE: f64 = 0.97;
 const MAX_TABLES: usize = 32;
 
 pub fn diagnose(request: &DecideRequest) -> Diagnosis {
-    diagnose_with(linear_model::shipped(), request)
+    diagnose_with(token_model::shipped(), request)
 }
 
-pub fn diagnose_with(model: &LinearModel, request: &DecideRequest) -> Diagnosis {
+pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
     let items = collect_evidence(request);
     let analysis = classifier::analyse(&items);
     let verdict = text_verdict(&items, &analysis, model);
@@ -192,12 +192,8 @@ fn apply_run_context(
     analysis: &TextAnalysis,
     diagnosis: &mut Diagnosis,
 ) {
-    // A class withheld by the model counts too: the catalog is evidence the
-    // text alone did not have.
-    let missing_table_class = matches!(
-        diagnosis.class,
-        FailureClass::PermissionConfig | FailureClass::SourceUnavailable | FailureClass::Unknown
-    );
+    let missing_table_class =
+        matches!(diagnosis.class, FailureClass::PermissionConfig | FailureClass::SourceUnavailable);
     if let Some(table) = missing_table_class.then(|| run_context::named_table_that_exists(analysis, request)).flatten()
     {
         diagnosis.signals.insert(
@@ -209,11 +205,6 @@ fn apply_run_context(
                 table.versions.len()
             ),
         );
-        if diagnosis.class == FailureClass::Unknown {
-            // Nothing calibrated covers text and catalog together: the
-            // missing-table rule's own score is the confidence.
-            diagnosis.confidence = round_confidence(run_context::missing_table_score(analysis).min(MAX_CONFIDENCE));
-        }
         diagnosis.class = FailureClass::PermissionConfig;
         diagnosis.evidence_sources.push(EvidenceSource::Catalog);
     }

@@ -2,14 +2,12 @@
 //!
 //! A classifier over the JobRun error message and the run's log lines
 //! (`patterns` is its rule table, matched in two stages by `gates` and
-//! `classifier`; `text` bounds and cleans the input first), a learned model
-//! over the same text and the rules' scores (`tokens` are its features,
-//! standard error codes included, `linear_model` the shipped softmax model
-//! with its calibration and thresholds, `fit` and `training` how it is
-//! made), the decision with a calibrated confidence and per-class
-//! abstention (`opinion`, `verdict`), a schema-drift detector over Data
-//! Catalog table versions (`drift`), evidence from the run itself
-//! (`run_context`), and the
+//! `classifier`; `text` bounds and cleans the input first), a learned second
+//! opinion over the same text (`tokens` are its features, `token_model` the
+//! shipped naive Bayes model and calibrator, `training` how both are made),
+//! the decision between the two with a calibrated confidence and abstention
+//! (`opinion`, `verdict`), a schema-drift detector over Data Catalog table
+//! versions (`drift`), evidence from the run itself (`run_context`), and the
 //! rule that combines them into one [`Diagnosis`] (`combine`). `objects`
 //! lists the S3 objects the evidence names as bad input, for quarantine.
 //!
@@ -26,14 +24,13 @@
 mod classifier;
 mod combine;
 mod drift;
-mod fit;
 mod gates;
-mod linear_model;
 mod objects;
 mod opinion;
 mod patterns;
 mod run_context;
 mod text;
+mod token_model;
 pub(crate) mod tokens;
 pub mod training;
 mod verdict;
@@ -44,11 +41,11 @@ use crate::core::evidence::{DecideRequest, RunSummary, TableEvidence};
 use crate::core::model::{FailureClass, TextSource};
 
 pub use drift::{Drift, DriftKind, TypeChange};
-pub use linear_model::{LinearModel, ModelInput};
 pub use objects::MAX_BAD_OBJECTS;
 pub use opinion::Basis;
 pub use patterns::{CLASSIFIER_RULES, Rule};
 pub use text::{MAX_INCIDENT_BYTES, MAX_ITEM_BYTES, MAX_LINES_PER_SOURCE};
+pub use token_model::{Calibrator, TokenModel};
 
 /// What the classifier says about one piece of text.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,12 +156,12 @@ pub struct RollbackTarget<'diagnosis> {
 /// Classify one text (a JobRun error message or a log excerpt) with the
 /// shipped rules and model.
 pub fn classify_text(text: &str, source: Option<TextSource>) -> Classification {
-    classify_text_with(linear_model::shipped(), text, source)
+    classify_text_with(token_model::shipped(), text, source)
 }
 
 /// Classify one text with the shipped rules and the given model (the
 /// evaluation command scores models trained without the messages it scores).
-pub fn classify_text_with(model: &LinearModel, text: &str, source: Option<TextSource>) -> Classification {
+pub fn classify_text_with(model: &TokenModel, text: &str, source: Option<TextSource>) -> Classification {
     judge_text_with(model, text, source).classification
 }
 
@@ -176,13 +173,11 @@ pub struct TextJudgement {
     pub proposed: FailureClass,
     /// Its calibrated confidence.
     pub proposed_confidence: f64,
-    /// The confidence below which its class is withheld.
-    pub threshold: f64,
     pub basis: Basis,
 }
 
 /// Classify one text and say what was proposed before abstention.
-pub fn judge_text_with(model: &LinearModel, text: &str, source: Option<TextSource>) -> TextJudgement {
+pub fn judge_text_with(model: &TokenModel, text: &str, source: Option<TextSource>) -> TextJudgement {
     let source = source.unwrap_or_default();
     let mut collector = text::EvidenceCollector::default();
     collector.push(source, 0, text);
@@ -192,7 +187,6 @@ pub fn judge_text_with(model: &LinearModel, text: &str, source: Option<TextSourc
     TextJudgement {
         proposed: verdict.opinion.class,
         proposed_confidence: verdict.opinion.confidence,
-        threshold: verdict.opinion.threshold,
         basis: verdict.opinion.basis,
         classification: Classification {
             class: verdict.class,
@@ -204,7 +198,7 @@ pub fn judge_text_with(model: &LinearModel, text: &str, source: Option<TextSourc
 
 /// The shipped model's version (recorded with evaluation figures).
 pub fn shipped_model_version() -> &'static str {
-    &linear_model::shipped().version
+    &token_model::shipped().version
 }
 
 /// Confidence to three decimals: enough to rank, and stable in JSON output
@@ -224,6 +218,6 @@ pub fn diagnose(request: &DecideRequest) -> Diagnosis {
 }
 
 /// Diagnose one failed run with the given model instead of the shipped one.
-pub fn diagnose_with(model: &LinearModel, request: &DecideRequest) -> Diagnosis {
+pub fn diagnose_with(model: &TokenModel, request: &DecideRequest) -> Diagnosis {
     combine::diagnose_with(model, request)
 }

@@ -1,42 +1,56 @@
 //! How the rules and the learned model decide together, and what the
 //! confidence of the decision means.
 //!
-//! The rules' class scores are inputs of the model (`linear_model`), beside
-//! the words of the text: the model learned, on messages the rules had not
-//! been written against, how far each rule class is to be trusted and when
-//! the words say otherwise. So the decision is the model's most probable
-//! class, and its confidence the model's calibrated probability of it:
-//! among answers given at confidence p, about p of them were right on
-//! messages from sources the model had not seen (grouped cross-validation).
-//! Below its class's threshold (chosen so that confidently wrong answers
-//! stay within budget) the answer is withheld: `unknown`, which the policy
-//! escalates.
+//! The rules speak first: a rule is written for one error family and knows
+//! why its words point to a class, so a specific rule (score at least
+//! `SPECIFIC_RULE_SCORE`) decides the class whatever the model says. The
+//! model (`token_model`) is a second opinion for what the rules do not know:
+//! - when no rule fires, its class is the answer;
+//! - when the best rule classes are within `TIE_MARGIN` of each other, it
+//!   picks among them;
+//! - when only a weak rule fired and the model is nearly sure of another
+//!   class (`OVERRIDE_PROBABILITY`) while giving the rule's class almost
+//!   nothing, the model's class is taken;
+//! - in every case its agreement or disagreement enters the confidence.
 //!
-//! Without a trained model (a build whose model file did not parse) the
-//! rules decide alone, with the uncalibrated confidence they always had.
+//! The confidence is calibrated: a logistic map, fitted on the development
+//! corpus with the model's cross-validated opinions, from what the decision
+//! rests on (the chosen class's rule score, the strongest competing rule
+//! score, the model's probability of the chosen class and of "no cause", and
+//! whether the model's own best class is the chosen one) to the share of such
+//! decisions that were right. Below the model file's `abstain_below` the
+//! answer is `unknown`, which the policy escalates.
 
-use crate::core::diagnosis::linear_model::{CLASS_COUNT, LinearModel};
+use crate::core::diagnosis::token_model::{CLASS_COUNT, TokenModel};
 use crate::core::model::FailureClass;
 
-/// A rule score from which a rule counts as specific (signals only).
+/// A rule score from which the rule decides the class on its own.
 pub const SPECIFIC_RULE_SCORE: f64 = 0.7;
-/// A class needs at least this rule score to be named by the rules alone.
+/// Rule classes this close to the best one are a tie for the model to break.
+pub const TIE_MARGIN: f64 = 0.1;
+/// Model probability needed to overrule a weak rule...
+pub const OVERRIDE_PROBABILITY: f64 = 0.9;
+/// ...while giving the rule's class at most this.
+pub const OVERRIDDEN_CLASS_PROBABILITY: f64 = 0.05;
+/// A class needs at least this rule score to be named by the rules.
 pub const MIN_RULE_SCORE: f64 = 0.25;
+/// Inputs of the calibrator (see `calibration_inputs`).
+pub const CALIBRATION_INPUTS: usize = 5;
 
 const UNKNOWN: usize = CLASS_COUNT - 1;
 
-/// What the class rests on.
+/// What decided the class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
-    /// A specific rule of the class fired and the model agrees.
+    /// A specific rule, or a weak rule the model did not overrule.
     Rules,
-    /// A weak rule of the class fired; the model's words decided.
-    ModelWithWeakRule,
-    /// No rule of the class fired; the model's words decided.
+    /// The model broke a tie between rule classes.
+    RulesTieBrokenByModel,
+    /// The model overruled a weak rule.
+    ModelOverWeakRule,
+    /// No rule fired; the model's class.
     ModelAlone,
-    /// Rules of another class fired; the model's words outweighed them.
-    ModelOverRules,
-    /// Nothing named a class.
+    /// Neither named a class.
     Nothing,
 }
 
@@ -47,14 +61,15 @@ pub struct Opinion {
     pub basis: Basis,
     /// Calibrated probability that `class` is right; 0 for `unknown`.
     pub confidence: f64,
-    /// The lowest confidence at which `class` is answered.
-    pub threshold: f64,
+    /// The model's own best class and its probability.
+    pub model_class: FailureClass,
+    pub model_probability: f64,
 }
 
 impl Opinion {
     /// Whether the answer is withheld: no class, or too little confidence.
-    pub fn abstains(&self) -> bool {
-        self.class == FailureClass::Unknown || self.confidence < self.threshold
+    pub fn abstains(&self, model: &TokenModel) -> bool {
+        self.class == FailureClass::Unknown || self.confidence < model.abstain_below
     }
 }
 
@@ -75,32 +90,70 @@ pub fn rank(rule_scores: &[f64; CLASS_COUNT]) -> (FailureClass, f64, f64) {
     (class, best.1, second)
 }
 
-/// The decision and its calibrated confidence, from the rules' class scores
-/// and the model's calibrated probabilities (which already read them).
-pub fn decide(rule_scores: &[f64; CLASS_COUNT], probabilities: &[f64; CLASS_COUNT], model: &LinearModel) -> Opinion {
-    if !model.is_trained() {
+/// The class the rules and the model settle on, and on what basis.
+pub fn choose(rule_scores: &[f64; CLASS_COUNT], posterior: &[f64; CLASS_COUNT]) -> (FailureClass, Basis) {
+    let (rule_class, rule_score, _) = rank(rule_scores);
+    let model_index = argmax(posterior);
+    if rule_class == FailureClass::Unknown {
+        return if model_index == UNKNOWN {
+            (FailureClass::Unknown, Basis::Nothing)
+        } else {
+            (FailureClass::ALL[model_index], Basis::ModelAlone)
+        };
+    }
+    if rule_score >= SPECIFIC_RULE_SCORE {
+        return (rule_class, Basis::Rules);
+    }
+    let rule_index = index_of(rule_class);
+    let tied = (0..UNKNOWN)
+        .filter(|class| rule_scores[*class] >= MIN_RULE_SCORE && rule_scores[*class] >= rule_score - TIE_MARGIN);
+    let tie_winner = tied.max_by(|left, right| posterior[*left].total_cmp(&posterior[*right]).then(right.cmp(left)));
+    if let Some(winner) = tie_winner.filter(|winner| *winner != rule_index) {
+        return (FailureClass::ALL[winner], Basis::RulesTieBrokenByModel);
+    }
+    let overrules = model_index != UNKNOWN
+        && model_index != rule_index
+        && posterior[model_index] >= OVERRIDE_PROBABILITY
+        && posterior[rule_index] <= OVERRIDDEN_CLASS_PROBABILITY;
+    if overrules {
+        return (FailureClass::ALL[model_index], Basis::ModelOverWeakRule);
+    }
+    (rule_class, Basis::Rules)
+}
+
+/// What the calibrator reads about a decision for `class`.
+pub fn calibration_inputs(
+    rule_scores: &[f64; CLASS_COUNT],
+    posterior: &[f64; CLASS_COUNT],
+    class: FailureClass,
+) -> [f64; CALIBRATION_INPUTS] {
+    let chosen = index_of(class);
+    let strongest_other =
+        (0..UNKNOWN).filter(|other| *other != chosen).map(|other| rule_scores[other]).fold(0.0, f64::max);
+    let model_agrees = if argmax(posterior) == chosen { 1.0 } else { 0.0 };
+    [rule_scores[chosen].min(1.0), strongest_other.min(1.0), posterior[chosen], posterior[UNKNOWN], model_agrees]
+}
+
+/// The decision and its calibrated confidence.
+pub fn decide(rule_scores: &[f64; CLASS_COUNT], posterior: &[f64; CLASS_COUNT], model: &TokenModel) -> Opinion {
+    let model_index = argmax(posterior);
+    let (class, basis) = if model.is_trained() {
+        choose(rule_scores, posterior)
+    } else {
         let (class, _, _) = rank(rule_scores);
-        let basis = if class == FailureClass::Unknown { Basis::Nothing } else { Basis::Rules };
-        let confidence = if class == FailureClass::Unknown { 0.0 } else { rules_only_confidence(rule_scores, class) };
-        return Opinion { class, basis, confidence, threshold: 0.0 };
-    }
-    let chosen = argmax(probabilities);
-    if chosen == UNKNOWN {
-        return Opinion { class: FailureClass::Unknown, basis: Basis::Nothing, confidence: 0.0, threshold: 1.0 };
-    }
-    let (rule_class, _, _) = rank(rule_scores);
-    let own_rule = rule_scores[chosen];
-    let basis = match own_rule {
-        score if score >= SPECIFIC_RULE_SCORE => Basis::Rules,
-        score if score >= MIN_RULE_SCORE => Basis::ModelWithWeakRule,
-        _ if rule_class != FailureClass::Unknown => Basis::ModelOverRules,
-        _ => Basis::ModelAlone,
+        (class, if class == FailureClass::Unknown { Basis::Nothing } else { Basis::Rules })
+    };
+    let confidence = match class {
+        FailureClass::Unknown => 0.0,
+        _ if model.is_trained() => model.calibrator.probability(&calibration_inputs(rule_scores, posterior, class)),
+        _ => rules_only_confidence(rule_scores, class),
     };
     Opinion {
-        class: FailureClass::ALL[chosen],
+        class,
         basis,
-        confidence: probabilities[chosen],
-        threshold: model.thresholds[chosen],
+        confidence,
+        model_class: FailureClass::ALL[model_index],
+        model_probability: posterior[model_index],
     }
 }
 
@@ -117,7 +170,7 @@ pub fn index_of(class: FailureClass) -> usize {
     FailureClass::ALL.iter().position(|candidate| *candidate == class).unwrap_or(UNKNOWN)
 }
 
-pub fn argmax(values: &[f64; CLASS_COUNT]) -> usize {
+fn argmax(values: &[f64; CLASS_COUNT]) -> usize {
     let mut best = 0;
     for (index, value) in values.iter().enumerate() {
         if *value > values[best] {
@@ -139,42 +192,45 @@ mod tests {
         scores
     }
 
-    fn trained() -> LinearModel {
-        let mut model = LinearModel::empty();
-        model.weights = vec![[0.0; CLASS_COUNT]; crate::core::diagnosis::linear_model::BUCKETS];
-        model.thresholds = [0.6; CLASS_COUNT];
-        model
-    }
-
     use FailureClass::{CodeBug, PermissionConfig, ResourceExhaustion, TransientInfra, Unknown};
 
     #[test]
-    fn the_most_probable_class_is_the_answer_and_says_what_it_rests_on() {
-        let model = trained();
-        let probabilities = scores(&[(ResourceExhaustion, 0.9), (Unknown, 0.1)]);
-        let specific = decide(&scores(&[(ResourceExhaustion, 0.92)]), &probabilities, &model);
-        assert_eq!((specific.class, specific.basis), (ResourceExhaustion, Basis::Rules));
-        let alone = decide(&[0.0; CLASS_COUNT], &probabilities, &model);
-        assert_eq!(alone.basis, Basis::ModelAlone);
-        let over = decide(&scores(&[(CodeBug, 0.5)]), &probabilities, &model);
-        assert_eq!(over.basis, Basis::ModelOverRules);
-        assert!(!over.abstains());
+    fn a_specific_rule_outranks_the_model() {
+        let rules = scores(&[(ResourceExhaustion, 0.92)]);
+        let model = scores(&[(PermissionConfig, 0.99), (ResourceExhaustion, 0.01)]);
+        assert_eq!(choose(&rules, &model), (ResourceExhaustion, Basis::Rules));
     }
 
     #[test]
-    fn below_its_class_threshold_an_answer_is_withheld() {
-        let model = trained();
-        let unsure = decide(&[0.0; CLASS_COUNT], &scores(&[(TransientInfra, 0.5), (Unknown, 0.5)]), &model);
-        assert_eq!(unsure.class, TransientInfra);
-        assert!(unsure.abstains());
-        let nothing = decide(&[0.0; CLASS_COUNT], &scores(&[(PermissionConfig, 0.2), (Unknown, 0.8)]), &model);
-        assert_eq!((nothing.class, nothing.basis), (Unknown, Basis::Nothing));
+    fn the_model_fills_in_when_no_rule_fires() {
+        let model = scores(&[(TransientInfra, 0.7), (Unknown, 0.3)]);
+        assert_eq!(choose(&[0.0; CLASS_COUNT], &model), (TransientInfra, Basis::ModelAlone));
+        let model_says_nothing = scores(&[(TransientInfra, 0.2), (Unknown, 0.8)]);
+        assert_eq!(choose(&[0.0; CLASS_COUNT], &model_says_nothing), (Unknown, Basis::Nothing));
     }
 
     #[test]
-    fn without_a_model_the_rules_decide() {
-        let opinion = decide(&scores(&[(CodeBug, 0.8)]), &[0.0; CLASS_COUNT], &LinearModel::empty());
-        assert_eq!((opinion.class, opinion.basis), (CodeBug, Basis::Rules));
-        assert!(opinion.confidence > 0.7 && !opinion.abstains());
+    fn the_model_breaks_a_tie_between_rule_classes() {
+        let rules = scores(&[(ResourceExhaustion, 0.6), (TransientInfra, 0.55)]);
+        let model = scores(&[(TransientInfra, 0.6), (ResourceExhaustion, 0.3), (Unknown, 0.1)]);
+        assert_eq!(choose(&rules, &model), (TransientInfra, Basis::RulesTieBrokenByModel));
+    }
+
+    #[test]
+    fn the_model_overrules_only_a_weak_rule_and_only_when_nearly_sure() {
+        let weak = scores(&[(ResourceExhaustion, 0.32)]);
+        let sure = scores(&[(CodeBug, 0.97), (ResourceExhaustion, 0.01), (Unknown, 0.02)]);
+        assert_eq!(choose(&weak, &sure), (CodeBug, Basis::ModelOverWeakRule));
+        let unsure = scores(&[(CodeBug, 0.8), (ResourceExhaustion, 0.1), (Unknown, 0.1)]);
+        assert_eq!(choose(&weak, &unsure), (ResourceExhaustion, Basis::Rules));
+    }
+
+    #[test]
+    fn disagreement_enters_the_calibration_inputs() {
+        let rules = scores(&[(ResourceExhaustion, 0.9)]);
+        let agrees = scores(&[(ResourceExhaustion, 0.9), (Unknown, 0.1)]);
+        let disagrees = scores(&[(CodeBug, 0.9), (ResourceExhaustion, 0.1)]);
+        assert_eq!(calibration_inputs(&rules, &agrees, ResourceExhaustion)[4], 1.0);
+        assert_eq!(calibration_inputs(&rules, &disagrees, ResourceExhaustion)[4], 0.0);
     }
 }

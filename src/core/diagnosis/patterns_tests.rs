@@ -4,7 +4,7 @@
 //! of its family fails here. Counter-examples sit next to each family (a
 //! link that never connected, a truncated file, an OOM on a lost node).
 
-use crate::core::diagnosis::{LinearModel, classify_text_with};
+use crate::core::diagnosis::{TokenModel, classify_text_with};
 use crate::core::model::FailureClass::{
     CodeBug, DataQuality, PermissionConfig, ResourceExhaustion, SchemaDrift, SourceUnavailable, Timeout,
     TransientInfra, Unknown,
@@ -408,7 +408,7 @@ ZeroDivisionError: float division by zero"#,
 /// The rule table's own view (no learned second opinion, no abstention):
 /// these are tests of the rule families.
 fn classify_text(text: &str, source: Option<TextSource>) -> crate::core::diagnosis::Classification {
-    classify_text_with(&LinearModel::empty(), text, source)
+    classify_text_with(&TokenModel::empty(), text, source)
 }
 
 #[test]

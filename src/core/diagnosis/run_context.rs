@@ -61,16 +61,6 @@ pub fn too_early_for(class: FailureClass, analysis: &TextAnalysis, request: &Dec
     })
 }
 
-/// The strongest score of the rules that say a table is missing.
-pub fn missing_table_score(analysis: &TextAnalysis) -> f64 {
-    analysis
-        .hits
-        .iter()
-        .filter(|hit| MISSING_TABLE_RULES.contains(&hit.rule.name))
-        .map(|hit| hit.score)
-        .fold(0.0, f64::max)
-}
-
 /// A table the missing-table evidence names that the catalog evidence holds.
 pub fn named_table_that_exists<'request>(
     analysis: &TextAnalysis,

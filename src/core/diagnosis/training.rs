@@ -1,33 +1,29 @@
-//! Training of the learned model, as pure functions of labelled messages:
-//! the commands that read files and write the model
+//! Training of the second opinion and its calibrator, as pure functions of
+//! labelled messages: the commands that read files and write the model
 //! (`examples/train_diagnosis_model.rs`) and that score corpora
 //! (`examples/score_corpus.rs`) call these, so the shipped file and every
 //! cross-validated figure come from the same code.
 //!
-//! Deterministic by construction: fixed fold assignments (a hash of each
-//! message's source group), fitting from zero in a fixed order (`fit`).
+//! Deterministic by construction: counting, a fixed fold assignment (a hash
+//! of each message's id), and a Newton fit of the calibrator from zero.
 //!
-//! Folds are grouped by source (`source_group`): messages from one
-//! repository, one AWS guide or one page never sit on both sides of a fold,
-//! so out-of-fold figures estimate messages from sources nobody here has
-//! read. Where a message carries `honest_rule_scores` (what the rules said
-//! before any rule was written against it), those stand in for the rules
-//! when the model learns how far to trust them: the rules of this build were
-//! written against most labelled corpora, so their scores there are
-//! in-sample and would teach the model to trust them more than they deserve
-//! on messages no rule was written for.
+//! The calibrator is fitted on the messages marked `calibrate` (the
+//! development corpus, drawn like the blind set from one collection), each
+//! decided with the model's opinion from a fold that did not contain it.
+//! Where a message carries `honest_rule_scores` (what the rules said before
+//! any rule was written against it), those stand in for the rules: the rules
+//! of this build were written against the development corpus, so their
+//! scores there are in-sample and would make the confidence promise more
+//! than it holds on messages no rule was written for.
 
 use serde::Deserialize;
 
 use crate::core::diagnosis::classifier;
-use crate::core::diagnosis::fit::{self, Row};
-use crate::core::diagnosis::linear_model::{CLASS_COUNT, LinearModel, ModelInput, softmax};
-use crate::core::diagnosis::opinion;
+use crate::core::diagnosis::opinion::{self, CALIBRATION_INPUTS};
 use crate::core::diagnosis::text::EvidenceCollector;
+use crate::core::diagnosis::token_model::{CLASS_COUNT, Calibrator, TokenModel};
 use crate::core::diagnosis::{tokens, verdict};
 use crate::core::model::{FailureClass, TextSource};
-
-pub use crate::core::diagnosis::fit::FitConfig;
 
 /// One labelled message of a corpus file (JSON lines).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -40,9 +36,6 @@ pub struct LabelledMessage {
     pub label: String,
     #[serde(default)]
     pub ambiguous: bool,
-    /// Where the message was found (a URL, `owner/repo#N`, a description).
-    #[serde(rename = "source", default)]
-    pub origin: String,
 }
 
 impl LabelledMessage {
@@ -63,65 +56,6 @@ pub fn parse_corpus(text: &str) -> Result<Vec<LabelledMessage>, String> {
         messages.push(message);
     }
     Ok(messages)
-}
-
-/// The source group of a message's origin: messages of one group share a
-/// writer, a product or a page, so a fold that tests on a group must not
-/// train on it. A GitHub repository (from its URL, `owner/repo#N` or
-/// `owner/repo:path`), an AWS guide (`docs.aws.amazon.com/<guide>` and the
-/// `awsdocs/<guide>` repository of the same guide are one group), another
-/// site with the first segment of its path, a search-index file id, or else
-/// the whole description.
-pub fn source_group(origin: &str) -> String {
-    let origin = origin.trim();
-    if let Some(id) = origin.split("file id ").nth(1).or_else(|| origin.split("hit id ").nth(1)) {
-        let digits: String = id.chars().take_while(char::is_ascii_digit).collect();
-        if !digits.is_empty() {
-            return format!("file:{digits}");
-        }
-    }
-    if let Some(rest) = origin.split("://").nth(1) {
-        let mut segments = rest.split(['/', ' ', '?', '#']).filter(|segment| !segment.is_empty());
-        let host = segments.next().unwrap_or_default().to_ascii_lowercase();
-        let first = segments.next().unwrap_or_default().to_ascii_lowercase();
-        return match host.as_str() {
-            "github.com" => repository_group(&first, segments.next().unwrap_or_default()),
-            "docs.aws.amazon.com" => format!("aws-guide:{}", guide_of(&first)),
-            _ => format!("site:{host}/{first}"),
-        };
-    }
-    let head = origin.split([' ', '#', ':', '@']).next().unwrap_or_default();
-    let mut parts = head.split('/');
-    if let (Some(owner), Some(repository), None) = (parts.next(), parts.next(), parts.next())
-        && !owner.is_empty()
-        && !repository.is_empty()
-    {
-        return repository_group(owner, repository);
-    }
-    format!("text:{}", origin.to_ascii_lowercase())
-}
-
-/// A GitHub repository's group (an `awsdocs` guide joins its doc site).
-fn repository_group(owner: &str, repository: &str) -> String {
-    if owner.eq_ignore_ascii_case("awsdocs") {
-        return format!("aws-guide:{}", guide_of(repository));
-    }
-    format!("github:{}/{}", owner.to_ascii_lowercase(), repository.to_ascii_lowercase())
-}
-
-/// The AWS service of a guide's path segment or `awsdocs` repository name.
-fn guide_of(name: &str) -> String {
-    let name = name.to_ascii_lowercase();
-    let name = name.trim_start_matches("amazon-").trim_start_matches("aws-");
-    let name = ["-user-guide", "-developer-guide", "-dg", "-ug"]
-        .iter()
-        .fold(name, |name, suffix| name.trim_end_matches(suffix));
-    name.to_string()
-}
-
-/// The fold of a source group.
-pub fn group_fold(group: &str, salt: u64, folds: u64) -> u64 {
-    fold_of(group, salt, folds)
 }
 
 /// Rule scores recorded for a message before rules were written against it.
@@ -149,16 +83,37 @@ pub fn parse_rule_scores(text: &str) -> Result<Vec<(String, [f64; CLASS_COUNT])>
 }
 
 /// The model shipped with this build (for the evaluation command).
-pub fn shipped_model() -> &'static LinearModel {
-    crate::core::diagnosis::linear_model::shipped()
+pub fn shipped_model() -> &'static TokenModel {
+    crate::core::diagnosis::token_model::shipped()
 }
 
 /// A message as training sees it.
 #[derive(Debug, Clone)]
 pub struct Example {
     pub message: LabelledMessage,
+    /// Whether the calibrator is fitted on it.
+    pub calibrate: bool,
     /// The rules' class scores before rules were written against it, if recorded.
     pub honest_rule_scores: Option<[f64; CLASS_COUNT]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingConfig {
+    /// Additive smoothing of the word counts.
+    pub alpha: f64,
+    /// A feature is kept when it occurs in at least this many messages.
+    pub min_documents: u32,
+    /// Folds for the model's out-of-fold opinions on calibration messages.
+    pub calibration_folds: u64,
+    /// Ridge penalty of the calibrator's fit.
+    pub calibrator_ridge: f64,
+    pub abstain_below: f64,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig { alpha: 0.3, min_documents: 2, calibration_folds: 5, calibrator_ridge: 1.0, abstain_below: 0.5 }
+    }
 }
 
 /// The fold of a message: a hash of its id, salted so that nested fold
@@ -176,16 +131,11 @@ pub fn fold_of(id: &str, salt: u64, folds: u64) -> u64 {
 /// Salt of the calibration folds inside `train`.
 const CALIBRATION_SALT: u64 = 1;
 
-/// The evidence items of a message, as the classifier reads them.
-fn items_of(message: &LabelledMessage) -> Vec<crate::core::diagnosis::text::EvidenceItem> {
+/// Features of a message as the classifier would read it.
+pub fn message_features(message: &LabelledMessage) -> Vec<String> {
     let mut collector = EvidenceCollector::default();
     collector.push(message.source.unwrap_or_default(), 0, &message.text);
-    collector.into_items()
-}
-
-/// Features of a message as the model reads them (strings, for inspection).
-pub fn message_features(message: &LabelledMessage) -> Vec<String> {
-    let items = items_of(message);
+    let items = collector.into_items();
     let mut features: Vec<String> =
         verdict::model_items(&items).into_iter().flat_map(|item| tokens::features(&item.text)).collect();
     features.sort_unstable();
@@ -193,107 +143,168 @@ pub fn message_features(message: &LabelledMessage) -> Vec<String> {
     features
 }
 
+fn hashes(features: &[String]) -> Vec<u64> {
+    features.iter().map(|feature| tokens::hash_feature(feature)).collect()
+}
+
 /// The rules' class scores for a message, with this build's rules.
 pub fn rule_scores(message: &LabelledMessage) -> [f64; CLASS_COUNT] {
-    classifier::analyse(&items_of(message)).class_scores
+    let mut collector = EvidenceCollector::default();
+    collector.push(message.source.unwrap_or_default(), 0, &message.text);
+    classifier::analyse(&collector.into_items()).class_scores
 }
 
-/// The model's input for a message with the given rule scores.
-pub fn model_input(message: &LabelledMessage, rule_scores: [f64; CLASS_COUNT]) -> ModelInput {
-    verdict::model_input(&items_of(message), rule_scores).0
-}
-
-/// The rule scores training uses for an example: those recorded before any
-/// rule was written against it when there are some, else this build's.
-pub fn training_rule_scores(example: &Example) -> [f64; CLASS_COUNT] {
-    example.honest_rule_scores.unwrap_or_else(|| rule_scores(&example.message))
-}
-
-/// The rows of `examples` for fitting, folds grouped by source.
-pub fn rows_of(examples: &[Example], salt: u64, folds: u64) -> Vec<Row> {
-    examples
-        .iter()
-        .map(|example| Row {
-            input: model_input(&example.message, training_rule_scores(example)),
-            label: opinion::index_of(example.message.class().unwrap_or(FailureClass::Unknown)),
-            fold: group_fold(&source_group(&example.message.origin), salt, folds),
-            calibrates: example.honest_rule_scores.is_some(),
-        })
-        .collect()
-}
-
-/// Train the model on `examples`: weights on all of them; temperature and
-/// thresholds on out-of-fold predictions (folds grouped by source) of the
-/// examples whose rule scores were recorded before any rule saw them.
-pub fn train(examples: &[Example], config: &FitConfig, version: &str, trained_on: &str) -> LinearModel {
-    let rows = rows_of(examples, CALIBRATION_SALT, config.calibration_folds);
-    train_rows(&rows, config, version, trained_on)
-}
-
-/// The fit of a model without calibration on all `examples`: mean
-/// cross-entropy and share right on the training rows themselves.
-pub fn training_fit(examples: &[Example], config: &FitConfig) -> (f64, f64) {
-    let rows = rows_of(examples, CALIBRATION_SALT, config.calibration_folds);
-    let everyone: Vec<&Row> = rows.iter().collect();
-    fit::training_loss(&rows, &fit::fit_weights(&everyone, config))
-}
-
-/// `train` on rows already made.
-pub fn train_rows(rows: &[Row], config: &FitConfig, version: &str, trained_on: &str) -> LinearModel {
-    let folds = config.calibration_folds;
-    let all_logits = fit::out_of_fold_logits(rows, folds, config);
-    // Calibrate on the rows whose rule scores are honest (rules not written
-    // against them), if there are any: in-sample rule scores would make the
-    // rules look more reliable than they are on a new message.
-    let honest = rows.iter().any(|row| row.calibrates);
-    let (logits, labels): (Vec<[f64; CLASS_COUNT]>, Vec<usize>) = all_logits
-        .iter()
-        .zip(rows)
-        .filter(|(_, row)| row.calibrates || !honest)
-        .map(|(logits, row)| (*logits, row.label))
-        .unzip();
-    let temperature = fit::fit_temperature(&logits, &labels);
-    let proposals: Vec<fit::Proposal> = logits
-        .iter()
-        .zip(&labels)
-        .map(|(row, label)| {
-            let probabilities = softmax(row, temperature);
-            let class = argmax(&probabilities);
-            fit::Proposal { class, probability: probabilities[class], right: class == *label }
-        })
-        .collect();
-    let thresholds = fit::choose_thresholds(&proposals, labels.len(), config.wrong_budget, config.min_threshold);
-    let everyone: Vec<&Row> = rows.iter().collect();
-    let mut model = fit::fit_weights(&everyone, config);
-    model.version = version.to_string();
-    model.trained_on = trained_on.to_string();
-    model.temperature = temperature;
-    model.thresholds = thresholds;
-    model.rounded()
-}
-
-/// The decision (before abstention), its confidence and its class's
-/// threshold for a message whose rule scores are given instead of computed:
-/// how the model decides with rules that had not seen the message
-/// (recorded scores), or with no rule at all (zeros: the model alone).
+/// The decision (before abstention) and its confidence for a message whose
+/// rule scores are given instead of computed: how the combination would
+/// have done with rules that had not seen the message (recorded scores).
 pub fn judge_with_rule_scores(
-    model: &LinearModel,
+    model: &TokenModel,
     message: &LabelledMessage,
-    scores: [f64; CLASS_COUNT],
-) -> (FailureClass, f64, f64) {
-    let probabilities = model.probabilities(&model_input(message, scores));
-    let decided = opinion::decide(&scores, &probabilities, model);
-    (decided.class, decided.confidence, decided.threshold)
+    scores: &[f64; CLASS_COUNT],
+) -> (FailureClass, f64) {
+    let posterior = model.posterior(&hashes(&message_features(message)));
+    let decided = opinion::decide(scores, &posterior, model);
+    (decided.class, decided.confidence)
 }
 
-fn argmax(values: &[f64; CLASS_COUNT]) -> usize {
-    let mut best = 0;
-    for (index, value) in values.iter().enumerate() {
-        if *value > values[best] {
-            best = index;
+/// Count features per class over the given examples (their features precomputed).
+fn count(
+    labels: &[usize],
+    features: &[Vec<String>],
+    selected: &[usize],
+    min_documents: u32,
+) -> ([u32; CLASS_COUNT], Vec<(String, [u32; CLASS_COUNT])>) {
+    let mut documents = [0u32; CLASS_COUNT];
+    let mut counts: std::collections::BTreeMap<&str, [u32; CLASS_COUNT]> = std::collections::BTreeMap::new();
+    for &index in selected {
+        documents[labels[index]] += 1;
+        for feature in &features[index] {
+            counts.entry(feature).or_insert([0; CLASS_COUNT])[labels[index]] += 1;
         }
     }
-    best
+    let kept = counts
+        .into_iter()
+        .filter(|(_, per_class)| per_class.iter().sum::<u32>() >= min_documents)
+        .map(|(feature, per_class)| (feature.to_string(), per_class))
+        .collect();
+    (documents, kept)
+}
+
+/// Train the model and its calibrator on `examples`.
+pub fn train(examples: &[Example], config: &TrainingConfig, version: &str, trained_on: &str) -> TokenModel {
+    let labels: Vec<usize> = examples
+        .iter()
+        .map(|example| opinion::index_of(example.message.class().unwrap_or(FailureClass::Unknown)))
+        .collect();
+    let features: Vec<Vec<String>> = examples.iter().map(|example| message_features(&example.message)).collect();
+    let everyone: Vec<usize> = (0..examples.len()).collect();
+    let (documents, counts) = count(&labels, &features, &everyone, config.min_documents);
+    let mut rows: Vec<([f64; CALIBRATION_INPUTS], bool)> = Vec::new();
+    for fold in 0..config.calibration_folds {
+        let in_fold = |index: &usize| {
+            examples[*index].calibrate
+                && fold_of(&examples[*index].message.id, CALIBRATION_SALT, config.calibration_folds) == fold
+        };
+        let training: Vec<usize> = everyone.iter().copied().filter(|index| !in_fold(index)).collect();
+        let (fold_documents, fold_counts) = count(&labels, &features, &training, config.min_documents);
+        let fold_model = TokenModel::new(
+            String::new(),
+            String::new(),
+            config.alpha,
+            fold_documents,
+            fold_counts,
+            Calibrator::default(),
+            0.0,
+        );
+        for index in everyone.iter().copied().filter(in_fold) {
+            let example = &examples[index];
+            let posterior = fold_model.posterior(&hashes(&features[index]));
+            let scores = example.honest_rule_scores.unwrap_or_else(|| rule_scores(&example.message));
+            let (class, _) = opinion::choose(&scores, &posterior);
+            if class != FailureClass::Unknown {
+                rows.push((
+                    opinion::calibration_inputs(&scores, &posterior, class),
+                    opinion::index_of(class) == labels[index],
+                ));
+            }
+        }
+    }
+    let calibrator = Calibrator { weights: fit_logistic(&rows, config.calibrator_ridge) };
+    TokenModel::new(
+        version.to_string(),
+        trained_on.to_string(),
+        config.alpha,
+        documents,
+        counts,
+        calibrator,
+        config.abstain_below,
+    )
+}
+
+/// Logistic regression by Newton's method with a ridge penalty (the bias
+/// is not penalised): weights `[bias, w1, ..]`.
+pub fn fit_logistic(rows: &[([f64; CALIBRATION_INPUTS], bool)], ridge: f64) -> Vec<f64> {
+    const SIZE: usize = CALIBRATION_INPUTS + 1;
+    let mut weights = [0.0_f64; SIZE];
+    for _ in 0..50 {
+        let mut gradient = [0.0_f64; SIZE];
+        let mut hessian = [[0.0_f64; SIZE]; SIZE];
+        for (inputs, right) in rows {
+            let mut x = [1.0_f64; SIZE];
+            x[1..].copy_from_slice(inputs);
+            let linear: f64 = x.iter().zip(&weights).map(|(value, weight)| value * weight).sum();
+            let probability = 1.0 / (1.0 + (-linear).exp());
+            let target = if *right { 1.0 } else { 0.0 };
+            for row in 0..SIZE {
+                gradient[row] += (target - probability) * x[row];
+                for column in 0..SIZE {
+                    hessian[row][column] += probability * (1.0 - probability) * x[row] * x[column];
+                }
+            }
+        }
+        for index in 1..SIZE {
+            gradient[index] -= ridge * weights[index];
+            hessian[index][index] += ridge;
+        }
+        hessian[0][0] += 1e-9;
+        let Some(step) = solve(hessian, gradient) else {
+            break;
+        };
+        for index in 0..SIZE {
+            weights[index] += step[index];
+        }
+        if step.iter().map(|value| value.abs()).fold(0.0, f64::max) < 1e-10 {
+            break;
+        }
+    }
+    weights.to_vec()
+}
+
+/// Solve `matrix * x = vector` by Gaussian elimination with partial pivoting.
+fn solve<const N: usize>(mut matrix: [[f64; N]; N], mut vector: [f64; N]) -> Option<[f64; N]> {
+    for column in 0..N {
+        let pivot =
+            (column..N).max_by(|left, right| matrix[*left][column].abs().total_cmp(&matrix[*right][column].abs()))?;
+        if matrix[pivot][column].abs() < 1e-12 {
+            return None;
+        }
+        matrix.swap(column, pivot);
+        vector.swap(column, pivot);
+        let pivot_row = matrix[column];
+        for row in column + 1..N {
+            let factor = matrix[row][column] / pivot_row[column];
+            for (cell, pivot_cell) in matrix[row].iter_mut().zip(&pivot_row).skip(column) {
+                *cell -= factor * pivot_cell;
+            }
+            vector[row] -= factor * vector[column];
+        }
+    }
+    let mut solution = [0.0; N];
+    for row in (0..N).rev() {
+        let known: f64 = (row + 1..N).map(|inner| matrix[row][inner] * solution[inner]).sum();
+        solution[row] = (vector[row] - known) / matrix[row][row];
+    }
+    Some(solution)
 }
 
 #[cfg(test)]
@@ -312,16 +323,17 @@ mod tests {
     }
 
     #[test]
-    fn source_groups_join_a_repository_and_a_guide() {
-        assert_eq!(source_group("https://github.com/getmoto/moto/issues/5402"), "github:getmoto/moto");
-        assert_eq!(source_group("apache/kyuubi#6776"), "github:apache/kyuubi");
-        assert_eq!(source_group("debezium/debezium:documentation/x.adoc"), "github:debezium/debezium");
-        let guide = "https://docs.aws.amazon.com/athena/latest/ug/troubleshooting-athena.html";
-        assert_eq!(source_group(guide), "aws-guide:athena");
-        assert_eq!(source_group("awsdocs/amazon-athena-user-guide:doc_source/x.md (T)"), "aws-guide:athena");
-        assert_eq!(source_group("https://docs.aws.amazon.com/glue/latest/dg/x.html (awsdocs/x)"), "aws-guide:glue");
-        assert_eq!(source_group("public GitHub notes (search-index file id 66458908412)"), "file:66458908412");
-        assert_eq!(source_group("https://repost.aws/knowledge-center/glue-x"), "site:repost.aws/knowledge-center");
+    fn the_logistic_fit_recovers_a_monotone_relation() {
+        let rows: Vec<([f64; CALIBRATION_INPUTS], bool)> = (0..200)
+            .map(|index| {
+                let score = f64::from(index % 10) / 10.0;
+                ([score, 0.0, 0.0, 0.0, 0.0], (index / 10) % 10 < (index % 10))
+            })
+            .collect();
+        let weights = fit_logistic(&rows, 0.01);
+        let calibrator = Calibrator { weights };
+        assert!(calibrator.probability(&[0.9, 0.0, 0.0, 0.0, 0.0]) > 0.8);
+        assert!(calibrator.probability(&[0.1, 0.0, 0.0, 0.0, 0.0]) < 0.2);
     }
 
     #[test]

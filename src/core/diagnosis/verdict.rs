@@ -1,20 +1,19 @@
-//! The text's verdict: the rules' analysis and the learned model's reading
-//! of the same evidence items, decided together (`opinion`), with the
-//! signals that say why and the sources the class rests on.
+//! The text's verdict: the rules' analysis and the model's opinion of the
+//! same evidence items, decided together (`opinion`), with the signals that
+//! say why and the sources the class rests on.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::core::diagnosis::classifier::TextAnalysis;
-use crate::core::diagnosis::linear_model::{CLASS_COUNT, LinearModel, ModelInput, bucket_of};
 use crate::core::diagnosis::opinion::{self, Basis, Opinion, index_of};
 use crate::core::diagnosis::text::EvidenceItem;
-use crate::core::diagnosis::tokens::{self, FeatureHit};
+use crate::core::diagnosis::token_model::TokenModel;
+use crate::core::diagnosis::tokens;
 use crate::core::model::{FailureClass, TextSource};
 
 /// Words quoted in the model's signal.
 const SIGNAL_FEATURES: usize = 4;
-/// Texts remembered to skip repeats (a JobRun message repeated as a log line).
-const READ_REMEMBERED: usize = 8;
-/// Characters of one quoted word or pair.
-const SIGNAL_WORD_CHARS: usize = 48;
 /// Words that make an output-log line worth the model's reading when the
 /// run left no error message or error log.
 const OUTPUT_LINE_CUES: [&str; 7] = ["error", "exception", "fail", "killed", "denied", "timed out", "timeout"];
@@ -32,29 +31,29 @@ pub struct TextVerdict {
     pub sources: Vec<TextSource>,
 }
 
-pub fn text_verdict(items: &[EvidenceItem], analysis: &TextAnalysis, model: &LinearModel) -> TextVerdict {
-    let (input, read) = model_input(items, analysis.class_scores);
-    let probabilities = if model.is_trained() { model.probabilities(&input) } else { [0.0; CLASS_COUNT] };
-    let opinion = opinion::decide(&analysis.class_scores, &probabilities, model);
-    let abstains = opinion.abstains();
+pub fn text_verdict(items: &[EvidenceItem], analysis: &TextAnalysis, model: &TokenModel) -> TextVerdict {
+    let (features, read_sources) = model_features(items);
+    let posterior = model.posterior(&features);
+    let opinion = opinion::decide(&analysis.class_scores, &posterior, model);
+    let abstains = opinion.abstains(model);
     let class = if abstains { FailureClass::Unknown } else { opinion.class };
     let mut signals = analysis.signals_for(opinion.class);
     let own_hits = analysis.hits_for(opinion.class).len().min(signals.len());
     if model.is_trained() {
-        signals.insert(own_hits, model_signal(model, &opinion, &read, &probabilities));
+        signals.insert(own_hits, model_signal(model, &opinion, &features, &posterior));
     }
     if abstains && opinion.class != FailureClass::Unknown {
         signals.insert(
             0,
             format!(
-                "abstained: {} at calibrated confidence {:.2}, below its threshold {:.2}",
-                opinion.class, opinion.confidence, opinion.threshold
+                "abstained: {} at calibrated confidence {:.2}, below {:.2}",
+                opinion.class, opinion.confidence, model.abstain_below
             ),
         );
     }
     let sources = match (class, opinion.basis) {
         (FailureClass::Unknown, _) => Vec::new(),
-        (_, Basis::ModelAlone | Basis::ModelOverRules) => read.sources.clone(),
+        (_, Basis::ModelAlone | Basis::ModelOverWeakRule) => read_sources,
         _ => analysis.sources_for(class),
     };
     TextVerdict { class, confidence: if abstains { 0.0 } else { opinion.confidence }, opinion, signals, sources }
@@ -72,48 +71,23 @@ pub fn model_items(items: &[EvidenceItem]) -> Vec<&EvidenceItem> {
     }
 }
 
-/// What the model read, for its signal: each feature with the item it came from.
-#[derive(Debug, Clone, Default)]
-pub struct ModelReading<'items> {
-    pub hits: Vec<(FeatureHit, &'items EvidenceItem)>,
-    pub sources: Vec<TextSource>,
-}
-
-/// The model's input for the items (their features and where each item came
-/// from, with the rules' class scores), and what was read.
-pub fn model_input(items: &[EvidenceItem], rule_scores: [f64; CLASS_COUNT]) -> (ModelInput, ModelReading<'_>) {
-    let mut reading = ModelReading::default();
-    // Texts read so far (the first few): features count once per text, so
-    // skipping a repeat changes nothing but the time.
-    let mut read: Vec<&str> = Vec::with_capacity(READ_REMEMBERED);
-    let mut last: Option<&str> = None;
+/// The features (hashed) of the items the model reads, and their sources.
+pub fn model_features(items: &[EvidenceItem]) -> (Vec<u64>, Vec<TextSource>) {
+    let mut features: Vec<u64> = Vec::new();
+    let mut sources: Vec<TextSource> = Vec::new();
+    let mut read: HashSet<&str, BuildHasherDefault<DefaultHasher>> = HashSet::default();
     for item in model_items(items) {
-        if !reading.sources.contains(&item.source) {
-            reading.sources.push(item.source);
+        if !sources.contains(&item.source) {
+            sources.push(item.source);
         }
         // A JobRun message repeated as an error-log line is read once.
-        // The first few texts and the last one are remembered: a repeated
-        // message and a run of identical log lines are read once.
-        if !read.contains(&item.text.as_str()) && last != Some(item.text.as_str()) {
-            if read.len() < READ_REMEMBERED {
-                read.push(item.text.as_str());
-            }
-            last = Some(item.text.as_str());
-            reading.hits.extend(tokens::feature_hits(&item.text).into_iter().map(|hit| (hit, item)));
+        if read.insert(item.text.as_str()) {
+            features.extend(tokens::feature_hashes(&item.text));
         }
     }
-    let places = reading.sources.iter().map(|source| tokens::hash_feature(where_feature(*source)));
-    let input = ModelInput::new(reading.hits.iter().map(|(hit, _)| hit.hash).chain(places), rule_scores);
-    (input, reading)
-}
-
-/// The feature naming where a text came from.
-fn where_feature(source: TextSource) -> &'static str {
-    match source {
-        TextSource::JobRunErrorMessage => "where:job_run_error_message",
-        TextSource::ErrorLog => "where:error_log",
-        TextSource::OutputLog => "where:output_log",
-    }
+    features.sort_unstable();
+    features.dedup();
+    (features, sources)
 }
 
 fn is_error_like(text: &str) -> bool {
@@ -121,47 +95,20 @@ fn is_error_like(text: &str) -> bool {
     OUTPUT_LINE_CUES.iter().any(|cue| lowercase.contains(cue))
 }
 
-/// The words of the text that weigh most for `class`, strongest first.
-fn strongest_words<'items>(model: &LinearModel, reading: &ModelReading<'items>, class: usize) -> Vec<String> {
-    let mut best: Vec<(f64, &str)> = Vec::with_capacity(SIGNAL_FEATURES + 1);
-    for (hit, item) in &reading.hits {
-        let weight = model.contribution(bucket_of(hit.hash), class);
-        if weight <= 0.0 || (best.len() == SIGNAL_FEATURES && best.last().is_some_and(|(worst, _)| weight <= *worst)) {
-            continue;
-        }
-        let word = item.text.get(hit.start as usize..hit.end as usize).unwrap_or_default();
-        let word = word.char_indices().nth(SIGNAL_WORD_CHARS).map_or(word, |(at, _)| &word[..at]);
-        if best.iter().any(|(_, known)| *known == word) {
-            continue;
-        }
-        let at = best.iter().position(|(other, _)| weight > *other).unwrap_or(best.len());
-        best.insert(at, (weight, word));
-        best.truncate(SIGNAL_FEATURES);
-    }
-    best.into_iter().map(|(_, word)| word.to_string()).collect()
-}
-
-fn model_signal(
-    model: &LinearModel,
-    opinion: &Opinion,
-    reading: &ModelReading<'_>,
-    probabilities: &[f64; CLASS_COUNT],
-) -> String {
-    let chosen = index_of(opinion.class);
-    let model_class = opinion::argmax(probabilities);
-    let words = strongest_words(model, reading, model_class);
+fn model_signal(model: &TokenModel, opinion: &Opinion, features: &[u64], posterior: &[f64]) -> String {
+    let model_index = index_of(opinion.model_class);
+    let words = model.strongest_features(features, model_index, SIGNAL_FEATURES);
     let quoted = if words.is_empty() { "no known word".to_string() } else { format!("'{}'", words.join("', '")) };
-    let head = format!(
-        "model {}: {} ({:.2}) from {quoted}",
-        model.version,
-        FailureClass::ALL[model_class],
-        probabilities[model_class]
-    );
+    let head =
+        format!("model {}: {} ({:.2}) from {quoted}", model.version, opinion.model_class, opinion.model_probability);
+    let chosen_probability = posterior.get(index_of(opinion.class)).copied().unwrap_or(0.0);
     match opinion.basis {
         Basis::ModelAlone => format!("{head}; no rule fired"),
-        Basis::ModelOverRules => format!("{head}; outweighs the rules"),
-        Basis::ModelWithWeakRule => format!("{head}; with a weak rule"),
-        _ if chosen != model_class => format!("{head}; gives {} {:.2}", opinion.class, probabilities[chosen]),
+        Basis::ModelOverWeakRule => format!("{head}; overrules a weak rule"),
+        Basis::RulesTieBrokenByModel => format!("{head}; breaks a tie between rule classes"),
+        _ if opinion.model_class != opinion.class && opinion.class != FailureClass::Unknown => {
+            format!("{head}; disagrees, gives {} {chosen_probability:.2}", opinion.class)
+        }
         _ => head,
     }
 }
