@@ -126,6 +126,7 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
     let spawn =
         |log_path: &std::path::Path| daemon_process::spawn_binary(std::path::Path::new(BINARY), &environment, log_path);
     let log_path = std::env::temp_dir().join(format!("etl-medic-crash-{}.log", std::process::id()));
+    let _log_cleanup = RemoveUnlessFailed(log_path.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut announced = BTreeSet::new();
     let started = Instant::now();
@@ -227,5 +228,17 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
             .filter(|request| request.forwarded && request.start_job_run.as_ref().is_some_and(|(name, _)| name == job))
             .count();
         assert_eq!(forwarded, started_by_daemon, "{job}: StartJobRun requests that reached Glue");
+    }
+}
+
+/// The daemon's log is kept when the test fails (its path is in the
+/// failure message) and removed when it passes.
+struct RemoveUnlessFailed(std::path::PathBuf);
+
+impl Drop for RemoveUnlessFailed {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
