@@ -47,7 +47,11 @@ fn the_oracle_bounds_the_policies_that_cannot_see_the_cause() {
         let other = summary(&evaluation, name);
         assert!(oracle.mttr_mean_minutes < other.mttr_mean_minutes, "{name:?} beat the oracle on MTTR");
         assert!(oracle.auto_resolution > other.auto_resolution, "{name:?} resolved more than the oracle");
-        if name != PolicyName::Manual {
+        // The oracle minimises time to fix, not runs: since the rules watch
+        // a late source instead of rerunning into it (wait_for_source), they
+        // can waste fewer runs than the oracle, which reruns when that is
+        // faster. Only Glue's blind retries must waste more.
+        if name == PolicyName::GlueRetries {
             assert!(oracle.wasted_runs <= other.wasted_runs, "{name:?} wasted fewer runs than the oracle");
         }
     }
