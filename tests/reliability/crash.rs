@@ -212,16 +212,13 @@ async fn sigkill_at_any_point_loses_nothing_and_never_starts_a_run_twice() {
 
     // Exactly-once effects: every failure retried by exactly one run.
     let seen = proxy.seen();
+    let started = fleet.runs_started_per_failure(&failed_runs).await;
     let mut runs_per_failure: BTreeMap<usize, usize> = BTreeMap::new();
-    for (job, failed_run) in &failed_runs {
-        let runs = fleet.runs(job).await;
-        let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
-        *runs_per_failure.entry(started_by_daemon).or_default() += 1;
+    for count in started.values() {
+        *runs_per_failure.entry(*count).or_default() += 1;
     }
     eprintln!("failures by the number of runs etl-medic started for them {runs_per_failure:?}");
-    for (job, failed_run) in &failed_runs {
-        let runs = fleet.runs(job).await;
-        let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
+    for (job, &started_by_daemon) in &started {
         assert_eq!(started_by_daemon, 1, "{job}: {started_by_daemon} runs started for one failure");
         let forwarded = seen
             .iter()

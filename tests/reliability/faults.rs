@@ -185,16 +185,13 @@ async fn check_promises_under(plan: FaultPlan, jobs: usize, max_receive_count: u
 
     // Nothing done twice, nothing left undone: exactly one StartJobRun
     // reached Glue per failure, and it started the one remediation run.
+    let started = fleet.runs_started_per_failure(&failed_runs).await;
     let mut runs_per_failure: BTreeMap<usize, usize> = BTreeMap::new();
-    for (job, failed_run) in &failed_runs {
-        let runs = fleet.runs(job).await;
-        let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
-        *runs_per_failure.entry(started_by_daemon).or_default() += 1;
+    for count in started.values() {
+        *runs_per_failure.entry(*count).or_default() += 1;
     }
     eprintln!("failures by the number of runs etl-medic started for them {runs_per_failure:?}");
-    for (job, failed_run) in &failed_runs {
-        let runs = fleet.runs(job).await;
-        let started_by_daemon = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
+    for (job, &started_by_daemon) in &started {
         assert_eq!(started_by_daemon, 1, "{job}: {started_by_daemon} remediation runs for one failure");
         let forwarded = seen
             .iter()

@@ -208,6 +208,18 @@ impl Fleet {
         }
     }
 
+    /// Per job of `failed_runs` (job -> the run that failed), how many runs
+    /// etl-medic started for that failure (every run of the job but the failed one).
+    pub async fn runs_started_per_failure(&self, failed_runs: &BTreeMap<String, String>) -> BTreeMap<String, usize> {
+        let mut started = BTreeMap::new();
+        for (job, failed_run) in failed_runs {
+            let runs = self.runs(job).await;
+            let count = runs.iter().filter(|run| run.id.as_deref() != Some(failed_run.as_str())).count();
+            started.insert(job.clone(), count);
+        }
+        started
+    }
+
     /// Glue's state-change events for `(job, run, state, message)`, put on
     /// the default bus ten at a time so the real rule routes them.
     pub async fn put_glue_events(&self, changes: &[(String, String, &str, &str)]) {
