@@ -147,18 +147,17 @@ pub async fn decide_and_act(
     );
     match (decision.mode, permit) {
         (Mode::Shadow, _) => record_shadow(context, record, &gathered, &decision).await,
-        (Mode::Auto, Some(permit))
-            if matches!(permit.action(), Action::WaitForSource { .. }) && record.state == IncidentState::Open =>
-        {
-            let Action::WaitForSource { max_wait_s } = permit.action() else { unreachable!("matched above") };
-            let end = source_watch::start(context, record, &gathered, permit.action(), *max_wait_s).await?;
-            notify_observer(context, record, &gathered.request, permit.action(), None);
-            Ok(end)
-        }
         (Mode::Approve, _) if decision.action.kind().mutates() => {
             approval::propose(context, record, &gathered, &decision, envelope).await
         }
         (Mode::Auto, Some(permit)) => {
+            if let Action::WaitForSource { max_wait_s } = permit.action()
+                && record.state == IncidentState::Open
+            {
+                let end = source_watch::start(context, record, &gathered, permit.action(), *max_wait_s).await?;
+                notify_observer(context, record, &gathered.request, permit.action(), None);
+                return Ok(end);
+            }
             let job_defaults = gathered.job.as_ref().map(|job| &job.default_arguments);
             let round = Round { request: &gathered.request, decision: Some(&decision), job_defaults };
             step::act(context, record, &round, &permit, request_key).await
